@@ -1,0 +1,86 @@
+"""Value histories for weak loads: which older values a CPU's memory load may still return.
+
+Under a profile with ``stale_loads`` a memory load may return an older value
+of its location, as long as that value was still current at (or written
+after) the CPU's *read horizon* — the global write count at its last read
+barrier — and is not older than a value the same CPU already saw there
+(per-location coherence, CoRR). That is load→load reordering, expressed
+without speculation.
+
+Bookkeeping is per aligned 8-byte word ("qword"). Every write to memory —
+a CPU store leaving its buffer or a device DMA write — bumps a global write
+counter ``gver`` and, for each qword it touches, records the replaced value
+with the interval in which it was current. At most ``window`` old values are
+kept per qword: the stale-load window of DESIGN.md. A load that spans two
+qwords always reads current memory (documented simplification).
+"""
+from __future__ import annotations
+
+__all__ = ["ValueHistory", "DEFAULT_STALE_WINDOW"]
+
+#: How many superseded values per qword a weak load may still return.
+DEFAULT_STALE_WINDOW = 4
+
+
+class ValueHistory:
+    """Records superseded qword values of a :class:`~sim.host.memory.PhysMemory`.
+
+    Install with :meth:`attach`; the memory then calls :meth:`before_write`
+    before every write, while the old bytes are still there.
+    """
+
+    __slots__ = ("mem", "window", "gver", "_old", "_written_at")
+
+    def __init__(self, mem, window: int = DEFAULT_STALE_WINDOW):
+        if window < 0:
+            raise ValueError("stale window must be >= 0")
+        self.mem = mem
+        self.window = window
+        self.gver = 0
+        # qword -> list of (written_at, replaced_at, bytes8), oldest first
+        self._old: dict[int, list] = {}
+        # qword -> gver of the write that made the current value
+        self._written_at: dict[int, int] = {}
+
+    def attach(self) -> "ValueHistory":
+        self.mem.before_write = self.before_write
+        return self
+
+    def before_write(self, addr: int, length: int) -> None:
+        """Memory hook: remember the values this write is about to replace."""
+        self.gver += 1
+        g = self.gver
+        read = self.mem.read
+        q = addr & ~7
+        end = addr + length
+        while q < end:
+            hist = self._old.get(q)
+            entry = (self._written_at.get(q, 0), g, read(q, 8))
+            if hist is None:
+                self._old[q] = [entry]
+            else:
+                hist.append(entry)
+                if len(hist) > self.window:
+                    del hist[0]
+            self._written_at[q] = g
+            q += 8
+
+    def written_at(self, addr: int) -> int:
+        """Write count at which the current value of ``addr``'s qword was written."""
+        return self._written_at.get(addr & ~7, 0)
+
+    def candidates(self, addr: int, floor: int) -> list[tuple[int, bytes | None]]:
+        """Values of ``addr``'s qword a load may return, newest first, as (written_at, bytes8).
+
+        The current value comes first with ``bytes8 = None`` (read it from
+        memory); older values follow if they were replaced after ``floor``.
+        """
+        q = addr & ~7
+        out: list = [(self._written_at.get(q, 0), None)]
+        hist = self._old.get(q)
+        if hist:
+            for written_at, replaced_at, data in reversed(hist):
+                if replaced_at <= floor:
+                    break
+                out.append((written_at, data))
+        return out

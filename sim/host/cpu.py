@@ -1,0 +1,330 @@
+"""A simulated CPU: store buffer, stale-load window, barriers and MMIO accessors per ordering profile.
+
+Driver code calls these methods as plain sequential Python; nothing here
+blocks. The nondeterminism is elsewhere and goes through the engine's
+choice policy:
+
+* **Store buffer.** Every store (memory or device) enters the CPU's buffer.
+  A drain step, scheduled on the engine ``drain_delay_ps`` after a store,
+  makes one *eligible* buffered store globally visible — which one is a
+  choice. A store is eligible when no older buffered store must precede it:
+  same bytes (coherence), a store-class pair the profile does not let
+  reorder, or a fence mark between them that orders the pair.
+* **Loads.** A load reads the CPU's own buffered stores first (forwarding),
+  else memory; under a profile with ``stale_loads`` it may return an older
+  value of its qword (a choice), bounded by the read horizon set at the last
+  read barrier and by what this CPU already saw there (see
+  :mod:`sim.host.coherence`).
+* **Fences** (:meth:`fence`): write→write parts become a mark in the store
+  buffer; write→read parts flush the stores they order (now, in an order the
+  relation allows); read→memory-read parts move the read horizon to now.
+  Read→write order always holds here, because loads complete at once.
+* **MMIO accessors** (:meth:`mmio_write`/:meth:`mmio_read`): the accessor's
+  fence before, the device access, the accessor's fence after. A device read
+  first flushes this CPU's buffered device writes (PCI: a read pushes posted
+  writes ahead of it; same-device program order).
+
+Barrier call sites: :meth:`barrier` and the accessors take a ``site`` name;
+the host's ``site_overrides`` can drop (None) or replace a primitive at one
+site, and ``site_counts`` counts executions per site.
+
+CPU time: :meth:`charge` accounts time to the CPU's current context
+(``task:…``, ``softirq:NET_RX``, ``hardirq:…``) and adds it to ``owed_ps``;
+the process running the code yields :meth:`settle` to let that time pass.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from .ordering import DR, DW, MR, MW, R, W, Fence
+
+__all__ = ["Cpu"]
+
+_STORE, _FENCE = 0, 1
+
+
+class _Entry:
+    """A store-buffer slot: a store (memory or device) or a fence mark."""
+
+    __slots__ = ("kind", "cls", "addr", "size", "data", "fence", "site")
+
+    def __init__(self, kind, cls, addr, size, data, fence=None, site=None):
+        self.kind = kind
+        self.cls = cls
+        self.addr = addr
+        self.size = size
+        self.data = data  # bytes for MW, int for DW
+        self.fence = fence
+        self.site = site
+
+
+class Cpu:
+    """One hardware thread of the simulated host."""
+
+    def __init__(self, host, index: int, drain_delay_ps: int = 0):
+        self.host = host
+        self.index = index
+        self.name = f"cpu{index}"
+        self.engine = host.engine
+        self.profile = host.profile
+        self.mem = host.mem
+        self.history = host.history
+        self.drain_delay_ps = drain_delay_ps
+        self.buffer: list[_Entry] = []
+        self._nstores = 0
+        self._drain_scheduled = False
+        self.horizon = 0
+        self.seen: dict[int, int] = {}
+        self.context = "idle"
+        self.account: dict[str, int] = defaultdict(int)
+        self.owed_ps = 0
+        self._why_drain = f"drain {self.name}"
+        self._why_stale = f"stale-load {self.name}"
+
+    # --- memory accesses -------------------------------------------
+    def store(self, addr: int, size: int, value: int) -> None:
+        """A plain memory store of ``size`` bytes (little-endian)."""
+        self.store_bytes(addr, value.to_bytes(size, "little"))
+
+    def store_bytes(self, addr: int, data: bytes) -> None:
+        """A memory store of raw bytes (e.g. a memcpy into a DMA buffer)."""
+        if not self.profile.store_buffer:
+            self.mem.write(addr, data)
+            return
+        self._enqueue(_Entry(_STORE, MW, addr, len(data), bytes(data)))
+
+    def load(self, addr: int, size: int) -> int:
+        """A plain memory load of ``size`` bytes (little-endian)."""
+        return int.from_bytes(self.load_bytes(addr, size), "little")
+
+    def load_bytes(self, addr: int, size: int) -> bytes:
+        """A memory load: own buffered stores first, else memory (maybe a stale value)."""
+        if self._nstores and self._overlaps_buffer(addr, size):
+            return self._forward(addr, size)
+        hist = self.history
+        if hist is None:
+            return self.mem.read(addr, size)
+        q = addr & ~7
+        if (addr - q) + size > 8:
+            return self.mem.read(addr, size)
+        floor = self.horizon
+        seen = self.seen.get(q, 0)
+        if seen > floor:
+            floor = seen
+        cands = hist.candidates(addr, floor)
+        pick = cands[0] if len(cands) == 1 else cands[self.engine.choose_index(len(cands), self._why_stale)]
+        self.seen[q] = pick[0]
+        if pick[1] is None:
+            return self.mem.read(addr, size)
+        off = addr - q
+        return pick[1][off:off + size]
+
+    def _overlaps_buffer(self, addr: int, size: int) -> bool:
+        end = addr + size
+        for e in self.buffer:
+            if e.kind == _STORE and e.cls == MW and e.addr < end and addr < e.addr + e.size:
+                return True
+        return False
+
+    def _forward(self, addr: int, size: int) -> bytes:
+        """Memory overlaid with this CPU's own buffered stores, oldest first."""
+        out = bytearray(self.mem.read(addr, size))
+        end = addr + size
+        for e in self.buffer:
+            if e.kind == _STORE and e.cls == MW and e.addr < end and addr < e.addr + e.size:
+                lo = max(addr, e.addr)
+                hi = min(end, e.addr + e.size)
+                out[lo - addr:hi - addr] = e.data[lo - e.addr:hi - e.addr]
+        return bytes(out)
+
+    # --- barriers and accessors -------------------------------------
+    def barrier(self, name: str, site: str | None = None) -> None:
+        """Execute Linux barrier ``name`` (``wmb``, ``dma_rmb``, …) at call site ``site``."""
+        if site is not None:
+            name = self.host.resolve_site(site, name)
+            if name is None:
+                return
+        self.fence(self.profile.barrier(name))
+
+    def fence(self, f: Fence) -> None:
+        """Apply an ordering relation now (see the module docstring)."""
+        if self._nstores:
+            if f.writes_before(W):
+                self.buffer.append(_Entry(_FENCE, 0, 0, 0, None, f))
+            flush = f.writes_before(R)
+            if flush:
+                self._flush(lambda e, m=flush: e.cls & m)
+        if self.history is not None and (f.after_of[MR] | f.after_of[DR]) & MR:
+            self.horizon = self.history.gver
+
+    def mmio_write(self, addr: int, size: int, value: int, accessor: str = "writel",
+                   site: str | None = None) -> None:
+        """A device write through accessor ``writel``/``writel_relaxed``/``__raw_writel``."""
+        if site is not None:
+            accessor = self.host.resolve_site(site, accessor)
+            if accessor is None:
+                return
+        acc = self.profile.accessor(accessor)
+        if not acc.before.is_empty:
+            self.fence(acc.before)
+        if self.profile.store_buffer:
+            self._enqueue(_Entry(_STORE, DW, addr, size, value))
+        else:
+            self.host.mmio.write(addr, size, value)
+        if not acc.after.is_empty:
+            self.fence(acc.after)
+
+    def mmio_read(self, addr: int, size: int, accessor: str = "readl", site: str | None = None) -> int:
+        """A device read through accessor ``readl``/``readl_relaxed``/``__raw_readl``."""
+        if site is not None:
+            accessor = self.host.resolve_site(site, accessor) or "__raw_readl"
+        acc = self.profile.accessor(accessor)
+        if not acc.before.is_empty:
+            self.fence(acc.before)
+        if self._nstores:
+            self._flush(lambda e: e.cls == DW)
+        value = self.host.mmio.read(addr, size)
+        self.charge(self.host.mmio_read_latency_ps)
+        if not acc.after.is_empty:
+            self.fence(acc.after)
+        return value
+
+    # Linux-named shorthands (argument order as in Linux: value first for writes).
+    def writel(self, value: int, addr: int, site: str | None = None) -> None:
+        self.mmio_write(addr, 4, value, "writel", site)
+
+    def writel_relaxed(self, value: int, addr: int, site: str | None = None) -> None:
+        self.mmio_write(addr, 4, value, "writel_relaxed", site)
+
+    def readl(self, addr: int, site: str | None = None) -> int:
+        return self.mmio_read(addr, 4, "readl", site)
+
+    def readl_relaxed(self, addr: int, site: str | None = None) -> int:
+        return self.mmio_read(addr, 4, "readl_relaxed", site)
+
+    # --- the store buffer -------------------------------------------
+    @property
+    def pending_stores(self) -> int:
+        """Stores still in the buffer (not yet globally visible)."""
+        return self._nstores
+
+    def _enqueue(self, entry: _Entry) -> None:
+        self.buffer.append(entry)
+        self._nstores += 1
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self.engine.call_later(self.drain_delay_ps, self._drain_step)
+
+    def _drain_step(self) -> None:
+        """Make one eligible buffered store visible (a choice), then schedule the next."""
+        self._drain_scheduled = False
+        if not self._nstores:
+            return
+        eligible = self._eligible()
+        j = eligible[0] if len(eligible) == 1 else eligible[self.engine.choose_index(len(eligible), self._why_drain)]
+        self._commit(j)
+        if self._nstores:
+            self._drain_scheduled = True
+            self.engine.call_later(self.drain_delay_ps, self._drain_step)
+
+    def drain_all(self) -> None:
+        """Make every buffered store visible now, oldest first (always an allowed order)."""
+        while self._nstores:
+            self._commit(self._first_store())
+
+    def _first_store(self) -> int:
+        for i, e in enumerate(self.buffer):
+            if e.kind == _STORE:
+                return i
+        raise AssertionError("store count out of sync")
+
+    def _eligible(self) -> list[int]:
+        """Indices of buffered stores that no older entry holds back."""
+        out = []
+        buf = self.buffer
+        for j, e in enumerate(buf):
+            if e.kind == _STORE and not self._blockers(j, first_only=True):
+                out.append(j)
+        return out
+
+    def _blockers(self, j: int, first_only: bool = False) -> list[int]:
+        """Older stores that must become visible before buffer entry ``j``."""
+        buf = self.buffer
+        e = buf[j]
+        profile = self.profile
+        fences: list[Fence] = []
+        out = []
+        for i in range(j - 1, -1, -1):
+            o = buf[i]
+            if o.kind == _FENCE:
+                fences.append(o.fence)
+                continue
+            if (o.addr < e.addr + e.size and e.addr < o.addr + o.size
+                    or not profile.may_reorder(o.cls, e.cls)
+                    or any(f.orders(o.cls, e.cls) for f in fences)):
+                out.append(i)
+                if first_only:
+                    return out
+        return out
+
+    def _flush(self, pred) -> None:
+        """Make every buffered store matching ``pred``, and all it waits for, visible now."""
+        buf = self.buffer
+        needed: set[int] = set()
+        for j in range(len(buf) - 1, -1, -1):
+            e = buf[j]
+            if e.kind != _STORE:
+                continue
+            if j in needed or pred(e):
+                needed.add(j)
+                needed.update(self._blockers(j))
+        victims = [buf[j] for j in sorted(needed)]
+        for entry in victims:
+            self._commit(buf.index(entry))
+
+    def _commit(self, j: int) -> None:
+        """Remove store ``j`` from the buffer and make it globally visible."""
+        e = self.buffer.pop(j)
+        self._nstores -= 1
+        if e.cls == MW:
+            self.mem.write(e.addr, e.data)
+            hist = self.history
+            if hist is not None:
+                q = e.addr & ~7
+                end = e.addr + e.size
+                g = hist.gver
+                while q < end:
+                    self.seen[q] = g
+                    q += 8
+        else:
+            self.host.mmio.write(e.addr, e.size, e.data)
+        self._trim_fences()
+
+    def _trim_fences(self) -> None:
+        """Drop fence marks that no longer have an older store to order."""
+        buf = self.buffer
+        while buf and buf[0].kind == _FENCE:
+            buf.pop(0)
+        if not self._nstores:
+            buf.clear()
+
+    # --- CPU time ------------------------------------------------------
+    def switch(self, context: str) -> str:
+        """Make ``context`` the one being charged; returns the previous one."""
+        prev = self.context
+        self.context = context
+        return prev
+
+    def charge(self, ps: int) -> None:
+        """Account ``ps`` of CPU time to the current context; it elapses at :meth:`settle`."""
+        self.account[self.context] += ps
+        self.owed_ps += ps
+
+    def settle(self) -> int:
+        """The CPU time charged since the last settle, as a delay to yield; resets it."""
+        owed = self.owed_ps
+        self.owed_ps = 0
+        return owed
+
+    def __repr__(self) -> str:
+        return f"<Cpu {self.index} {self.profile.name} buffered={self._nstores}>"

@@ -1,0 +1,65 @@
+"""The simulated host: memory, IOMMU, DMA API, MMIO map, PCIe link and CPUs under one ordering profile.
+
+This is what a device model and a driver see of "the machine". A device
+reaches memory only through :attr:`Host.iommu` (``dma_read``/``dma_write``)
+and receives MMIO through the windows it is mapped at; the driver reaches
+memory and devices only through a :class:`~sim.host.cpu.Cpu`.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from .coherence import DEFAULT_STALE_WINDOW, ValueHistory
+from .cpu import Cpu
+from .dma import DmaApi
+from .iommu import Iommu
+from .memory import PhysMemory
+from .mmio import MmioMap
+from .ordering import OrderingProfile, get_profile
+from .pcie import PCIE_82576, PcieLink
+
+__all__ = ["Host"]
+
+
+class Host:
+    """A whole host. ``profile`` is a name (``x86-tso``, ``arm64``, …) or an :class:`OrderingProfile`.
+
+    ``site_overrides`` maps a barrier/accessor call-site name to a
+    replacement primitive name, or to None to drop the barrier there; this
+    is how a configuration (or the ordering explorer) removes or weakens one
+    barrier of the driver without touching its code.
+    """
+
+    def __init__(self, engine, profile: str | OrderingProfile = "x86-tso", ncpus: int = 2, *,
+                 link: PcieLink = PCIE_82576, iommu: bool = True,
+                 stale_window: int = DEFAULT_STALE_WINDOW, drain_delay_ps: int = 0,
+                 mmio_latency: bool = True, site_overrides: dict[str, str | None] | None = None):
+        if ncpus < 1:
+            raise ValueError("a host needs at least one CPU")
+        self.engine = engine
+        self.profile = get_profile(profile) if isinstance(profile, str) else profile
+        self.link = link
+        self.mem = PhysMemory()
+        self.history = (ValueHistory(self.mem, stale_window).attach()
+                        if self.profile.stale_loads else None)
+        self.iommu = Iommu(self.mem, enabled=iommu, clock=lambda: engine.now)
+        self.dma = DmaApi(self.mem, self.iommu)
+        self.mmio = MmioMap(engine, link.posted_write_latency_ps if mmio_latency else 0)
+        self.mmio_read_latency_ps = link.mmio_read_latency_ps if mmio_latency else 0
+        self.site_overrides: dict[str, str | None] = dict(site_overrides or {})
+        self.site_counts: Counter = Counter()
+        self.cpus = [Cpu(self, i, drain_delay_ps) for i in range(ncpus)]
+
+    def resolve_site(self, site: str, primitive: str) -> str | None:
+        """The primitive to run at ``site`` (overridden or not); counts the execution."""
+        self.site_counts[site] += 1
+        return self.site_overrides.get(site, primitive)
+
+    def map_device(self, name: str, base: int, size: int, device):
+        """Map a device's BAR at ``[base, base+size)`` in the MMIO space."""
+        return self.mmio.map(name, base, size, device)
+
+    def drain_all(self) -> None:
+        """Make every CPU's buffered stores visible (e.g. at the end of a scenario)."""
+        for cpu in self.cpus:
+            cpu.drain_all()
