@@ -167,9 +167,10 @@ class ReplayPolicy(Policy):
 class _DfsPolicy(Policy):
     """Follows a prefix, then takes option 0, recording everything (for :func:`explore`)."""
 
-    def __init__(self, prefix: list[int], choose_ties: bool, max_depth: int):
+    def __init__(self, prefix: list[int], prefix_counts: list[int], choose_ties: bool, max_depth: int):
         super().__init__()
         self.prefix = prefix
+        self.prefix_counts = prefix_counts
         self.choose_ties = choose_ties
         self.max_depth = max_depth
 
@@ -179,9 +180,9 @@ class _DfsPolicy(Policy):
             raise ExplorationLimit(f"one execution made more than {self.max_depth} choices (last: {why})")
         if k < len(self.prefix):
             i = self.prefix[k]
-            if i >= n:
+            if n != self.prefix_counts[k]:
                 raise ExplorationLimit(
-                    f"choice {k} ({why}) has {n} options on re-execution but option {i} was expected: "
+                    f"choice {k} ({why}) has {n} options on re-execution but had {self.prefix_counts[k]}: "
                     "the program is not deterministic given its choices")
             return i
         return 0
@@ -212,11 +213,12 @@ def explore(run_once: Callable[[Policy], Any], *, ties: bool = True,
     outcomes: dict[Hashable, int] = {}
     witnesses: dict[Hashable, ChoiceTrace] = {}
     prefix: list[int] = []
+    prefix_counts: list[int] = []
     executions = 0
     while True:
         if executions >= max_executions:
             raise ExplorationLimit(f"more than {max_executions} executions; the program is too large to enumerate")
-        policy = _DfsPolicy(prefix, ties, max_depth)
+        policy = _DfsPolicy(prefix, prefix_counts, ties, max_depth)
         outcome = run_once(policy)
         executions += 1
         if outcome not in outcomes:
@@ -226,6 +228,7 @@ def explore(run_once: Callable[[Policy], Any], *, ties: bool = True,
         prefix = _next_prefix(policy.picks, policy.counts)
         if prefix is None:
             return Exploration(executions, outcomes, witnesses)
+        prefix_counts = policy.counts[:len(prefix)]
 
 
 def _next_prefix(picks: list[int], counts: list[int]) -> list[int] | None:

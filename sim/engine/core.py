@@ -25,6 +25,7 @@ nobody waits for, stops :meth:`Engine.run` with that exception.
 from __future__ import annotations
 
 from collections import deque
+from functools import partial
 from heapq import heappop, heappush
 from typing import Any, Callable, Generator, Iterable
 
@@ -60,13 +61,19 @@ class Event:
     list allocation per event on the hot path.
     """
 
-    __slots__ = ("engine", "waiter", "value", "name")
+    __slots__ = ("engine", "waiter", "value", "_name")
 
     def __init__(self, engine: "Engine", name: str | None = None):
         self.engine = engine
         self.waiter = None
         self.value = PENDING
-        self.name = name
+        if name is not None:  # unnamed events skip the store: they are the hot path
+            self._name = name
+
+    @property
+    def name(self) -> str | None:
+        """The event's name, if it was given one."""
+        return getattr(self, "_name", None)
 
     # --- triggering -------------------------------------------------
     def succeed(self, value: Any = None) -> "Event":
@@ -172,6 +179,20 @@ class Process(Event):
         except BaseException as exc:  # the process died: fail its event
             self._die(exc)
             return
+        # Fast paths (inline): a positive delay, or an event nobody waits on yet.
+        if target.__class__ is int:
+            if target > 0:
+                eng = self.engine
+                eng._seq += 1
+                heappush(eng._heap, (eng.now + target, eng._seq, self))
+                return
+        else:
+            try:
+                if target.waiter is None:
+                    target.waiter = self
+                    return
+            except AttributeError:
+                pass  # not an Event: _wait_on reports it
         self._wait_on(target)
 
     def _throw(self, exc: BaseException) -> None:
@@ -190,11 +211,13 @@ class Process(Event):
         while True:
             if target.__class__ is int:
                 eng = self.engine
-                if target < 0:
+                if target > 0:
+                    eng._seq += 1
+                    heappush(eng._heap, (eng.now + target, eng._seq, self))
+                elif target == 0:  # a yield point: back of the ready queue
+                    eng._ready.append(self)
+                else:
                     self._die(SimulationError(f"{self!r} yielded a negative delay {target}"))
-                    return
-                eng._seq += 1
-                heappush(eng._heap, (eng.now + target, eng._seq, self))
                 return
             w = getattr(target, "waiter", _BAD)
             if w is _BAD:
@@ -329,11 +352,12 @@ class Engine:
         self._ready: deque = deque()
         self.policy = policy if policy is not None else SeededPolicy(0)
         self.records: list | None = None
+        # event() is called per packet, per descriptor, per wait: bind it once (a C-level partial).
+        self.event = partial(Event, self)
 
     # --- building blocks for models --------------------------------
-    def event(self, name: str | None = None) -> Event:
-        """A new untriggered event."""
-        return Event(self, name)
+    # event(name=None) -> Event: a new untriggered event. Bound in __init__
+    # as functools.partial(Event, self), because it is on every hot path.
 
     @staticmethod
     def timeout(delay_ps: int) -> int:
@@ -410,16 +434,26 @@ class Engine:
         that never stops); exceeding it raises :class:`SimulationError`.
         """
         if isinstance(until, Event):
+            if until.waiter is _FIRED:  # already fired: nothing to run up to
+                return
             stop_event = until
             stop_time = None
         else:
             stop_event = None
             stop_time = until
-        explore = getattr(self.policy, "choose_ties", False)
-        loop = self._loop_explore if explore else self._loop_fifo
-        loop(stop_time, stop_event, max_steps if max_steps is not None else -1)
+            if stop_time is not None and stop_time <= self.now:
+                return  # 'until' is exclusive: nothing is due before it
+        budget = max_steps if max_steps is not None else -1
+        if getattr(self.policy, "choose_ties", False):
+            self._loop_explore(stop_time, stop_event, budget)
+        elif stop_event is None and budget < 0:
+            self._loop_fast(stop_time)
+        else:
+            self._loop_fifo(stop_time, stop_event, budget)
         if stop_time is not None and self.now < stop_time:
             self.now = stop_time
+        if stop_event is not None and stop_event.waiter is not _FIRED:
+            raise SimulationError(f"nothing left to run at t={self.now} ps but {stop_event!r} never fired")
 
     def _advance(self, stop_time: int | None) -> bool:
         """Move everything due at the next time into the ready deque."""
@@ -434,6 +468,24 @@ class Engine:
         while heap and heap[0][0] == t:
             ready.append(heappop(heap)[2])
         return True
+
+    def _loop_fast(self, stop_time) -> None:
+        """The hot loop: FIFO ties, no stop event, no step budget."""
+        ready = self._ready
+        pop = ready.popleft
+        heap = self._heap
+        while True:
+            while ready:
+                pop()._run()
+            if not heap:
+                return
+            t = heap[0][0]
+            if stop_time is not None and t >= stop_time:
+                return
+            self.now = t
+            ready.append(heappop(heap)[2])
+            while heap and heap[0][0] == t:
+                ready.append(heappop(heap)[2])
 
     def _loop_fifo(self, stop_time, stop_event, budget) -> None:
         ready = self._ready

@@ -15,7 +15,8 @@ class Store:
     """FIFO queue with optional capacity; ``put``/``get`` return events to yield on.
 
     Getters are served in arrival order; a ``get`` on a non-empty store is
-    already triggered, so ``yield store.get()`` costs no scheduling round.
+    already triggered, so the getter resumes in the same time step (behind
+    whatever is already ready then).
     """
 
     __slots__ = ("engine", "capacity", "items", "_getters", "_putters")

@@ -1,0 +1,18 @@
+"""Run every benchmark and print side-by-side figures (ratios to a baseline, never pass/fail)."""
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import engine_pingpong  # noqa: E402
+
+
+def main() -> int:
+    print(engine_pingpong.report(engine_pingpong.run()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
