@@ -1,0 +1,5 @@
+"""Small example models written only against the engine API.
+
+They run unchanged on the native engine (:mod:`sim.engine`) and, through the
+adapter in :mod:`sim.tb.adapter`, inside cocotb with the HDL simulator's time.
+"""

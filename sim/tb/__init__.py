@@ -1,0 +1,1 @@
+"""cocotb testbenches and the engine adapter that runs engine-API models inside cocotb."""
