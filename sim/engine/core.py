@@ -30,7 +30,7 @@ from heapq import heappop, heappush
 from typing import Any, Callable, Generator, Iterable
 
 __all__ = [
-    "Engine", "Event", "Process", "SimulationError", "PENDING",
+    "Engine", "Event", "Process", "SimulationError", "PENDING", "ChoicesAndTrace",
 ]
 
 #: Value of an event that has not been triggered yet.
@@ -335,7 +335,38 @@ class _CondWaiter:
         self.cond._throw(exc)
 
 
-class Engine:
+class ChoicesAndTrace:
+    """The part of the engine API that is the same on every engine: choices and the event trace.
+
+    Shared by :class:`Engine` and the cocotb adapter; needs ``self.policy``,
+    ``self.records`` and ``self.now``.
+    """
+
+    def choose_index(self, n: int, why: str) -> int:
+        """Index in ``range(n)`` picked by the policy; ``why`` labels the choice."""
+        if n <= 1:
+            if n == 1:
+                return 0
+            raise SimulationError(f"choice '{why}' has no options")
+        return self.policy.choose(n, why)
+
+    def choose(self, options, why: str):
+        """One of ``options`` picked by the policy; ``why`` labels the choice."""
+        return options[self.choose_index(len(options), why)]
+
+    # --- tracing ----------------------------------------------------
+    def log(self, source: str, what: str, *data) -> None:
+        """Append ``(now, source, what, *data)`` to :attr:`records` if tracing is on."""
+        if self.records is not None:
+            self.records.append((self.now, source, what, *data))
+
+    def start_trace(self) -> list:
+        """Turn tracing on; returns the list that :meth:`log` appends to."""
+        self.records = []
+        return self.records
+
+
+class Engine(ChoicesAndTrace):
     """The event loop. Time is an integer number of picoseconds in :attr:`now`.
 
     ``policy`` decides every nondeterministic choice (see
@@ -395,30 +426,6 @@ class Engine:
             self._seq += 1
             heappush(self._heap, (self.now + delay_ps, self._seq, call))
         return call
-
-    # --- choices ----------------------------------------------------
-    def choose_index(self, n: int, why: str) -> int:
-        """Index in ``range(n)`` picked by the policy; ``why`` labels the choice."""
-        if n <= 1:
-            if n == 1:
-                return 0
-            raise SimulationError(f"choice '{why}' has no options")
-        return self.policy.choose(n, why)
-
-    def choose(self, options, why: str):
-        """One of ``options`` picked by the policy; ``why`` labels the choice."""
-        return options[self.choose_index(len(options), why)]
-
-    # --- tracing ----------------------------------------------------
-    def log(self, source: str, what: str, *data) -> None:
-        """Append ``(now, source, what, *data)`` to :attr:`records` if tracing is on."""
-        if self.records is not None:
-            self.records.append((self.now, source, what, *data))
-
-    def start_trace(self) -> list:
-        """Turn tracing on; returns the list that :meth:`log` appends to."""
-        self.records = []
-        return self.records
 
     # --- running ----------------------------------------------------
     def peek(self) -> int | None:

@@ -48,7 +48,7 @@ from cocotb.triggers import Event as _CocotbEvent
 from cocotb.triggers import NullTrigger, Timer
 
 from sim.engine.choice import SeededPolicy
-from sim.engine.core import PENDING, SimulationError
+from sim.engine.core import PENDING, ChoicesAndTrace, SimulationError, _Failure
 
 __all__ = ["CocotbEngine", "Event", "Process", "pin_driver", "hdl_time_ps"]
 
@@ -66,16 +66,6 @@ def _steps_per_ps() -> int:
 def hdl_time_ps() -> int:
     """The simulator's current time in integer picoseconds (exact, no float)."""
     return cocotb.simtime.get_sim_time("step") // _steps_per_ps()
-
-
-class _Failure:
-    """Marks an event value as a failure carrying an exception."""
-
-    __slots__ = ("exc", "handled")
-
-    def __init__(self, exc: BaseException):
-        self.exc = exc
-        self.handled = False
 
 
 class Event:
@@ -229,7 +219,7 @@ class _Condition(Event):
             self.succeed({e: e.value for e in self._events if e.ok})
 
 
-class CocotbEngine:
+class CocotbEngine(ChoicesAndTrace):
     """The engine API on top of cocotb 2.1: processes are cocotb Tasks, time is HDL time.
 
     ``policy`` decides ``choose``/``choose_index`` exactly as on the native
@@ -317,30 +307,6 @@ class CocotbEngine:
             await Timer(delay_ps * self._steps_per_ps, unit="step")
         if not call.cancelled:
             call.fn(*call.args)
-
-    # --- choices ----------------------------------------------------
-    def choose_index(self, n: int, why: str) -> int:
-        """Index in ``range(n)`` picked by the policy; ``why`` labels the choice."""
-        if n <= 1:
-            if n == 1:
-                return 0
-            raise SimulationError(f"choice '{why}' has no options")
-        return self.policy.choose(n, why)
-
-    def choose(self, options, why: str):
-        """One of ``options`` picked by the policy; ``why`` labels the choice."""
-        return options[self.choose_index(len(options), why)]
-
-    # --- tracing ----------------------------------------------------
-    def log(self, source: str, what: str, *data) -> None:
-        """Append ``(now, source, what, *data)`` to :attr:`records` if tracing is on."""
-        if self.records is not None:
-            self.records.append((self.now, source, what, *data))
-
-    def start_trace(self) -> list:
-        """Turn tracing on; returns the list that :meth:`log` appends to."""
-        self.records = []
-        return self.records
 
     # --- running (from the cocotb side) -------------------------------
     async def run(self, until: "int | Event | None" = None) -> Any:
