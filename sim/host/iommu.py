@@ -236,6 +236,12 @@ class Iommu:
             return bytes((POISON_IOMMU_FAULT,)) * n
         return b"".join(self.mem.read(phys, k) for phys, k in segs)
 
+    def dma_read_checked(self, iova: int, n: int, who: str) -> tuple[bytes, bool]:
+        """Like :meth:`dma_read`, plus whether it succeeded (a PCIe completer's status)."""
+        before = len(self.faults)
+        data = self.dma_read(iova, n, who)
+        return data, len(self.faults) == before
+
     def dma_write(self, iova: int, data, who: str) -> bool:
         """Device write of ``data``; False (and nothing written) if blocked."""
         n = len(data)

@@ -15,6 +15,7 @@ from .dma import DmaApi
 from .iommu import Iommu
 from .memory import PhysMemory
 from .mmio import MmioMap
+from .msi import MsiController
 from .ordering import OrderingProfile, get_profile
 from .pcie import PCIE_82576, PcieLink
 
@@ -45,6 +46,7 @@ class Host:
         self.iommu = Iommu(self.mem, enabled=iommu, clock=lambda: engine.now)
         self.dma = DmaApi(self.mem, self.iommu)
         self.mmio = MmioMap(engine, link.posted_write_latency_ps if mmio_latency else 0)
+        self.msi = MsiController(engine)
         self.mmio_read_latency_ps = link.mmio_read_latency_ps if mmio_latency else 0
         self.site_overrides: dict[str, str | None] = dict(site_overrides or {})
         self.site_counts: Counter = Counter()

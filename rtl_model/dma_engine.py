@@ -1,0 +1,77 @@
+"""The NIC's PCIe DMA engine: timed reads of host memory and ordered posted writes.
+
+Reads (descriptor fetches, packet buffer reads) share the link's completion
+direction. A read issued at ``t`` gets its first data at
+``max(t + read latency, link free)`` and then holds the link for the wire
+time of its completion TLPs (``PcieLink``): requests are pipelined, bandwidth
+is shared. Host memory is sampled when the data starts to return, through the
+IOMMU; a blocked read returns its poison and a failed status, never an
+exception.
+
+Posted writes (descriptor write-backs, head write-back, MSI-X messages) go
+through one FIFO: each holds the upstream direction for its wire time and
+lands ``posted_write_latency_ps`` later, in issue order. An MSI-X message is
+a posted write too, so it can never overtake a write-back issued before it
+(PCIe ordering: posted writes do not pass posted writes).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+__all__ = ["DmaEngine"]
+
+
+class DmaEngine:
+    """Timed DMA between the NIC and the host, over one :class:`~sim.host.pcie.PcieLink`."""
+
+    def __init__(self, engine, iommu, link, msi_sink: Callable[[int, int], None], who: str = "nic"):
+        self.engine = engine
+        self.iommu = iommu
+        self.link = link
+        self.msi_sink = msi_sink
+        self.who = who
+        self._rd_free_ps = 0   # completion direction busy until
+        self._wr_free_ps = 0   # upstream (write) direction busy until
+        self.bytes_read = 0
+        self.bytes_written = 0
+
+    # --- reads ---------------------------------------------------------
+    def read(self, iova: int, n: int, why: str):
+        """A process step: ``data, ok = yield from dma.read(iova, n, why)``."""
+        eng = self.engine
+        link = self.link
+        wire = link.dma_read_time_ps(iova, n) - link.read_latency_ps
+        start = max(eng.now + link.read_latency_ps, self._rd_free_ps)
+        self._rd_free_ps = start + wire
+        yield start - eng.now
+        data, ok = self.iommu.dma_read_checked(iova, n, f"{self.who}:{why}")
+        yield self._rd_free_ps - eng.now if self._rd_free_ps > eng.now else 0
+        self.bytes_read += n
+        return data, ok
+
+    # --- posted writes ------------------------------------------------------
+    def write(self, iova: int, data: bytes, why: str, done: Callable[[bool], None] | None = None) -> None:
+        """Post a memory write; ``done(ok)`` is called when it has landed."""
+        self._post(("mem", iova, bytes(data), why, done), self.link.dma_write_time_ps(iova, len(data)))
+
+    def msi(self, address: int, data: int) -> None:
+        """Post an MSI-X message (a 4-byte write to ``address``), ordered behind earlier writes."""
+        self._post(("msi", address, data, "msix", None), self.link.dma_write_time_ps(address, 4))
+
+    def _post(self, item, total_ps: int) -> None:
+        eng = self.engine
+        wire = total_ps - self.link.posted_write_latency_ps
+        start = max(eng.now, self._wr_free_ps)
+        self._wr_free_ps = start + wire
+        land = self._wr_free_ps + self.link.posted_write_latency_ps - eng.now
+        eng.call_later(land, self._land, item)
+
+    def _land(self, item) -> None:
+        kind, addr, payload, why, done = item
+        if kind == "msi":
+            self.msi_sink(addr, payload)
+            return
+        ok = self.iommu.dma_write(addr, payload, f"{self.who}:{why}")
+        self.bytes_written += len(payload)
+        if done is not None:
+            done(ok)

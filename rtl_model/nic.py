@@ -1,0 +1,287 @@
+"""The igb NIC (TX side): register file, TX queues, DMA engine, packet buffer, MAC, interrupts, statistics.
+
+Ports — the only ways in and out, as on a real board:
+
+* BAR0 MMIO: :meth:`Nic.mmio_read` / :meth:`Nic.mmio_write` (map the Nic
+  itself in the host's MMIO space); the MSI-X table lives in BAR3
+  (:attr:`Nic.msix`, map it separately);
+* DMA: every host-memory access goes through ``iommu`` (descriptor fetches,
+  buffer reads, write-backs), timed by the PCIe ``link``;
+* interrupts: MSI-X messages are posted writes handed to ``msi_sink(address,
+  data)`` when they land; the INTx level goes to ``intx_sink(level)``;
+* the wire: :attr:`Nic.mac` serialises frames; register a sink with
+  ``nic.mac.add_sink(fn(frame, start_ps, end_ps))``.
+
+Transmit data path: queues fetch descriptors into their caches
+(:mod:`rtl_model.txq`); one scheduler process takes whole packets from the
+queues in round-robin order (fair arbitration), reads their buffers by DMA,
+applies the offloads (:mod:`rtl_model.offload`), and moves the frames into the
+TX packet buffer; only then are the descriptors processed (TDH, write-back,
+TXDW). A feeder hands buffered frames to the MAC while TCTL.EN is set; a frame
+frees its packet-buffer space when it has left the wire.
+"""
+from __future__ import annotations
+
+import logging
+
+from sim.engine import Store
+
+from . import descriptors as d
+from .dma_engine import DmaEngine
+from .interrupts import InterruptBlock
+from .mac import MacPort
+from .offload import OffloadRequest, build_frames
+from .profiles import NIC_82576, NicProfile
+from .regs import RegisterFile, build_table
+from .stats import TxStats
+from .txq import TxQueue
+
+__all__ = ["Nic", "MsixTable", "ICR_DOUTSYNC"]
+
+log = logging.getLogger("igbsim.nic")
+
+TCTL_EN = 0x2
+TCTL_PSP = 0x8
+#: ICR cause used for a DMA the IOMMU blocked ("DMA out of sync", facts §1.6).
+ICR_DOUTSYNC = 0x1000_0000
+
+
+class MsixTable:
+    """The MSI-X table and PBA in BAR3: 16-byte entries (address lo/hi, data, vector control)."""
+
+    PBA_OFFSET = 0x2000
+
+    def __init__(self, nvec: int):
+        self.entries = [[0, 0, 0, 1] for _ in range(nvec)]  # masked at reset (PCI spec)
+        self.pending = [False] * nvec
+
+    def mmio_read(self, offset: int, size: int) -> int:
+        if offset >= self.PBA_OFFSET:
+            return sum(1 << v for v, p in enumerate(self.pending) if p) >> (8 * (offset - self.PBA_OFFSET))
+        v, word = divmod(offset, 16)
+        if size != 4 or word % 4 or v >= len(self.entries):
+            return 0
+        return self.entries[v][word // 4]
+
+    def mmio_write(self, offset: int, size: int, value: int) -> None:
+        v, word = divmod(offset, 16)
+        if size != 4 or word % 4 or v >= len(self.entries) or offset >= self.PBA_OFFSET:
+            log.warning("MSI-X table: ignored %d-byte write at %#x", size, offset)
+            return
+        self.entries[v][word // 4] = value & 0xFFFF_FFFF
+        if word == 12 and not value & 1 and self.pending[v]:
+            self.pending[v] = False
+            self.on_unmask(v)
+
+    def on_unmask(self, v: int) -> None:  # replaced by the Nic
+        pass
+
+
+class Nic:
+    """An igb NIC (82576 by default) attached to a host through its ports."""
+
+    def __init__(self, engine, iommu, link, *, profile: NicProfile = NIC_82576,
+                 msi_sink=lambda addr, data: None, intx_sink=lambda level: None, name: str = "nic",
+                 use_checksum_seed: bool = True):
+        self.engine = engine
+        self.use_checksum_seed = use_checksum_seed
+        self.profile = profile
+        self.name = name
+        self.regs = RegisterFile(build_table(profile))
+        self.dma = DmaEngine(engine, iommu, link, msi_sink, who=name)
+        self.msix = MsixTable(profile.num_msix_vectors)
+        self.msix.on_unmask = self._send_msix
+        self.irq = InterruptBlock(engine, num_vectors=profile.num_msix_vectors,
+                                  num_tx_queues=profile.num_tx_queues, ivar_layout=profile.ivar_layout,
+                                  eitr_unit_ps=profile.eitr_unit_ps, send_msix=self._send_msix,
+                                  set_intx=intx_sink)
+        self.stats = TxStats(self.regs)
+        self.mac = MacPort(engine, profile.link_speed_mbps, name=f"{name}.mac")
+        self.mac.add_sink(self._on_wire)
+        self.queues = [TxQueue(self, n) for n in range(profile.num_tx_queues)]
+        self.pb_free = profile.tx_packet_buffer_bytes
+        self._pb_waiter = None
+        self._pb_frames = Store(engine)
+        self._tx_enabled = engine.event("TCTL.EN")
+        self._work = None
+        self._rr = 0
+        self.counters = {"malformed_drops": 0, "offload_drops": 0, "frames": 0}
+        self._wire_handlers()
+        engine.spawn(self._scheduler(), f"{name}-tx-scheduler")
+        engine.spawn(self._feeder(), f"{name}-mac-feeder")
+
+    # --- BAR0 ---------------------------------------------------------------
+    def mmio_read(self, offset: int, size: int) -> int:
+        return self.regs.read(offset, size)
+
+    def mmio_write(self, offset: int, size: int, value: int) -> None:
+        self.regs.write(offset, size, value)
+
+    def _wire_handlers(self) -> None:
+        r, irq = self.regs, self.irq
+        for q in self.queues:
+            r.on_write(f"TDT{q.n}", q.on_tdt_write)
+            r.on_write(f"TDH{q.n}", q.on_tdh_write)
+            r.on_write(f"TXDCTL{q.n}", q.on_txdctl_write)
+        r.on_read("ICR", irq.read_icr)
+        r.on_write("ICS", irq.write_ics)
+        r.on_read("IMS", irq.read_ims)
+        r.on_write("IMS", irq.write_ims)
+        r.on_write("IMC", irq.write_imc)
+        r.on_read("IAM", irq.read_iam)
+        r.on_write("IAM", irq.write_iam)
+        r.on_read("EICR", irq.read_eicr)
+        r.on_write("EICR", irq.write_eicr)
+        r.on_write("EICS", irq.write_eics)
+        r.on_read("EIMS", irq.read_eims)
+        r.on_write("EIMS", irq.write_eims)
+        r.on_write("EIMC", irq.write_eimc)
+        r.on_read("EIAC", irq.read_eiac)
+        r.on_write("EIAC", irq.write_eiac)
+        r.on_read("EIAM", irq.read_eiam)
+        r.on_write("EIAM", irq.write_eiam)
+        r.on_read("GPIE", irq.read_gpie)
+        r.on_write("GPIE", irq.write_gpie)
+        r.on_read("IVAR_MISC", irq.read_ivar_misc)
+        r.on_write("IVAR_MISC", irq.write_ivar_misc)
+        for i in range(8):
+            r.on_read(f"IVAR0_{i}", lambda i=i: irq.read_ivar(i))
+            r.on_write(f"IVAR0_{i}", lambda v, i=i: irq.write_ivar(i, v))
+        for v in range(self.profile.num_msix_vectors):
+            r.on_read(f"EITR{v}", lambda v=v: irq.read_eitr(v))
+            r.on_write(f"EITR{v}", lambda x, v=v: irq.write_eitr(v, x))
+        r.on_write("TCTL", self._on_tctl_write)
+
+    def _on_tctl_write(self, value: int) -> None:
+        self.regs.set("TCTL", value)
+        if value & TCTL_EN and not self._tx_enabled.triggered:
+            self._tx_enabled.succeed()
+        elif not value & TCTL_EN and self._tx_enabled.triggered:
+            self._tx_enabled = self.engine.event("TCTL.EN")
+
+    # --- interrupts ------------------------------------------------------------
+    def tx_cause(self, q: int) -> None:
+        """Queue ``q`` wrote back descriptors (TXDW); the message is posted behind the write-back."""
+        self.irq.tx_queue_cause(q)
+
+    def dma_fault_cause(self, q: int) -> None:
+        self.irq.other_cause(ICR_DOUTSYNC)
+
+    def _send_msix(self, v: int) -> None:
+        addr_lo, addr_hi, data, ctrl = self.msix.entries[v]
+        if ctrl & 1:
+            self.msix.pending[v] = True
+            return
+        self.dma.msi((addr_hi << 32) | addr_lo, data)
+
+    def flush_interval_ps(self, q: int) -> int:
+        """The EITR interval of queue ``q``'s vector: the write-back flush timer (WTHRESH > 0)."""
+        return self.irq.queue_interval_ps(q)
+
+    # --- transmit path --------------------------------------------------------
+    def scheduler_wake(self) -> None:
+        if self._work is not None and not self._work.triggered:
+            self._work.succeed()
+
+    def _next_queue(self):
+        qs = self.queues
+        for k in range(len(qs)):
+            q = qs[(self._rr + k) % len(qs)]
+            if q.has_packet():
+                self._rr = (q.n + 1) % len(qs)
+                return q
+        return None
+
+    def _scheduler(self):
+        while True:
+            q = self._next_queue()
+            if q is None:
+                self._work = self.engine.event("tx work")
+                yield self._work
+                continue
+            yield from self._process_packet(q)
+
+    def _process_packet(self, q: TxQueue):
+        descs = q.take_packet()
+        for _, _, desc in descs:
+            if isinstance(desc, d.AdvContext):
+                q.contexts[desc.idx % len(q.contexts)] = desc
+        slots = q.contexts
+        problems = d.validate_packet([x[2] for x in descs], contexts={i: slots[i % len(slots)] for i in range(8)
+                                                                          if slots[i % len(slots)] is not None},
+                                     ring_size=q.ring_size, max_packet_bytes=self.profile.max_tx_packet_bytes)
+        if problems or q.dropping:
+            self._drop(q, descs, "malformed_drops", problems)
+            return
+        datas = [x for x in descs if not isinstance(x[2], d.AdvContext)]
+        chunks = []
+        for index, _, desc in datas:
+            if desc_len(desc):
+                data, ok = yield from self.dma.read(desc.buffer_addr, desc_len(desc), f"{q.name} buffer")
+                if not ok:
+                    q.fault("buffer read", index)
+                    return
+                chunks.append(data)
+        req = self._offload_request(q, datas[0][2])
+        result = build_frames(b"".join(chunks), req, psp=bool(self.regs.get("TCTL") & TCTL_PSP),
+                              vet=self.regs.get("VET") & 0xFFFF, use_seed=self.use_checksum_seed,
+                              max_bytes=self.profile.max_tx_packet_bytes)
+        if result.problems:
+            self._drop(q, descs, "offload_drops", result.problems)
+            return
+        for frame in result.frames:
+            yield from self._reserve(len(frame))
+            self._pb_frames.put(frame)
+        if req is not None and req.tse:
+            self.stats.count_tso_context()
+        q.complete(descs)
+        self.engine.log(q.name, "packet", len(result.frames), sum(map(len, result.frames)))
+
+    def _offload_request(self, q: TxQueue, first):
+        if isinstance(first, d.LegacyTx):
+            return OffloadRequest(ifcs=first.ifcs)
+        ctx = q.contexts[first.idx % len(q.contexts)]
+        uses_ctx = first.tse or first.txsm or first.ixsm or first.vle
+        if not uses_ctx or ctx is None:
+            return OffloadRequest(ifcs=first.ifcs)
+        return OffloadRequest(tse=first.tse, ixsm=first.ixsm, txsm=first.txsm, vle=first.vle, ifcs=first.ifcs,
+                              maclen=ctx.maclen, iplen=ctx.iplen, l4len=ctx.l4len, mss=ctx.mss,
+                              ipv4=ctx.tucmd_ipv4, l4t=ctx.l4t, vlan=ctx.vlan)
+
+    def _drop(self, q: TxQueue, descs, counter: str, problems) -> None:
+        q.dropping = bool(descs) and not _ends_packet(descs[-1][2])
+        self.counters[counter] += 1
+        q.counters["malformed"] += 1
+        log.warning("%s: dropped a packet at descriptor %s: %s", q.name, descs[0][0] if descs else "?",
+                    "; ".join(problems) or "discarding up to EOP")
+        self.engine.log(q.name, "drop", "; ".join(problems))
+        q.complete(descs)
+
+    # --- packet buffer and MAC ---------------------------------------------------
+    def _reserve(self, n: int):
+        while self.pb_free < n:
+            self._pb_waiter = self.engine.event("packet buffer space")
+            yield self._pb_waiter
+        self.pb_free -= n
+
+    def _feeder(self):
+        while True:
+            frame = yield self._pb_frames.get()
+            if not self._tx_enabled.triggered:
+                yield self._tx_enabled
+            yield self.mac.tx_fifo.put(frame)
+
+    def _on_wire(self, frame: bytes, start_ps: int, end_ps: int) -> None:
+        self.pb_free += len(frame)
+        self.counters["frames"] += 1
+        self.stats.count_frame(len(frame), frame[:6])
+        if self._pb_waiter is not None and not self._pb_waiter.triggered:
+            self._pb_waiter.succeed()
+
+
+def desc_len(desc) -> int:
+    return desc.dtalen if isinstance(desc, d.AdvData) else desc.length
+
+
+def _ends_packet(desc) -> bool:
+    return not isinstance(desc, (d.AdvData, d.LegacyTx)) or desc.eop
