@@ -42,10 +42,10 @@ class DmaEngine:
         link = self.link
         wire = link.dma_read_time_ps(iova, n) - link.read_latency_ps
         start = max(eng.now + link.read_latency_ps, self._rd_free_ps)
-        self._rd_free_ps = start + wire
+        end = self._rd_free_ps = start + wire
         yield start - eng.now
         data, ok = self.iommu.dma_read_checked(iova, n, f"{self.who}:{why}")
-        yield self._rd_free_ps - eng.now if self._rd_free_ps > eng.now else 0
+        yield end - eng.now
         self.bytes_read += n
         return data, ok
 

@@ -82,7 +82,7 @@ class Nic:
 
     def __init__(self, engine, iommu, link, *, profile: NicProfile = NIC_82576,
                  msi_sink=lambda addr, data: None, intx_sink=lambda level: None, name: str = "nic",
-                 use_checksum_seed: bool = True):
+                 use_checksum_seed: bool = True, packets_in_flight: int = 4):
         self.engine = engine
         self.use_checksum_seed = use_checksum_seed
         self.profile = profile
@@ -107,7 +107,11 @@ class Nic:
         self._rr = 0
         self.counters = {"malformed_drops": 0, "offload_drops": 0, "frames": 0}
         self._wire_handlers()
+        self.packets_in_flight = packets_in_flight
+        self._in_flight = 0
+        self._commits = Store(engine)
         engine.spawn(self._scheduler(), f"{name}-tx-scheduler")
+        engine.spawn(self._committer(), f"{name}-tx-commit")
         engine.spawn(self._feeder(), f"{name}-mac-feeder")
 
     # --- BAR0 ---------------------------------------------------------------
@@ -193,37 +197,68 @@ class Nic:
         return None
 
     def _scheduler(self):
+        """Take whole packets from the queues, round robin, and start their buffer reads.
+
+        Up to ``packets_in_flight`` packets have buffer reads outstanding at
+        once (PCIe read tags), so read latency overlaps; packets still enter
+        the packet buffer in the order they were taken.
+        """
         while True:
-            q = self._next_queue()
+            q = self._next_queue() if self._in_flight < self.packets_in_flight else None
             if q is None:
                 self._work = self.engine.event("tx work")
                 yield self._work
                 continue
-            yield from self._process_packet(q)
+            self._start_packet(q)
 
-    def _process_packet(self, q: TxQueue):
+    def _start_packet(self, q: TxQueue) -> None:
         descs = q.take_packet()
         for _, _, desc in descs:
             if isinstance(desc, d.AdvContext):
                 q.contexts[desc.idx % len(q.contexts)] = desc
         slots = q.contexts
-        problems = d.validate_packet([x[2] for x in descs], contexts={i: slots[i % len(slots)] for i in range(8)
-                                                                          if slots[i % len(slots)] is not None},
+        problems = d.validate_packet([x[2] for x in descs],
+                                     contexts={i: slots[i % len(slots)] for i in range(8)
+                                               if slots[i % len(slots)] is not None},
                                      ring_size=q.ring_size, max_packet_bytes=self.profile.max_tx_packet_bytes)
         if problems or q.dropping:
-            self._drop(q, descs, "malformed_drops", problems)
-            return
-        datas = [x for x in descs if not isinstance(x[2], d.AdvContext)]
+            reader = None
+        else:
+            reader = self.engine.spawn(self._read_buffers(q, descs), f"{q.name}-buffers")
+        self._in_flight += 1
+        self._commits.put((q, descs, problems, reader))
+
+    def _read_buffers(self, q: TxQueue, descs):
+        """DMA-read a packet's buffers; returns the bytes, or None after a fault."""
         chunks = []
-        for index, _, desc in datas:
-            if desc_len(desc):
-                data, ok = yield from self.dma.read(desc.buffer_addr, desc_len(desc), f"{q.name} buffer")
-                if not ok:
-                    q.fault("buffer read", index)
-                    return
-                chunks.append(data)
-        req = self._offload_request(q, datas[0][2])
-        result = build_frames(b"".join(chunks), req, psp=bool(self.regs.get("TCTL") & TCTL_PSP),
+        for index, _, desc in descs:
+            n = desc_len(desc)
+            if isinstance(desc, d.AdvContext) or not n:
+                continue
+            data, ok = yield from self.dma.read(desc.buffer_addr, n, f"{q.name} buffer")
+            if not ok:
+                q.fault("buffer read", index)
+                return None
+            chunks.append(data)
+        return b"".join(chunks)
+
+    def _committer(self):
+        """Move packets, in the order taken, into the packet buffer; then complete their descriptors."""
+        while True:
+            q, descs, problems, reader = yield self._commits.get()
+            if reader is None:
+                self._drop(q, descs, "malformed_drops", problems or ["discarding up to EOP"])
+            else:
+                packet = yield reader
+                if packet is not None and not q.faulted:
+                    yield from self._commit_packet(q, descs, packet)
+            self._in_flight -= 1
+            self.scheduler_wake()
+
+    def _commit_packet(self, q: TxQueue, descs, packet: bytes):
+        first = next(x[2] for x in descs if not isinstance(x[2], d.AdvContext))
+        req = self._offload_request(q, first)
+        result = build_frames(packet, req, psp=bool(self.regs.get("TCTL") & TCTL_PSP),
                               vet=self.regs.get("VET") & 0xFFFF, use_seed=self.use_checksum_seed,
                               max_bytes=self.profile.max_tx_packet_bytes)
         if result.problems:
@@ -232,7 +267,7 @@ class Nic:
         for frame in result.frames:
             yield from self._reserve(len(frame))
             self._pb_frames.put(frame)
-        if req is not None and req.tse:
+        if req.tse:
             self.stats.count_tso_context()
         q.complete(descs)
         self.engine.log(q.name, "packet", len(result.frames), sum(map(len, result.frames)))

@@ -75,8 +75,12 @@ class NicTestHost:
     """Engine + host + NIC, wired through the ports; see the module docstring."""
 
     def __init__(self, profile: str = "82576", *, ordering: str = "x86-tso", seed: int = 0,
-                 policy=None, link=PCIE_82576, iommu: bool = True, use_checksum_seed: bool = True):
-        self.engine = Engine(policy if policy is not None else SeededPolicy(seed))
+                 policy=None, link=PCIE_82576, iommu: bool = True, use_checksum_seed: bool = True,
+                 engine=None):
+        # ``engine``: run on this engine (e.g. a cocotb adapter's CocotbEngine) instead of
+        # a new native one; ``seed``/``policy`` then do not apply. Only rd32/run/run_for
+        # drive the engine themselves: with another engine, let time pass its own way.
+        self.engine = engine if engine is not None else Engine(policy if policy is not None else SeededPolicy(seed))
         self.host = Host(self.engine, ordering, ncpus=1, link=link, iommu=iommu)
         self.cpu = self.host.cpus[0]
         self.nic = Nic(self.engine, self.host.iommu, link, profile=get_nic_profile(profile),
@@ -87,6 +91,7 @@ class NicTestHost:
         self.wire: list[tuple[bytes, int, int]] = []
         self.nic.mac.add_sink(lambda frame, start, end: self.wire.append((frame, start, end)))
         self.interrupts: list[tuple[int, str]] = []
+        self._reenable = False
 
     # --- MMIO --------------------------------------------------------------
     def offset(self, name: str) -> int:
@@ -124,8 +129,13 @@ class NicTestHost:
         """igb_setup_tctl: PSP, RTLC, CT = 15, then EN."""
         self.wr32("TCTL", (TCTL_PSP if psp else 0) | TCTL_RTLC | 15 << 4 | TCTL_EN)
 
-    def setup_msix(self, queues=(0,), eitr_us: int = 0) -> dict[int, int]:
-        """igb_configure_msix-like: vector 0 = other causes, vector 1+i = TX queue i; returns q -> vector."""
+    def setup_msix(self, queues=(0,), eitr_us: int = 0, reenable: bool = False) -> dict[int, int]:
+        """igb_configure_msix-like: vector 0 = other causes, vector 1+i = TX queue i; returns q -> vector.
+
+        ``reenable``: each handler writes its EIMS bit back, as igb does when
+        NAPI completes (the message auto-masked it through EIAM).
+        """
+        self._reenable = reenable
         self.wr32("GPIE", GPIE_MSIX_MODE | GPIE_PBA | GPIE_EIAME | GPIE_NSICR)
         vec_of = {}
         for i, q in enumerate(queues):
@@ -143,7 +153,7 @@ class NicTestHost:
         return vec_of
 
     def _program_msix_entry(self, v: int, name: str) -> None:
-        addr, data = self.host.msi.allocate(f"nic-{name}", lambda n=name: self._on_irq(n))
+        addr, data = self.host.msi.allocate(f"nic-{name}", lambda n=name, v=v: self._on_irq(n, v))
         base = BAR3 + 16 * v
         self.cpu.writel(addr & 0xFFFF_FFFF, base)
         self.cpu.writel(addr >> 32, base + 4)
@@ -159,8 +169,10 @@ class NicTestHost:
         cur = self.nic.regs.get(name)
         self.wr32(name, (cur & ~(0xFF << shift)) | ((v | IVAR_VALID) << shift))
 
-    def _on_irq(self, name: str) -> None:
+    def _on_irq(self, name: str, v: int) -> None:
         self.interrupts.append((self.engine.now, name))
+        if self._reenable:
+            self.wr32("EIMS", 1 << v)
 
     # --- sending -----------------------------------------------------------------
     def post(self, ring: TxRing, packet: bytes, offload: Offload | None = None, *,
