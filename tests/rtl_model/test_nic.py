@@ -310,3 +310,59 @@ def test_i210_profile_sends_through_its_queue_registers():
     h.run()
     assert [f[14] for f, _, _ in h.wire] == [7]
     assert [name for _, name in h.interrupts] == ["tx3"]
+
+
+# --- descriptor fetch policy (facts §6.1) ------------------------------------------------
+def fetches(h):
+    return [(r[3], r[4]) for r in h.engine.records if r[1] == "txq0" and r[2] == "fetch"]
+
+
+def test_empty_queue_fetches_everything_available_and_never_past_tdt():
+    h = make_host()
+    ring = ready(h, ring_size=64)
+    h.engine.start_trace()
+    h.send(ring, [frame(100, i) for i in range(5)])
+    h.run()
+    assert fetches(h) == [(0, 5)]
+
+
+def test_a_fetch_stops_at_the_ring_end():
+    """Indices 62, 63 then 0, 1: two DMA requests, the first ending at the last descriptor."""
+    h = make_host()
+    ring = ready(h, ring_size=64)
+    h.send(ring, [frame(100, i) for i in range(62)])
+    h.run()
+    h.engine.start_trace()
+    h.send(ring, [frame(100, i) for i in range(4)])
+    h.run()
+    assert fetches(h) == [(62, 2), (0, 2)]
+
+
+def _stalled_queue(pthresh, hthresh, cached):
+    """A queue whose cache holds ``cached`` whole one-descriptor packets that cannot move on."""
+    h = make_host()
+    ring = ready(h, ring_size=64, pthresh=pthresh, hthresh=hthresh)
+    q = h.nic.queues[0]
+    h.nic.packets_in_flight = 0          # hold every packet in the cache
+    h.send(ring, [frame(100, i) for i in range(cached)])
+    h.run()
+    assert len(q.cache) == cached and not q.fetching
+    h.engine.start_trace()
+    return h, ring, q
+
+
+def test_prefetch_waits_for_hthresh_descriptors_in_host_memory():
+    h, ring, q = _stalled_queue(pthresh=8, hthresh=4, cached=2)
+    h.send(ring, [frame(100, i) for i in range(3)])  # 3 available < HTHRESH 4
+    h.run()
+    assert fetches(h) == []
+    h.send(ring, [frame(100)])                        # now 4 available
+    h.run()
+    assert fetches(h) == [(2, 4)]
+
+
+def test_no_prefetch_while_the_cache_holds_pthresh_descriptors():
+    h, ring, q = _stalled_queue(pthresh=4, hthresh=1, cached=4)
+    h.send(ring, [frame(100, i) for i in range(6)])
+    h.run()
+    assert fetches(h) == []
