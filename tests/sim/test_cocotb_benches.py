@@ -21,6 +21,7 @@ HDL_DIR = REPO / "sim" / "hdl"
 # (HDL top, sources in sim/hdl, cocotb test modules in sim/tb, number of cocotb tests)
 BENCHES = [
     ("doorbell_top", ["doorbell_top.v"], ["test_doorbell", "test_adapter"], 7),
+    ("nic_top", ["nic_top.v"], ["test_nic"], 2),
 ]
 
 # In CI (CI=true) a missing simulator is a setup bug, not a reason to skip.
