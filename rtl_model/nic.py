@@ -222,18 +222,26 @@ class Nic:
                                                if slots[i % len(slots)] is not None},
                                      ring_size=q.ring_size, max_packet_bytes=self.profile.max_tx_packet_bytes)
         if problems or q.dropping:
-            reader = None
+            reader = req = None
+            # decided at take time: the next packet may be taken before this drop commits
+            q.dropping = bool(descs) and not _ends_packet(descs[-1][2])
         else:
+            # the offload request binds the context *now*: a later packet's context
+            # descriptor may overwrite the slot before this packet commits
+            first = next(x[2] for x in descs if not isinstance(x[2], d.AdvContext))
+            req = self._offload_request(q, first)
             reader = self.engine.spawn(self._read_buffers(q, descs), f"{q.name}-buffers")
         self._in_flight += 1
-        self._commits.put((q, descs, problems, reader))
+        self._commits.put((q, q.epoch, descs, problems, reader, req))
 
     def _read_buffers(self, q: TxQueue, descs):
         """DMA-read a packet's buffers; returns the bytes, or None after a fault."""
         chunks = []
         for index, _, desc in descs:
+            if isinstance(desc, d.AdvContext):
+                continue
             n = desc_len(desc)
-            if isinstance(desc, d.AdvContext) or not n:
+            if not n:
                 continue
             data, ok = yield from self.dma.read(desc.buffer_addr, n, f"{q.name} buffer")
             if not ok:
@@ -244,29 +252,34 @@ class Nic:
 
     def _committer(self):
         """Move packets, in the order taken, into the packet buffer; then complete their descriptors."""
+        halted = {}  # queue number -> epoch in which one of its packets' buffer reads faulted
         while True:
-            q, descs, problems, reader = yield self._commits.get()
-            if reader is None:
+            q, epoch, descs, problems, reader, req = yield self._commits.get()
+            packet = (yield reader) if reader is not None else None
+            if epoch != q.epoch or halted.get(q.n) == epoch:
+                pass  # taken before a queue reset, or behind a packet whose read faulted: the queue stopped there
+            elif reader is None:
                 self._drop(q, descs, "malformed_drops", problems or ["discarding up to EOP"])
+            elif packet is None:
+                halted[q.n] = epoch  # packets taken before this one still go out; none after it
             else:
-                packet = yield reader
-                if packet is not None and not q.faulted:
-                    yield from self._commit_packet(q, descs, packet)
+                yield from self._commit_packet(q, descs, packet, req)
             self._in_flight -= 1
             self.scheduler_wake()
 
-    def _commit_packet(self, q: TxQueue, descs, packet: bytes):
-        first = next(x[2] for x in descs if not isinstance(x[2], d.AdvContext))
-        req = self._offload_request(q, first)
+    def _commit_packet(self, q: TxQueue, descs, packet: bytes, req: OffloadRequest):
         result = build_frames(packet, req, psp=bool(self.regs.get("TCTL") & TCTL_PSP),
                               vet=self.regs.get("VET") & 0xFFFF, use_seed=self.use_checksum_seed,
                               max_bytes=self.profile.max_tx_packet_bytes)
         if result.problems:
             self._drop(q, descs, "offload_drops", result.problems)
             return
+        epoch = q.epoch
         for frame in result.frames:
             yield from self._reserve(len(frame))
             self._pb_frames.put(frame)
+        if q.epoch != epoch:
+            return  # the queue was reset while waiting for packet-buffer space
         if req.tse:
             self.stats.count_tso_context()
         q.complete(descs)
@@ -284,7 +297,6 @@ class Nic:
                               ipv4=ctx.tucmd_ipv4, l4t=ctx.l4t, vlan=ctx.vlan)
 
     def _drop(self, q: TxQueue, descs, counter: str, problems) -> None:
-        q.dropping = bool(descs) and not _ends_packet(descs[-1][2])
         self.counters[counter] += 1
         q.counters["malformed"] += 1
         log.warning("%s: dropped a packet at descriptor %s: %s", q.name, descs[0][0] if descs else "?",

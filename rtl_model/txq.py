@@ -63,6 +63,7 @@ class TxQueue:
         self.enabled = False
         self.faulted = False
         self.fetching = False
+        self.epoch = 0                       # +1 on every disable/enable: older in-flight work is stale
         self.fetch_ptr = 0
         self.head = 0
         self.tail = 0
@@ -120,11 +121,14 @@ class TxQueue:
             self.engine.log(self.name, "enable", self.ring_size)
             self.kick()
         elif was and not self.enabled:
+            self.epoch += 1
             self.engine.log(self.name, "disable")
         if value & TXDCTL_SWFLSH:
             self.flush_writebacks("swflsh")
 
     def _reset_ring_state(self) -> None:
+        self.epoch += 1          # a fetch or packet still in flight belongs to the old ring state
+        self.fetching = False
         self.head = self.fetch_ptr = self.reg("TDH")
         self.tail = self.reg("TDT")
         self.cache.clear()
@@ -144,8 +148,8 @@ class TxQueue:
         if not self.enabled or self.faulted or self.fetching:
             return
         size = self.ring_size
-        if size == 0:
-            return
+        if size == 0 or self.fetch_ptr >= size:
+            return  # no ring, or TDH was set (or TDLEN shrunk) past its end: nothing valid to fetch
         avail = (self.tail - self.fetch_ptr) % size
         free = self.cache_size - len(self.cache)
         if avail == 0 or free <= 0:
@@ -156,19 +160,24 @@ class TxQueue:
                 return
         k = min(avail, free, size - self.fetch_ptr)
         self.fetching = True
-        self.engine.spawn(self._fetch(self.fetch_ptr, k), f"{self.name}-fetch")
+        self.engine.spawn(self._fetch(self.fetch_ptr, k, self.epoch), f"{self.name}-fetch")
 
-    def _fetch(self, start: int, k: int):
+    def _fetch(self, start: int, k: int, epoch: int):
         data, ok = yield from self.nic.dma.read(self.desc_addr(start), 16 * k, f"{self.name} descriptor fetch")
+        if epoch != self.epoch:
+            return  # the queue was disabled (and maybe re-enabled) meanwhile: drop the stale data
         self.fetching = False
         if not self.enabled:
             return
         if not ok:
             self.fault("descriptor fetch", start)
             return
+        size = self.ring_size
+        if start + k > size:
+            return  # TDLEN was rewritten while enabled and the ring no longer holds these slots
         for i in range(k):
             self.cache.append((start + i, data[16 * i:16 * i + 16]))
-        self.fetch_ptr = (start + k) % self.ring_size
+        self.fetch_ptr = (start + k) % size
         self.counters["fetches"] += 1
         self.counters["descs_fetched"] += k
         self.engine.log(self.name, "fetch", start, k)
@@ -207,7 +216,7 @@ class TxQueue:
         if not descs:
             return
         size = self.ring_size
-        self.head = (descs[-1][0] + 1) % size
+        self.head = (descs[-1][0] + 1) % size if size else 0  # TDLEN may have been zeroed while enabled
         self.nic.regs.set(f"TDH{self.n}", self.head)
         self.counters["packets"] += 1
         if self.reg("TDWBAL") & TDWBAL_HEAD_WB_EN:
