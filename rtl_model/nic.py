@@ -8,7 +8,8 @@ Ports — the only ways in and out, as on a real board:
 * DMA: every host-memory access goes through ``iommu`` (descriptor fetches,
   buffer reads, write-backs), timed by the PCIe ``link``;
 * interrupts: MSI-X messages are posted writes handed to ``msi_sink(address,
-  data)`` when they land; the INTx level goes to ``intx_sink(level)``;
+  data)`` when they land; INTx Assert/Deassert messages are posted too and
+  reach ``intx_sink(level)`` when they land;
 * the wire: :attr:`Nic.mac` serialises frames; register a sink with
   ``nic.mac.add_sink(fn(frame, start_ps, end_ps))``.
 
@@ -88,13 +89,13 @@ class Nic:
         self.profile = profile
         self.name = name
         self.regs = RegisterFile(build_table(profile))
-        self.dma = DmaEngine(engine, iommu, link, msi_sink, who=name)
+        self.dma = DmaEngine(engine, iommu, link, msi_sink, intx_sink, who=name)
         self.msix = MsixTable(profile.num_msix_vectors)
         self.msix.on_unmask = self._send_msix
         self.irq = InterruptBlock(engine, num_vectors=profile.num_msix_vectors,
                                   num_tx_queues=profile.num_tx_queues, ivar_layout=profile.ivar_layout,
                                   eitr_unit_ps=profile.eitr_unit_ps, send_msix=self._send_msix,
-                                  set_intx=intx_sink)
+                                  set_intx=self.dma.intx)
         self.stats = TxStats(self.regs)
         self.mac = MacPort(engine, profile.link_speed_mbps, name=f"{name}.mac")
         self.mac.add_sink(self._on_wire)
@@ -116,6 +117,7 @@ class Nic:
 
     # --- BAR0 ---------------------------------------------------------------
     def mmio_read(self, offset: int, size: int) -> int:
+        self.dma.flush_posted()  # the read's completion may not pass the NIC's posted writes
         return self.regs.read(offset, size)
 
     def mmio_write(self, offset: int, size: int, value: int) -> None:

@@ -366,3 +366,30 @@ def test_no_prefetch_while_the_cache_holds_pthresh_descriptors():
     h.send(ring, [frame(100, i) for i in range(6)])
     h.run()
     assert fetches(h) == []
+
+
+def test_intx_assert_never_overtakes_its_write_back():
+    """Assert_INTx is a posted message: when the line rises, the DD it announces is in memory."""
+    h = make_host()
+    ring = ready(h, wthresh=0)
+    h.wr32("IMS", 0x1)
+    h.run_for(10 * US)
+    seen = []
+    h.host.msi.intx_handlers.append(lambda level: level and seen.append(h.dd(ring, 0)))
+    h.send(ring, [frame(100)])
+    h.run()
+    assert seen == [True]
+    assert h.nic.dma.intx_delivered[0][0] > h.nic.irq.intx_changes[0][0]
+
+
+def test_register_read_pushes_posted_write_backs_ahead_of_it():
+    """A read completion may not pass the NIC's posted writes: after any register read, DD is there."""
+    h = make_host()
+    ring = ready(h, wthresh=0)
+    h.send(ring, [frame(60)])
+    # run until the packet is processed but its write-back has not landed yet
+    while not h.nic.queues[0].counters["writebacks"]:
+        h.run_for(10 * NS)
+    assert not h.dd(ring, 0)
+    h.cpu.readl(BAR0 + h.offset("STATUS"))
+    assert h.dd(ring, 0)
