@@ -41,6 +41,9 @@ __all__ = ["Nic", "MsixTable", "ICR_DOUTSYNC"]
 
 log = logging.getLogger("igbsim.nic")
 
+CTRL_FRCSPD = 0x800
+STATUS_SPEED_100 = 0x40
+STATUS_SPEED_1000 = 0x80
 TCTL_EN = 0x2
 TCTL_PSP = 0x8
 #: ICR cause used for a DMA the IOMMU blocked ("DMA out of sync", facts §1.6).
@@ -157,6 +160,18 @@ class Nic:
             r.on_read(f"EITR{v}", lambda v=v: irq.read_eitr(v))
             r.on_write(f"EITR{v}", lambda x, v=v: irq.write_eitr(v, x))
         r.on_write("TCTL", self._on_tctl_write)
+        r.on_write("CTRL", self._on_ctrl_write)
+
+    def _on_ctrl_write(self, value: int) -> None:
+        """CTRL.FRCSPD with SPD_SEL forces the MAC speed (facts §1.3); STATUS reports it."""
+        self.regs.set("CTRL", value)
+        if value & CTRL_FRCSPD:
+            mbps = (10, 100, 1000, 1000)[(value >> 8) & 3]
+            self.mac.set_speed(mbps)
+            status = self.regs.get("STATUS") & ~(STATUS_SPEED_100 | STATUS_SPEED_1000)
+            status |= {100: STATUS_SPEED_100, 1000: STATUS_SPEED_1000}.get(mbps, 0)
+            self.regs.set("STATUS", status)
+            self.engine.log(self.name, "speed", mbps)
 
     def _on_tctl_write(self, value: int) -> None:
         self.regs.set("TCTL", value)

@@ -393,3 +393,17 @@ def test_register_read_pushes_posted_write_backs_ahead_of_it():
     assert not h.dd(ring, 0)
     h.cpu.readl(BAR0 + h.offset("STATUS"))
     assert h.dd(ring, 0)
+
+
+@pytest.mark.parametrize("spd_sel,mbps,status_bits", [(0, 10, 0), (1, 100, 0x40), (2, 1000, 0x80)])
+def test_forced_speed_sets_the_serialisation_rate(spd_sel, mbps, status_bits):
+    """CTRL.FRCSPD | SPD_SEL (facts §1.3): a 64-byte frame takes (64 + 20) * 8 bit times."""
+    h = make_host()
+    ring = ready(h)
+    h.wr32("CTRL", 0x800 | spd_sel << 8 | 0x1)
+    h.send(ring, [frame(60), frame(60)])
+    h.run()
+    (_, s0, e0), (_, s1, e1) = h.wire
+    assert e0 - s0 == (64 + 20) * 8 * (1_000_000 // mbps)
+    assert s1 == e0
+    assert h.rd32("STATUS") & 0xC0 == status_bits
