@@ -611,3 +611,10 @@ def _check_paylen(where: str, first: AdvData, ctx: AdvContext | None, total: int
     if first.paylen != total - ctx.header_bytes:
         return [f"{where}: PAYLEN {first.paylen} != {total} buffer bytes - {ctx.header_bytes} header"]
     return []
+
+
+def ends_packet(desc: TxDesc) -> bool:
+    """True for a data descriptor with EOP, or anything neither data nor context (it ends what came before)."""
+    if isinstance(desc, AdvContext):
+        return False
+    return not isinstance(desc, (AdvData, LegacyTx)) or desc.eop

@@ -241,7 +241,7 @@ class Nic:
         if problems or q.dropping:
             reader = req = None
             # decided at take time: the next packet may be taken before this drop commits
-            q.dropping = bool(descs) and not _ends_packet(descs[-1][2])
+            q.dropping = bool(descs) and not d.ends_packet(descs[-1][2])
         else:
             # the offload request binds the context *now*: a later packet's context
             # descriptor may overwrite the slot before this packet commits
@@ -345,7 +345,3 @@ class Nic:
 
 def desc_len(desc) -> int:
     return desc.dtalen if isinstance(desc, d.AdvData) else desc.length
-
-
-def _ends_packet(desc) -> bool:
-    return not isinstance(desc, (d.AdvData, d.LegacyTx)) or desc.eop

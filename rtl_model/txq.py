@@ -67,7 +67,8 @@ class TxQueue:
         self.fetch_ptr = 0
         self.head = 0
         self.tail = 0
-        self.cache: deque = deque()          # (ring index, raw 16 bytes), in ring order
+        self.cache: deque = deque()          # (ring index, raw 16 bytes, decoded, ends a packet), ring order
+        self._ends_cached = 0                # cache entries that end a packet (EOP or undecodable)
         self.contexts: list = [None] * nic.profile.tx_context_slots
         self.dropping = False                # discarding up to the next EOP
         self.wb_pending: list = []           # (index, raw) processed, not yet written back
@@ -132,6 +133,7 @@ class TxQueue:
         self.head = self.fetch_ptr = self.reg("TDH")
         self.tail = self.reg("TDT")
         self.cache.clear()
+        self._ends_cached = 0
         self.contexts = [None] * len(self.contexts)
         self.faulted = self.dropping = False
         self.wb_pending.clear()
@@ -176,7 +178,11 @@ class TxQueue:
         if start + k > size:
             return  # TDLEN was rewritten while enabled and the ring no longer holds these slots
         for i in range(k):
-            self.cache.append((start + i, data[16 * i:16 * i + 16]))
+            raw = data[16 * i:16 * i + 16]
+            desc = d.decode_tx(raw)
+            ends = d.ends_packet(desc)
+            self._ends_cached += ends
+            self.cache.append((start + i, raw, desc, ends))
         self.fetch_ptr = (start + k) % size
         self.counters["fetches"] += 1
         self.counters["descs_fetched"] += k
@@ -188,24 +194,16 @@ class TxQueue:
         """True if the cache holds a whole packet (up to an EOP) or something to discard."""
         if not self.enabled or self.faulted or not self.cache:
             return False
-        for _, raw in self.cache:
-            desc = d.decode_tx(raw)
-            if isinstance(desc, d.AdvContext):
-                continue
-            if not isinstance(desc, (d.AdvData, d.LegacyTx)) or desc.eop:
-                return True
-        return len(self.cache) >= self.cache_size  # a packet longer than the cache: discard
+        return self._ends_cached > 0 or len(self.cache) >= self.cache_size  # too long for the cache: discard
 
     def take_packet(self) -> list:
         """Remove the next packet's descriptors from the cache: [(index, raw, decoded), …]."""
         out = []
         while self.cache:
-            index, raw = self.cache.popleft()
-            desc = d.decode_tx(raw)
+            index, raw, desc, ends = self.cache.popleft()
             out.append((index, raw, desc))
-            if isinstance(desc, d.AdvContext):
-                continue
-            if not isinstance(desc, (d.AdvData, d.LegacyTx)) or desc.eop:
+            if ends:
+                self._ends_cached -= 1
                 break
         self.kick()
         return out
@@ -273,9 +271,11 @@ class TxQueue:
         """A blocked DMA: stop the queue until it is re-enabled, and raise the fault cause."""
         self.faulted = True
         self.cache.clear()
+        self._ends_cached = 0
         log.warning("%s: %s at descriptor %d faulted in the IOMMU: queue stopped", self.name, what, index)
         self.engine.log(self.name, "fault", what, index)
         self.nic.dma_fault_cause(self.n)
+
 
 
 def _rs(desc) -> bool:
