@@ -212,7 +212,7 @@ class DmaApi:
         if size <= 0:
             raise ValueError(f"kmalloc: size must be positive, got {size}")
         _check_align(align)
-        addr = self._kmalloc.alloc(size, align)
+        addr = self._kmalloc.alloc(kmalloc_size(size), align)
         if addr is None:
             raise DmaPoolExhausted(f"kmalloc({size}, align={align}): pool exhausted "
                                    f"({self._kmalloc.free_bytes} bytes free, fragmented)")
@@ -231,3 +231,19 @@ class DmaApi:
             raise ValueError(f"kfree({addr:#x}): not a live kmalloc block (double free or bad pointer)")
         self.mem.fill(addr, size, POISON_FREE)
         self._kmalloc.free(addr)
+
+
+#: The kmalloc size classes of SLUB (bytes); larger requests take whole pages.
+KMALLOC_SIZES = (8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192)
+
+
+def kmalloc_size(size: int) -> int:
+    """What kmalloc really hands out for ``size`` bytes (``ksize``): the next size class or page multiple.
+
+    Rounding like SLUB keeps the pool free of tiny alignment holes, so a
+    long run of small allocations stays fast.
+    """
+    for cls in KMALLOC_SIZES:
+        if size <= cls:
+            return cls
+    return -(-size // PAGE_SIZE) * PAGE_SIZE

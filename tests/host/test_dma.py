@@ -190,3 +190,9 @@ def test_pools_are_named_regions():
     assert names == ["coherent-pool", "kmalloc"]
     assert dma.coherent_region.base == COHERENT_POOL_BASE
     assert dma.coherent_region.size == COHERENT_POOL_SIZE
+
+
+def test_kmalloc_rounds_to_slub_size_classes():
+    """ksize(): 60 -> 64, 65 -> 96, 1514 -> 2048, 5000 -> 8192, 9000 -> three pages."""
+    from sim.host.dma import kmalloc_size
+    assert [kmalloc_size(n) for n in (1, 60, 65, 1514, 5000, 9000)] == [8, 64, 96, 2048, 8192, 12288]
