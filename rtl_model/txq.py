@@ -25,7 +25,8 @@ data is in the TX packet buffer: TDH moves past them then. Write-back:
 * WTHRESH > 0: all processed descriptors accumulate and are written back in
   one burst when WTHRESH of them are ready, when the queue's interrupt
   throttle interval (EITR of its vector) expires after the first one, or on
-  TXDCTL.SWFLSH.
+  TXDCTL.SWFLSH. With an interval of 0 (no throttling) the timer expires at
+  once, so a partial burst never waits forever.
 
 Each write-back is a posted DMA write followed by the TXDW cause, whose MSI-X
 message is posted behind it and so cannot overtake it.
@@ -231,9 +232,8 @@ class TxQueue:
         if len(self.wb_pending) >= wthresh:
             self.flush_writebacks("wthresh")
         elif self._wb_timer is None:
-            interval = self.nic.flush_interval_ps(self.n)
-            if interval:
-                self._wb_timer = self.engine.call_later(interval, self._timer_flush)
+            # an interval of 0 (no throttling) expires at once: nothing waits forever
+            self._wb_timer = self.engine.call_later(self.nic.flush_interval_ps(self.n), self._timer_flush)
 
     def _timer_flush(self) -> None:
         self._wb_timer = None

@@ -122,13 +122,15 @@ def test_wthresh_16_bursts_on_threshold_and_on_eitr_expiry():
 def test_swflsh_flushes_accumulated_write_backs():
     """TXDCTL.SWFLSH forces the accumulated descriptors out (facts §1.5)."""
     h = make_host()
-    ring = ready(h, wthresh=16)  # no EITR interval programmed: nothing flushes by itself
+    ring = ready(h, wthresh=16)
+    h.setup_msix([0], eitr_us=4000)  # a long throttle interval: nothing flushes by itself for 4 ms
+    t0 = h.engine.now
     h.send(ring, [frame(100, i) for i in range(3)])
-    h.run()
+    h.run(t0 + 1000 * US)
     assert not any(h.dd(ring, i) for i in range(3))
     txdctl = h.nic.regs.get("TXDCTL0")
     h.wr32("TXDCTL0", txdctl | 0x0400_0000)
-    h.run()
+    h.run(h.engine.now + 10 * US)
     assert all(h.dd(ring, i) for i in range(3))
 
 
@@ -407,3 +409,12 @@ def test_forced_speed_sets_the_serialisation_rate(spd_sel, mbps, status_bits):
     assert e0 - s0 == (64 + 20) * 8 * (1_000_000 // mbps)
     assert s1 == e0
     assert h.rd32("STATUS") & 0xC0 == status_bits
+
+
+def test_wthresh_without_a_throttle_interval_still_writes_back():
+    """EITR interval 0 means no throttling: the flush timer expires at once, the ring never stalls."""
+    h = make_host()
+    ring = ready(h, wthresh=16)
+    h.send(ring, [frame(100, i) for i in range(3)])
+    h.run()
+    assert all(h.dd(ring, i) for i in range(3))
