@@ -164,13 +164,7 @@ class Process(Event):
     def is_alive(self) -> bool:
         return not self._done
 
-    def _run(self) -> None:
-        if self._done:
-            Event._run(self)
-        else:
-            self._resume(None)
-
-    def _resume(self, value: Any) -> None:
+    def _resume(self, value: Any = None) -> None:
         try:
             target = self._send(value)
         except StopIteration as stop:
@@ -194,6 +188,9 @@ class Process(Event):
             except AttributeError:
                 pass  # not an Event: _wait_on reports it
         self._wait_on(target)
+
+    # Scheduled (started, or woken from a delay) = resumed with None: no extra call on the hot path.
+    _run = _resume
 
     def _throw(self, exc: BaseException) -> None:
         try:
@@ -243,12 +240,24 @@ class Process(Event):
     def _finish(self, value: Any) -> None:
         self._done = True
         self.value = value
-        self.engine._ready.append(self)
+        self.engine._ready.append(_Fire(self))
 
     def _die(self, exc: BaseException) -> None:
         self._done = True
         self.value = _Failure(exc)
-        self.engine._ready.append(self)
+        self.engine._ready.append(_Fire(self))
+
+
+class _Fire:
+    """Fires a finished process's event (its waiters resume with its return value)."""
+
+    __slots__ = ("proc",)
+
+    def __init__(self, proc: Process):
+        self.proc = proc
+
+    def _run(self) -> None:
+        Event._run(self.proc)
 
 
 _BAD = object()
