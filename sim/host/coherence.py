@@ -12,7 +12,9 @@ a CPU store leaving its buffer or a device DMA write — bumps a global write
 counter ``gver`` and, for each qword it touches, records the replaced value
 with the interval in which it was current. At most ``window`` old values are
 kept per qword: the stale-load window of DESIGN.md. A load that spans two
-qwords always reads current memory (documented simplification).
+qwords always reads current memory, and writes longer than
+``HISTORY_MAX_WRITE_BYTES`` record nothing (documented simplifications: both
+only remove stale outcomes, never allow one the architecture forbids).
 """
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ __all__ = ["ValueHistory", "DEFAULT_STALE_WINDOW"]
 
 #: How many superseded values per qword a weak load may still return.
 DEFAULT_STALE_WINDOW = 4
+#: Writes longer than this (payload copies, DMA of whole buffers) keep no history: loads of those
+#: bytes may then only return newer values. That loses some stale outcomes, never adds an illegal one.
+HISTORY_MAX_WRITE_BYTES = 64
 
 
 class ValueHistory:
@@ -49,6 +54,8 @@ class ValueHistory:
     def before_write(self, addr: int, length: int) -> None:
         """Memory hook: remember the values this write is about to replace."""
         self.gver += 1
+        if length > HISTORY_MAX_WRITE_BYTES:
+            return  # bulk data: not worth a per-qword history (see HISTORY_MAX_WRITE_BYTES)
         g = self.gver
         read = self.mem.read
         q = addr & ~7
