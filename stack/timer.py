@@ -1,0 +1,107 @@
+"""Kernel timers (``struct timer_list``): callbacks run in the TIMER softirq at a jiffy.
+
+``mod_timer(timer, expires)`` arms a timer on the current CPU. At the tick
+that makes ``jiffies == expires`` (or the next tick, if that time is
+already past) the timer is queued on its CPU and TIMER_SOFTIRQ is raised
+there; the TIMER handler runs the queued callbacks, ``function(timer)``, in
+``softirq:TIMER`` context. ``del_timer`` cancels; a timer counts as pending
+from arming until its callback starts, as in Linux.
+
+Not modelled: the timer wheel's coarsening of far-away expiries, timer
+migration, ``round_jiffies`` slack.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from .jiffies import TICK_PS, jiffies
+from .softirq import TIMER_SOFTIRQ
+
+__all__ = ["timer_list", "Timers"]
+
+
+class timer_list:
+    """A timer: ``function(timer)`` runs at jiffy ``expires`` on the CPU it was armed on."""
+
+    __slots__ = ("base", "function", "expires", "cpu", "_call", "_queued")
+
+    def __init__(self, base: "Timers", function: Callable[["timer_list"], None]):
+        self.base = base
+        self.function = function
+        self.expires = 0
+        self.cpu = 0
+        self._call = None     # engine call handle while armed
+        self._queued = False  # expired, waiting for the TIMER softirq
+
+    @property
+    def pending(self) -> bool:
+        return self._call is not None or self._queued
+
+
+class Timers:
+    """The timer bases of one host; installs the TIMER softirq handler."""
+
+    def __init__(self, engine, softirq, ctx):
+        self.engine = engine
+        self.softirq = softirq
+        self.ctx = ctx
+        self.expired: list[list[timer_list]] = [[] for _ in softirq.per_cpu]
+        self.fired = 0
+        softirq.open_softirq(TIMER_SOFTIRQ, self.run_timer_softirq)
+
+    def timer_setup(self, function: Callable[[timer_list], None]) -> timer_list:
+        """A new, unarmed timer calling ``function``."""
+        return timer_list(self, function)
+
+    def mod_timer(self, timer: timer_list, expires: int) -> bool:
+        """(Re)arm ``timer`` for jiffy ``expires`` on the current CPU; True if it was pending."""
+        was = self._detach(timer)
+        now = self.engine.now
+        fire = max(expires, jiffies(now) + 1) * TICK_PS
+        timer.expires = expires
+        timer.cpu = self.ctx.cpu.index
+        timer._call = self.engine.call_later(fire - now, self._expire, timer)
+        return was
+
+    def add_timer(self, timer: timer_list) -> None:
+        """Arm ``timer`` for its ``expires`` field."""
+        self.mod_timer(timer, timer.expires)
+
+    def del_timer(self, timer: timer_list) -> bool:
+        """Cancel ``timer``; True if it was pending."""
+        return self._detach(timer)
+
+    @staticmethod
+    def timer_pending(timer: timer_list) -> bool:
+        return timer.pending
+
+    def _detach(self, timer: timer_list) -> bool:
+        if timer._call is not None:
+            timer._call.cancel()
+            timer._call = None
+            return True
+        if timer._queued:
+            timer._queued = False
+            queue = self.expired[timer.cpu]
+            if timer in queue:  # else the softirq already took the queue and will skip it
+                queue.remove(timer)
+            return True
+        return False
+
+    def _expire(self, timer: timer_list) -> None:
+        """The tick at ``expires``: queue the timer on its CPU and raise TIMER there."""
+        timer._call = None
+        timer._queued = True
+        self.expired[timer.cpu].append(timer)
+        self.softirq.raise_on(timer.cpu, TIMER_SOFTIRQ)
+
+    def run_timer_softirq(self, index: int) -> None:
+        """The TIMER_SOFTIRQ handler: run this CPU's expired timers in order."""
+        queue = self.expired[index]
+        self.expired[index] = []
+        for timer in queue:
+            if not timer._queued:
+                continue  # cancelled by an earlier callback
+            timer._queued = False
+            self.fired += 1
+            timer.function(timer)
