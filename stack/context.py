@@ -46,12 +46,21 @@ class CpuContext:
 
     def __init__(self, host, cpu: int = 0):
         self.host = host
-        self.cpu = host.cpus[cpu]
+        self.cpu = self._cpu(cpu)
+
+    def _cpu(self, index: int):
+        if not 0 <= index < len(self.host.cpus):
+            raise ValueError(f"cpu{index} does not exist (host has {len(self.host.cpus)} CPUs)")
+        return self.host.cpus[index]
 
     @contextmanager
-    def on_cpu(self, index: int, context: str) -> Iterator:
-        """Run the block on CPU ``index`` charging ``context``; restores both after (blocks nest)."""
-        cpu = self.host.cpus[index]
+    def on_cpu(self, index: int, context: str = "softirq:NET_RX") -> Iterator:
+        """Run the block on CPU ``index`` charging ``context``; restores both after (blocks nest).
+
+        Do not yield to the engine inside one: another process's block would
+        interleave with it, which is detected on exit and raised.
+        """
+        cpu = self._cpu(index)
         prev_cpu, prev_ctx = self.cpu, cpu.switch(context)
         self.cpu = cpu
         try:

@@ -23,10 +23,10 @@ yielding ``kernel.settle()``.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from sim.engine import MS, S, US
+from stack.context import CpuContext
 
 from .alloc import Allocations
 from .costs import CpuCosts
@@ -45,7 +45,7 @@ HZ = 250
 Site = BarrierSite | str
 
 
-class Kernel:
+class Kernel(CpuContext):
     """The kernel API on ``host``; ``cpu`` is the index of the initial current CPU.
 
     ``costs`` overrides entries of :data:`~driver.platform.costs.DEFAULT_COSTS_PS`.
@@ -61,35 +61,9 @@ class Kernel:
         self.allocs = Allocations(host, self.faults)
         self.irq = IrqTable(self)
         self._iomem: dict[IoMem, str] = {}
-        self.cpu = self._cpu(cpu)
+        CpuContext.__init__(self, host, cpu)
 
-    # --- the current CPU and CPU time -----------------------------------------
-    def _cpu(self, index: int):
-        if not 0 <= index < len(self.host.cpus):
-            raise ValueError(f"cpu{index} does not exist (host has {len(self.host.cpus)} CPUs)")
-        return self.host.cpus[index]
-
-    @contextmanager
-    def on_cpu(self, index: int, context: str = "softirq:NET_RX") -> Iterator[Any]:
-        """Run the block on CPU ``index``, charging its CPU time to ``context``; restores both after.
-
-        Blocks nest (an interrupt handler inside a softirq). Do not yield to
-        the engine inside one: another process's block would interleave with
-        it, which is detected on exit and raised.
-        """
-        cpu = self._cpu(index)
-        prev_cpu, prev_ctx = self.cpu, cpu.switch(context)
-        self.cpu = cpu
-        try:
-            yield cpu
-        finally:
-            interleaved = self.cpu is not cpu or cpu.context != context
-            cpu.switch(prev_ctx)
-            self.cpu = prev_cpu
-            if interleaved:
-                raise RuntimeError(f"on_cpu({index}, {context!r}) blocks interleaved: "
-                                   "a process yielded inside one while another switched CPU")
-
+    # --- CPU time (the current CPU and on_cpu come from stack.context.CpuContext) ---
     def charge(self, primitive: str) -> None:
         """Account the cost of ``primitive`` to the current CPU's current context."""
         ps = self.costs.of(primitive)
