@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from sim.engine import MS, S, US
 from stack.context import CpuContext
+from stack.jiffies import HZ  # CONFIG_HZ: one definition for the stack and the driver
 
 from .alloc import Allocations
 from .costs import CpuCosts
@@ -39,8 +40,6 @@ from .sites import BarrierSite, SiteRegistry
 
 __all__ = ["Kernel", "HZ"]
 
-#: Timer ticks per second (CONFIG_HZ=250, a common distribution default).
-HZ = 250
 
 Site = BarrierSite | str
 
