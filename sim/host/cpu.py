@@ -71,6 +71,9 @@ class Cpu:
         self.history = host.history
         self.drain_delay_ps = drain_delay_ps
         self.buffer: list[_Entry] = []
+        # for each store class, the older store classes it may never pass (profile.reorder_stores)
+        self._must_follow = {c: sum(o for o in (MW, DW) if not self.profile.may_reorder(o, c))
+                             for c in (MW, DW)}
         self._nstores = 0
         self._drain_scheduled = False
         self.horizon = 0
@@ -240,11 +243,29 @@ class Cpu:
 
     def _eligible(self) -> list[int]:
         """Indices of buffered stores that no older entry holds back."""
+        if not self.profile.reorder_stores:
+            return [self._first_store()]  # FIFO buffer (x86-TSO): only the oldest store may leave
+        # One pass, oldest first: the classes of older stores, what the fences passed so far
+        # hold back, and the byte ranges of older stores (bucketed by qword) for coherence.
         out = []
-        buf = self.buffer
-        for j, e in enumerate(buf):
-            if e.kind == _STORE and not self._blockers(j, first_only=True):
+        older = 0
+        fenced = 0
+        by_qword: dict[int, list] = {}
+        must_follow = self._must_follow
+        for j, e in enumerate(self.buffer):
+            if e.kind == _FENCE:
+                after = e.fence.after_of
+                for c in (MW, DW):
+                    if older & c:
+                        fenced |= after[c]
+                continue
+            c = e.cls
+            lo, hi = e.addr, e.addr + e.size
+            if not (older & must_follow[c] or fenced & c or _overlaps(by_qword, lo, hi)):
                 out.append(j)
+            older |= c
+            for q in range(lo >> 3, ((hi - 1) >> 3) + 1):
+                by_qword.setdefault(q, []).append((lo, hi))
         return out
 
     def _blockers(self, j: int, first_only: bool = False) -> list[int]:
@@ -328,3 +349,12 @@ class Cpu:
 
     def __repr__(self) -> str:
         return f"<Cpu {self.index} {self.profile.name} buffered={self._nstores}>"
+
+
+def _overlaps(by_qword: dict, lo: int, hi: int) -> bool:
+    """True if ``[lo, hi)`` shares a byte with a range recorded in ``by_qword``."""
+    for q in range(lo >> 3, ((hi - 1) >> 3) + 1):
+        for a, b in by_qword.get(q, ()):
+            if a < hi and lo < b:
+                return True
+    return False
