@@ -5,7 +5,11 @@ A device model exposes ``mmio_read(offset, size) -> int`` and
 ``posted_write_latency_ps`` after they leave the CPU's store buffer, in the
 order they left it (one link, one FIFO). Reads are synchronous for the
 issuing CPU (the round trip is charged to the CPU as time, see
-:meth:`sim.host.cpu.Cpu.charge`).
+:meth:`sim.host.cpu.Cpu.charge`). PCIe ordering forbids a read request to
+pass a posted write on the way down (PCIe Base Spec, ordering table: a
+non-posted request may not pass a posted request), so a read first lands
+every write still in flight, in order, at the time of the read; then it
+reads. ``wrfl()`` (a dummy STATUS read) therefore really flushes.
 
 A CPU access to an address no BAR claims behaves like a PCIe master abort:
 reads return all ones, writes are dropped; both are recorded in
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+from collections import deque
 from dataclasses import dataclass
 
 __all__ = ["MmioMap", "MmioWindow", "MmioFault"]
@@ -55,6 +60,8 @@ class MmioMap:
         self._bases: list[int] = []
         self._windows: list[MmioWindow] = []
         self.faults: list[MmioFault] = []
+        #: Posted writes on the link, oldest first: (call handle, window, offset, size, value).
+        self._in_flight: deque = deque()
 
     def map(self, name: str, base: int, size: int, device) -> MmioWindow:
         """Claim ``[base, base+size)`` for ``device``; overlap is a ValueError."""
@@ -84,6 +91,8 @@ class MmioMap:
         if w is None:
             self._fault(addr, size, "read")
             return (1 << (8 * size)) - 1
+        if self._in_flight:
+            self.flush_posted()
         return w.device.mmio_read(addr - w.base, size)
 
     def write(self, addr: int, size: int, value: int) -> None:
@@ -93,9 +102,29 @@ class MmioMap:
             self._fault(addr, size, "write")
             return
         if self.posted_write_latency_ps:
-            self.engine.call_later(self.posted_write_latency_ps, w.device.mmio_write, addr - w.base, size, value)
+            entry = [None, w, addr - w.base, size, value]
+            entry[0] = self.engine.call_later(self.posted_write_latency_ps, self._land, entry)
+            self._in_flight.append(entry)
         else:
             w.device.mmio_write(addr - w.base, size, value)
+
+    def _land(self, entry: list) -> None:
+        """A posted write reaches its device (it is the oldest in flight: one FIFO link)."""
+        q = self._in_flight
+        while q:
+            e = q.popleft()
+            e[0].cancel()
+            e[1].device.mmio_write(e[2], e[3], e[4])
+            if e is entry:
+                return
+
+    def flush_posted(self) -> None:
+        """Deliver every posted write still in flight now, in order (a read pushes them ahead)."""
+        q = self._in_flight
+        while q:
+            e = q.popleft()
+            e[0].cancel()
+            e[1].device.mmio_write(e[2], e[3], e[4])
 
     def _fault(self, addr: int, size: int, kind: str) -> None:
         self.faults.append(MmioFault(self.engine.now, addr, size, kind))
