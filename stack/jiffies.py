@@ -16,6 +16,7 @@ from sim.engine import S
 __all__ = [
     "HZ", "TICK_PS", "USEC_PER_SEC", "MSEC_PER_SEC", "jiffies", "jiffies_to_ps",
     "usecs_to_jiffies", "msecs_to_jiffies", "time_after", "time_after_eq", "time_before",
+    "round_jiffies",
 ]
 
 #: Timer ticks per second.
@@ -59,3 +60,18 @@ def time_after_eq(a: int, b: int) -> bool:
 def time_before(a: int, b: int) -> bool:
     """True if jiffy ``a`` is before ``b``."""
     return a < b
+
+
+def round_jiffies(j: int, now: int, cpu: int = 0) -> int:
+    """``round_jiffies``: ``j`` rounded to a whole second (so timers fire together), never into the past.
+
+    As ``__round_jiffies`` in kernel/time/timer.c: skew by 3 jiffies per CPU,
+    round down when less than a quarter second past the second, else up;
+    if the result is not after ``now``, keep ``j``.
+    """
+    original = j
+    j += cpu * 3
+    rem = j % HZ
+    j = j - rem if rem < HZ // 4 else j - rem + HZ
+    j -= cpu * 3
+    return j if j > now else original

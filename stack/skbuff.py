@@ -59,6 +59,7 @@ __all__ = [
     "ETH_P_IP", "ETH_P_IPV6", "ETH_P_ARP", "ETH_P_8021Q", "ETH_HLEN",
     "SkbBug", "SkbLeak", "SkbFrag", "skb_shared_info", "SkBuff", "SkbMemory", "HostAllocator",
     "alloc_skb", "skb_from_bytes", "skb_to_bytes", "skb_clone", "skb_get",
+    "skb_header_cloned", "pskb_expand_head", "skb_cow_head",
     "skb_reserve", "skb_put", "skb_put_data", "skb_push", "skb_pull",
     "skb_headroom", "skb_tailroom", "skb_headlen", "skb_is_nonlinear", "skb_tail_pointer",
     "skb_shinfo", "skb_frag_size", "skb_frag_off", "skb_frag_page", "skb_frag_address",
@@ -389,6 +390,64 @@ def skb_clone(skb: SkBuff) -> SkBuff:
     mem.allocated += 1
     mem.live[n.id] = n
     return n
+
+
+def skb_header_cloned(skb: SkBuff) -> bool:
+    """True if another skb shares this one's linear data (writing headers would change it too)."""
+    return skb.cloned and skb.shinfo.dataref > 1
+
+
+def pskb_expand_head(skb: SkBuff, nhead: int, ntail: int) -> int:
+    """Give ``skb`` a private linear area with ``nhead``/``ntail`` more bytes; 0 or -ENOMEM.
+
+    The linear bytes are copied (a CPU copy through the current CPU). A
+    cloned skb gets its own ``skb_shared_info`` holding new references to
+    the frag pages, and drops its share of the old data, as Linux does.
+    """
+    if nhead < 0 or ntail < 0:
+        raise SkbBug(f"pskb_expand_head({skb!r}, {nhead}, {ntail})")
+    mem = skb.mem
+    size = skb.end + nhead + ntail
+    head = mem.allocator.alloc(size or 1, 64)
+    if head is None:
+        mem.alloc_failures += 1
+        return -12  # -ENOMEM
+    mem.write(head + nhead, mem.read(skb.head, skb.end))
+    old = skb.shinfo
+    if skb_header_cloned(skb):
+        sh = skb_shared_info()
+        sh.frags = list(old.frags)
+        sh.gso_size, sh.gso_segs, sh.gso_type, sh.tx_flags = (old.gso_size, old.gso_segs,
+                                                               old.gso_type, old.tx_flags)
+        for frag in sh.frags:
+            if type(frag.page) is int:
+                mem.get_page(frag.page)
+        old.dataref -= 1
+        skb.shinfo = sh
+    else:
+        mem.allocator.free(skb.head)
+    offset = skb.data - skb.head
+    skb.head = head
+    skb.data = head + nhead + offset
+    skb.tail += nhead
+    skb.end = size
+    for name in ("mac_header", "network_header", "transport_header"):
+        value = getattr(skb, name)
+        if value != _UNSET:
+            setattr(skb, name, value + nhead)
+    if skb.ip_summed == CHECKSUM_PARTIAL:
+        skb.csum_start += nhead
+    skb.cloned = False
+    skb.truesize += nhead + ntail
+    return 0
+
+
+def skb_cow_head(skb: SkBuff, headroom: int) -> int:
+    """Make the headers writable with ``headroom`` bytes before ``data``; 0 or -ENOMEM."""
+    delta = max(headroom - skb_headroom(skb), 0)
+    if delta or skb_header_cloned(skb):
+        return pskb_expand_head(skb, (delta + 63) & ~63 if delta else 0, 0)
+    return 0
 
 
 def skb_get(skb: SkBuff) -> SkBuff:

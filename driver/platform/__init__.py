@@ -10,6 +10,7 @@ Linux-named methods on the kernel. Modules:
 * :mod:`.alloc` — k*alloc/v*alloc bookkeeping;
 * :mod:`.irq` — MSI vectors and handlers;
 * :mod:`.iomem` — ioremap handles; :mod:`.pci` — device and PCI function;
+* :mod:`.tasks` — tasks that sleep, and the workqueue;
 * :mod:`.faults` — failure injection; :mod:`.leaks` — leak report;
 * :mod:`.costs` — CPU cost per primitive (UNCONFIRMED defaults).
 """
@@ -22,6 +23,7 @@ from .kernel import HZ, Kernel
 from .leaks import Leak, LeakError, LeakReport
 from .pci import Device, PciDev, pci_resource_len, pci_resource_start
 from .sites import BarrierSite, SiteError, SiteRegistry, weaker_primitives
+from .tasks import Workqueue, run_task, work_struct
 
 __all__ = [
     "Kernel", "HZ", "BarrierSite", "SiteRegistry", "SiteError", "weaker_primitives",
@@ -29,5 +31,5 @@ __all__ = [
     "IoMem", "IoAddr", "IoMemError", "MsiMsg", "IRQ_HANDLED", "IRQ_NONE",
     "Device", "PciDev", "pci_resource_start", "pci_resource_len",
     "Leak", "LeakReport", "LeakError", "FailureRequest", "FAILURE_POINTS",
-    "DEFAULT_COSTS_PS", "CpuCosts",
+    "DEFAULT_COSTS_PS", "CpuCosts", "Workqueue", "run_task", "work_struct",
 ]

@@ -37,6 +37,7 @@ from .iomem import IoAddr, IoMem, resolve
 from .irq import IrqTable, MsiMsg
 from .leaks import Leak, LeakError, LeakReport, caller_name
 from .sites import BarrierSite, SiteRegistry
+from .tasks import Workqueue, run_task, work_struct
 
 __all__ = ["Kernel", "HZ"]
 
@@ -61,6 +62,7 @@ class Kernel(CpuContext):
         self.irq = IrqTable(self)
         self._iomem: dict[IoMem, str] = {}
         CpuContext.__init__(self, host, cpu)
+        self.system_wq = Workqueue(self)
 
     # --- CPU time (the current CPU and on_cpu come from stack.context.CpuContext) ---
     def charge(self, primitive: str) -> None:
@@ -297,6 +299,28 @@ class Kernel(CpuContext):
     def free_irq(self, vector: MsiMsg | int, dev_id: Any = None) -> str:
         """Unbind a handler; returns the name it was requested with."""
         return self.irq.free_irq(vector, dev_id)
+
+    # --- process context ------------------------------------------------------------------
+    def run_task(self, gen, cpu: int = 0, comm: str = "task"):
+        """Generator: run the sleeping driver code ``gen`` as a task on CPU ``cpu`` (see :mod:`.tasks`)."""
+        return run_task(self, gen, cpu, comm)
+
+    def spawn_task(self, gen, cpu: int = 0, comm: str = "task"):
+        """Start ``gen`` as a task process now; the Process (an Event with its return value)."""
+        return self.engine.spawn(run_task(self, gen, cpu, comm), comm)
+
+    @staticmethod
+    def INIT_WORK(func, name: str = "") -> work_struct:
+        """A work item running ``func(work)`` (plain or generator function)."""
+        return work_struct(func, name)
+
+    def schedule_work(self, work: work_struct) -> bool:
+        """Queue ``work`` on the system workqueue; False if already pending."""
+        return self.system_wq.schedule_work(work)
+
+    def cancel_work_sync(self, work: work_struct):
+        """Generator: cancel ``work`` and wait for a running instance."""
+        return self.system_wq.cancel_work_sync(work)
 
     # --- failure injection ----------------------------------------------------------------
     def inject_failure(self, point: str, after: int | None = None,
