@@ -156,14 +156,20 @@ class InterruptBlock:
         self._ivar_misc = 0
         self._line = False
 
-    def reset(self) -> None:
-        """Device reset: flush all pending interrupts and clear causes and masks (§6.4).
+    def reset(self, *, keep_eitr: bool = True) -> None:
+        """Device reset: flush all pending interrupts and clear causes, masks and routing (§6.4).
 
-        EITR values survive (§6.4: EITR is not reset by CTRL.DEV_RST); running
-        counters stop, and the INTx line drops.
+        Running EITR counters stop and the INTx line drops (a Deassert
+        message follows any Assert already posted). With ``keep_eitr`` (the
+        default: CTRL.DEV_RST, which §6.4 says does not reset EITR) the
+        intervals survive; the software reset CTRL.RST passes False and they
+        return to 0 with every other register of the block. Messages already
+        handed to ``send_msix`` are not recalled: they are on the link.
         """
         for v in range(self.num_vectors):
             self._stop_counter(v)
+        if not keep_eitr:
+            self._eitr = [0] * self.num_vectors
         line = self._line
         self._clear_state()
         if line:

@@ -100,6 +100,18 @@ class MacPort:
         self.link_up = bool(up)
         self.engine.log(self.name, "link", "up" if self.link_up else "down")
 
+    def discard_queued(self) -> list[bytes]:
+        """Remove and return the frames waiting in ``tx_fifo`` (none of them has started).
+
+        The frame being serialised, if any, is not in the FIFO any more and
+        finishes normally (a device reset cannot recall bits already on the wire).
+        """
+        frames = list(self.tx_fifo.items)
+        self.tx_fifo.items.clear()
+        if frames:
+            self.engine.log(self.name, "discard", len(frames))
+        return frames
+
     def _drop(self, frame: bytes, why: str) -> None:
         """Count and log a frame lost to link down."""
         self.frames_dropped_link_down += 1

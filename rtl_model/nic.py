@@ -20,6 +20,12 @@ applies the offloads (:mod:`rtl_model.offload`), and moves the frames into the
 TX packet buffer; only then are the descriptors processed (TDH, write-back,
 TXDW). A feeder hands buffered frames to the MAC while TCTL.EN is set; a frame
 frees its packet-buffer space when it has left the wire.
+
+Device reset (CTRL.RST, :meth:`Nic.device_reset`): every BAR0 register, every
+queue, the packet buffer and the interrupt block return to their reset state;
+the PCI side (the MSI-X table in BAR3) and the link survive. Work in flight
+when the reset lands is discarded as it completes (queue epochs), so nothing
+from before the reset is written back, sent or signalled after it.
 """
 from __future__ import annotations
 
@@ -42,8 +48,13 @@ __all__ = ["Nic", "MsixTable", "ICR_DOUTSYNC"]
 log = logging.getLogger("igbsim.nic")
 
 CTRL_FRCSPD = 0x800
+CTRL_RST = 0x0400_0000          # b26, software reset, self-clearing (facts §1.3)
+STATUS_FD = 0x1
+STATUS_LU = 0x2
 STATUS_SPEED_100 = 0x40
 STATUS_SPEED_1000 = 0x80
+#: STATUS bits that describe the link; a device reset keeps them (the link stays up).
+STATUS_LINK_BITS = STATUS_FD | STATUS_LU | STATUS_SPEED_100 | STATUS_SPEED_1000
 TCTL_EN = 0x2
 TCTL_PSP = 0x8
 #: ICR cause used for a DMA the IOMMU blocked ("DMA out of sync", facts §1.6).
@@ -80,6 +91,10 @@ class MsixTable:
     def on_unmask(self, v: int) -> None:  # replaced by the Nic
         pass
 
+    def clear_pending(self) -> None:
+        """Forget every pending (masked) message: a device reset flushes the interrupts they stood for."""
+        self.pending = [False] * len(self.pending)
+
 
 class Nic:
     """An igb NIC (82576 by default) attached to a host through its ports."""
@@ -105,11 +120,12 @@ class Nic:
         self.queues = [TxQueue(self, n) for n in range(profile.num_tx_queues)]
         self.pb_free = profile.tx_packet_buffer_bytes
         self._pb_waiter = None
-        self._pb_frames = Store(engine)
+        self._pb_frames = Store(engine)     # replaced by a device reset: frames in the old one are void
+        self._mac_bytes = 0                 # packet-buffer bytes handed to the MAC, not yet off the wire
         self._tx_enabled = engine.event("TCTL.EN")
         self._work = None
         self._rr = 0
-        self.counters = {"malformed_drops": 0, "offload_drops": 0, "frames": 0}
+        self.counters = {"malformed_drops": 0, "offload_drops": 0, "frames": 0, "resets": 0}
         self._wire_handlers()
         self.packets_in_flight = packets_in_flight
         self._in_flight = 0
@@ -163,7 +179,14 @@ class Nic:
         r.on_write("CTRL", self._on_ctrl_write)
 
     def _on_ctrl_write(self, value: int) -> None:
-        """CTRL.FRCSPD with SPD_SEL forces the MAC speed (facts §1.3); STATUS reports it."""
+        """CTRL.RST resets the device; CTRL.FRCSPD with SPD_SEL forces the MAC speed (facts §1.3).
+
+        The other bits of a write that sets RST are not kept: the reset
+        returns CTRL to its reset value, with RST itself reading back 0.
+        """
+        if value & CTRL_RST:
+            self.device_reset()
+            return
         self.regs.set("CTRL", value)
         if value & CTRL_FRCSPD:
             mbps = (10, 100, 1000, 1000)[(value >> 8) & 3]
@@ -175,10 +198,70 @@ class Nic:
 
     def _on_tctl_write(self, value: int) -> None:
         self.regs.set("TCTL", value)
-        if value & TCTL_EN and not self._tx_enabled.triggered:
+        self._gate_tx(bool(value & TCTL_EN))
+
+    def _gate_tx(self, enabled: bool) -> None:
+        """Open or close the MAC feeder's gate to follow TCTL.EN."""
+        if enabled and not self._tx_enabled.triggered:
             self._tx_enabled.succeed()
-        elif not value & TCTL_EN and self._tx_enabled.triggered:
+        elif not enabled and self._tx_enabled.triggered:
             self._tx_enabled = self.engine.event("TCTL.EN")
+
+    # --- device reset ------------------------------------------------------------
+    def device_reset(self) -> None:
+        """CTRL.RST: return the device to its reset state, keeping the PCI side and the link.
+
+        Reset: every BAR0 register (table reset values with the profile's
+        overrides; TXDCTL0 enabled as at power-on; CTRL.RST reads 0; the
+        statistics read 0), every TX queue (:meth:`TxQueue.device_reset`), the
+        interrupt block including EITR and its running counters (the INTx line
+        deasserts), the MSI-X pending bits, and the packet buffer: frames not
+        yet on the wire are discarded. TCTL.EN is 0 again, so the MAC feeder
+        waits for it.
+
+        Kept: the MSI-X table in BAR3 (PCI side), and the link — STATUS.LU,
+        FD and the speed bits keep their values and the MAC its speed, since
+        no link renegotiation is modelled. Also kept: a frame already being
+        serialised (it finishes and frees its space), posted writes and MSI-X
+        messages already on the link (they land), and the model's own
+        observability counters.
+
+        The reset takes no simulated time (the real one's duration is
+        UNCONFIRMED; igb waits before touching the device again anyway).
+        """
+        self._reset_registers()
+        for q in self.queues:
+            q.device_reset()
+        self.irq.reset(keep_eitr=False)
+        self.msix.clear_pending()
+        self._gate_tx(False)
+        self._discard_packet_buffer()
+        self._rr = 0
+        self.counters["resets"] += 1
+        log.info("%s: device reset (CTRL.RST)", self.name)
+        self.engine.log(self.name, "reset")
+
+    def _reset_registers(self) -> None:
+        """Every register to its reset value, except the STATUS link bits (the link stays up)."""
+        regs = self.regs
+        link = regs.get("STATUS") & STATUS_LINK_BITS
+        regs.reset()
+        regs.set("STATUS", regs.get("STATUS") & ~STATUS_LINK_BITS | link)
+
+    def _discard_packet_buffer(self) -> None:
+        """Drop every buffered frame that has not started on the wire and reclaim its space.
+
+        The buffer is replaced: the feeder drops a frame it took from the old
+        one (it may hold one waiting for TCTL.EN), and the None put into the
+        old one wakes it if it waits there. The space left in use is exactly
+        what the MAC still holds — the frame it is serialising.
+        """
+        old, self._pb_frames = self._pb_frames, Store(self.engine)
+        old.items.clear()
+        old.put(None)
+        self._mac_bytes -= sum(map(len, self.mac.discard_queued()))
+        self.pb_free = self.profile.tx_packet_buffer_bytes - self._mac_bytes
+        self._wake_pb_waiter()
 
     # --- interrupts ------------------------------------------------------------
     def tx_cause(self, q: int) -> None:
@@ -292,9 +375,13 @@ class Nic:
             self._drop(q, descs, "offload_drops", result.problems)
             return
         epoch = q.epoch
+        buffer = self._pb_frames
         for frame in result.frames:
             yield from self._reserve(len(frame))
-            self._pb_frames.put(frame)
+            if self._pb_frames is not buffer:
+                self.pb_free += len(frame)  # a device reset came while waiting for space: discard
+                return
+            buffer.put(frame)
         if q.epoch != epoch:
             return  # the queue was reset while waiting for packet-buffer space
         if req.tse:
@@ -329,16 +416,31 @@ class Nic:
         self.pb_free -= n
 
     def _feeder(self):
+        """Hand buffered frames to the MAC in order while TCTL.EN is set.
+
+        A frame from a packet buffer a device reset replaced meanwhile is
+        dropped (the reset already reclaimed its space).
+        """
         while True:
-            frame = yield self._pb_frames.get()
-            if not self._tx_enabled.triggered:
+            buffer = self._pb_frames
+            frame = yield buffer.get()
+            if buffer is self._pb_frames and not self._tx_enabled.triggered:
                 yield self._tx_enabled
+            if buffer is not self._pb_frames:
+                continue
+            self._mac_bytes += len(frame)
             yield self.mac.tx_fifo.put(frame)
 
     def _on_wire(self, frame: bytes, start_ps: int, end_ps: int) -> None:
-        self.pb_free += len(frame)
+        n = len(frame)
+        self.pb_free += n
+        self._mac_bytes -= n
         self.counters["frames"] += 1
-        self.stats.count_frame(len(frame), frame[:6])
+        self.stats.count_frame(n, frame[:6])
+        if self._pb_waiter is not None and not self._pb_waiter.triggered:
+            self._pb_waiter.succeed()
+
+    def _wake_pb_waiter(self) -> None:
         if self._pb_waiter is not None and not self._pb_waiter.triggered:
             self._pb_waiter.succeed()
 

@@ -31,6 +31,13 @@ data is in the TX packet buffer: TDH moves past them then. Write-back:
 Each write-back is a posted DMA write followed by the TXDW cause, whose MSI-X
 message is posted behind it and so cannot overtake it.
 
+Device reset (CTRL.RST, :meth:`TxQueue.device_reset`): the queue forgets
+everything — descriptor cache, fetch pointer, contexts, pending write-backs
+and their flush timer — and restarts from the reset registers. Its epoch
+moves on, so a descriptor fetch or buffer read still in flight is discarded
+when it completes: nothing fetched before the reset is processed, written
+back or signalled after it.
+
 Faults: a descriptor or buffer read the IOMMU blocks stops the queue (it
 fetches and sends nothing more until TXDCTL.ENABLE is cleared and set again)
 and raises the NIC's DMA-fault cause. A malformed packet is dropped and
@@ -128,8 +135,19 @@ class TxQueue:
         if value & TXDCTL_SWFLSH:
             self.flush_writebacks("swflsh")
 
+    def device_reset(self) -> None:
+        """CTRL.RST: drop all queue state and take the reset registers (TDH = TDT = 0, ENABLE per TXDCTL).
+
+        Pending write-backs are discarded, not flushed (their descriptors were
+        fetched before the reset, so they must never get DD), and the flush
+        timer is cancelled. Queue 0 comes back enabled, as at power-on.
+        """
+        self._reset_ring_state()
+        self.enabled = bool(self.reg("TXDCTL") & TXDCTL_ENABLE)
+
     def _reset_ring_state(self) -> None:
         self.epoch += 1          # a fetch or packet still in flight belongs to the old ring state
+        self._cancel_wb_timer()  # it would only flush the next ring state's first burst early
         self.fetching = False
         self.head = self.fetch_ptr = self.reg("TDH")
         self.tail = self.reg("TDT")
@@ -241,9 +259,7 @@ class TxQueue:
 
     def flush_writebacks(self, why: str) -> None:
         """Write back every accumulated processed descriptor, in contiguous bursts."""
-        if self._wb_timer is not None:
-            self._wb_timer.cancel()
-            self._wb_timer = None
+        self._cancel_wb_timer()
         pending, self.wb_pending = self.wb_pending, []
         run: list = []
         for item in pending:
@@ -253,6 +269,11 @@ class TxQueue:
             run.append(item)
         if run:
             self._write_back(run, why)
+
+    def _cancel_wb_timer(self) -> None:
+        if self._wb_timer is not None:
+            self._wb_timer.cancel()
+            self._wb_timer = None
 
     def _write_back(self, run: list, why: str) -> None:
         payload = b"".join(d.writeback_dd(raw) for _, raw in run)
