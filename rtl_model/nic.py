@@ -49,6 +49,7 @@ log = logging.getLogger("igbsim.nic")
 
 CTRL_FRCSPD = 0x800
 CTRL_RST = 0x0400_0000          # b26, software reset, self-clearing (facts §1.3)
+CTRL_DEV_RST = 0x2000_0000      # b29, device (global) reset, 82580 and later (facts §1.3)
 STATUS_FD = 0x1
 STATUS_LU = 0x2
 STATUS_SPEED_100 = 0x40
@@ -187,6 +188,9 @@ class Nic:
         if value & CTRL_RST:
             self.device_reset()
             return
+        if value & CTRL_DEV_RST:
+            self.device_reset(keep_eitr=True, why="CTRL.DEV_RST")
+            return
         self.regs.set("CTRL", value)
         if value & CTRL_FRCSPD:
             mbps = (10, 100, 1000, 1000)[(value >> 8) & 3]
@@ -208,8 +212,13 @@ class Nic:
             self._tx_enabled = self.engine.event("TCTL.EN")
 
     # --- device reset ------------------------------------------------------------
-    def device_reset(self) -> None:
+    def device_reset(self, keep_eitr: bool = False, why: str = "CTRL.RST") -> None:
         """CTRL.RST: return the device to its reset state, keeping the PCI side and the link.
+
+        CTRL.DEV_RST (the "global device reset" igb asks for after a TX
+        timeout on 82580 and later) does the same here except that EITR keeps
+        its value (facts §6.4); that it resets everything else CTRL.RST does
+        is UNCONFIRMED (no datasheet text read for its exact scope).
 
         Reset: every BAR0 register (table reset values with the profile's
         overrides; TXDCTL0 enabled as at power-on; CTRL.RST reads 0; the
@@ -232,14 +241,14 @@ class Nic:
         self._reset_registers()
         for q in self.queues:
             q.device_reset()
-        self.irq.reset(keep_eitr=False)
+        self.irq.reset(keep_eitr=keep_eitr)
         self.msix.clear_pending()
         self._gate_tx(False)
         self._discard_packet_buffer()
         self._rr = 0
         self.counters["resets"] += 1
-        log.info("%s: device reset (CTRL.RST)", self.name)
-        self.engine.log(self.name, "reset")
+        log.info("%s: device reset (%s)", self.name, why)
+        self.engine.log(self.name, "reset", why)
 
     def _reset_registers(self) -> None:
         """Every register to its reset value, except the STATUS link bits (the link stays up)."""

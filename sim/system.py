@@ -40,16 +40,22 @@ class IgbSystem:
 
     ``ring_size`` and ``queues`` are what ethtool -G / -L would set before
     open; ``irq_cpu`` is where the NIC's vectors are delivered.
+    ``barriers`` drops or weakens driver barrier sites: ``{site name: weaker
+    primitive, or None to drop}``, validated by ``kernel.sites.apply``.
+    ``stale_window``/``drain_delay_ps`` tune the weak-memory model (see
+    :class:`sim.host.Host`).
     """
 
     def __init__(self, nic: str = "82576", *, ordering: str = "x86-tso", ncpus: int = 2, seed: int = 0,
                  policy=None, ring_size: int = 256, queues: int | None = None, irq_cpu: int = 0,
-                 iommu: bool = True, site_overrides: dict | None = None, engine=None):
+                 iommu: bool = True, barriers: dict | None = None, stale_window: int | None = None,
+                 drain_delay_ps: int = 0, engine=None):
         profile = get_nic_profile(nic)
         self.engine = engine if engine is not None else Engine(policy if policy is not None else SeededPolicy(seed))
         link = _LINKS.get(profile.name, PCIE_82576)
+        extra = {} if stale_window is None else {"stale_window": stale_window}
         self.host = Host(self.engine, ordering, ncpus=ncpus, link=link, iommu=iommu,
-                         site_overrides=site_overrides)
+                         drain_delay_ps=drain_delay_ps, **extra)
         self.nic = Nic(self.engine, self.host.iommu, link, profile=profile,
                        msi_sink=self.host.msi.deliver, intx_sink=self.host.msi.set_intx)
         self.host.map_device("nic-bar0", BAR0, BAR0_SIZE, self.nic)
@@ -63,6 +69,8 @@ class IgbSystem:
         self.adapter = igb_probe(self.kernel, self.net, self.pdev, profile.name, "eth0", irq_cpu=irq_cpu,
                                  tx_ring_count=ring_size, rss_queues=queues)
         self.netdev = self.adapter.netdev
+        if barriers:
+            self.kernel.sites.apply(barriers)
         self._senders: list[DirectSender] = []
         self.netdev.netif_schedule_hook = self._on_schedule
 

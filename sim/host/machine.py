@@ -50,12 +50,16 @@ class Host:
         self.mmio_read_latency_ps = link.mmio_read_latency_ps if mmio_latency else 0
         self.site_overrides: dict[str, str | None] = dict(site_overrides or {})
         self.site_counts: Counter = Counter()
+        #: Executions per (site, primitive that ran there; None = dropped barrier).
+        self.site_primitives: Counter = Counter()
         self.cpus = [Cpu(self, i, drain_delay_ps) for i in range(ncpus)]
 
     def resolve_site(self, site: str, primitive: str) -> str | None:
         """The primitive to run at ``site`` (overridden or not); counts the execution."""
         self.site_counts[site] += 1
-        return self.site_overrides.get(site, primitive)
+        ran = self.site_overrides.get(site, primitive)
+        self.site_primitives[site, ran] += 1
+        return ran
 
     def map_device(self, name: str, base: int, size: int, device):
         """Map a device's BAR at ``[base, base+size)`` in the MMIO space."""

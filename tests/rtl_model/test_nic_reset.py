@@ -326,3 +326,24 @@ def test_reset_forgets_a_message_pending_on_a_masked_vector():
     h.cpu.writel(0, BAR3 + 16 * 1 + 12)   # unmask
     h.run()
     assert h.interrupts == []
+
+
+# --- CTRL.DEV_RST ------------------------------------------------------------------------------
+CTRL_DEV_RST = 0x2000_0000                 # CTRL b29 (facts §1.3), igb's global device reset
+
+
+def test_dev_rst_resets_like_rst_but_keeps_eitr():
+    """DEV_RST (I210 TX-timeout path) clears the TX unit and masks but leaves EITR alone (facts §6.4)."""
+    h = NicTestHost("i210")
+    h.setup_tx_ring(0, 64)
+    h.setup_msix([0], eitr_us=50)
+    h.enable_tx()
+    eitr_before = h.rd32("EITR1")
+    assert eitr_before & 0x7FFC == 50 * 4
+    h.wr32("CTRL", h.rd32("CTRL") | CTRL_DEV_RST)
+    h.rd32("STATUS")
+    assert h.rd32("CTRL") & CTRL_DEV_RST == 0
+    assert h.rd32("TCTL") & TCTL_EN == 0
+    assert h.rd32("TDLEN0") == 0 and h.rd32("EIMS") == 0
+    assert h.rd32("EITR1") == eitr_before
+    assert h.nic.counters["resets"] == 1
