@@ -26,7 +26,8 @@ from sim.host import Host
 from sim.host.pcie import PCIE_82576, PCIE_I210
 from stack.core import NetCore
 from stack.netdevice import (NETDEV_TX_BUSY, dev_close, dev_open, netdev_get_tx_queue, netdev_start_xmit,
-                             netif_xmit_frozen_or_stopped)
+                             netif_running, netif_xmit_frozen_or_stopped)
+from stack.skbuff import kfree_skb
 
 __all__ = ["IgbSystem", "DirectSender", "BAR0", "BAR3"]
 
@@ -92,8 +93,10 @@ class IgbSystem:
         return self.run_task(dev_open(self.netdev), comm="ip")
 
     def close(self) -> None:
-        """``ip link set eth0 down``."""
+        """``ip link set eth0 down``; skbs still waiting in a sender are dropped (``qdisc_reset``)."""
         self.run_task(dev_close(self.netdev), comm="ip")
+        for s in self._senders:
+            s.drop_backlog()
 
     def remove(self) -> None:
         """Unbind the driver (closing the device first if it is up)."""
@@ -155,6 +158,15 @@ class DirectSender:
             self.done = self.system.engine.event(f"{self.comm} done")
             self._proc = self.system.engine.spawn(self._run(), self.comm)
 
+    def drop_backlog(self) -> int:
+        """Free every skb not yet handed to the driver, as drops; how many."""
+        n = len(self.backlog)
+        with self.system.kernel.on_cpu(self.cpu, f"task:{self.comm}"):
+            while self.backlog:
+                kfree_skb(self.backlog.popleft())
+        self.wake()
+        return n
+
     def wake(self) -> None:
         if self._wake is not None and not self._wake.triggered:
             self._wake.succeed()
@@ -164,6 +176,8 @@ class DirectSender:
         dev = self.system.netdev
         engine = self.system.engine
         while self.backlog:
+            if not netif_running(dev):
+                break
             if netif_xmit_frozen_or_stopped(self.txq):
                 self.stopped_waits += 1
                 self._wake = engine.event("txq wake")

@@ -54,6 +54,7 @@ log = logging.getLogger("igbsim.driver.igb")
 IGB_TXD_DCMD = 0x01000000 | 0x08000000
 _TCP_CHECK_OFFSET = 16   # offsetof(struct tcphdr, check)
 _UDP_CHECK_OFFSET = 6    # offsetof(struct udphdr, check)
+_PAGE_MASK = ~0xFFF
 
 
 # --- helpers on skb header bytes (CPU loads and stores through the current CPU) ----------------
@@ -257,8 +258,11 @@ def igb_tx_map(tx_ring: igb_ring, first, hdr_len: int) -> int:
         size = skb_frag_size(frag)
         data_len -= size
         page = skb_frag_page(frag)
-        dma = (kernel.dma_map_page(dev, page, skb_frag_off(frag), size, DMA_TO_DEVICE)
-               if type(page) is int else _unmappable(kernel, frag))
+        if type(page) is int:   # skb_frag_dma_map: the frag's struct page and the offset in it
+            phys = page + skb_frag_off(frag)
+            dma = kernel.dma_map_page(dev, phys & _PAGE_MASK, phys & ~_PAGE_MASK, size, DMA_TO_DEVICE)
+        else:
+            dma = _unmappable(kernel, frag)
         tx_buffer = info[i]
     # write last descriptor with RS and EOP bits
     cmd_type |= size | IGB_TXD_DCMD
