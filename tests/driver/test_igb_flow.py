@@ -1,0 +1,145 @@
+"""Flow control and completion: queue stop/wake on a full ring, the NAPI work limit, BQL, re-arming.
+
+Thresholds from igb_facts §3.4–§3.8 and §4: igb_xmit_frame_ring needs
+``count + 3`` free descriptors; igb_tx_map stops the queue early when
+fewer than DESC_NEEDED = MAX_SKB_FRAGS + 4 = 21 are free; igb_clean_tx_irq
+wakes it when at least TX_WAKE_THRESHOLD = 2 × 21 = 42 are free, and
+cleans at most IGB_DEFAULT_TX_WORK = 128 packets per call.
+"""
+import struct
+
+import pytest
+
+import driver.igb.clean as clean_mod
+import driver.igb.interrupts as irq_mod
+import driver.igb.xmit as xmit_mod
+from driver.igb.igb import TXD_USE_COUNT, igb_desc_unused
+from sim.engine import MS, US
+from sim.system import IgbSystem
+from stack.netdevice import netdev_get_tx_queue
+from stack.skbuff import skb_from_bytes
+
+DESC_NEEDED, TX_WAKE_THRESHOLD, WORK_LIMIT = 21, 42, 128
+
+
+def numbered_frame(n: int, size: int) -> bytes:
+    """A frame of ``size`` bytes carrying its sequence number ``n`` after the Ethernet header."""
+    head = bytes.fromhex("02000000000202000000000188b5") + struct.pack(">I", n)
+    return head + bytes(size - len(head))
+
+
+def seq(frame: bytes) -> int:
+    return struct.unpack(">I", frame[14:18])[0]
+
+
+def no_bql_limit(s, queue: int = 0) -> None:
+    """``echo 10000000 > …/tx-N/byte_queue_limits/limit_min``: BQL never stops the queue first."""
+    d = netdev_get_tx_queue(s.netdev, queue).dql
+    d.min_limit = d.limit = 10_000_000
+
+
+@pytest.fixture
+def watch(monkeypatch):
+    """Record igb_desc_unused at every stop and wake the driver does, and at every accepted xmit."""
+    events = []
+
+    def wrap(mod, name, kind):
+        inner = getattr(mod, name)
+
+        def wrapper(dev, index):
+            ring = dev.priv.tx_ring[index]
+            events.append((kind, igb_desc_unused(ring)))
+            return inner(dev, index)
+        monkeypatch.setattr(mod, name, wrapper)
+
+    wrap(xmit_mod, "netif_stop_subqueue", "stop")
+    wrap(xmit_mod, "netif_wake_subqueue", "reprieve")
+    wrap(clean_mod, "netif_wake_subqueue", "wake")
+    inner_ring = xmit_mod.igb_xmit_frame_ring
+
+    def xmit_ring(skb, ring):
+        count = TXD_USE_COUNT(skb.len - skb.data_len) + sum(TXD_USE_COUNT(f.size) for f in skb.shinfo.frags)
+        free = igb_desc_unused(ring)
+        rc = inner_ring(skb, ring)
+        events.append(("busy" if rc else "accepted", free, count))
+        return rc
+    monkeypatch.setattr(xmit_mod, "igb_xmit_frame_ring", xmit_ring)
+    return events
+
+
+@pytest.mark.parametrize("nic", ["82576", "i210"])
+def test_flooding_an_80_descriptor_ring_stops_and_wakes_at_the_thresholds(nic, watch):
+    s = IgbSystem(nic, ring_size=80)
+    assert s.open() == 0
+    no_bql_limit(s)
+    sizes = [60, 1514, 300, 1514, 1514, 900]
+    frames = [numbered_frame(n, sizes[n % len(sizes)]) for n in range(600)]
+    skbs = [skb_from_bytes(s.net.skb, f, n % 3) for n, f in enumerate(frames)]  # 1-3 descriptors each
+    sender = s.sender()
+    sender.send(skbs, burst=16)
+    s.run_for(50 * MS)
+    assert [seq(f) for f in s.frames()] == list(range(600))      # every packet once, in order
+    assert s.frames() == frames
+    stops = [free for kind, free, *_ in watch if kind == "stop"]
+    wakes = [free for kind, free, *_ in watch if kind == "wake"]
+    assert stops and wakes, "the ring never filled"
+    assert all(free < DESC_NEEDED for free in stops)   # tx_map stops early, below 21 free
+    assert all(free >= TX_WAKE_THRESHOLD for free in wakes)
+    accepted = [(free, count) for kind, free, *rest in watch if kind == "accepted" for count in rest]
+    assert all(free >= count + 3 for free, count in accepted)
+    assert sender.stopped_waits > 0
+    ring = s.adapter.tx_ring[0]
+    assert ring.tx_stats.restart_queue == len(wakes)
+    dql = netdev_get_tx_queue(s.netdev, 0).dql
+    assert dql.inflight == 0 and dql.num_completed == sum(len(f) for f in frames)
+    s.close()
+    s.net.skb.assert_no_leaks()
+
+
+def test_napi_cleans_at_most_128_packets_per_poll_and_rearms_after_completing(monkeypatch):
+    s = IgbSystem("82576", ring_size=1024)
+    assert s.open() == 0
+    no_bql_limit(s)
+    s.adapter.tx_itr_setting = 10_000 << 2          # ethtool -C tx-usecs 10000: one IRQ per 10 ms
+    for q in s.adapter.q_vector:
+        q.itr_val, q.set_itr = s.adapter.tx_itr_setting, 1
+    tx_q = s.adapter.tx_ring[0].q_vector
+    cleaned, rearmed = [], []
+    inner_clean, inner_enable = irq_mod.igb_clean_tx_irq, irq_mod.igb_ring_irq_enable
+
+    masked = []
+
+    def clean(q, budget):
+        s.host.drain_all()
+        s.host.mmio.flush_posted()
+        masked.append(not s.nic.irq.read_eims() & q.eims_value)   # EIAM auto-masked the vector
+        before = q.tx.ring.tx_stats.packets
+        done = inner_clean(q, budget)
+        cleaned.append((q.tx.ring.tx_stats.packets - before, done))
+        return done
+
+    def enable(q):
+        inner_enable(q)
+        s.host.drain_all()           # the EIMS write leaves the store buffer…
+        s.host.mmio.flush_posted()   # …and lands: observe the NIC's mask right after the re-arm
+        rearmed.append(bool(s.nic.irq.read_eims() & q.eims_value))
+    monkeypatch.setattr(irq_mod, "igb_clean_tx_irq", clean)
+    monkeypatch.setattr(irq_mod, "igb_ring_irq_enable", enable)
+    # a first packet makes the vector write its 10 ms EITR; then 500 packets arrive within one interval
+    s.sender().send([skb_from_bytes(s.net.skb, numbered_frame(0, 60))])
+    s.run_for(1 * MS)
+    frames = [numbered_frame(n, 60) for n in range(1, 501)]
+    s.sender().send([skb_from_bytes(s.net.skb, f) for f in frames], burst=32)
+    s.run_for(30 * MS)
+    assert s.frames()[1:] == frames
+    assert max(n for n, _ in cleaned) == WORK_LIMIT           # a poll never takes more than 128
+    full = [done for n, done in cleaned if n == WORK_LIMIT]
+    assert full and not any(full)                             # …and then it asks to be polled again
+    assert sum(n for n, _ in cleaned) == 501
+    assert all(masked)                                        # no interrupt while NAPI polls
+    assert rearmed and all(rearmed)                           # EIMS bit set again after napi_complete_done
+    assert len(rearmed) == sum(1 for n, done in cleaned if done)
+    assert netdev_get_tx_queue(s.netdev, 0).dql.inflight == 0
+    assert tx_q.napi.state == 0                               # idle: not scheduled, not disabled
+    s.close()
+    s.net.skb.assert_no_leaks()
