@@ -157,6 +157,8 @@ class DirectSender:
         if self._proc is None or self._proc.triggered:
             self.done = self.system.engine.event(f"{self.comm} done")
             self._proc = self.system.engine.spawn(self._run(), self.comm)
+        else:
+            self.wake()   # new work: look at the queue again (as dev_queue_xmit runs the qdisc)
 
     def drop_backlog(self) -> int:
         """Free every skb not yet handed to the driver, as drops; how many."""
