@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from driver.igb import igb_probe, igb_remove
+from driver.igb import IGB_SITES, igb_probe, igb_remove
 from driver.platform import Kernel, PciDev
 from rtl_model.nic import Nic
 from rtl_model.profiles import get_nic_profile
@@ -67,11 +67,12 @@ class IgbSystem:
         self.net = NetCore(self.host, ctx=self.kernel)
         self.pdev = PciDev("0000:01:00.0", 0x8086, profile.device_id,
                            {0: (BAR0, BAR0_SIZE), 3: (BAR3, BAR3_SIZE)})
+        if barriers:   # before probe, so the configuration covers the probe's own accesses
+            self.kernel.sites.declare_all(IGB_SITES)
+            self.kernel.sites.apply(barriers)
         self.adapter = igb_probe(self.kernel, self.net, self.pdev, profile.name, "eth0", irq_cpu=irq_cpu,
                                  tx_ring_count=ring_size, rss_queues=queues)
         self.netdev = self.adapter.netdev
-        if barriers:
-            self.kernel.sites.apply(barriers)
         self._senders: list[DirectSender] = []
         self.netdev.netif_schedule_hook = self._on_schedule
 

@@ -46,7 +46,6 @@ IGB_SITES: tuple[BarrierSite, ...] = (
     _S("igb_configure_msix.gpie", "writel", "MSI-X mode first, or the vector settings won't stick"),
     _S("igb_configure_msix.ivar", "writel", "map a queue's cause to its vector"),
     _S("igb_configure_msix.ivar_misc", "writel", "map the other causes to vector 0"),
-    _S("igb_configure_msix.eitr", "writel", "initial throttle of a vector"),
     _S("igb_watchdog_task.eics", "writel", "software interrupt so every ring gets cleaned"),
     _S("igb_tx_timeout.eics", "writel", "kick the queue vectors after a TX timeout"),
     # --- bring-up and tear-down -----------------------------------------------------------------------
