@@ -143,3 +143,48 @@ def test_napi_cleans_at_most_128_packets_per_poll_and_rearms_after_completing(mo
     assert tx_q.napi.state == 0                               # idle: not scheduled, not disabled
     s.close()
     s.net.skb.assert_no_leaks()
+
+
+def test_a_packet_needing_more_than_the_free_descriptors_gets_busy_then_goes(watch):
+    """count + 3 > free: NETDEV_TX_BUSY (the "hard error"), queue stopped, retried after the wake.
+
+    A TSO skb of 54 header bytes, 16 frags of 1000 B and one of 33000 B needs
+    1 + 16 + 2 = 19 descriptors, so 22 free. The ring (80) is left with
+    exactly 21 free while the transmitter is stopped: 26 full frames fill
+    the 40 KiB packet buffer (26 × 1518 ≤ 40960 < 27 × 1518) and complete,
+    then 58 more wait in the ring (79 − 58 = 21, not below DESC_NEEDED).
+    """
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+
+    from sim.skbs import make_skb
+    s = IgbSystem("82576", ring_size=80)
+    assert s.open() == 0
+    no_bql_limit(s)
+    s.nic.mmio_write(0x400, 4, s.nic.regs.get("TCTL") & ~0x2)      # TCTL.EN off
+    sender = s.sender()
+    sender.send([skb_from_bytes(s.net.skb, numbered_frame(n, 1514)) for n in range(26)], burst=26)
+    s.run_for(2 * MS)
+    ring = s.adapter.tx_ring[0]
+    assert ring.tx_stats.packets == 26 and igb_desc_unused(ring) == 79
+    sender.send([skb_from_bytes(s.net.skb, numbered_frame(n, 1514)) for n in range(26, 84)], burst=58)
+    s.run_for(2 * MS)
+    assert igb_desc_unused(ring) == 21 and not s.wire
+    payload = bytes(range(256)) * 191 + bytes(49000 - 256 * 191)
+    tso = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.2")
+           / TCP(sport=5001, dport=80, seq=1000, flags="PA") / payload)
+    big = make_skb(s.net, bytes(tso), headlen=54, frag_sizes=[1000] * 16 + [33000], gso_size=1448)
+    sender.send([big])
+    s.run_for(1 * MS)
+    assert ("busy", 21, 19) in watch and sender.busy == 1
+    assert any(kind == "stop" and free == 21 for kind, free, *_ in watch)   # __igb_maybe_stop_tx
+    s.nic.mmio_write(0x400, 4, s.nic.regs.get("TCTL") | 0x2)       # the transmitter resumes
+    s.run_for(20 * MS)
+    frames = s.frames()
+    assert [seq(f) for f in frames[:84]] == list(range(84))
+    segments = frames[84:]
+    assert len(segments) == -(-49000 // 1448)                        # 34 segments, after the wait
+    assert b"".join(f[54:] for f in segments) == payload
+    assert netdev_get_tx_queue(s.netdev, 0).dql.inflight == 0
+    s.close()
+    s.net.skb.assert_no_leaks()
