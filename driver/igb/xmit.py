@@ -219,7 +219,7 @@ def igb_tx_map(tx_ring: igb_ring, first, hdr_len: int) -> int:
     desc = tx_ring.desc
     cmd_type = igb_tx_cmd_type(skb, first.tx_flags)
     i = tx_ring.next_to_use
-    first_i = i
+    first_i = _tx_buffer_index(tx_ring, first)
     olinfo = igb_tx_olinfo_status(tx_ring, first.tx_flags, skb.len - hdr_len)
     size = skb_headlen(skb)
     data_len = skb.data_len
@@ -282,6 +282,23 @@ def igb_tx_map(tx_ring: igb_ring, first, hdr_len: int) -> int:
     if netif_xmit_stopped(txq) or not skb.xmit_more:
         kernel.writel(i, tx_ring.tail, site=SITE["igb_tx_map.doorbell"])
     return 0
+
+
+def _tx_buffer_index(tx_ring: igb_ring, tx_buffer) -> int:
+    """The slot of ``tx_buffer`` (``tx_buffer - tx_ring->tx_buffer_info`` in C).
+
+    ``first`` is the slot that was at next_to_use when igb_xmit_frame_ring
+    picked it: next_to_use itself, or the slot before it when igb_tso or
+    igb_tx_csum has since written a context descriptor there. Its
+    ``next_to_watch`` is what igb_clean_tx_irq looks at from next_to_clean.
+    """
+    info = tx_ring.tx_buffer_info
+    i = tx_ring.next_to_use
+    for _ in range(tx_ring.count):
+        if info[i] is tx_buffer:
+            return i
+        i = i - 1 if i else tx_ring.count - 1
+    raise ValueError(f"{tx_buffer!r} is not a slot of {tx_ring!r}")
 
 
 def _unmappable(kernel, frag) -> int:
