@@ -237,7 +237,9 @@ def _context_problems(packet: bytes, req: OffloadRequest) -> list[str]:
         problems.append(f"MACLEN {req.maclen} outside {MACLEN_RANGE[0]}..{MACLEN_RANGE[1]}")
     if not IPLEN_RANGE[0] <= req.iplen <= IPLEN_RANGE[1]:
         problems.append(f"IPLEN {req.iplen} outside {IPLEN_RANGE[0]}..{IPLEN_RANGE[1]}")
-    if not req.ipv4 and req.iplen < IPV6_FIXED_HEADER_BYTES:
+    if req.tse and not req.ipv4 and req.iplen < IPV6_FIXED_HEADER_BYTES:
+        # TUCMD.IPV4 matters to TSO (which IP header to edit per segment) and to IXSM; a
+        # plain TXSM needs no IP version: igb_tx_csum never sets TUCMD.IPV4 (facts §3.5)
         problems.append(f"IPLEN {req.iplen} shorter than the IPv6 header (40) with TUCMD.IPV4 = 0")
     if req.l4t is not None and req.l4t not in L4_PROTOCOL:
         problems.append(f"TUCMD.L4T {req.l4t!r} is reserved")
@@ -353,7 +355,9 @@ def _insert_l4_checksum(buf: bytearray, req: OffloadRequest, use_seed: bool, add
         extra = struct.pack("!I", seg_len) if add_len else b""
     else:
         _put16(buf, at, 0)
-        extra = pseudo_header(buf, req.maclen, req.ipv4, req.l4t, seg_len)
+        # without TSE the context need not say IPv4 (igb never does): read the version nibble
+        ipv4 = req.ipv4 if req.tse else buf[req.maclen] >> 4 == 4
+        extra = pseudo_header(buf, req.maclen, ipv4, req.l4t, seg_len)
     csum = l4_checksum(extra, buf[l4:])
     if req.l4t == "udp" and csum == 0:
         csum = 0xFFFF  # a computed 0 is sent as all-ones (0 means "no checksum")

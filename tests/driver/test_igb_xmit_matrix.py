@@ -9,8 +9,8 @@ model's output. After each run: every skb consumed (none dropped), no skb or
 page left, the kernel holding only what probe took (ioremap, IRQ vectors)
 after close and nothing after remove, and every frame's FCS right.
 
-Known model bug (not in the driver, see ``NIC_IPV4_CSUM_BUG``): the NIC
-model refuses checksum offload of IPv4 packets as igb requests it.
+IPv4 checksum offload is requested as igb does it: a context with IPLEN 20
+and TUCMD.IPV4 = 0 (``igb_tx_csum`` never sets it), which the NIC accepts.
 """
 from __future__ import annotations
 
@@ -158,17 +158,6 @@ def assert_frames(got: list[bytes], expected: list[bytes]) -> None:
                         f"got      {g[lo:at + 16].hex()}\nexpected {e[lo:at + 16].hex()}")
 
 
-#: The NIC model refuses IPv4 checksum offload as Linux igb requests it.
-#: ``igb_tx_csum`` never sets TUCMD.IPV4 (only igb_tso does; igb_facts §3.5, current igb_main.c),
-#: so an IPv4 TCP/UDP checksum-offload context has IPLEN 20 and TUCMD.IPV4 = 0, which
-#: rtl_model/offload.py ``_context_problems`` rejects ("IPLEN 20 shorter than the IPv6 header (40)
-#: with TUCMD.IPV4 = 0") and the packet is dropped. Real 82576/I210 checksum these packets.
-NIC_IPV4_CSUM_BUG = pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="NIC model bug: rtl_model/offload.py rejects igb's IPv4 checksum-offload context "
-           "(TUCMD.IPV4=0, IPLEN 20); the packet is dropped")
-
-
 # --- the skb builder itself ------------------------------------------------------------------------
 def _ones_sum(data: bytes) -> int:
     if len(data) & 1:
@@ -258,7 +247,7 @@ def test_frags_with_checksum_offload_v6(nr_frags):
 # --- checksum offload -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("nic", NICS)
 @pytest.mark.parametrize("l4", ["tcp", "udp"])
-@pytest.mark.parametrize("l3", [pytest.param("v4", marks=NIC_IPV4_CSUM_BUG), "v6"])
+@pytest.mark.parametrize("l3", ["v4", "v6"])
 def test_checksum_offload(nic, l3, l4):
     ip = ip4() if l3 == "v4" else ip6()
     frames = [frame_of(ip, tcp() if l4 == "tcp" else udp(), pattern(n, salt=n)) for n in (1, 200, 1400)]
@@ -292,7 +281,6 @@ def test_vlan_with_checksum_offload_v6():
     assert_frames(transmit("82576", [(plain, {"vlan_tci": TCI, "csum": True})]), [expected])
 
 
-@NIC_IPV4_CSUM_BUG
 def test_vlan_with_checksum_offload_v4():
     plain = frame_of(ip4(), tcp(), pattern(900))
     expected = frame_of(ip4(), tcp(), pattern(900), TCI)

@@ -6,6 +6,8 @@ computes after the fields are deleted, its FCS with zlib.crc32.
 """
 import zlib
 
+import struct
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -261,6 +263,30 @@ def test_checksum_offload_matches_scapy(ipv4, l4, n):
     assert body == raw(ref) + bytes(max(0, 60 - len(raw(ref))))
 
 
+@pytest.mark.parametrize("use_seed", [False, True], ids=["computed", "seeded"])
+@pytest.mark.parametrize("l4", [TCP(sport=1, dport=2, flags="PA", seq=99), UDP(sport=3, dport=4)],
+                         ids=["tcp", "udp"])
+def test_ipv4_checksum_offload_as_igb_asks_for_it_without_tucmd_ipv4(l4, use_seed):
+    """igb_tx_csum never sets TUCMD.IPV4 (facts §3.5): IPLEN 20, IPV4 = 0 must still checksum IPv4."""
+    pkt = Ether(**MAC) / IP(**V4) / l4 / Raw(payload_bytes(100))
+    ref = Ether(raw(pkt))
+    l4t = "tcp" if TCP in pkt else "udp"
+    req = OffloadRequest(txsm=True, ifcs=True, maclen=14, iplen=20, ipv4=False, l4t=l4t)
+    sent = bytearray(raw(ref))                       # IPv4 header checksum done by the stack
+    at = 34 + (16 if l4t == "tcp" else 6)
+    sent[at:at + 2] = bytes(2)
+    if use_seed:   # what the stack leaves: the folded pseudo-header sum, with the L4 length
+        l4_len = len(sent) - 34
+        words = struct.unpack("!4H", sent[26:34]) + ({"tcp": 6, "udp": 17}[l4t], l4_len)
+        total = sum(words)
+        while total >> 16:
+            total = (total & 0xFFFF) + (total >> 16)
+        struct.pack_into("!H", sent, at, total)
+    res = build_frames(bytes(sent), req, psp=True, use_seed=use_seed)
+    assert res.ok, res.problems
+    assert strip_fcs(res.frames[0]) == raw(ref)
+
+
 def test_txsm_without_ixsm_leaves_ip_checksum_alone():
     pkt = Ether(**MAC) / IP(chksum=0xBEEF, **V4) / TCP() / Raw(b"xyz")
     res = build_frames(raw(pkt), csum_request(True, "tcp"), psp=True)
@@ -369,7 +395,7 @@ REFUSALS = [
      True, "L4LEN/MSS"),
     (BIG, csum_request(True, "tcp", iplen=19), True, "IPLEN 19"),
     (BIG, OffloadRequest(txsm=True, maclen=13, iplen=20, ipv4=True, l4t="tcp"), True, "MACLEN 13"),
-    (V6BIG, csum_request(False, "tcp", iplen=24), True, "IPv6 header"),
+    (V6BIG, tso_request(False, iplen=24), True, "IPv6 header"),
     (BIG[:14 + 20 + 10], csum_request(True, "tcp"), True, "TCP header needs 20"),
     (BIG, OffloadRequest(vle=True), True, "VLAN"),
     (BIG, OffloadRequest(vle=True, vlan=1, ifcs=False), True, "IFCS"),
