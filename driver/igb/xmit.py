@@ -27,7 +27,7 @@ from driver.platform import DMA_TO_DEVICE
 from stack.bql import netdev_tx_sent_queue
 from stack.netdevice import (NETDEV_TX_BUSY, NETDEV_TX_OK, netdev_get_tx_queue, netif_stop_subqueue,
                              netif_wake_subqueue, netif_xmit_stopped)
-from stack.skbuff import (CHECKSUM_NONE, CHECKSUM_PARTIAL, ETH_P_IP, SKB_GSO_UDP_L4, dev_kfree_skb_any,
+from stack.skbuff import (CHECKSUM_NONE, CHECKSUM_PARTIAL, ETH_P_8021Q, SKB_GSO_UDP_L4, dev_kfree_skb_any,
                           skb_checksum_start_offset, skb_cow_head, skb_frag_off, skb_frag_page,
                           skb_frag_size, skb_headlen, skb_is_gso, skb_network_offset, skb_shinfo,
                           skb_transport_offset, skb_vlan_tag_get, skb_vlan_tag_present)
@@ -103,7 +103,9 @@ def skb_checksum_help(kernel, skb) -> int:
 
 
 def _vlan_get_protocol(kernel, skb) -> int:
-    """The L3 protocol (``vlan_get_protocol``): skb->protocol, looking through an in-band tag."""
+    """``vlan_get_protocol``: the L3 protocol, read past an in-band 802.1Q tag when there is one."""
+    if skb.protocol == ETH_P_8021Q and skb.len >= 18:
+        return _be16(kernel, skb.data + 16)
     return skb.protocol
 
 
