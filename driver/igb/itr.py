@@ -22,21 +22,22 @@ def igb_update_itr(q_vector, ring_container: igb_ring_container) -> None:
     if packets == 0:
         return
     bytes_ = ring_container.total_bytes
+    per_packet = bytes_ // packets   # C: unsigned int bytes / unsigned int packets (truncating)
     itrval = ring_container.itr
     if itrval == lowest_latency:
-        if bytes_ / packets > 8000:
+        if per_packet > 8000:
             itrval = bulk_latency
         elif packets < 5 and bytes_ > 512:
             itrval = low_latency
     elif itrval == low_latency:
         if bytes_ > 10000:
-            if bytes_ / packets > 8000:
+            if per_packet > 8000:
                 itrval = bulk_latency
-            elif packets < 10 or bytes_ / packets > 1200:
+            elif packets < 10 or per_packet > 1200:
                 itrval = bulk_latency
             elif packets > 35:
                 itrval = lowest_latency
-        elif bytes_ / packets > 2000:
+        elif per_packet > 2000:
             itrval = bulk_latency
         elif packets <= 2 and bytes_ < 512:
             itrval = lowest_latency
