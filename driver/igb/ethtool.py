@@ -38,8 +38,8 @@ def _ring_count(n: int) -> int:
 
 def igb_set_ringparam(adapter, tx_pending: int):
     """Generator: resize every TX ring (clamped, aligned to 8); 0 or a negative errno."""
-    if tx_pending <= 0:
-        log.error("%s: ring size %d: must be positive", adapter.netdev.name, tx_pending)
+    if tx_pending < 0:   # a u32 in ethtool: 0 is clamped to IGB_MIN_TXD like any small value
+        log.error("%s: ring size %d: must not be negative", adapter.netdev.name, tx_pending)
         return EINVAL
     while __IGB_RESETTING in adapter.state:
         yield adapter.kernel.usleep_range(1000, 2000)
