@@ -6,13 +6,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import engine_pingpong, nic_frames  # noqa: E402
+from benchmarks import driver_nic, engine_pingpong, nic_frames  # noqa: E402
 
 
 def main() -> int:
     print(engine_pingpong.report(engine_pingpong.run()), flush=True)
     print()
-    print(nic_frames.report(nic_frames.run()))
+    print(nic_frames.report(nic_frames.run()), flush=True)
+    print()
+    print(driver_nic.report(driver_nic.run()))
     return 0
 
 
