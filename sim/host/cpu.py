@@ -291,6 +291,15 @@ class Cpu:
     def _flush(self, pred) -> None:
         """Make every buffered store matching ``pred``, and all it waits for, visible now."""
         buf = self.buffer
+        if not self.profile.reorder_stores:
+            # FIFO buffer (x86-TSO): a store waits for every older one, so commit up to the newest match
+            for last in range(len(buf) - 1, -1, -1):
+                e = buf[last]
+                if e.kind == _STORE and pred(e):
+                    for _ in range(sum(1 for o in buf[:last + 1] if o.kind == _STORE)):
+                        self._commit(self._first_store())
+                    return
+            return
         needed: set[int] = set()
         for j in range(len(buf) - 1, -1, -1):
             e = buf[j]
