@@ -11,7 +11,11 @@ Until the qdisc layer exists, :class:`DirectSender` stands in for
 ``dev_queue_xmit``: it hands skbs to the driver in order on one CPU, with
 the ``xmit_more`` hint for all but the last of a burst, waits while the
 queue is stopped (driver or BQL) and retries an skb the driver returned
-``NETDEV_TX_BUSY`` for — what ``sch_direct_xmit`` does with a requeue.
+``NETDEV_TX_BUSY`` for — what ``sch_direct_xmit`` does with a requeue. It
+looks at the queue again when the queue is woken, when it is given more
+skbs, and when the carrier comes back (the device was reset or
+reconfigured: ``igb_up`` restarts the queues without scheduling them, and
+in Linux the next ``dev_queue_xmit`` would run the qdisc).
 """
 from __future__ import annotations
 
@@ -75,6 +79,7 @@ class IgbSystem:
         self.netdev = self.adapter.netdev
         self._senders: list[DirectSender] = []
         self.netdev.netif_schedule_hook = self._on_schedule
+        self.netdev.carrier_hooks.append(self._on_carrier)
 
     # --- running --------------------------------------------------------------
     def task(self, gen, cpu: int = 0, comm: str = "ip"):
@@ -115,6 +120,12 @@ class IgbSystem:
         s = DirectSender(self, cpu, queue, comm)
         self._senders.append(s)
         return s
+
+    def _on_carrier(self, dev, up: bool) -> None:
+        """Carrier back (after a reset or ethtool change): senders look at their queue again."""
+        if up:
+            for s in self._senders:
+                s.wake()
 
     def _on_schedule(self, txq) -> None:
         for s in self._senders:

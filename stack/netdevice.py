@@ -181,6 +181,9 @@ class NetDevice:
         self.ndo_select_queue: Callable | None = None
         #: Installed by the qdisc layer: ``fn(txq)`` does ``__netif_schedule(txq->qdisc)``.
         self.netif_schedule_hook: Callable[[netdev_queue], None] | None = None
+        #: ``fn(dev, up)`` on every carrier change: where linkwatch's work (dev_activate /
+        #: dev_deactivate) hooks in.
+        self.carrier_hooks: list[Callable[["NetDevice", bool], None]] = []
         net.devices.append(self)
 
     def __repr__(self) -> str:
@@ -345,6 +348,8 @@ def netif_carrier_on(dev: NetDevice) -> None:
         dev.net.engine.log(dev.name, "carrier", 1)
         if netif_running(dev):
             __netdev_watchdog_up(dev)
+        for fn in dev.carrier_hooks:
+            fn(dev, True)
 
 
 def netif_carrier_off(dev: NetDevice) -> None:
@@ -353,6 +358,8 @@ def netif_carrier_off(dev: NetDevice) -> None:
         dev.state |= __LINK_STATE_NOCARRIER
         dev.carrier_down_count += 1
         dev.net.engine.log(dev.name, "carrier", 0)
+        for fn in dev.carrier_hooks:
+            fn(dev, False)
 
 
 def _call(fn, *args):
