@@ -152,7 +152,8 @@ class IrqTable:
             log.warning("spurious interrupt: vector %#x has no handler", data)
             return
         vec.fired += 1
-        with self.kernel.on_cpu(vec.cpu, f"hardirq:{vec.name}"):
+        with self.kernel.on_cpu(vec.cpu, f"hardirq:{vec.name}") as cpu:
+            cpu.take_interrupt()
             self.kernel.charge("hardirq")
             vec.handler(data, vec.dev_id)
 

@@ -13,8 +13,8 @@ choice policy:
 * **Loads.** A load reads the CPU's own buffered stores first (forwarding),
   else memory; under a profile with ``stale_loads`` it may return an older
   value of its qword (a choice), bounded by the read horizon set at the last
-  read barrier and by what this CPU already saw there (see
-  :mod:`sim.host.coherence`).
+  read barrier (or the last interrupt it took, :meth:`take_interrupt`) and by
+  what this CPU already saw there (see :mod:`sim.host.coherence`).
 * **Fences** (:meth:`fence`): write→write parts become a mark in the store
   buffer; write→read parts flush the stores they order (now, in an order the
   relation allows); read→memory-read parts move the read horizon to now.
@@ -148,6 +148,19 @@ class Cpu:
             if name is None:
                 return
         self.fence(self.profile.barrier(name))
+
+    def take_interrupt(self) -> None:
+        """An interrupt arrives: later loads see every store globally visible before it.
+
+        The message that raised it is a posted write ordered behind the
+        device's DMA writes (PCIe), and the stores the device had observed
+        before sending it are, on a multi-copy-atomic machine, visible to
+        every CPU. So a handler's loads may not return values older than the
+        interrupt; the model moves the read horizon to now (exception entry
+        is not a barrier for this CPU's own stores: the store buffer stays).
+        """
+        if self.history is not None:
+            self.horizon = self.history.gver
 
     def fence(self, f: Fence) -> None:
         """Apply an ordering relation now (see the module docstring)."""
