@@ -75,6 +75,8 @@ class MacPort:
         self.link_up = True
         self.tx_fifo = Store(engine)
         self.sinks: list = []
+        #: ``fn(frame)`` for every frame lost to link down (the packet buffer gets its space back).
+        self.drop_sinks: list = []
         self.frames_sent = 0
         self.bytes_sent = 0
         self.frames_dropped_link_down = 0
@@ -116,6 +118,8 @@ class MacPort:
         """Count and log a frame lost to link down."""
         self.frames_dropped_link_down += 1
         self.engine.log(self.name, "drop", len(frame), why)
+        for sink in self.drop_sinks:
+            sink(frame)
 
     def _transmit_loop(self):
         """Take frames in order; wait for the wire; occupy it; hand the frame to the sinks."""

@@ -35,7 +35,7 @@ from sim.engine import Store
 
 from . import descriptors as d
 from .dma_engine import DmaEngine
-from .interrupts import InterruptBlock
+from .interrupts import ICR_LSC, InterruptBlock
 from .mac import MacPort
 from .offload import OffloadRequest, build_frames
 from .profiles import NIC_82576, NicProfile
@@ -118,6 +118,7 @@ class Nic:
         self.stats = TxStats(self.regs)
         self.mac = MacPort(engine, profile.link_speed_mbps, name=f"{name}.mac")
         self.mac.add_sink(self._on_wire)
+        self.mac.drop_sinks.append(self._on_mac_drop)
         self.queues = [TxQueue(self, n) for n in range(profile.num_tx_queues)]
         self.pb_free = profile.tx_packet_buffer_bytes
         self._pb_waiter = None
@@ -204,8 +205,28 @@ class Nic:
         self.regs.set("TCTL", value)
         self._gate_tx(bool(value & TCTL_EN))
 
+    def set_link(self, up: bool) -> None:
+        """The link partner went away or came back: STATUS.LU follows, ICR.LSC is raised.
+
+        While the link is down the transmitter holds frames in the packet
+        buffer instead of sending them (igb_watchdog_task: "the controller
+        stops DMA" on link loss), so descriptors stay unfinished in the ring
+        until the driver resets the device. Speed and duplex bits keep their
+        values (no renegotiation is modelled).
+        """
+        up = bool(up)
+        if up == self.mac.link_up:
+            return
+        self.mac.set_link(up)
+        status = self.regs.get("STATUS")
+        self.regs.set("STATUS", status | STATUS_LU if up else status & ~STATUS_LU)
+        self._gate_tx(bool(self.regs.get("TCTL") & TCTL_EN))
+        self.irq.other_cause(ICR_LSC)
+        self.engine.log(self.name, "link", int(up))
+
     def _gate_tx(self, enabled: bool) -> None:
-        """Open or close the MAC feeder's gate to follow TCTL.EN."""
+        """Open or close the MAC feeder's gate: TCTL.EN set and the link up."""
+        enabled = enabled and self.mac.link_up
         if enabled and not self._tx_enabled.triggered:
             self._tx_enabled.succeed()
         elif not enabled and self._tx_enabled.triggered:
@@ -439,6 +460,13 @@ class Nic:
                 continue
             self._mac_bytes += len(frame)
             yield self.mac.tx_fifo.put(frame)
+
+    def _on_mac_drop(self, frame: bytes) -> None:
+        """A frame the MAC lost to link down leaves the packet buffer all the same."""
+        n = len(frame)
+        self.pb_free += n
+        self._mac_bytes -= n
+        self._wake_pb_waiter()
 
     def _on_wire(self, frame: bytes, start_ps: int, end_ps: int) -> None:
         n = len(frame)

@@ -11,7 +11,8 @@ Until the qdisc layer exists, :class:`DirectSender` stands in for
 ``dev_queue_xmit``: it hands skbs to the driver in order on one CPU, with
 the ``xmit_more`` hint for all but the last of a burst, waits while the
 queue is stopped (driver or BQL) and retries an skb the driver returned
-``NETDEV_TX_BUSY`` for — what ``sch_direct_xmit`` does with a requeue. It
+``NETDEV_TX_BUSY`` for — what ``sch_direct_xmit`` does with a requeue. Without
+carrier it holds its skbs (Linux deactivates the qdisc then). It
 looks at the queue again when the queue is woken, when it is given more
 skbs, and when the carrier comes back (the device was reset or
 reconfigured: ``igb_up`` restarts the queues without scheduling them, and
@@ -30,7 +31,7 @@ from sim.host import Host
 from sim.host.pcie import PCIE_82576, PCIE_I210
 from stack.core import NetCore
 from stack.netdevice import (NETDEV_TX_BUSY, dev_close, dev_open, netdev_get_tx_queue, netdev_start_xmit,
-                             netif_running, netif_xmit_frozen_or_stopped)
+                             netif_carrier_ok, netif_running, netif_xmit_frozen_or_stopped)
 from stack.skbuff import kfree_skb
 
 __all__ = ["IgbSystem", "DirectSender", "BAR0", "BAR3"]
@@ -192,7 +193,7 @@ class DirectSender:
         while self.backlog:
             if not netif_running(dev):
                 break
-            if netif_xmit_frozen_or_stopped(self.txq):
+            if not netif_carrier_ok(dev) or netif_xmit_frozen_or_stopped(self.txq):
                 self.stopped_waits += 1
                 self._wake = engine.event("txq wake")
                 yield self._wake
