@@ -17,7 +17,7 @@ read only after it is seen, the dependency the barriers exist for.
 """
 from __future__ import annotations
 
-from stack.jiffies import HZ as HZ_FROM_STACK  # CONFIG_HZ, one definition for all layers
+from stack.jiffies import HZ
 from stack.skbuff import MAX_SKB_FRAGS
 
 # --- ring sizes and limits (facts §4) ----------------------------------------------------------
@@ -185,5 +185,7 @@ class igb_q_vector:
 
 #: ``adapter->link_speed`` values.
 SPEED_10, SPEED_100, SPEED_1000 = 10, 100, 1000
+#: CONFIG_HZ, as the driver's modules import it (one definition for all layers: stack.jiffies).
+HZ_FROM_STACK = HZ
 #: ``sizeof(struct igb_tx_buffer)`` on x86-64 (UNCONFIRMED: from the field list, with padding).
 IGB_TX_BUFFER_SIZE = 56

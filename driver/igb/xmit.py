@@ -30,7 +30,7 @@ from stack.netdevice import (NETDEV_TX_BUSY, NETDEV_TX_OK, netdev_get_tx_queue, 
 from stack.skbuff import (CHECKSUM_NONE, CHECKSUM_PARTIAL, ETH_P_8021Q, SKB_GSO_UDP_L4, dev_kfree_skb_any,
                           skb_checksum_start_offset, skb_cow_head, skb_frag_off, skb_frag_page,
                           skb_frag_size, skb_headlen, skb_is_gso, skb_network_offset, skb_shinfo,
-                          skb_transport_offset, skb_vlan_tag_get, skb_vlan_tag_present)
+                          skb_vlan_tag_get, skb_vlan_tag_present)
 
 from .e1000_regs import (E1000_ADVTXD_DCMD_DEXT, E1000_ADVTXD_DCMD_IFCS, E1000_ADVTXD_DCMD_TSE,
                          E1000_ADVTXD_DCMD_VLE, E1000_ADVTXD_DTYP_CTXT, E1000_ADVTXD_DTYP_DATA,

@@ -14,7 +14,7 @@ import driver.igb.clean as clean_mod
 import driver.igb.interrupts as irq_mod
 import driver.igb.xmit as xmit_mod
 from driver.igb.igb import TXD_USE_COUNT, igb_desc_unused
-from sim.engine import MS, US
+from sim.engine import MS
 from sim.system import IgbSystem
 from stack.netdevice import netdev_get_tx_queue
 from stack.skbuff import skb_from_bytes
