@@ -264,6 +264,8 @@ class Cpu:
         older = 0
         fenced = 0
         by_qword: dict[int, list] = {}
+        big: list[tuple[int, int]] = []   # older stores too long to bucket (payload copies)
+        small: list[tuple[int, int]] = []
         must_follow = self._must_follow
         for j, e in enumerate(self.buffer):
             if e.kind == _FENCE:
@@ -274,11 +276,16 @@ class Cpu:
                 continue
             c = e.cls
             lo, hi = e.addr, e.addr + e.size
-            if not (older & must_follow[c] or fenced & c or _overlaps(by_qword, lo, hi)):
+            long_ = hi - lo > _BUCKET_MAX
+            if not (older & must_follow[c] or fenced & c or _overlaps(by_qword, big, small, long_, lo, hi)):
                 out.append(j)
             older |= c
-            for q in range(lo >> 3, ((hi - 1) >> 3) + 1):
-                by_qword.setdefault(q, []).append((lo, hi))
+            if long_:
+                big.append((lo, hi))
+            else:
+                small.append((lo, hi))
+                for q in range(lo >> 3, ((hi - 1) >> 3) + 1):
+                    by_qword.setdefault(q, []).append((lo, hi))
         return out
 
     def _blockers(self, j: int, first_only: bool = False) -> list[int]:
@@ -373,8 +380,24 @@ class Cpu:
         return f"<Cpu {self.index} {self.profile.name} buffered={self._nstores}>"
 
 
-def _overlaps(by_qword: dict, lo: int, hi: int) -> bool:
-    """True if ``[lo, hi)`` shares a byte with a range recorded in ``by_qword``."""
+#: Stores longer than this are kept in a plain list for the overlap test instead of per qword.
+_BUCKET_MAX = 64
+
+
+def _overlaps(by_qword: dict, big: list, small: list, long_: bool, lo: int, hi: int) -> bool:
+    """True if ``[lo, hi)`` shares a byte with an older store.
+
+    Short older stores are bucketed by qword as well as listed: a short range
+    looks in its buckets, a long one scans the list (cheaper than its qwords).
+    """
+    for a, b in big:
+        if a < hi and lo < b:
+            return True
+    if long_:
+        for a, b in small:
+            if a < hi and lo < b:
+                return True
+        return False
     for q in range(lo >> 3, ((hi - 1) >> 3) + 1):
         for a, b in by_qword.get(q, ()):
             if a < hi and lo < b:
