@@ -18,10 +18,13 @@ REPO = Path(__file__).resolve().parents[2]
 TB_DIR = REPO / "sim" / "tb"
 HDL_DIR = REPO / "sim" / "hdl"
 
-# (HDL top, sources in sim/hdl, cocotb test modules in sim/tb, number of cocotb tests)
+# (bench name as in sim/tb/Makefile, HDL top, sources in sim/hdl, cocotb test modules in sim/tb,
+#  number of cocotb tests, HDL parameters — the Makefile's <bench>_COMPILE_ARGS -P overrides)
 BENCHES = [
-    ("doorbell_top", ["doorbell_top.v"], ["test_doorbell", "test_adapter"], 7),
-    ("nic_top", ["nic_top.v"], ["test_nic"], 2),
+    ("doorbell", "doorbell_top", ["doorbell_top.v"], ["test_doorbell", "test_adapter"], 7, {}),
+    ("nic", "nic_top", ["nic_top.v"], ["test_nic"], 2, {}),
+    # the igb driver on the NIC model; nic_top with a 50 kHz clock (test_driver checks it)
+    ("driver", "nic_top", ["nic_top.v"], ["test_driver"], 2, {"CLK_HALF_PERIOD_PS": 10_000_000}),
 ]
 
 # In CI (CI=true) a missing simulator is a setup bug, not a reason to skip.
@@ -32,8 +35,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.mark.parametrize("toplevel,sources,modules,n_tests", BENCHES, ids=[b[0] for b in BENCHES])
-def test_cocotb_bench(toplevel, sources, modules, n_tests, tmp_path, monkeypatch):
+@pytest.mark.parametrize("bench,toplevel,sources,modules,n_tests,parameters", BENCHES, ids=[b[0] for b in BENCHES])
+def test_cocotb_bench(bench, toplevel, sources, modules, n_tests, parameters, tmp_path, monkeypatch):
     runner_mod = pytest.importorskip("cocotb_tools.runner", reason="cocotb is not installed")
     from cocotb_tools.check_results import get_results
 
@@ -47,6 +50,7 @@ def test_cocotb_bench(toplevel, sources, modules, n_tests, tmp_path, monkeypatch
     runner.build(
         sources=[HDL_DIR / s for s in sources],
         hdl_toplevel=toplevel,
+        parameters=parameters,
         build_dir=build_dir,
         always=True,
         timescale=("1ns", "1ps"),
