@@ -127,7 +127,8 @@ class Nic:
         self._tx_enabled = engine.event("TCTL.EN")
         self._work = None
         self._rr = 0
-        self.counters = {"malformed_drops": 0, "offload_drops": 0, "frames": 0, "resets": 0}
+        self.counters = {"malformed_drops": 0, "offload_drops": 0, "frames": 0, "resets": 0,
+                         "reset_discards": 0}
         self._wire_handlers()
         self.packets_in_flight = packets_in_flight
         self._in_flight = 0
@@ -287,9 +288,15 @@ class Nic:
         what the MAC still holds — the frame it is serialising.
         """
         old, self._pb_frames = self._pb_frames, Store(self.engine)
+        lost = len(old.items)
         old.items.clear()
         old.put(None)
-        self._mac_bytes -= sum(map(len, self.mac.discard_queued()))
+        queued = self.mac.discard_queued()
+        lost += len(queued)
+        self._mac_bytes -= sum(map(len, queued))
+        if lost:
+            self.counters["reset_discards"] += lost
+            self.engine.log(self.name, "reset_discard", lost)
         self.pb_free = self.profile.tx_packet_buffer_bytes - self._mac_bytes
         self._wake_pb_waiter()
 
@@ -457,6 +464,8 @@ class Nic:
             if buffer is self._pb_frames and not self._tx_enabled.triggered:
                 yield self._tx_enabled
             if buffer is not self._pb_frames:
+                if frame is not None:   # held for TCTL.EN when a reset replaced the buffer
+                    self.counters["reset_discards"] += 1
                 continue
             self._mac_bytes += len(frame)
             yield self.mac.tx_fifo.put(frame)

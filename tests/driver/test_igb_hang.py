@@ -93,6 +93,7 @@ def test_stall_hang_report_timeout_reset_and_recovery(nic, reset_bit):
     # sender hands over once the carrier is back, and everything sent afterwards: all arrive.
     buffered = stuck_ntc - 20 if stuck_ntc >= 20 else stuck_ntc + 256 - 20
     first_after = 20 + buffered + span
+    assert s.nic.counters["reset_discards"] == buffered   # the packet buffer's frames, gone with the reset
     sender.send([skb_from_bytes(s.net.skb, frame(n)) for n in range(100, 130)], burst=8)
     s.run_for(100 * MS)
     assert [n for n in seqs(s.frames()) if n >= 20] == list(range(first_after, 130))
