@@ -25,6 +25,7 @@ from __future__ import annotations
 from functools import partial
 
 from .context import CpuContext
+from .cputime import COSTS_PS, PER_BYTE_PS
 from .jiffies import HZ, USEC_PER_SEC, jiffies
 from .napi import net_rx_action, softnet_data
 from .skbuff import SkbMemory, skb_free_deferred
@@ -57,6 +58,14 @@ class NetCore:
         self.dev_weight = 64
         self.dev_tx_weight = 64
         self.netdev_max_backlog = 1000
+        #: CPU cost table (stack.cputime): per-call ps by function name, per-byte ps by operation.
+        self.costs: dict[str, int] = {**COSTS_PS, **PER_BYTE_PS}
+        #: ethertype -> handler(skb, dev), what ``netif_receive_skb`` delivers to (``ptype_base``).
+        self.ptype: dict[int, object] = {}
+        #: IP protocol number -> handler(skb), what ``ip_local_deliver`` calls (``inet_protos``).
+        self.inet_protos: dict[int, object] = {}
+        #: Per-layer counters: layer -> {"calls", "packets", "bytes"} (what a run report shows).
+        self.layer_stats: dict[str, dict[str, int]] = {}
         self.softirq.open_softirq(NET_RX_SOFTIRQ, partial(net_rx_action, self))
         self.softirq.open_softirq(NET_TX_SOFTIRQ, self.net_tx_action)
 
@@ -83,6 +92,15 @@ class NetCore:
     def net_tx_action(self, index: int) -> None:
         """NET_TX_SOFTIRQ until the qdisc layer exists: only the completion queue."""
         self.free_completion_queue(index)
+
+    def count(self, layer: str, packets: int = 1, nbytes: int = 0) -> None:
+        """One call of ``layer`` carrying ``packets`` packets and ``nbytes`` bytes (for the report)."""
+        st = self.layer_stats.get(layer)
+        if st is None:
+            st = self.layer_stats[layer] = {"calls": 0, "packets": 0, "bytes": 0}
+        st["calls"] += 1
+        st["packets"] += packets
+        st["bytes"] += nbytes
 
     # --- counters -----------------------------------------------------------------------
     def softnet_stat(self) -> list[dict[str, int]]:
