@@ -64,6 +64,8 @@ class NetCore:
         self.ptype: dict[int, object] = {}
         #: IP protocol number -> handler(skb), what ``ip_local_deliver`` calls (``inet_protos``).
         self.inet_protos: dict[int, object] = {}
+        #: CPU time charged per function name (stack.cputime.charge), for the per-layer report.
+        self.fn_time: dict[str, int] = {}
         #: Per-layer counters: layer -> {"calls", "packets", "bytes"} (what a run report shows).
         self.layer_stats: dict[str, dict[str, int]] = {}
         self.softirq.open_softirq(NET_RX_SOFTIRQ, partial(net_rx_action, self))

@@ -59,6 +59,7 @@ def charge(net, name: str, nbytes: int = 0, per_byte: str | None = None) -> None
         ps += nbytes * costs.get(per_byte, 0)
     if ps:
         net.ctx.cpu.charge(ps)
+        net.fn_time[name] = net.fn_time.get(name, 0) + ps
 
 
 def charge_bytes(net, per_byte: str, nbytes: int) -> None:
@@ -66,6 +67,7 @@ def charge_bytes(net, per_byte: str, nbytes: int) -> None:
     ps = nbytes * net.costs.get(per_byte, 0)
     if ps:
         net.ctx.cpu.charge(ps)
+        net.fn_time[per_byte] = net.fn_time.get(per_byte, 0) + ps
 
 
 def cpu_split(host) -> list[dict[str, int]]:
