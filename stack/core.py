@@ -64,6 +64,8 @@ class NetCore:
         self.ptype: dict[int, object] = {}
         #: IP protocol number -> handler(skb), what ``ip_local_deliver`` calls (``inet_protos``).
         self.inet_protos: dict[int, object] = {}
+        #: Payload bytes copied by CPUs, per kind of copy (``count_copy``): the "copies per byte" report.
+        self.copy_bytes: dict[str, int] = {}
         #: CPU time charged per function name (stack.cputime.charge), for the per-layer report.
         self.fn_time: dict[str, int] = {}
         #: Per-layer counters: layer -> {"calls", "packets", "bytes"} (what a run report shows).
@@ -94,6 +96,10 @@ class NetCore:
     def net_tx_action(self, index: int) -> None:
         """NET_TX_SOFTIRQ until the qdisc layer exists: only the completion queue."""
         self.free_completion_queue(index)
+
+    def count_copy(self, kind: str, nbytes: int) -> None:
+        """``nbytes`` of payload copied by the CPU (``kind``: where, e.g. "tcp_sendmsg", "ip_fragment")."""
+        self.copy_bytes[kind] = self.copy_bytes.get(kind, 0) + nbytes
 
     def count(self, layer: str, packets: int = 1, nbytes: int = 0) -> None:
         """One call of ``layer`` carrying ``packets`` packets and ``nbytes`` bytes (for the report)."""
