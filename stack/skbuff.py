@@ -160,6 +160,7 @@ class SkBuff:
         "mac_header", "network_header", "transport_header", "protocol", "ip_summed",
         "csum_start", "csum_offset", "priority", "queue_mapping", "vlan_proto", "vlan_tci",
         "vlan_present", "xmit_more", "destructor", "sk", "dev", "cb", "truesize", "next",
+        "hash", "ooo_okay", "pkt_len",
     )
 
     def __init__(self, mem: "SkbMemory", head: int, size: int):
@@ -195,6 +196,13 @@ class SkBuff:
         self.cb = None
         self.truesize = SKB_TRUESIZE_OVERHEAD + size
         self.next: SkBuff | None = None
+        #: Flow hash (``skb->hash``; 0: not computed yet). TX queue selection reads it.
+        self.hash = 0
+        #: ``skb->ooo_okay``: no packet of this flow is still in a host queue, so the
+        #: device layer may move the flow to another TX queue (TCP sets it).
+        self.ooo_okay = False
+        #: ``qdisc_skb_cb(skb)->pkt_len``: wire-byte estimate the qdisc layer accounts.
+        self.pkt_len = 0
 
     def __repr__(self) -> str:
         return (f"<skb #{self.id} len={self.len} data_len={self.data_len} "
