@@ -14,7 +14,13 @@ It wires together, for one simulated host:
 * skb memory (:class:`~stack.skbuff.SkbMemory`, ``net.skb``);
 * the sysctls of ``net.core`` the layers read (``netdev_budget`` 300,
   ``netdev_budget_usecs``, ``dev_weight`` 64, ``dev_tx_weight`` 64,
-  ``netdev_max_backlog`` 1000; stack_facts §0).
+  ``netdev_max_backlog`` 1000; stack_facts §0);
+* ``kernel_version``: ``"recent"`` (default) or ``"3.10"``, for the layers
+  whose behaviour differs between the two (stack_facts §12); set it before
+  the layers are installed and devices opened;
+* the qdisc layer's slots, empty until :func:`stack.qdisc.install` fills
+  them: ``dev_activate(dev)``/``dev_deactivate(dev)`` (what ``dev_open``,
+  ``dev_close`` and carrier changes call) and ``noop_qdisc``.
 
 ``netdev_budget_usecs`` defaults to ``2 * USEC_PER_SEC / HZ``: two
 jiffies, the 3.10 limit and today's default (8 ms at HZ=250; 2 ms only at
@@ -58,6 +64,12 @@ class NetCore:
         self.dev_weight = 64
         self.dev_tx_weight = 64
         self.netdev_max_backlog = 1000
+        #: "recent" (6.x behaviour) or "3.10" where the layers model both (stack_facts §12).
+        self.kernel_version = "recent"
+        #: Installed by the qdisc layer (stack.qdisc.install); None without it.
+        self.dev_activate = None
+        self.dev_deactivate = None
+        self.noop_qdisc = None
         #: CPU cost table (stack.cputime): per-call ps by function name, per-byte ps by operation.
         self.costs: dict[str, int] = {**COSTS_PS, **PER_BYTE_PS}
         #: ethertype -> handler(skb, dev), what ``netif_receive_skb`` delivers to (``ptype_base``).

@@ -40,7 +40,8 @@ from .softirq import NET_RX_SOFTIRQ
 __all__ = [
     "NAPI_POLL_WEIGHT", "NAPIF_STATE_SCHED", "NAPIF_STATE_MISSED", "NAPIF_STATE_DISABLE",
     "NAPIF_STATE_NPSVC", "NapiBug", "napi_struct", "softnet_data",
-    "netif_napi_add", "netif_napi_del", "napi_schedule_prep", "__napi_schedule", "napi_schedule",
+    "netif_napi_add", "netif_napi_del", "napi_schedule_prep", "____napi_schedule", "napi_schedule_on",
+    "__napi_schedule", "napi_schedule",
     "napi_schedule_irqoff", "napi_complete_done", "napi_complete", "napi_disable", "napi_enable",
     "napi_is_scheduled", "net_rx_action",
 ]
@@ -64,6 +65,7 @@ class softnet_data:
     """Per-CPU network softirq state (``struct softnet_data``) and ``/proc/net/softnet_stat``."""
 
     __slots__ = ("index", "cpu", "poll_list", "completion_queue", "output_queue",
+                 "input_pkt_queue", "process_queue", "backlog",
                  "processed", "dropped", "time_squeeze", "cpu_collision", "received_rps")
 
     def __init__(self, index: int, cpu):
@@ -75,6 +77,11 @@ class softnet_data:
         self.completion_queue: list = []
         #: Qdiscs to run from NET_TX (the qdisc layer fills and drains it).
         self.output_queue: list = []
+        #: ``netif_rx``'s per-CPU backlog (``stack.dev``): skbs queued, skbs being processed,
+        #: and the backlog napi that drains them (None until the device layer is installed).
+        self.input_pkt_queue: deque = deque()
+        self.process_queue: deque = deque()
+        self.backlog: napi_struct | None = None
         self.processed = 0
         self.dropped = 0
         self.time_squeeze = 0
@@ -155,13 +162,24 @@ def napi_schedule_prep(n: napi_struct) -> bool:
     return True
 
 
-def __napi_schedule(n: napi_struct) -> None:
-    """Put a claimed napi on the current CPU's poll list and raise NET_RX there."""
-    net = n.dev.net
-    index = net.ctx.cpu.index
+def ____napi_schedule(net, index: int, n: napi_struct) -> None:
+    """Put a claimed napi on CPU ``index``'s poll list and raise NET_RX there.
+
+    (``____napi_schedule(sd, napi)``; the backlog napi, which has no device, is scheduled with it.)
+    """
     _list_add_tail(net.softnet_data[index].poll_list, n)
     n.list_owner = index
     net.softirq.raise_on(index, NET_RX_SOFTIRQ)
+
+
+#: Alias callable from class bodies (Python mangles ``____napi_schedule`` there).
+napi_schedule_on = ____napi_schedule
+
+
+def __napi_schedule(n: napi_struct) -> None:
+    """Put a claimed napi on the current CPU's poll list and raise NET_RX there."""
+    net = n.dev.net
+    ____napi_schedule(net, net.ctx.cpu.index, n)
 
 
 #: Alias callable from class bodies (Python mangles ``__napi_schedule`` there).

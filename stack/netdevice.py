@@ -12,8 +12,9 @@ Each TX queue has a state word with Linux's bits:
 (what a driver asks) only for DRV_XOFF. Waking a queue the driver stopped,
 or BQL clearing STACK_XOFF, *schedules* it: Linux calls
 ``__netif_schedule(txq->qdisc)`` so NET_TX restarts the qdisc. The qdisc
-layer is not here yet; it installs ``dev.netif_schedule_hook(txq)``, and
-until then a schedule is only counted in ``txq.schedules``.
+layer (:mod:`stack.qdisc`) installs ``dev.netif_schedule_hook(txq)`` when
+it activates the device; without it a schedule is only counted in
+``txq.schedules``.
 
 A driver fills the ``ndo_*`` slots: ``ndo_start_xmit(skb, dev)`` returns
 :data:`NETDEV_TX_OK` or :data:`NETDEV_TX_BUSY`; ``ndo_open``/``ndo_stop``
@@ -109,8 +110,8 @@ class net_device_stats:
 class netdev_queue:
     """One TX queue of a device: state bits, ``trans_start``, BQL's ``dql``, the qdisc slot."""
 
-    __slots__ = ("dev", "index", "state", "trans_start", "trans_timeout", "qdisc", "dql",
-                 "xmit_lock_owner", "schedules")
+    __slots__ = ("dev", "index", "state", "trans_start", "trans_timeout", "qdisc", "qdisc_sleeping",
+                 "dql", "xmit_lock_owner", "schedules")
 
     def __init__(self, dev: "NetDevice", index: int, dql):
         self.dev = dev
@@ -120,8 +121,11 @@ class netdev_queue:
         self.trans_start = 0
         #: TX timeouts the watchdog declared on this queue.
         self.trans_timeout = 0
-        #: The qdisc attached by the qdisc layer (None until then).
+        #: The qdisc packets are queued to now (None until the qdisc layer attaches one;
+        #: the noop qdisc while the device is deactivated).
         self.qdisc = None
+        #: The qdisc this queue owns, active or not (``qdisc_sleeping``).
+        self.qdisc_sleeping = None
         self.dql = dql
         self.xmit_lock_owner = -1
         #: Times this queue was scheduled for NET_TX (``__netif_schedule``).
@@ -167,6 +171,15 @@ class NetDevice:
         self.needed_headroom = 0
         self.dev_addr = bytes(6)
         self.stats = net_device_stats()
+        #: Frames received for a protocol nobody handles (``dev->rx_nohandler``).
+        self.rx_nohandler = 0
+        #: The root qdisc (``dev->qdisc``: mq on a multiqueue device), set by the qdisc layer.
+        self.qdisc = None
+        #: Packet taps (``ptype_all``: tcpdump, AF_PACKET): ``fn(frame: bytes, direction, dev)``
+        #: with direction "tx" (a copy of each frame handed to the driver) or "rx".
+        self.taps: list[Callable] = []
+        #: XPS: TX queue index -> set of CPUs (``queues/tx-N/xps_cpus``); empty: XPS off.
+        self.xps_cpus: dict[int, set[int]] = {}
         self.carrier_up_count = 0
         self.carrier_down_count = 0
         #: Jiffies a queue may stay stopped before ndo_tx_timeout (0: 5 s when the watchdog starts).
@@ -381,6 +394,8 @@ def dev_open(dev: NetDevice):
     if ret:
         dev.state &= ~__LINK_STATE_START
         return ret
+    if dev.net.dev_activate is not None:
+        dev.net.dev_activate(dev)  # attach the default qdiscs; live now if there is carrier
     netif_trans_update(dev)  # dev_activate
     if netif_carrier_ok(dev):
         __netdev_watchdog_up(dev)
@@ -388,10 +403,12 @@ def dev_open(dev: NetDevice):
 
 
 def dev_close(dev: NetDevice):
-    """Generator: take the device down (clear START, stop the watchdog, ``ndo_stop``)."""
+    """Generator: take the device down (clear START, deactivate the qdiscs, stop the watchdog, ``ndo_stop``)."""
     if not netif_running(dev):
         return
     dev.state &= ~__LINK_STATE_START
+    if dev.net.dev_deactivate is not None:
+        dev.net.dev_deactivate(dev)  # qdiscs to noop, queued skbs freed (qdisc_reset)
     dev.net.timers.del_timer(dev.watchdog_timer)
     if dev.ndo_stop is not None:
         yield from _call(dev.ndo_stop, dev)
