@@ -37,6 +37,8 @@ COSTS_PS = MappingProxyType({
     "dev_queue_xmit": 150 * NS, "qdisc_enqueue": 60 * NS, "qdisc_dequeue": 60 * NS,
     "sch_direct_xmit": 80 * NS, "dev_hard_start_xmit": 60 * NS, "net_tx_action": 100 * NS,
     "netif_receive_skb": 150 * NS, "process_backlog": 100 * NS,
+    "netdev_pick_tx": 20 * NS, "validate_xmit_skb": 30 * NS, "skb_checksum_help": 50 * NS,
+    "dev_queue_xmit_nit": 100 * NS, "netif_rx": 80 * NS,
 })
 
 #: Per-byte cost (ps/byte) of the functions that touch every byte.
