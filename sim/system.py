@@ -50,12 +50,14 @@ class IgbSystem:
     primitive, or None to drop}``, validated by ``kernel.sites.apply``.
     ``stale_window``/``drain_delay_ps`` tune the weak-memory model (see
     :class:`sim.host.Host`).
+    ``stack=True`` installs the kernel's device layer (:mod:`stack.dev`: qdiscs,
+    NET_TX, the RX backlog), so skbs go out through ``dev_queue_xmit``.
     """
 
     def __init__(self, nic: str = "82576", *, ordering: str = "x86-tso", ncpus: int = 2, seed: int = 0,
                  policy=None, ring_size: int = 256, queues: int | None = None, irq_cpu: int = 0,
                  iommu: bool = True, barriers: dict | None = None, stale_window: int | None = None,
-                 drain_delay_ps: int = 0, engine=None):
+                 drain_delay_ps: int = 0, engine=None, stack: bool = False):
         profile = get_nic_profile(nic)
         self.engine = engine if engine is not None else Engine(policy if policy is not None else SeededPolicy(seed))
         link = _LINKS.get(profile.name, PCIE_82576)
@@ -70,6 +72,9 @@ class IgbSystem:
         self.nic.mac.add_sink(lambda frame, start, end: self.wire.append((frame, start, end)))
         self.kernel = Kernel(self.host)
         self.net = NetCore(self.host, ctx=self.kernel)
+        if stack:
+            from stack.dev import install as install_dev_layer
+            install_dev_layer(self.net)
         self.pdev = PciDev("0000:01:00.0", 0x8086, profile.device_id,
                            {0: (BAR0, BAR0_SIZE), 3: (BAR3, BAR3_SIZE)})
         if barriers:   # before probe, so the configuration covers the probe's own accesses
