@@ -225,6 +225,15 @@ class Nic:
         self.irq.other_cause(ICR_LSC)
         self.engine.log(self.name, "link", int(up))
 
+    def set_link_speed(self, mbps: int) -> None:
+        """Autonegotiation settled on ``mbps`` (10/100/1000): MAC timing and STATUS speed bits, ICR.LSC."""
+        self.mac.set_speed(mbps)
+        status = self.regs.get("STATUS") & ~(STATUS_SPEED_100 | STATUS_SPEED_1000)
+        status |= {100: STATUS_SPEED_100, 1000: STATUS_SPEED_1000}.get(mbps, 0)
+        self.regs.set("STATUS", status)
+        self.irq.other_cause(ICR_LSC)
+        self.engine.log(self.name, "speed", mbps)
+
     def _gate_tx(self, enabled: bool) -> None:
         """Open or close the MAC feeder's gate: TCTL.EN set and the link up."""
         enabled = enabled and self.mac.link_up

@@ -42,3 +42,16 @@ def test_frames_wait_while_the_link_is_down_and_all_go_when_it_returns():
     assert tags == sorted(tags) and tags[-1] == 59
     assert len(tags) + dropped == 60        # what the MAC held when the link fell is lost, nothing else
     assert h.nic.pb_free == PB_BYTES        # and the packet buffer got all of its space back
+
+
+def test_link_speed_sets_status_and_frame_timing():
+    """100 Mb/s: STATUS.SPEED = 01b (bit 6), LSC raised, a 1514-byte frame takes (1518+20)*8*10 ns."""
+    h = NicTestHost()
+    h.nic.set_link_speed(100)
+    assert h.rd32("STATUS") & 0xC0 == 0x40 and h.rd32("ICR") & ICR_LSC
+    ring = h.setup_tx_ring(0, 64)
+    h.enable_tx()
+    h.send(ring, [frame(1), frame(2)])
+    h.run_for(1 * MS)
+    (f1, s1, e1), (f2, s2, e2) = h.wire
+    assert e2 - e1 == (1518 + 20) * 8 * 10_000
