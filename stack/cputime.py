@@ -33,6 +33,9 @@ COSTS_PS = MappingProxyType({
     "ip_queue_xmit": 150 * NS, "ip_local_out": 80 * NS, "ip_output": 60 * NS,
     "ip_finish_output": 60 * NS, "ip_fragment": 300 * NS, "ip_finish_output2": 80 * NS,
     "neigh_output": 60 * NS, "arp_process": 300 * NS, "ip_rcv": 200 * NS, "udp_rcv": 150 * NS,
+    "ip_route_output_key": 150 * NS, "nf_hook_slow": 40 * NS, "neigh_resolve_output": 100 * NS,
+    "neigh_timer_handler": 100 * NS, "arp_send": 200 * NS, "ip_local_deliver": 60 * NS,
+    "ip_defrag": 200 * NS, "icmp_rcv": 150 * NS, "udp_recvmsg": 200 * NS,
     # device layer and qdisc
     "dev_queue_xmit": 150 * NS, "qdisc_enqueue": 60 * NS, "qdisc_dequeue": 60 * NS,
     "sch_direct_xmit": 80 * NS, "dev_hard_start_xmit": 60 * NS, "net_tx_action": 100 * NS,
