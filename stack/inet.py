@@ -65,7 +65,7 @@ __all__ = [
     "csum_add", "csum_partial", "csum_fold", "ip_fast_csum", "csum_tcpudp_nofold", "csum_tcpudp_magic",
     "skb_copy_bits", "skb_checksum", "skb_checksum_help", "ip_hdr_read", "iphdr",
     "skb_set_owner_w", "sock_wfree", "skb_set_owner_r", "sock_rfree",
-    "icmp_send", "icmp_err_convert", "inet_addr_local",
+    "icmp_send", "sk_icmp_error", "icmp_err_convert", "inet_addr_local",
 ]
 
 IPPROTO_ICMP = 1
