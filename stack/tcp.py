@@ -67,7 +67,7 @@ from sim.engine import NS, US
 
 from . import cputime
 from .jiffies import HZ
-from .skbuff import MAX_SKB_FRAGS, alloc_skb, skb_fill_page_desc, skb_put, skb_tailroom
+from .skbuff import MAX_SKB_FRAGS, SKB_GSO_TCPV4, alloc_skb, skb_fill_page_desc, skb_put, skb_tailroom
 
 __all__ = [
     "IPPROTO_TCP", "TCP_ESTABLISHED", "TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_FIN_WAIT1", "TCP_FIN_WAIT2",
@@ -257,14 +257,81 @@ class _PageFrag:
         self.size = 0
 
 
+def _addr_int(addr) -> int:
+    return int.from_bytes(in_aton(addr), "big") if addr is not None else 0
+
+
+def _addr_str(value) -> str | None:
+    if not value:
+        return None
+    return value if isinstance(value, str) else _pysocket.inet_ntoa(in_aton(value))
+
+
+def _inet_field(name: str, doc: str):
+    return property(lambda self: getattr(self.inet, name), lambda self, v: setattr(self.inet, name, v), doc=doc)
+
+
 class tcp_sock:
-    """``struct sock`` + ``inet_connection_sock`` + ``tcp_sock`` of one TCP socket (Linux names)."""
+    """``struct sock`` + ``inet_connection_sock`` + ``tcp_sock`` of one TCP socket (Linux names).
+
+    ``sk.inet`` holds the inet_sock part with string addresses; the flat
+    ``inet_saddr``/``inet_daddr`` (ints, host order), ``inet_sport``,
+    ``inet_dport``, ``inet_id``, ``uc_ttl``, ``tos``, ``sk_dst_cache``
+    properties are the same fields under the names IPv4 output
+    (``stack.inet.inet_sock``) reads and writes.
+    """
+
+    sk_protocol = IPPROTO_TCP
+
+    inet_sport = _inet_field("sport", "local port")
+    inet_dport = _inet_field("dport", "remote port")
+    inet_id = _inet_field("inet_id", "IP ID counter (IP advances it by gso_segs)")
+    uc_ttl = _inet_field("ttl", "IP_TTL (-1: default)")
+    tos = _inet_field("tos", "IP TOS")
+    sk_dst_cache = _inet_field("sk_dst_cache", "the cached route (IP's sk_setup_caps sets it)")
+
+    @property
+    def inet_saddr(self) -> int:
+        return _addr_int(self.inet.saddr)
+
+    @inet_saddr.setter
+    def inet_saddr(self, value) -> None:
+        self.inet.saddr = _addr_str(value)
+
+    inet_rcv_saddr = inet_saddr
+
+    @property
+    def inet_daddr(self) -> int:
+        return _addr_int(self.inet.daddr)
+
+    @inet_daddr.setter
+    def inet_daddr(self, value) -> None:
+        self.inet.daddr = _addr_str(value)
+
+    @property
+    def sk_can_gso(self) -> bool:
+        """The route can do TSO (``sk_can_gso``): IP's ``sk_setup_caps`` leaves gso_max_size 0 if not."""
+        return self.sk_gso_max_size > 0
 
     def __init__(self, net):
         tcp = net.tcp
         self.net = net
+        self.sk_net = net
         self.inet = inet_sock()
         self.id = tcp._next_sock_id()
+        # --- inet_sock fields IPv4 reads/writes besides the properties above
+        self.pmtudisc = 1              # IP_PMTUDISC_WANT: DF set
+        self.recverr = False
+        self.sk_priority = 0
+        self.sk_bound_dev_if = None
+        self.sk_dst_pending_confirm = 0
+        self.sk_route_caps = 0
+        self.sk_gso_type = SKB_GSO_TCPV4
+        self.sk_rmem_alloc = 0
+        self.sk_err_soft = 0
+        self.sk_err_report = None
+        self.sk_write_space = None
+        self.sk_data_ready = None
         # --- struct sock
         self.sk_state = TCP_CLOSE
         self.sk_sndbuf = tcp.tcp_wmem[1]
@@ -288,8 +355,6 @@ class tcp_sock:
         self.sk_pacing_shift = 10
         self.sk_gso_max_size = 65536
         self.sk_gso_max_segs = 65535
-        #: ``sk_route_caps`` can do TSO (igb can; IP's sk_setup_caps may clear it)
-        self.sk_can_gso = True
         self.sk_page_frag = _PageFrag()
         self.sk_max_ack_backlog = 0
         self.accept_queue: deque = deque()
@@ -334,6 +399,7 @@ class tcp_sock:
         self.rcv_tsval = 0
         self.rcv_tsecr = 0
         self.ts_recent = 0
+        self.tsoffset = 0              # added to the ms clock in TSval (per connection)
         self.nonagle = 0
         self.xmit_size_goal_segs = 0   # 3.10
         self.gso_segs = 0              # recent: size goal in segments
@@ -754,8 +820,6 @@ def tcp_push(sk, flags: int, mss_now: int, nonagle: int, size_goal: int) -> None
     skb = sk.sk_write_queue[-1]
     if not (flags & MSG_MORE) or forced_push(sk):
         tcp_mark_push(sk, skb)
-    if flags & MSG_OOB:
-        sk.snd_up = sk.write_seq
     if _tcp_should_autocork(sk, skb, size_goal):
         if not sk.sk_tsq_flags & TSQ_THROTTLED:
             net.tcp.inc("TCPAutoCorking")
@@ -1051,6 +1115,11 @@ def _secure_tcp_seq(net, saddr, sport, daddr, dport) -> int:
     return _seq(h + (net.engine.now // 64_000))   # + a 64 ns clock, as secure_tcp_seq
 
 
+def _secure_ts_off(saddr, daddr) -> int:
+    """Per address pair offset of TSval (``secure_tcp_ts_off``; a hash here, not random)."""
+    return zlib.crc32(f"ts:{saddr}>{daddr}".encode()) & 0xFFFFFFFF
+
+
 def tcp_v4_connect(sk, daddr: str, dport: int, flags: int = 0):
     """Generator: active open (SYN, wait for SYN-ACK); 0 or -errno."""
     from .tcp_output import tcp_connect
@@ -1083,6 +1152,7 @@ def tcp_v4_connect(sk, daddr: str, dport: int, flags: int = 0):
         sk.sk_state = TCP_SYN_SENT
         inet_hash(sk)
         sk.write_seq = _secure_tcp_seq(net, sk.inet.saddr, sk.inet.sport, daddr, dport)
+        sk.tsoffset = _secure_ts_off(sk.inet.saddr, daddr)
         sk.inet.inet_id = sk.write_seq & 0xFFFF   # Linux: prandom; any start value
         net.tcp.inc("ActiveOpens")
         err = tcp_connect(sk)

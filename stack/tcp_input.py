@@ -203,7 +203,7 @@ def tcp_v4_do_rcv(sk, skb) -> None:
 # --- passive open ------------------------------------------------------------------------------------
 def _tcp_v4_conn_request(listener, seg) -> None:
     """A SYN on a listener: a child in SYN_RECV sends the SYN-ACK."""
-    from .tcp import _secure_tcp_seq, inet_hash, tcp_create
+    from .tcp import _secure_tcp_seq, _secure_ts_off, inet_hash, tcp_create
     from .tcp_output import _dst_mtu, tcp_send_synack, tcp_sk_setup_caps
 
     net = listener.net
@@ -239,6 +239,7 @@ def _tcp_v4_conn_request(listener, seg) -> None:
     child.max_window = seg.window
     child.snd_wl1 = seg.seq
     child.write_seq = _secure_tcp_seq(net, i.saddr, i.sport, i.daddr, i.dport)
+    child.tsoffset = _secure_ts_off(i.saddr, i.daddr)
     child.snd_una = child.snd_nxt = child.pushed_seq = child.snd_sml = child.write_seq
     i.inet_id = child.write_seq & 0xFFFF
     child.sk_state = TCP_SYN_RECV
@@ -493,6 +494,7 @@ def tcp_ack(sk, seg, flag: int) -> int:
     if after(ack, prior_snd_una):
         flag |= FLAG_SND_UNA_ADVANCED
         sk.icsk_retransmits = 0
+        sk.sk_dst_pending_confirm = 1      # sk_dst_confirm: forward progress keeps ARP REACHABLE
     prior_packets = sk.packets_out
     prior_in_flight = tcp_packets_in_flight(sk)
     if seg.payload:
@@ -599,8 +601,8 @@ def tcp_clean_rtx_queue(sk, prior_snd_una: int, flag: int, seg) -> tuple[int, in
 def _tcp_ack_update_rtt(sk, flag: int, seq_rtt_us: int) -> None:
     """RTT sample: the send time of the oldest newly ACKed segment, else the timestamp echo."""
     if seq_rtt_us < 0 and sk.saw_tstamp and sk.rcv_tsecr and flag & FLAG_ACKED:
-        from .tcp_output import tcp_time_stamp
-        delta = (tcp_time_stamp(sk.net) - sk.rcv_tsecr) & 0xFFFFFFFF
+        from .tcp_output import tcp_tsval
+        delta = (tcp_tsval(sk) - sk.rcv_tsecr) & 0xFFFFFFFF
         if delta < 0x7FFFFFFF // 1000:
             seq_rtt_us = max(delta, 1) * 1000
     if seq_rtt_us < 0:

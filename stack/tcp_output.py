@@ -53,7 +53,7 @@ from .skbuff import (CHECKSUM_PARTIAL, SKB_GSO_TCPV4, SKB_TRUESIZE_OVERHEAD, Skb
 from .softirq import TASKLET_SOFTIRQ
 from .tcp import (EAGAIN, EBUSY, ENOBUFS, ENOMEM, TCP_CA_CWR, TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery,
                   TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_LAST_ACK,
-                  TCP_MIN_SND_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH, TCP_SYN_RECV, TCP_SYN_SENT,
+                  TCP_MIN_SND_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH,
                   TCP_TSQ_DEFERRED, TCP_WRITE_TIMER_DEFERRED, TCP_DELACK_TIMER_DEFERRED, TCPCB_LOST,
                   TCPCB_RETRANS, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN,
                   TSQ_QUEUED, TSQ_THROTTLED, after, before, in_aton, is_old, max_tcp_header, tcp_packets_in_flight,
@@ -98,6 +98,11 @@ def tcp_time_stamp(net) -> int:
     return (net.engine.now // MS) & 0xFFFFFFFF
 
 
+def tcp_tsval(sk) -> int:
+    """TSval of ``sk``: the ms clock plus the connection's offset (``tsoffset``, random in Linux)."""
+    return (tcp_time_stamp(sk.net) + sk.tsoffset) & 0xFFFFFFFF
+
+
 def _now_us(net) -> int:
     return net.engine.now // US
 
@@ -123,9 +128,10 @@ def _dst_mtu(sk) -> int:
 
 
 def tcp_sk_setup_caps(sk) -> None:
-    """What ``sk_setup_caps`` copies from the device: GSO limits (65536 / 65535 by default)."""
-    _dst, dev = _route_dev(sk)
-    if dev is not None:
+    """GSO limits from the device (65536 / 65535 by default) until IP has cached a route; once it
+    has, its ``sk_setup_caps`` set them (0 when the device cannot do TSO) and they are kept."""
+    dst, dev = _route_dev(sk)
+    if dst is None and dev is not None:
         sk.sk_gso_max_size = getattr(dev, "gso_max_size", sk.sk_gso_max_size)
         sk.sk_gso_max_segs = getattr(dev, "gso_max_segs", sk.sk_gso_max_segs)
 
@@ -184,16 +190,14 @@ def tcp_init_tso_segs(skb, mss_now: int) -> int:
 def _established_options(sk) -> bytes:
     if not sk.tstamp_ok:
         return b""
-    return struct.pack("!BBBBII", TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, 10,
-                       tcp_time_stamp(sk.net), sk.ts_recent)
+    return struct.pack("!BBBBII", TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, 10, tcp_tsval(sk), sk.ts_recent)
 
 
 def _syn_options(sk) -> bytes:
     """SYN / SYN-ACK: MSS, NOP NOP TS, NOP WS (Linux's layout without SACK: 20 bytes)."""
     opts = struct.pack("!BBH", TCPOPT_MSS, 4, sk.advmss)
     if sk.tstamp_ok:
-        opts += struct.pack("!BBBBII", TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, 10,
-                            tcp_time_stamp(sk.net), sk.ts_recent)
+        opts += struct.pack("!BBBBII", TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, 10, tcp_tsval(sk), sk.ts_recent)
     if sk.wscale_ok:
         opts += struct.pack("!BBBB", TCPOPT_NOP, TCPOPT_WINDOW, 3, sk.rcv_wscale)
     return opts
@@ -478,7 +482,7 @@ def tcp_nagle_test(sk, skb, cur_mss: int, nonagle: int) -> bool:
     """True if Nagle (with Minshall's rule) lets this one-segment skb go."""
     if nonagle & TCP_NAGLE_PUSH:
         return True
-    if skb.cb.tcp_flags & TCPHDR_FIN or after(sk.snd_up, sk.snd_una):
+    if skb.cb.tcp_flags & TCPHDR_FIN:
         return True
     return not _tcp_nagle_check(skb.len < cur_mss, sk, nonagle)
 
@@ -807,7 +811,7 @@ def tcp_write_xmit(sk, mss_now: int, nonagle: int, push_one: int) -> bool:
             reason = "tsq"
             break
         limit = mss_now
-        if tso_segs > 1 and not after(sk.snd_up, sk.snd_una):
+        if tso_segs > 1:
             quota = min(cwnd_quota, sk.sk_gso_max_segs) if old else cwnd_quota
             limit = tcp_mss_split_point(sk, skb, mss_now, quota, nonagle)
         if skb.len > limit and tso_fragment(sk, skb, limit, mss_now):
