@@ -429,3 +429,47 @@ def udp_err(net, info: dict) -> None:
     if sk is not None:
         udp_err_sk(sk, info["type"], info["code"], info["info"])
 
+
+
+# --- the socket layer's view (``inet_dgram_ops``) ---------------------------------------------------------
+class UdpOps:
+    """``inet_dgram_ops`` for SOCK_DGRAM: what ``stack.socket`` calls for a UDP socket."""
+
+    @staticmethod
+    def bind(sock, addr):
+        host, port = addr
+        return udp_bind(sock.sk, host, port)
+
+    @staticmethod
+    def connect(sock, addr, flags):
+        host, port = addr
+        return udp_connect(sock.sk, host, port)
+
+    @staticmethod
+    def sendmsg(sock, data, flags, addr):
+        if addr is None:
+            return udp_sendmsg(sock.sk, data, flags=flags)
+        host, port = addr
+        return udp_sendmsg(sock.sk, data, host, port, flags)
+
+    @staticmethod
+    def recvmsg(sock, n, flags):
+        got = udp_recvmsg(sock.sk, n)
+        return got[0] if got is not None else -errno.EAGAIN
+
+    @staticmethod
+    def release(sock):
+        udp_close(sock.sk)
+        return 0
+
+
+def _udp_create(net, protocol: int):
+    if protocol not in (0, IPPROTO_UDP):
+        return -errno.EPROTONOSUPPORT
+    return udp_sock(net), UdpOps
+
+
+def udp_socket_install(net) -> None:
+    """Register ``socket(AF_INET, SOCK_DGRAM)`` with the socket layer (``stack.socket``)."""
+    from .socket import AF_INET, SOCK_DGRAM, register_socket_type
+    register_socket_type(net, AF_INET, SOCK_DGRAM, _udp_create)
