@@ -1,0 +1,214 @@
+"""Scenarios for ``igbsim run``: programs on our host, traffic to the link partner, the measured report.
+
+* ``article`` — the reference article's program: a server on 10.0.0.1:5001
+  accepts one connection (the link partner connects) and ``send()``s
+  ``--bytes`` in ``--write-size`` chunks, then closes;
+* ``bulk`` — the same with a large transfer (default 50 MB), for goodput;
+* ``small-writes`` — many small ``send()``s (default 64 bytes) with TCP_NODELAY;
+* ``udp`` — ``sendto()`` of datagrams (default 4000 bytes, larger than the
+  MTU: IP fragments them) to the partner's port 9.
+
+The payload is seeded random bytes; the partner's in-order byte stream is
+compared with it. Goodput is measured by the partner, over the steady
+state: from the time 10% of the bytes had arrived to the time 90% had.
+"""
+from __future__ import annotations
+
+import random
+import sys
+import time
+
+from sim.engine import MS, S, US
+from sim.netsystem import HOST_IP, PARTNER_IP, NetSystem
+from sim.report import RunResult, render
+from stack import socket as sk
+
+__all__ = ["run_scenario", "DEFAULTS", "Transfer"]
+
+SERVER_PORT = 5001
+UDP_PORT = 9
+#: scenario -> (default bytes, default write size)
+DEFAULTS = {"article": (1_000_000, 65536), "bulk": (50_000_000, 65536),
+            "small-writes": (65536, 64), "udp": (160_000, 4000)}
+_SAMPLE_PS = 100 * US
+
+
+class Transfer:
+    """What the program sent and what the partner got, sampled over time."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.app_bytes = 0
+        self.samples: list[tuple[int, int]] = []   # (time_ps, bytes delivered)
+        self.program_done = False
+        self.errors: list[str] = []
+
+    def window(self) -> tuple[int, int, int, int]:
+        """(t10, b10, t90, b90): the first samples at or past 10% and 90% of the total."""
+        lo, hi = 0.1 * self.total, 0.9 * self.total
+        t10 = b10 = t90 = b90 = None
+        for t, b in self.samples:
+            if t10 is None and b >= lo:
+                t10, b10 = t, b
+            if b >= hi:
+                t90, b90 = t, b
+                break
+        if t10 is None or t90 is None or t90 <= t10:
+            return 0, 0, 0, 0
+        return t10, b10, t90, b90
+
+
+def _payload(seed: int, n: int) -> bytes:
+    return random.Random(seed).randbytes(n)
+
+
+def _tcp_server(net, data: bytes, write_size: int, nodelay: bool, xfer: Transfer):
+    """The article's server: accept one connection, send everything, close."""
+    fd = yield from sk.socket(net, sk.AF_INET, sk.SOCK_STREAM)
+    yield from sk.bind(net, fd, (HOST_IP, SERVER_PORT))
+    yield from sk.listen(net, fd, 16)
+    cfd = yield from sk.accept(net, fd)
+    if cfd < 0:
+        xfer.errors.append(f"accept: {cfd}")
+        xfer.program_done = True
+        return
+    if nodelay:
+        yield from sk.setsockopt(net, cfd, sk.SOL_TCP, sk.TCP_NODELAY, 1)
+    view = memoryview(data)
+    pos = 0
+    while pos < len(data):
+        n = yield from sk.send(net, cfd, view[pos:pos + write_size])
+        if n < 0:
+            xfer.errors.append(f"send: {n}")
+            break
+        pos += n
+        xfer.app_bytes = pos
+    yield from sk.close(net, cfd)
+    yield from sk.close(net, fd)
+    xfer.program_done = True
+
+
+def _udp_client(net, data: bytes, write_size: int, xfer: Transfer):
+    """Datagrams of ``write_size`` to the partner's port 9."""
+    fd = yield from sk.socket(net, sk.AF_INET, sk.SOCK_DGRAM)
+    for pos in range(0, len(data), write_size):
+        chunk = data[pos:pos + write_size]
+        n = yield from sk.sendto(net, fd, chunk, 0, (PARTNER_IP, UDP_PORT))
+        if n < 0:
+            xfer.errors.append(f"sendto: {n}")
+            break
+        xfer.app_bytes += n
+    yield from sk.close(net, fd)
+    xfer.program_done = True
+
+
+def _sampler(ns: NetSystem, xfer: Transfer, port: int):
+    """Sample the partner's delivered byte count every 100 µs (for the goodput window)."""
+    engine = ns.engine
+    last = -1
+    while True:
+        b = ns.partner.received_bytes(port)
+        if b != last:
+            xfer.samples.append((engine.now, b))
+            last = b
+        if b >= xfer.total:
+            return
+        yield _SAMPLE_PS
+
+
+def _progress_printer(xfer: Transfer, force: bool, quiet: bool):
+    start = time.monotonic()
+    last = [start]
+
+    def show(now_ps: int) -> None:
+        if quiet:
+            return
+        wall = time.monotonic()
+        if not force and wall - start < 2.0:
+            return
+        if wall - last[0] < 1.0 and not force:
+            return
+        last[0] = wall
+        done = xfer.samples[-1][1] if xfer.samples else 0
+        print(f"igbsim: {now_ps / 1e9:9.3f} ms simulated, {done:,} of {xfer.total:,} bytes delivered",
+              file=sys.stderr, flush=True)
+    return show
+
+
+def run_scenario(opts):
+    """Run ``opts.scenario`` with the CLI's options; (RunResult, report text)."""
+    total, write_default = DEFAULTS[opts.scenario]
+    total = opts.bytes if opts.bytes is not None else total
+    write_size = opts.write_size or write_default
+    ns = NetSystem(nic=opts.nic, ordering=opts.ordering, ncpus=opts.cpus, seed=opts.seed,
+                   ring_size=opts.ring_size, itr=opts.itr, mtu=opts.mtu, speed_mbps=opts.speed,
+                   kernel_version=opts.kernel, pcap=opts.pcap)
+    wall0 = time.monotonic()
+    ns.open()
+    data = _payload(opts.seed, total)
+    xfer = Transfer(total)
+    net = ns.net
+    if opts.scenario == "udp":
+        port = UDP_PORT
+        ns.task(_udp_client(net, data, write_size, xfer), cpu=0, comm="udp-client")
+    else:
+        port = SERVER_PORT
+        ns.task(_tcp_server(net, data, write_size, opts.scenario == "small-writes", xfer), cpu=0,
+                comm="server")
+        ns.partner.connect(HOST_IP, SERVER_PORT, at_ps=ns.engine.now + 1 * MS)
+    ns.engine.spawn(_sampler(ns, xfer, port), "goodput-sampler")
+    wire_s = total * 8 * 1.2 / (opts.speed * 1e6)
+    limit = ns.engine.now + int((wire_s * 4 + 5) * S)
+    show = _progress_printer(xfer, opts.progress, opts.quiet)
+    finished = ns.run_until(lambda: xfer.program_done and ns.partner.received_bytes(port) >= total,
+                            limit, progress=show)
+    ns.engine.run(ns.engine.now + 1 * MS)     # let the last ACKs and completions land
+    ns.close()
+    wall = time.monotonic() - wall0
+    result = _result(ns, opts, xfer, port, data, finished, wall)
+    return result, render(result)
+
+
+def _result(ns: NetSystem, opts, xfer: Transfer, port: int, data: bytes, finished: bool, wall: float) -> RunResult:
+    t10, b10, t90, b90 = xfer.window()
+    goodput = (b90 - b10) * 8 / ((t90 - t10) / 1e12) if t90 > t10 else 0.0
+    delivered = ns.partner.received_bytes(port)
+    extra = {}
+    if opts.scenario == "udp":
+        got = b"".join(d.payload for d in ns.partner.udp_datagrams(port))
+        extra["datagrams"] = f"{len(ns.partner.udp_datagrams(port))} delivered"
+    else:
+        conn = ns.partner.connection()
+        got = bytes(conn.data) if conn is not None and conn.data is not None else b""
+    extra["delivery check"] = ("the partner received exactly the bytes sent, in order"
+                               if got == data else f"MISMATCH: {len(got)} of {len(data)} bytes match")
+    if not finished:
+        extra["warning"] = "the transfer did not finish within the time limit"
+    if xfer.errors:
+        extra["errors"] = "; ".join(xfer.errors)
+    extra.update(_nic_lines(ns))
+    return RunResult(scenario=opts.scenario, sim_time_ps=ns.engine.now, wall_s=wall, net=ns.net, host=ns.host,
+                     nic=ns.nic, app_bytes=xfer.app_bytes, delivered_bytes=delivered, goodput_bps=goodput,
+                     goodput_window=(t10, t90), extra=extra)
+
+
+def _nic_lines(ns: NetSystem) -> dict[str, str]:
+    """Descriptors, doorbells, interrupts and frames: what the driver and the NIC did."""
+    a = ns.adapter
+    rings = [r for r in a.tx_ring if r is not None]
+    doorbells = ns.host.site_counts.get("igb_tx_map.doorbell", 0)
+    vectors = []
+    for q in a.q_vector:
+        n = ns.kernel.irq.fired(q.msix_vector) if q.msix_vector is not None else 0
+        if n:
+            vectors.append(f"{q.name} {n}")
+    other = ns.kernel.irq.fired(a.msix_entries[0]) if a.msix_entries else 0
+    wb = sum(q.counters.get("writebacks", 0) for q in ns.nic.queues)
+    return {
+        "driver": f"{sum(r.tx_stats.packets for r in rings)} packets completed, "
+                  f"{sum(r.tx_stats.bytes for r in rings)} bytes; doorbells {doorbells}; "
+                  f"queue restarts {sum(r.tx_stats.restart_queue for r in rings)}",
+        "NIC": f"{ns.nic.counters['frames']} frames on the wire; descriptor write-backs {wb}",
+        "interrupts": (", ".join(vectors) or "none") + f"; other {other}",
+        "wire": f"{ns.wire.frames_a_to_b} frames to the partner, {ns.wire.frames_b_to_a} back",
+    }
