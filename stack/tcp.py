@@ -463,6 +463,14 @@ class tcp_sock:
                 f"cwnd={self.snd_cwnd} una={self.snd_una} nxt={self.snd_nxt}>")
 
 
+def sk_wmem_refcount(sk) -> int:
+    """Linux's ``refcount_read(&sk->sk_wmem_alloc)``: the bytes plus the socket's own reference (1).
+
+    The model counts bytes from 0; Linux's comparisons (autocork, TSQ) are made on the refcount.
+    """
+    return sk.sk_wmem_alloc + 1
+
+
 def tcp_packets_in_flight(tp) -> int:
     """``packets_out − (sacked_out + lost_out) + retrans_out``."""
     return tp.packets_out - (tp.sacked_out + tp.lost_out) + tp.retrans_out
@@ -824,7 +832,7 @@ def tcp_push(sk, flags: int, mss_now: int, nonagle: int, size_goal: int) -> None
         if not sk.sk_tsq_flags & TSQ_THROTTLED:
             net.tcp.inc("TCPAutoCorking")
             sk.sk_tsq_flags |= TSQ_THROTTLED
-        if sk.sk_wmem_alloc > skb.truesize:   # a TX completion may have come meanwhile
+        if sk_wmem_refcount(sk) > skb.truesize:   # a TX completion may have come meanwhile
             return
     if flags & MSG_MORE:
         nonagle = TCP_NAGLE_CORK
@@ -834,7 +842,7 @@ def tcp_push(sk, flags: int, mss_now: int, nonagle: int, size_goal: int) -> None
 def _tcp_should_autocork(sk, skb, size_goal: int) -> bool:
     """Recent: hold a short tail while an earlier packet of ours is still in qdisc or NIC."""
     return (skb.len < size_goal and bool(sk.net.tcp.tcp_autocorking) and bool(sk.tcp_rtx_queue)
-            and sk.sk_wmem_alloc > skb.truesize and not skb.cb.eor)
+            and sk_wmem_refcount(sk) > skb.truesize and not skb.cb.eor)
 
 
 def tcp_sendmsg(sk, data, flags: int = 0):

@@ -500,7 +500,10 @@ def tcp_ack(sk, seg, flag: int) -> int:
     if seg.payload:
         flag |= FLAG_DATA
     flag |= _tcp_ack_update_window(sk, seg, ack)
-    sk.bytes_acked += (ack - prior_snd_una) & 0xFFFFFFFF
+    delta = (ack - prior_snd_una) & 0xFFFFFFFF
+    if delta and sk.sk_state in (TCP_SYN_RECV, TCP_SYN_SENT):
+        delta -= 1                          # the SYN's sequence number is not data
+    sk.bytes_acked += delta
     if not prior_packets:
         return 1
     acked, flag = tcp_clean_rtx_queue(sk, prior_snd_una, flag, seg)

@@ -56,7 +56,8 @@ from .tcp import (EAGAIN, EBUSY, ENOBUFS, ENOMEM, TCP_CA_CWR, TCP_CA_Loss, TCP_C
                   TCP_MIN_SND_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH,
                   TCP_TSQ_DEFERRED, TCP_WRITE_TIMER_DEFERRED, TCP_DELACK_TIMER_DEFERRED, TCPCB_LOST,
                   TCPCB_RETRANS, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN,
-                  TSQ_QUEUED, TSQ_THROTTLED, after, before, in_aton, is_old, max_tcp_header, tcp_packets_in_flight,
+                  TSQ_QUEUED, TSQ_THROTTLED, after, before, in_aton, is_old, max_tcp_header, sk_wmem_refcount,
+                  tcp_packets_in_flight,
                   tcp_skb_cb, tcp_wnd_end, _seq)
 
 __all__ = [
@@ -347,7 +348,7 @@ def tcp_wfree(skb) -> None:
     net = sk.net
     sk.sk_wmem_alloc -= skb.truesize
     cpu = net.ctx.cpu
-    if (not is_old(net) and sk.sk_wmem_alloc >= _SKB_TRUESIZE_1 and in_serving_softirq(cpu)
+    if (not is_old(net) and sk_wmem_refcount(sk) >= _SKB_TRUESIZE_1 and in_serving_softirq(cpu)
             and net.softirq.per_cpu[cpu.index].in_ksoftirqd):
         return
     flags = sk.sk_tsq_flags
@@ -585,12 +586,12 @@ def tcp_small_queue_check(sk, skb, factor: int = 0) -> bool:
     """Recent TSQ: stop when more than the limit of ours sits in qdisc/NIC (unless the retransmit
     queue holds at most one skb); sets TSQ_THROTTLED so the TX completion restarts us."""
     limit = tcp_tsq_limit(sk, skb) << factor
-    if sk.sk_wmem_alloc > limit:
+    if sk_wmem_refcount(sk) > limit:
         if len(sk.tcp_rtx_queue) <= 1:
             return False
         sk.sk_tsq_flags |= TSQ_THROTTLED
         sk.net.tcp.inc("tsq_throttled")
-        if sk.sk_wmem_alloc > limit:
+        if sk_wmem_refcount(sk) > limit:
             return True
     return False
 
@@ -805,7 +806,7 @@ def tcp_write_xmit(sk, mss_now: int, nonagle: int, push_one: int) -> bool:
         elif not push_one and tcp_tso_should_defer(sk, skb, max_segs, limited):
             reason = "tso_defer"
             break
-        if old and sk.sk_wmem_alloc >= tcp.tcp_limit_output_bytes:
+        if old and sk_wmem_refcount(sk) >= tcp.tcp_limit_output_bytes:
             sk.sk_tsq_flags |= TSQ_THROTTLED
             tcp.inc("tsq_throttled")
             reason = "tsq"
