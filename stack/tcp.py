@@ -386,6 +386,7 @@ class tcp_sock:
         self.rcv_wnd = 0
         self.copied_seq = 0
         self.high_seq = 0
+        self.disorder_flight = 0       # packets_out at the first duplicate ACK
         # --- options (rx_opt)
         self.mss_clamp = TCP_MSS_DEFAULT
         self.mss_cache = TCP_MSS_DEFAULT

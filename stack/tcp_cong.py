@@ -103,6 +103,7 @@ def tcp_reno_ssthresh(tp) -> int:
     return max(tp.snd_cwnd >> 1, 2)
 
 
-def tcp_loss_ssthresh(tp) -> int:
-    """``ssthresh`` on fast retransmit and RTO: ``max(FlightSize / 2, 2)``."""
-    return max(tp.packets_out >> 1, 2)
+def tcp_loss_ssthresh(tp, flight: int | None = None) -> int:
+    """``ssthresh`` on fast retransmit and RTO: ``max(FlightSize / 2, 2)`` (FlightSize: ``flight``, or
+    the segments out now)."""
+    return max((tp.packets_out if flight is None else flight) >> 1, 2)

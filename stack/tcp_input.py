@@ -23,7 +23,9 @@ trimmed the skb to its total length). It runs in NET_RX softirq context.
   partly ACKed TSO skb trimmed), RTT (the send time of the oldest newly
   ACKed never-retransmitted segment, else the timestamp echo; Karn),
   RTO (``srtt + max(4·rttvar, 200 ms)``), NewReno loss recovery
-  (3 duplicate ACKs: ssthresh = ``max(FlightSize/2, 2)``, cwnd = ssthresh,
+  (3 duplicate ACKs: ssthresh = ``max(FlightSize/2, 2)`` with FlightSize the
+  segments out at the first duplicate ACK — before limited transmit sent a new
+  segment for each of the first two (RFC 3042) — cwnd = ssthresh,
   the first unacked segment retransmitted; partial ACKs retransmit the next;
   a full ACK ends recovery), Reno cwnd growth (:mod:`stack.tcp_cong`), the
   pacing rate (recent); then :func:`tcp_data_snd_check` (``tcp_write_xmit``
@@ -734,13 +736,14 @@ def _tcp_fastretrans_alert(sk, acked: int, flag: int, is_dupack: bool) -> bool:
         sk.snd_cwnd = max(sk.snd_ssthresh, 2)
         sk.icsk_ca_state = state = TCP_CA_Open
     if is_dupack:
-        _tcp_add_reno_sack(sk)
         if state == TCP_CA_Open:
             sk.icsk_ca_state = TCP_CA_Disorder
+            sk.disorder_flight = sk.packets_out   # FlightSize before limited transmit adds to it
+        _tcp_add_reno_sack(sk)
     if sk.lost_out or sk.sacked_out + 1 > sk.reordering:
         sk.high_seq = sk.snd_nxt
         sk.prior_cwnd = sk.snd_cwnd
-        sk.snd_ssthresh = tcp_loss_ssthresh(sk)
+        sk.snd_ssthresh = tcp_loss_ssthresh(sk, getattr(sk, "disorder_flight", sk.packets_out))
         sk.snd_cwnd = sk.snd_ssthresh
         sk.snd_cwnd_cnt = 0
         sk.icsk_ca_state = TCP_CA_Recovery

@@ -143,6 +143,7 @@ class Peer:
     timestamps: bool = True
     mss: int = 1460
     tsval: int = 5000
+    rx_cpu: int = 1
     delivered: list = field(default_factory=list)
 
     def skb(self, flags: str, seq=None, ack=0, window=65535, options=None, payload=b""):
@@ -155,7 +156,8 @@ class Peer:
         if payload:
             pkt = pkt / Raw(payload)
         frame = bytes(pkt)
-        skb = skb_from_bytes(self.net.skb, frame)
+        with self.net.ctx.on_cpu(self.rx_cpu, "softirq:NET_RX"):   # written by the CPU that receives
+            skb = skb_from_bytes(self.net.skb, frame)
         skb.protocol = ETH_P_IP
         skb_reset_network_header(skb)
         skb_pull(skb, 20)
@@ -164,9 +166,10 @@ class Peer:
 
     ts_echo: int = 0
 
-    def deliver(self, skb, cpu: int = 1) -> None:
+    def deliver(self, skb, cpu: int | None = None) -> None:
         """Hand ``skb`` to tcp_v4_rcv in NET_RX softirq context on ``cpu`` now; run to completion."""
         net = self.net
+        cpu = self.rx_cpu if cpu is None else cpu
 
         def proc():
             with net.ctx.on_cpu(cpu, "softirq:NET_RX") as c:
