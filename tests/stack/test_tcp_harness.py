@@ -29,7 +29,7 @@ from stack import socket as so
 from stack.core import NetCore
 from stack.skbuff import (CHECKSUM_PARTIAL, ETH_P_IP, consume_skb, skb_from_bytes, skb_pull,
                           skb_reset_network_header, skb_to_bytes)
-from stack.tcp import install as tcp_install, tcp_packets_in_flight  # noqa: F401
+from stack.tcp import install as tcp_install
 from stack.tcp_input import tcp_v4_rcv
 
 HOST = "10.0.0.1"
