@@ -506,7 +506,8 @@ class TcpNet:
         self.verify_csum = True
         #: ``(saddr, sport, daddr, dport) -> isn``; default: a hash of the tuple plus a 64 ns clock
         self.isn_func = None
-        #: ``daddr -> saddr`` for connect() on an unbound socket (the route's preferred source)
+        #: ``daddr -> saddr`` (dotted or int) for connect() on a socket bound to no address: the
+        #: route's preferred source, e.g. ``lambda d: ip_route_output(net, inet_addr(d)).saddr``
         self.saddr_hook = None
         # counters: Linux MIB names (netstat -s / nstat), plus the model's own
         self.mib: dict[str, int] = {}
@@ -1150,9 +1151,9 @@ def tcp_v4_connect(sk, daddr: str, dport: int, flags: int = 0):
         if sk.inet.saddr is None:
             hook = net.tcp.saddr_hook
             saddr = hook(daddr) if hook is not None else None
-            if saddr is None:
+            if not saddr:
                 return -EADDRNOTAVAIL
-            sk.inet.saddr = saddr
+            sk.inet.saddr = _addr_str(saddr)      # the route's preferred source (int or dotted)
         sk.inet.daddr = daddr
         sk.inet.dport = dport
         key = _ehash_key(sk)
