@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("scenario", nargs="?", default="article", choices=SCENARIOS,
                    help="article: a server accepts one connection and send()s (default); bulk: one large "
                         "TCP transfer; small-writes: many small writes with TCP_NODELAY; udp: datagrams")
-    r.add_argument("--bytes", type=_size, default=_size("1M"), help="payload bytes to send (default 1M)")
+    r.add_argument("--bytes", type=_size, default=None,
+                   help="payload bytes to send (default: article 1M, bulk 50M, small-writes 64K, udp 160K)")
     r.add_argument("--write-size", type=_size, default=None,
                    help="bytes per send() call (default: 64K; small-writes: 64; udp: 4000)")
     r.add_argument("--mtu", type=int, default=1500, help="device MTU, 576..9000 (default 1500)")

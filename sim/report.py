@@ -20,23 +20,30 @@ from dataclasses import dataclass, field
 from stack.cputime import cpu_split
 from stack.softirq import SOFTIRQ_NAMES
 
-__all__ = ["RunResult", "LAYER_OF", "render", "layer_table"]
+__all__ = ["RunResult", "LAYERS", "render", "layer_table"]
 
-#: function name (as charged) -> the layer the report files it under.
-LAYER_OF = {
-    "syscall": "socket", "sock_sendmsg": "socket", "copy_from_user": "socket",
-    "tcp_sendmsg": "tcp", "tcp_push": "tcp", "tcp_write_xmit": "tcp", "tcp_transmit_skb": "tcp",
-    "tso_fragment": "tcp", "tcp_ack": "tcp", "tcp_v4_rcv": "tcp", "tcp_rcv_established": "tcp",
-    "udp_sendmsg": "udp", "udp_rcv": "udp",
-    "skb_alloc": "skb", "skb_clone": "skb", "skb_free": "skb",
-    "ip_queue_xmit": "ip", "ip_local_out": "ip", "ip_output": "ip", "ip_finish_output": "ip",
-    "ip_fragment": "ip", "ip_fragment_copy": "ip", "ip_finish_output2": "ip", "ip_rcv": "ip",
-    "csum_partial": "ip",
-    "neigh_output": "neighbour", "arp_process": "neighbour",
-    "dev_queue_xmit": "dev", "qdisc_enqueue": "qdisc", "qdisc_dequeue": "qdisc",
-    "sch_direct_xmit": "qdisc", "dev_hard_start_xmit": "dev", "net_tx_action": "qdisc",
-    "netif_receive_skb": "dev", "process_backlog": "dev",
-}
+#: Report rows, in stack order: (row, the layer counter(s) whose calls/packets/bytes it shows,
+#: the functions whose CPU time it sums). Transmit rows first, then the receive side.
+LAYERS = (
+    ("socket", ("syscalls",), ("syscall", "sock_sendmsg", "copy_from_user", "release_sock", "inet_csk_accept",
+                               "lock_sock", "sk_stream_wait_memory")),
+    ("tcp", ("tcp",), ("tcp_sendmsg", "tcp_push", "tcp_write_xmit", "tcp_transmit_skb", "tso_fragment",
+                       "tcp_close", "tcp_conn_request", "tcp_send_ack", "tcp_tasklet_func", "tcp_wfree",
+                       "tcp_retransmit_skb", "tcp_write_timer")),
+    ("udp", ("udp",), ("udp_sendmsg", "ip_make_skb")),
+    ("ip", ("ip",), ("ip_queue_xmit", "ip_local_out", "ip_output", "ip_finish_output", "ip_fragment",
+                     "ip_fragment_copy", "ip_finish_output2", "ip_route_output_key", "csum_partial")),
+    ("neighbour", ("neighbour",), ("neigh_output", "neigh_resolve_output", "arp_send", "arp_solicit")),
+    ("dev", ("dev_queue_xmit",), ("dev_queue_xmit", "netdev_pick_tx", "validate_xmit_skb",
+                                  "dev_hard_start_xmit")),
+    ("qdisc", ("qdisc_bypass", "qdisc_enqueue"), ("qdisc_enqueue", "qdisc_dequeue", "sch_direct_xmit",
+                                                  "net_tx_action")),
+    ("skb", (), ("skb_alloc", "skb_clone", "skb_free")),
+    ("rx: dev", ("netif_rx",), ("netif_rx", "process_backlog", "netif_receive_skb")),
+    ("rx: arp", ("arp",), ("arp_process",)),
+    ("rx: ip", ("ip_rx",), ("ip_rcv", "ip_local_deliver", "udp_rcv")),
+    ("rx: tcp", ("tcp_rx",), ("tcp_v4_rcv", "tcp_rcv_established", "tcp_ack", "tcp_clean_rtx_queue")),
+)
 
 
 @dataclass
@@ -57,19 +64,28 @@ class RunResult:
 
 
 def layer_table(net) -> list[tuple[str, int, int, int, int]]:
-    """Rows (layer, calls, packets, bytes, cpu_ps), in stack order."""
-    time_by_layer: dict[str, int] = {}
-    for fn, ps in net.fn_time.items():
-        layer = LAYER_OF.get(fn, fn)
-        time_by_layer[layer] = time_by_layer.get(layer, 0) + ps
-    order = ["socket", "tcp", "udp", "skb", "ip", "neighbour", "dev", "qdisc", "driver"]
-    names = [n for n in order if n in net.layer_stats or n in time_by_layer]
-    names += sorted((set(net.layer_stats) | set(time_by_layer)) - set(names))
+    """Rows (layer, calls, packets, bytes, cpu_ps) in stack order; functions no row names go under "other"."""
+    stats = dict(net.layer_stats)
+    table = getattr(net, "socket_table", None)
+    if table is not None:
+        stats["syscalls"] = {"calls": sum(table.syscalls.values()), "packets": 0, "bytes": 0}
+    seen: set[str] = set()
     rows = []
-    for name in names:
-        st = net.layer_stats.get(name, {})
-        rows.append((name, st.get("calls", 0), st.get("packets", 0), st.get("bytes", 0),
-                     time_by_layer.get(name, 0)))
+    for name, counters, fns in LAYERS:
+        calls = packets = nbytes = 0
+        for c in counters:
+            st = stats.get(c)
+            if st:
+                calls += st["calls"]
+                packets += st["packets"]
+                nbytes += st["bytes"]
+        ps = sum(net.fn_time.get(f, 0) for f in fns)
+        seen.update(fns)
+        if calls or ps:
+            rows.append((name, calls, packets, nbytes, ps))
+    other = sum(ps for f, ps in net.fn_time.items() if f not in seen)
+    if other:
+        rows.append(("other", 0, 0, 0, other))
     return rows
 
 
@@ -100,9 +116,9 @@ def render(r: RunResult) -> str:
     net = r.net
     out = [f"scenario {r.scenario}: {r.sim_time_ps / 1e12:.6f} s simulated in {r.wall_s:.2f} s wall "
            f"(real-time factor {r.sim_time_ps / 1e12 / r.wall_s if r.wall_s else 0:.3f})", ""]
-    out.append(f"{'layer':<10}{'calls':>10}{'packets':>10}{'bytes':>14}{'cpu us':>12}")
+    out.append(f"{'layer':<11}{'calls':>10}{'packets':>10}{'bytes':>14}{'cpu µs':>12}")
     for name, calls, packets, nbytes, ps in layer_table(net):
-        out.append(f"{name:<10}{calls:>10}{packets:>10}{nbytes:>14}{ps / 1e6:>12.1f}")
+        out.append(f"{name:<11}{calls:>10}{packets:>10}{nbytes:>14}{ps / 1e6:>12.1f}")
     out.append("")
     out += _softirq_lines(net)
     out.append("")

@@ -102,12 +102,20 @@ def _udp_client(net, data: bytes, write_size: int, xfer: Transfer):
     xfer.program_done = True
 
 
-def _sampler(ns: NetSystem, xfer: Transfer, port: int):
+def _delivered(ns: NetSystem, scenario: str) -> int:
+    """Payload bytes the partner has received in order (its TCP connection, or UDP port 9)."""
+    if scenario == "udp":
+        return ns.partner.received_bytes(UDP_PORT)
+    conn = ns.partner.connection(SERVER_PORT)
+    return conn.bytes_received if conn is not None else 0
+
+
+def _sampler(ns: NetSystem, xfer: Transfer, scenario: str):
     """Sample the partner's delivered byte count every 100 µs (for the goodput window)."""
     engine = ns.engine
     last = -1
     while True:
-        b = ns.partner.received_bytes(port)
+        b = _delivered(ns, scenario)
         if b != last:
             xfer.samples.append((engine.now, b))
             last = b
@@ -156,11 +164,11 @@ def run_scenario(opts):
         ns.task(_tcp_server(net, data, write_size, opts.scenario == "small-writes", xfer), cpu=0,
                 comm="server")
         ns.partner.connect(HOST_IP, SERVER_PORT, at_ps=ns.engine.now + 1 * MS)
-    ns.engine.spawn(_sampler(ns, xfer, port), "goodput-sampler")
+    ns.engine.spawn(_sampler(ns, xfer, opts.scenario), "goodput-sampler")
     wire_s = total * 8 * 1.2 / (opts.speed * 1e6)
     limit = ns.engine.now + int((wire_s * 4 + 5) * S)
     show = _progress_printer(xfer, opts.progress, opts.quiet)
-    finished = ns.run_until(lambda: xfer.program_done and ns.partner.received_bytes(port) >= total,
+    finished = ns.run_until(lambda: xfer.program_done and _delivered(ns, opts.scenario) >= total,
                             limit, progress=show)
     ns.engine.run(ns.engine.now + 1 * MS)     # let the last ACKs and completions land
     ns.close()
@@ -172,13 +180,13 @@ def run_scenario(opts):
 def _result(ns: NetSystem, opts, xfer: Transfer, port: int, data: bytes, finished: bool, wall: float) -> RunResult:
     t10, b10, t90, b90 = xfer.window()
     goodput = (b90 - b10) * 8 / ((t90 - t10) / 1e12) if t90 > t10 else 0.0
-    delivered = ns.partner.received_bytes(port)
+    delivered = _delivered(ns, opts.scenario)
     extra = {}
     if opts.scenario == "udp":
         got = b"".join(d.payload for d in ns.partner.udp_datagrams(port))
         extra["datagrams"] = f"{len(ns.partner.udp_datagrams(port))} delivered"
     else:
-        conn = ns.partner.connection()
+        conn = ns.partner.connection(SERVER_PORT)
         got = bytes(conn.data) if conn is not None and conn.data is not None else b""
     extra["delivery check"] = ("the partner received exactly the bytes sent, in order"
                                if got == data else f"MISMATCH: {len(got)} of {len(data)} bytes match")

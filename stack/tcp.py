@@ -816,6 +816,7 @@ def _copy_from_user(sk, addr: int, chunk) -> None:
     n = len(chunk)
     cputime.charge_bytes(net, "copy_from_user", n)
     net.tcp.inc("copy_from_user_bytes", n)
+    net.count_copy("copy_from_user", n)
     sk.copied_from_user += n
 
 

@@ -679,6 +679,7 @@ def tcp_fragment(sk, queue: deque, skb, length: int, mss_now: int, *, name: str 
     copied = skb_split(skb, buff, length)
     if copied:
         tcp.inc("tcp_fragment_copy_bytes", copied)
+        net.count_copy("tcp_fragment", copied)
         cputime.charge_bytes(net, "copy_from_user", copied)
     buff.shinfo.gso_type = skb.shinfo.gso_type
     old_factor = tcb.pcount
