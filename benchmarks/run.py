@@ -6,7 +6,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import driver_nic, engine_pingpong, nic_frames  # noqa: E402
+from benchmarks import driver_nic, engine_pingpong, full_path, nic_frames  # noqa: E402
 
 
 def main() -> int:
@@ -14,7 +14,9 @@ def main() -> int:
     print()
     print(nic_frames.report(nic_frames.run()), flush=True)
     print()
-    print(driver_nic.report(driver_nic.run()))
+    print(driver_nic.report(driver_nic.run()), flush=True)
+    print()
+    print(full_path.report(full_path.run()))
     return 0
 
 
