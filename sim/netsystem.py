@@ -96,7 +96,8 @@ class NetSystem:
         self.host.mem.write(skb_put(skb, len(frame)), frame)
         skb.dev = self.netdev
         self.rx_frames += 1
-        with self.kernel.on_cpu(self.irq_cpu, "hardirq:eth0-rx"):
+        with self.kernel.on_cpu(self.irq_cpu, "hardirq:eth0-rx") as cpu:
+            cpu.take_interrupt()   # the receive interrupt: the DMA'd bytes are visible to this CPU
             dev_layer.netif_rx(skb)
 
     # --- running ----------------------------------------------------------------------------------
