@@ -48,9 +48,8 @@ import errno
 import socket as _socket
 import struct
 
-from .cputime import charge
 from .jiffies import HZ
-from .skbuff import SkBuff, skb_cow_head, skb_frag_bytes, skb_header_cloned
+from .skbuff import SkBuff, skb_frag_bytes
 
 __all__ = [
     "IPPROTO_ICMP", "IPPROTO_TCP", "IPPROTO_UDP", "IP_DF", "IP_MF", "IP_OFFSET", "IP_CE",
@@ -580,31 +579,15 @@ def skb_checksum(skb: SkBuff, offset: int, length: int, initial: int = 0) -> int
 
 
 def skb_checksum_help(skb: SkBuff) -> int:
-    """Finish a CHECKSUM_PARTIAL skb's checksum in software; 0 or -ENOMEM (``net/core/dev.c``).
-
-    Sums from ``csum_start`` to the end (the seed in the field included),
-    stores the folded complement (0 becomes CSUM_MANGLED_0) at
-    ``csum_start + csum_offset``, and leaves the skb CHECKSUM_NONE. A
-    cloned header is made private first. Charged as ``csum_partial`` bytes.
-    """
-    from .skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL
-    if skb.ip_summed != CHECKSUM_PARTIAL:
-        return 0
-    if skb_header_cloned(skb) and skb_cow_head(skb, 0):
-        return -errno.ENOMEM
-    start = skb.csum_start - (skb.data - skb.head)
-    n = skb.len - start
-    s = skb_checksum(skb, start, n)
+    """``skb_checksum_help`` (one implementation: :func:`stack.dev.skb_checksum_help`), counted for IPv4."""
+    from .dev import skb_checksum_help as _help
+    from .skbuff import CHECKSUM_PARTIAL
+    was_partial = skb.ip_summed == CHECKSUM_PARTIAL
+    ret = _help(skb)
     net = skb.mem.net
-    if net is not None:
-        charge(net, "skb_checksum_help", n, "csum_partial")
-        ipv4 = getattr(net, "ipv4", None)
-        if ipv4 is not None:
-            ipv4.stats["sw_checksums"] += 1
-    check = csum_fold(s) or CSUM_MANGLED_0
-    skb.mem.write(skb.head + skb.csum_start + skb.csum_offset, struct.pack("!H", check))
-    skb.ip_summed = CHECKSUM_NONE
-    return 0
+    if not ret and was_partial and net is not None and getattr(net, "ipv4", None) is not None:
+        net.ipv4.stats["sw_checksums"] += 1
+    return ret
 
 
 class iphdr:

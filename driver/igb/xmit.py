@@ -25,9 +25,10 @@ import struct
 
 from driver.platform import DMA_TO_DEVICE
 from stack.bql import netdev_tx_sent_queue
+from stack.dev import skb_checksum_help
 from stack.netdevice import (NETDEV_TX_BUSY, NETDEV_TX_OK, netdev_get_tx_queue, netif_stop_subqueue,
                              netif_wake_subqueue, netif_xmit_stopped)
-from stack.skbuff import (CHECKSUM_NONE, CHECKSUM_PARTIAL, ETH_P_8021Q, SKB_GSO_UDP_L4, dev_kfree_skb_any,
+from stack.skbuff import (CHECKSUM_PARTIAL, ETH_P_8021Q, SKB_GSO_UDP_L4, dev_kfree_skb_any,
                           skb_checksum_start_offset, skb_cow_head, skb_frag_off, skb_frag_page,
                           skb_frag_size, skb_headlen, skb_is_gso, skb_network_offset, skb_shinfo,
                           skb_vlan_tag_get, skb_vlan_tag_present)
@@ -89,17 +90,6 @@ def _csum_fold(data: bytes, start: int = 0) -> int:
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
-
-
-def skb_checksum_help(kernel, skb) -> int:
-    """Compute a CHECKSUM_PARTIAL skb's L4 checksum in software; the skb becomes CHECKSUM_NONE."""
-    from stack.skbuff import skb_to_bytes
-    data = skb_to_bytes(skb)
-    start = skb_checksum_start_offset(skb)
-    csum = _csum_fold(data[start:]) or 0xFFFF  # CSUM_MANGLED_0
-    _put_be16(kernel, skb.data + start + skb.csum_offset, csum)
-    skb.ip_summed = CHECKSUM_NONE
-    return 0
 
 
 def _vlan_get_protocol(kernel, skb) -> int:
@@ -180,7 +170,7 @@ def igb_tx_csum(tx_ring: igb_ring, first) -> None:
         if skb.csum_offset == _TCP_CHECK_OFFSET:
             type_tucmd = E1000_ADVTXD_TUCMD_L4T_TCP
         elif skb.csum_offset != _UDP_CHECK_OFFSET:
-            skb_checksum_help(tx_ring.adapter.kernel, skb)
+            skb_checksum_help(skb)
             skb = None
         if skb is not None:
             first.tx_flags |= IGB_TX_FLAGS_CSUM
