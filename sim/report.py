@@ -89,6 +89,31 @@ def layer_table(net) -> list[tuple[str, int, int, int, int]]:
     return rows
 
 
+#: The transmit path, from the socket call to the driver's doorbell (stack_facts §10.1's first row).
+TX_PATH_ROWS = ("socket", "tcp", "udp", "ip", "neighbour", "dev", "qdisc")
+
+
+def tx_path_contexts(net) -> dict[str, int]:
+    """CPU time of the transmit-path functions per execution context (``task:…`` folded to "process")."""
+    fns = {f for name, _, fs in LAYERS if name in TX_PATH_ROWS for f in fs}
+    out: dict[str, int] = {}
+    for (fn, context), ps in net.fn_ctx_time.items():
+        if fn in fns:
+            where = "process" if context.startswith(("task:", "user:")) else context
+            out[where] = out.get(where, 0) + ps
+    return out
+
+
+def _tx_path_line(net) -> str:
+    ctx = tx_path_contexts(net)
+    total = sum(ctx.values())
+    if not total:
+        return "transmit path: no work"
+    parts = ", ".join(f"{where} {100.0 * ps / total:.1f}%" for where, ps in
+                      sorted(ctx.items(), key=lambda kv: -kv[1]))
+    return f"transmit path (socket call to driver) ran in: {parts}"
+
+
 def _softirq_lines(net) -> list[str]:
     sirq = net.softirq
     lines = ["softirqs (/proc/softirqs):", " " * 12 + "".join(f"{'CPU' + str(sc.index):>12}" for sc in sirq.per_cpu)]
@@ -123,6 +148,7 @@ def render(r: RunResult) -> str:
     out += _softirq_lines(net)
     out.append("")
     out += _cpu_lines(r.host, r.sim_time_ps)
+    out.append(_tx_path_line(net))
     out.append("")
     copies = getattr(net, "copy_bytes", {})
     total = sum(copies.values())

@@ -80,6 +80,8 @@ class NetCore:
         self.copy_bytes: dict[str, int] = {}
         #: CPU time charged per function name (stack.cputime.charge), for the per-layer report.
         self.fn_time: dict[str, int] = {}
+        #: The same, per (function, execution context): where each function's time was spent.
+        self.fn_ctx_time: dict[tuple[str, str], int] = {}
         #: Per-layer counters: layer -> {"calls", "packets", "bytes"} (what a run report shows).
         self.layer_stats: dict[str, dict[str, int]] = {}
         self.softirq.open_softirq(NET_RX_SOFTIRQ, partial(net_rx_action, self))

@@ -66,16 +66,22 @@ def charge(net, name: str, nbytes: int = 0, per_byte: str | None = None) -> None
     if nbytes and per_byte is not None:
         ps += nbytes * costs.get(per_byte, 0)
     if ps:
-        net.ctx.cpu.charge(ps)
+        cpu = net.ctx.cpu
+        cpu.charge(ps)
         net.fn_time[name] = net.fn_time.get(name, 0) + ps
+        key = (name, cpu.context)
+        net.fn_ctx_time[key] = net.fn_ctx_time.get(key, 0) + ps
 
 
 def charge_bytes(net, per_byte: str, nbytes: int) -> None:
     """Charge the current CPU ``nbytes`` × the ``per_byte`` rate (a copy or a checksum)."""
     ps = nbytes * net.costs.get(per_byte, 0)
     if ps:
-        net.ctx.cpu.charge(ps)
+        cpu = net.ctx.cpu
+        cpu.charge(ps)
         net.fn_time[per_byte] = net.fn_time.get(per_byte, 0) + ps
+        key = (per_byte, cpu.context)
+        net.fn_ctx_time[key] = net.fn_ctx_time.get(key, 0) + ps
 
 
 def cpu_split(host) -> list[dict[str, int]]:
