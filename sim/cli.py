@@ -90,6 +90,8 @@ def _check(opts) -> None:
         folder = os.path.dirname(os.path.abspath(opts.pcap))
         if not os.path.isdir(folder):
             raise CliError(f"--pcap {opts.pcap}: folder {folder} does not exist")
+    if opts.scenario == "udp" and opts.write_size is not None and opts.write_size > 65507:
+        raise CliError(f"--write-size {opts.write_size}: a UDP datagram holds at most 65507 bytes")
     if opts.progress and opts.quiet:
         raise CliError("--progress and --quiet contradict each other")
 

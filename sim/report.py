@@ -158,6 +158,9 @@ def render(r: RunResult) -> str:
     for key, value in r.extra.items():
         out.append(f"{key}: {value}")
     start, end = r.goodput_window
-    out.append(f"goodput: {r.goodput_bps / 1e6:.1f} Mb/s ({r.delivered_bytes} bytes delivered in order; "
-               f"steady state {start / 1e9:.3f}–{end / 1e9:.3f} ms)")
+    if end > start:
+        out.append(f"goodput: {r.goodput_bps / 1e6:.1f} Mb/s ({r.delivered_bytes} bytes delivered in order; "
+                   f"steady state {start / 1e9:.3f}–{end / 1e9:.3f} ms)")
+    else:
+        out.append(f"goodput: n/a ({r.delivered_bytes} bytes delivered in order: too few for a steady state)")
     return "\n".join(out) + "\n"

@@ -126,7 +126,8 @@ def _delivered(ns: NetSystem, scenario: str) -> int:
 def _quiet(ns: NetSystem, span_ps: int) -> bool:
     """No frame has crossed the wire for ``span_ps``."""
     log = ns.wire.a_to_b
-    return bool(log) and ns.engine.now - log[-1].arrive_ps >= span_ps
+    last = log[-1].arrive_ps if log else 0
+    return ns.engine.now - last >= span_ps
 
 
 def _sampler(ns: NetSystem, xfer: Transfer, scenario: str):

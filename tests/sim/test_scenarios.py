@@ -196,6 +196,7 @@ def test_same_seed_same_pcap_and_report(tmp_path):
     (["run", "--bytes", "1x"], "is not a size"),
     (["frobnicate"], "invalid choice"),
     (["run", "--pcap", "/no/such/dir/x.pcap"], "does not exist"),
+    (["run", "udp", "--write-size", "70000"], "at most 65507"),
 ])
 def test_bad_options_give_one_clear_line_and_exit_2(argv, message):
     p = subprocess.run([sys.executable, "-m", "sim.cli", *argv], capture_output=True, text=True, timeout=60)
