@@ -245,7 +245,7 @@ def _nic_lines(ns: NetSystem) -> dict[str, str]:
     other = ns.kernel.irq.fired(a.msix_entries[0]) if a.msix_entries else 0
     wb = sum(q.counters.get("writebacks", 0) for q in ns.nic.queues)
     return {
-        "driver": f"{sum(r.tx_stats.packets for r in rings)} packets completed, "
+        "driver": f"{sum(r.tx_stats.packets for r in rings)} packets (TSO segments counted) completed, "
                   f"{sum(r.tx_stats.bytes for r in rings)} bytes; doorbells {doorbells}; "
                   f"queue restarts {sum(r.tx_stats.restart_queue for r in rings)}",
         "NIC": f"{ns.nic.counters['frames']} frames on the wire; descriptor write-backs {wb}",
