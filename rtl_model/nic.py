@@ -195,12 +195,7 @@ class Nic:
             return
         self.regs.set("CTRL", value)
         if value & CTRL_FRCSPD:
-            mbps = (10, 100, 1000, 1000)[(value >> 8) & 3]
-            self.mac.set_speed(mbps)
-            status = self.regs.get("STATUS") & ~(STATUS_SPEED_100 | STATUS_SPEED_1000)
-            status |= {100: STATUS_SPEED_100, 1000: STATUS_SPEED_1000}.get(mbps, 0)
-            self.regs.set("STATUS", status)
-            self.engine.log(self.name, "speed", mbps)
+            self._set_speed((10, 100, 1000, 1000)[(value >> 8) & 3])
 
     def _on_tctl_write(self, value: int) -> None:
         self.regs.set("TCTL", value)
@@ -227,11 +222,15 @@ class Nic:
 
     def set_link_speed(self, mbps: int) -> None:
         """Autonegotiation settled on ``mbps`` (10/100/1000): MAC timing and STATUS speed bits, ICR.LSC."""
+        self._set_speed(mbps)
+        self.irq.other_cause(ICR_LSC)
+
+    def _set_speed(self, mbps: int) -> None:
+        """The MAC's timing and the STATUS speed bits follow ``mbps``."""
         self.mac.set_speed(mbps)
         status = self.regs.get("STATUS") & ~(STATUS_SPEED_100 | STATUS_SPEED_1000)
         status |= {100: STATUS_SPEED_100, 1000: STATUS_SPEED_1000}.get(mbps, 0)
         self.regs.set("STATUS", status)
-        self.irq.other_cause(ICR_LSC)
         self.engine.log(self.name, "speed", mbps)
 
     def _gate_tx(self, enabled: bool) -> None:

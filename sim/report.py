@@ -3,7 +3,7 @@
 Built from a finished run's counters only (nothing here is written in):
 
 * per layer — calls, packets, bytes (``net.layer_stats``) and the CPU time
-  its functions charged (``net.fn_time``, grouped by :data:`LAYER_OF`);
+  its functions charged (``net.fn_time``, grouped by :data:`LAYERS`);
 * the softirq table, as ``/proc/softirqs`` shows it, plus ksoftirqd wake-ups;
 * the CPU split per CPU in ``top``'s columns (us / sy / si / hi), as
   percentages of the simulated time;
@@ -69,6 +69,7 @@ def layer_table(net) -> list[tuple[str, int, int, int, int]]:
     table = getattr(net, "socket_table", None)
     if table is not None:
         stats["syscalls"] = {"calls": sum(table.syscalls.values()), "packets": 0, "bytes": 0}
+    fn_time = net.fn_time
     seen: set[str] = set()
     rows = []
     for name, counters, fns in LAYERS:
@@ -79,11 +80,11 @@ def layer_table(net) -> list[tuple[str, int, int, int, int]]:
                 calls += st["calls"]
                 packets += st["packets"]
                 nbytes += st["bytes"]
-        ps = sum(net.fn_time.get(f, 0) for f in fns)
+        ps = sum(fn_time.get(f, 0) for f in fns)
         seen.update(fns)
         if calls or ps:
             rows.append((name, calls, packets, nbytes, ps))
-    other = sum(ps for f, ps in net.fn_time.items() if f not in seen)
+    other = sum(ps for f, ps in fn_time.items() if f not in seen)
     if other:
         rows.append(("other", 0, 0, 0, other))
     return rows

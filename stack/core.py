@@ -78,9 +78,7 @@ class NetCore:
         self.inet_protos: dict[int, object] = {}
         #: Payload bytes copied by CPUs, per kind of copy (``count_copy``): the "copies per byte" report.
         self.copy_bytes: dict[str, int] = {}
-        #: CPU time charged per function name (stack.cputime.charge), for the per-layer report.
-        self.fn_time: dict[str, int] = {}
-        #: The same, per (function, execution context): where each function's time was spent.
+        #: CPU time charged per (function, execution context) by stack.cputime.charge.
         self.fn_ctx_time: dict[tuple[str, str], int] = {}
         #: Per-layer counters: layer -> {"calls", "packets", "bytes"} (what a run report shows).
         self.layer_stats: dict[str, dict[str, int]] = {}
@@ -110,6 +108,14 @@ class NetCore:
     def net_tx_action(self, index: int) -> None:
         """NET_TX_SOFTIRQ until the qdisc layer exists: only the completion queue."""
         self.free_completion_queue(index)
+
+    @property
+    def fn_time(self) -> dict[str, int]:
+        """CPU time charged per function name, over every context (for the per-layer report)."""
+        out: dict[str, int] = {}
+        for (name, _context), ps in self.fn_ctx_time.items():
+            out[name] = out.get(name, 0) + ps
+        return out
 
     def count_copy(self, kind: str, nbytes: int) -> None:
         """``nbytes`` of payload copied by the CPU (``kind``: where, e.g. "tcp_sendmsg", "ip_fragment")."""

@@ -68,7 +68,6 @@ def charge(net, name: str, nbytes: int = 0, per_byte: str | None = None) -> None
     if ps:
         cpu = net.ctx.cpu
         cpu.charge(ps)
-        net.fn_time[name] = net.fn_time.get(name, 0) + ps
         key = (name, cpu.context)
         net.fn_ctx_time[key] = net.fn_ctx_time.get(key, 0) + ps
 
@@ -79,7 +78,6 @@ def charge_bytes(net, per_byte: str, nbytes: int) -> None:
     if ps:
         cpu = net.ctx.cpu
         cpu.charge(ps)
-        net.fn_time[per_byte] = net.fn_time.get(per_byte, 0) + ps
         key = (per_byte, cpu.context)
         net.fn_ctx_time[key] = net.fn_ctx_time.get(key, 0) + ps
 

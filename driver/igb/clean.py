@@ -30,8 +30,6 @@ __all__ = ["igb_clean_tx_irq", "TxHangReport"]
 
 log = logging.getLogger("igbsim.driver.igb")
 
-_subqueue_stopped = __netif_subqueue_stopped
-
 
 @dataclass(frozen=True)
 class TxHangReport:
@@ -120,7 +118,7 @@ def igb_clean_tx_irq(q_vector, napi_budget: int) -> bool:
     if total_packets and netif_carrier_ok(tx_ring.netdev) and igb_desc_unused(tx_ring) >= TX_WAKE_THRESHOLD:
         # make sure that anybody stopping the queue after this sees the new next_to_clean
         kernel.smp_mb(SITE["igb_clean_tx_irq.wake"])
-        if _subqueue_stopped(tx_ring.netdev, tx_ring.queue_index) and __IGB_DOWN not in adapter.state:
+        if __netif_subqueue_stopped(tx_ring.netdev, tx_ring.queue_index) and __IGB_DOWN not in adapter.state:
             netif_wake_subqueue(tx_ring.netdev, tx_ring.queue_index)
             tx_ring.tx_stats.restart_queue += 1
     return bool(budget)

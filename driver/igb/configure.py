@@ -14,7 +14,7 @@ from .e1000_regs import (E1000_COLD_SHIFT, E1000_COLLISION_DISTANCE, E1000_COLLI
                          E1000_TDBAH, E1000_TDBAL, E1000_TDH, E1000_TDLEN, E1000_TDT, E1000_TXDCTL,
                          E1000_TXDCTL_QUEUE_ENABLE)
 from .hw import rd32, wr32, wrfl
-from .igb import IGB_FLAG_HAS_MSIX, IGB_TX_HTHRESH, IGB_TX_PTHRESH, igb_ring
+from .igb import IGB_FLAG_HAS_MSIX, IGB_TX_BUFFER_SIZE, IGB_TX_HTHRESH, IGB_TX_PTHRESH, igb_ring
 from .sites import SITE
 
 __all__ = ["igb_get_hw_control", "igb_release_hw_control", "igb_setup_tctl", "igb_config_collision_dist",
@@ -88,7 +88,6 @@ def igb_configure_tx_ring(adapter, ring: igb_ring) -> None:
 
 def _zero_ntw(kernel, ring: igb_ring) -> None:
     """The memset of tx_buffer_info clears every next_to_watch (CPU stores)."""
-    from .igb import IGB_TX_BUFFER_SIZE
     kernel.write_bytes(ring.ntw, bytes(IGB_TX_BUFFER_SIZE * ring.count))
 
 

@@ -75,8 +75,10 @@ __IGB_TESTING, __IGB_RESETTING, __IGB_DOWN = "testing", "resetting", "down"
 
 IGB_TYPE_SKB = 0
 
-#: Bytes of one ``next_to_watch`` slot in the tx_buffer_info area (a pointer).
-NTW_SLOT = 56  # next_to_watch sits at the start of each tx_buffer slot
+#: ``sizeof(struct igb_tx_buffer)`` on x86-64 (UNCONFIRMED: from the field list, with padding).
+IGB_TX_BUFFER_SIZE = 56
+#: Stride of the ``next_to_watch`` slots: it sits at the start of each tx_buffer slot.
+NTW_SLOT = IGB_TX_BUFFER_SIZE
 
 
 class igb_tx_buffer:
@@ -187,5 +189,3 @@ class igb_q_vector:
 SPEED_10, SPEED_100, SPEED_1000 = 10, 100, 1000
 #: CONFIG_HZ, as the driver's modules import it (one definition for all layers: stack.jiffies).
 HZ_FROM_STACK = HZ
-#: ``sizeof(struct igb_tx_buffer)`` on x86-64 (UNCONFIRMED: from the field list, with padding).
-IGB_TX_BUFFER_SIZE = 56

@@ -346,14 +346,11 @@ def __igb_maybe_stop_tx(tx_ring: igb_ring, size: int) -> int:
     return 0
 
 
-_igb_maybe_stop_tx_slow = __igb_maybe_stop_tx
-
-
 def igb_maybe_stop_tx(tx_ring: igb_ring, size: int) -> int:
     """0 if ``size`` descriptors are free (fast path), else the stop-and-recheck slow path."""
     if igb_desc_unused(tx_ring) >= size:
         return 0
-    return _igb_maybe_stop_tx_slow(tx_ring, size)
+    return __igb_maybe_stop_tx(tx_ring, size)
 
 
 # --- entry points ------------------------------------------------------------------------------------

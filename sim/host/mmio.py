@@ -108,8 +108,8 @@ class MmioMap:
         else:
             w.device.mmio_write(addr - w.base, size, value)
 
-    def _land(self, entry: list) -> None:
-        """A posted write reaches its device (it is the oldest in flight: one FIFO link)."""
+    def _land(self, entry: list | None = None) -> None:
+        """Deliver posted writes in order up to ``entry`` (its latency is over), or all of them (None)."""
         q = self._in_flight
         while q:
             e = q.popleft()
@@ -120,11 +120,7 @@ class MmioMap:
 
     def flush_posted(self) -> None:
         """Deliver every posted write still in flight now, in order (a read pushes them ahead)."""
-        q = self._in_flight
-        while q:
-            e = q.popleft()
-            e[0].cancel()
-            e[1].device.mmio_write(e[2], e[3], e[4])
+        self._land()
 
     def _fault(self, addr: int, size: int, kind: str) -> None:
         self.faults.append(MmioFault(self.engine.now, addr, size, kind))
