@@ -1,8 +1,8 @@
 """Driver + NIC throughput: packets per wall-clock second through the whole igb TX path.
 
-One :class:`sim.system.IgbSystem` (82576, x86-TSO host, 2 CPUs, 256-entry
+One :class:`sim.assembly.system.IgbSystem` (82576, x86-TSO host, 2 CPUs, 256-entry
 ring, default ITR setting 3) per configuration. A
-:class:`~sim.system.DirectSender` on CPU 0 hands skbs to the real driver —
+:class:`~sim.assembly.system.DirectSender` on CPU 0 hands skbs to the real driver —
 ``igb_xmit_frame`` → descriptors, BQL, ``dma_wmb``, doorbell → NIC model →
 wire → MSI-X → NAPI → ``igb_clean_tx_irq`` (unmap, free, wake) — for
 ``packets`` skbs of one size, in bursts of ``burst``: 32 (``xmit_more`` on all
@@ -54,8 +54,8 @@ if __package__ in (None, ""):
 
 from benchmarks import nic_frames  # noqa: E402
 from sim.engine import MS  # noqa: E402
-from sim.system import IgbSystem  # noqa: E402
-from stack.skbuff import skb_from_bytes  # noqa: E402
+from sim.assembly.system import IgbSystem  # noqa: E402
+from stack.core.skbuff import skb_from_bytes  # noqa: E402
 
 __all__ = ["run_once", "run", "report", "profile", "SIZES", "BURSTS"]
 
@@ -231,7 +231,7 @@ def report(result: dict) -> str:
 
 _LAYERS = (("driver/igb/", "driver/igb"), ("driver/platform/", "driver/platform (kernel API)"),
            ("rtl_model/", "rtl_model (NIC)"), ("stack/", "stack (net core)"), ("sim/host/", "sim/host"),
-           ("sim/engine/", "sim/engine"), ("sim/system.py", "sim/system (DirectSender)"))
+           ("sim/engine/", "sim/engine"), ("sim/assembly/system.py", "sim/system (DirectSender)"))
 
 
 def profile(size: int = 1514, burst: int = 32, packets: int = 5_000, top: int = 25) -> str:

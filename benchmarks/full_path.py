@@ -23,8 +23,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sim.cli import parse_args
-from sim.scenarios import run_scenario
+from sim.run.cli import parse_args
+from sim.run.scenarios import run_scenario
 
 __all__ = ["run", "report"]
 

@@ -1,6 +1,6 @@
 """NIC model throughput: simulated frames per wall-clock second, back to back, 64 and 1518 bytes.
 
-One TX ring on the native engine, set up by :class:`sim.nichost.NicTestHost`
+One TX ring on the native engine, set up by :class:`sim.assembly.nic_harness.NicTestHost`
 (so the NIC is reached only through its ports: CPU stores, posted MMIO,
 IOMMU, PCIe DMA timing). A producer process keeps the ring supplied as a
 driver would: every poll it reclaims the packets whose EOP descriptor has DD
@@ -35,7 +35,7 @@ import time
 
 from rtl_model import descriptors as d
 from sim.host.iommu import DmaDirection
-from sim.nichost import NicTestHost
+from sim.assembly.nic_harness import NicTestHost
 
 __all__ = ["line_rate_fps", "run_once", "run", "report", "HOSTS"]
 

@@ -2,7 +2,7 @@
 unresolved queue, and the link-layer header on output (stack_facts §6).
 
 One :class:`neigh_table` per protocol (ARP's is ``net.ipv4.arp_tbl``,
-made by :mod:`stack.arp`), holding per device a dict ``next hop address ->``
+made by :mod:`stack.ipv4.arp`), holding per device a dict ``next hop address ->``
 :class:`neighbour`. A neighbour has a ``nud_state`` (NONE, INCOMPLETE,
 REACHABLE, STALE, DELAY, PROBE, FAILED, NOARP, PERMANENT — Linux's bits), a
 timer on ``net.timers`` (so its work runs in ``softirq:TIMER``), the
@@ -16,7 +16,7 @@ copy the cached header) when the entry is CONNECTED and the cache is
 filled, else ``n.output`` = ``neigh_resolve_output``, which runs
 ``neigh_event_send`` (state machine; may queue the skb and return 1) and
 builds the header from ``n.ha``. Both hand the frame to the device layer as
-``net.dev_queue_xmit(skb)`` (see :mod:`stack.inet`). Counted per table:
+``net.dev_queue_xmit(skb)`` (see :mod:`stack.ipv4.inet`). Counted per table:
 ``hh_output`` (fast) and ``resolve_output`` (slow) in ``tbl.stats``.
 
 Timing, as Linux: NONE/FAILED + a packet -> INCOMPLETE with
@@ -45,10 +45,10 @@ from __future__ import annotations
 import errno
 from collections import deque
 
-from .cputime import charge
-from .inet import in_ntoa
-from .jiffies import HZ
-from .skbuff import ETH_HLEN, kfree_skb, skb_push, skb_reset_mac_header
+from .core.cputime import charge
+from .ipv4.inet import in_ntoa
+from .core.jiffies import HZ
+from .core.skbuff import ETH_HLEN, kfree_skb, skb_push, skb_reset_mac_header
 
 __all__ = [
     "NUD_NONE", "NUD_INCOMPLETE", "NUD_REACHABLE", "NUD_STALE", "NUD_DELAY", "NUD_PROBE", "NUD_FAILED",

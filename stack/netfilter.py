@@ -29,8 +29,8 @@ from __future__ import annotations
 import errno
 from typing import Callable
 
-from .cputime import charge
-from .skbuff import kfree_skb
+from .core.cputime import charge
+from .core.skbuff import kfree_skb
 
 __all__ = [
     "NF_DROP", "NF_ACCEPT", "NF_STOLEN", "NF_INET_PRE_ROUTING", "NF_INET_LOCAL_IN",

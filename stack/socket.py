@@ -33,11 +33,11 @@ from __future__ import annotations
 
 import inspect
 
-from . import cputime
-from .tcp import (EINVAL, EOPNOTSUPP, IPPROTO_TCP, MSG_DONTWAIT, SOL_SOCKET, SOL_TCP, SO_RCVBUF, SO_SNDBUF,
-                  TCP_CORK, TCP_NODELAY, inet_bind, inet_csk_accept, inet_csk_listen_start, lock_sock,
-                  release_sock, tcp_close, tcp_create, tcp_recvmsg, tcp_sendmsg, tcp_setsockopt, tcp_shutdown,
-                  tcp_v4_connect)
+from .core import cputime
+from .ipv4.tcp import (EINVAL, EOPNOTSUPP, IPPROTO_TCP, MSG_DONTWAIT, SOL_SOCKET, SOL_TCP, SO_RCVBUF,
+                       SO_SNDBUF, TCP_CORK, TCP_NODELAY, inet_bind, inet_csk_accept, inet_csk_listen_start,
+                       lock_sock, release_sock, tcp_close, tcp_create, tcp_recvmsg, tcp_sendmsg,
+                       tcp_setsockopt, tcp_shutdown, tcp_v4_connect)
 
 __all__ = ["AF_INET", "SOCK_STREAM", "SOCK_DGRAM", "IPPROTO_TCP", "IPPROTO_UDP", "SOL_SOCKET", "SOL_TCP",
            "SO_SNDBUF", "SO_RCVBUF", "TCP_NODELAY", "TCP_CORK", "MSG_DONTWAIT", "MSG_MORE", "O_NONBLOCK",
@@ -100,7 +100,7 @@ def install(net) -> SocketTable:
     if table is None:
         table = net.socket_table = SocketTable()
     if getattr(net, "tcp", None) is None:
-        from .tcp import install as tcp_install
+        from .ipv4.tcp import install as tcp_install
         tcp_install(net)
     table.types.setdefault((AF_INET, SOCK_STREAM), _tcp_create)
     return table
@@ -302,7 +302,7 @@ def getpeername(net, fd: int):
 
 # --- TCP's proto_ops (inet_stream_ops) -------------------------------------------------------------
 class TcpOps:
-    """``inet_stream_ops`` for SOCK_STREAM: every method calls into :mod:`stack.tcp`."""
+    """``inet_stream_ops`` for SOCK_STREAM: every method calls into :mod:`stack.ipv4.tcp`."""
 
     @staticmethod
     def bind(sock, addr):

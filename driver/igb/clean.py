@@ -14,11 +14,11 @@ import logging
 from dataclasses import dataclass
 
 from driver.platform import DMA_TO_DEVICE
-from stack.bql import netdev_tx_completed_queue
-from stack.jiffies import time_after
-from stack.netdevice import (__netif_subqueue_stopped, netdev_get_tx_queue, netif_carrier_ok,
-                             netif_stop_subqueue, netif_wake_subqueue)
-from stack.skbuff import napi_consume_skb
+from stack.core.bql import netdev_tx_completed_queue
+from stack.core.jiffies import time_after
+from stack.core.netdevice import (__netif_subqueue_stopped, netdev_get_tx_queue, netif_carrier_ok,
+                                  netif_stop_subqueue, netif_wake_subqueue)
+from stack.core.skbuff import napi_consume_skb
 
 from .e1000_regs import E1000_STATUS, E1000_STATUS_TXOFF, E1000_TDH, E1000_TXD_STAT_DD
 from .hw import rd32

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from stack.netdevice import netif_running
+from stack.core.netdevice import netif_running
 
 from .igb import (IGB_FLAG_QUEUE_PAIRS, IGB_MAX_ITR_USECS, IGB_MAX_TXD, IGB_MIN_ITR_USECS, IGB_MIN_TXD,
                   IGB_START_ITR, NON_Q_VECTORS, REQ_TX_DESCRIPTOR_MULTIPLE, __IGB_RESETTING)

@@ -17,8 +17,8 @@ read only after it is seen, the dependency the barriers exist for.
 """
 from __future__ import annotations
 
-from stack.jiffies import HZ
-from stack.skbuff import MAX_SKB_FRAGS
+from stack.core.jiffies import HZ
+from stack.core.skbuff import MAX_SKB_FRAGS
 
 # --- ring sizes and limits (facts §4) ----------------------------------------------------------
 IGB_DEFAULT_TXD = 256
@@ -169,7 +169,7 @@ class igb_q_vector:
     """One interrupt vector's worth of work: a NAPI context, its rings, its EITR."""
 
     def __init__(self, adapter, v_idx: int):
-        from stack.napi import napi_struct
+        from stack.core.napi import napi_struct
         self.adapter = adapter
         self.v_idx = v_idx
         self.name = ""
@@ -187,5 +187,5 @@ class igb_q_vector:
 
 #: ``adapter->link_speed`` values.
 SPEED_10, SPEED_100, SPEED_1000 = 10, 100, 1000
-#: CONFIG_HZ, as the driver's modules import it (one definition for all layers: stack.jiffies).
+#: CONFIG_HZ, as the driver's modules import it (one definition for all layers: stack.core.jiffies).
 HZ_FROM_STACK = HZ

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 
 from driver.platform import IRQ_HANDLED
-from stack.napi import napi_complete_done, napi_schedule, netif_napi_add, netif_napi_del
+from stack.core.napi import napi_complete_done, napi_schedule, netif_napi_add, netif_napi_del
 
 from .clean import igb_clean_tx_irq
 from .e1000_regs import (E1000_EIAC, E1000_EIAM, E1000_EIMC, E1000_EIMS, E1000_EITR, E1000_GPIE,

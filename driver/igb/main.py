@@ -18,11 +18,11 @@ import logging
 from collections import Counter
 
 from driver.platform import pci_resource_len, pci_resource_start
-from stack.napi import napi_disable, napi_enable
-from stack.netdevice import (NETIF_F_HIGHDMA, NETIF_F_HW_CSUM, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM,
-                             NETIF_F_IPV6_CSUM, NETIF_F_SG, NETIF_F_TSO, NETIF_F_TSO6, NetDevice,
-                             netif_carrier_off, netif_running, netif_tx_start_all_queues,
-                             netif_tx_stop_all_queues)
+from stack.core.napi import napi_disable, napi_enable
+from stack.core.netdevice import (NETIF_F_HIGHDMA, NETIF_F_HW_CSUM, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM,
+                                  NETIF_F_IPV6_CSUM, NETIF_F_SG, NETIF_F_TSO, NETIF_F_TSO6, NetDevice,
+                                  netif_carrier_off, netif_running, netif_tx_start_all_queues,
+                                  netif_tx_stop_all_queues)
 
 from .configure import igb_configure_tx, igb_get_hw_control, igb_release_hw_control, igb_setup_tctl
 from .e1000_regs import (E1000_CTRL, E1000_CTRL_DEV_RST, E1000_CTRL_RST, E1000_ICR, E1000_IMC, E1000_RCTL,
@@ -139,7 +139,7 @@ def igb_clear_interrupt_scheme(adapter) -> None:
 
 def igb_remove(adapter):
     """Generator: close the device if it runs, give back vectors, hardware control and BAR0."""
-    from stack.netdevice import dev_close
+    from stack.core.netdevice import dev_close
     if netif_running(adapter.netdev):
         yield from dev_close(adapter.netdev)
     yield from adapter.kernel.cancel_work_sync(adapter.reset_task)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 
 from driver.platform import DMA_TO_DEVICE
-from stack.bql import netdev_tx_reset_queue
-from stack.netdevice import netdev_get_tx_queue
-from stack.skbuff import dev_kfree_skb_any
+from stack.core.bql import netdev_tx_reset_queue
+from stack.core.netdevice import netdev_get_tx_queue
+from stack.core.skbuff import dev_kfree_skb_any
 
 from .igb import IGB_TX_BUFFER_SIZE, NTW_SLOT, igb_ring, igb_tx_buffer
 

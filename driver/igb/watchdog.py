@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 
-from stack.jiffies import round_jiffies, time_after
-from stack.netdevice import netif_carrier_off, netif_carrier_ok, netif_carrier_on
+from stack.core.jiffies import round_jiffies, time_after
+from stack.core.netdevice import netif_carrier_off, netif_carrier_ok, netif_carrier_on
 
 from .e1000_regs import (E1000_EICS, E1000_GOTCH, E1000_GOTCL, E1000_GPTC, E1000_STATUS, E1000_STATUS_FD,
                          E1000_STATUS_LU, E1000_STATUS_SPEED_100, E1000_STATUS_SPEED_1000, E1000_TOTH,

@@ -26,8 +26,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from sim.engine import MS, S, US
-from stack.context import CpuContext
-from stack.jiffies import HZ  # CONFIG_HZ: one definition for the stack and the driver
+from stack.core.context import CpuContext
+from stack.core.jiffies import HZ  # CONFIG_HZ: one definition for the stack and the driver
 
 from .alloc import Allocations
 from .costs import CpuCosts
@@ -64,7 +64,7 @@ class Kernel(CpuContext):
         CpuContext.__init__(self, host, cpu)
         self.system_wq = Workqueue(self)
 
-    # --- CPU time (the current CPU and on_cpu come from stack.context.CpuContext) ---
+    # --- CPU time (the current CPU and on_cpu come from stack.core.context.CpuContext) ---
     def charge(self, primitive: str) -> None:
         """Account the cost of ``primitive`` to the current CPU's current context."""
         ps = self.costs.of(primitive)

@@ -1,7 +1,7 @@
 """cocotb benches for the doorbell example: one model, run natively, in cocotb, and behind a pin.
 
 Top level: ``sim/hdl/doorbell_top.v``. Run with ``make -C sim/tb`` (Makefile
-flow) or through pytest (``tests/sim/test_cocotb_benches.py``, runner flow).
+flow) or through pytest (``tests/sim/tb/test_cocotb_benches.py``, runner flow).
 
 * :func:`doorbell_trace_matches_native` — the doorbell model and host program
   run on :class:`~sim.tb.adapter.CocotbEngine` (HDL time) and on the native

@@ -4,9 +4,9 @@ Top level: ``sim/hdl/nic_top.v``, built for this bench with a 50 kHz clock
 (``-P nic_top.CLK_HALF_PERIOD_PS``, see :data:`CLK_HALF_PERIOD_PS`): nothing
 here is clocked, and the hang test simulates ~10 s. Run with
 ``make -C sim/tb BENCHES=driver`` (Makefile flow) or through pytest
-(``tests/sim/test_cocotb_benches.py``, runner flow).
+(``tests/sim/tb/test_cocotb_benches.py``, runner flow).
 
-The whole system of :class:`sim.system.IgbSystem` — host CPUs, IOMMU, PCIe
+The whole system of :class:`sim.assembly.system.IgbSystem` — host CPUs, IOMMU, PCIe
 link, the NIC model (:mod:`rtl_model`), the kernel API, the net core and the
 igb driver (:mod:`driver.igb`) — runs on :class:`~sim.tb.adapter.CocotbEngine`,
 so every sleep, timer, posted write, DMA and interrupt of the driver and the
@@ -26,7 +26,7 @@ theirs).
   registers read back by a host CPU with ``readl`` (TXDCTL0 = 0x02010108,
   TDLEN0 = ring size × 16, TCTL.EN|PSP, GPIE = 0xC0000011, EIMS holding the
   queue vectors, the TX vector's MSI-X table entry); 16 packets of 17…1514
-  bytes, some in 2 or 3 frags, through a :class:`~sim.system.DirectSender`
+  bytes, some in 2 or 3 frags, through a :class:`~sim.assembly.system.DirectSender`
   in bursts of 4; waits until they are on the wire and cleaned
   (next_to_clean == next_to_use, BQL inflight 0). Checks frames (contents +
   PSP padding, FCS by ``zlib.crc32``, wire time), that each left the MAC at
@@ -60,15 +60,15 @@ from driver.igb.e1000_regs import (E1000_EIMS, E1000_GPIE, E1000_STATUS, E1000_T
                                    E1000_TCTL_PSP, E1000_TDH, E1000_TDLEN, E1000_TDT, E1000_TXDCTL)
 from driver.igb.igb import __IGB_RESETTING as IGB_RESETTING
 from sim.engine import MS, NS, US, Engine, S
-from sim.system import BAR3, IgbSystem
+from sim.assembly.system import BAR3, IgbSystem
 from sim.tb.adapter import CocotbEngine, hdl_time_ps, pin_driver
-from stack.netdevice import dev_close, dev_open, netdev_get_tx_queue, netif_carrier_ok
-from stack.skbuff import skb_from_bytes
+from stack.core.netdevice import dev_close, dev_open, netdev_get_tx_queue, netif_carrier_ok
+from stack.core.skbuff import skb_from_bytes
 
 NIC = "82576"
 RING_SIZE = 128                # not the default 256, so TDLEN shows the ring size really went through
 #: nic_top's clock for this bench (-P nic_top.CLK_HALF_PERIOD_PS=..., set by sim/tb/Makefile and
-#: tests/sim/test_cocotb_benches.py; checked at the start of each test): 50 kHz. Nothing here is
+#: tests/sim/tb/test_cocotb_benches.py; checked at the start of each test): 50 kHz. Nothing here is
 #: clocked; the hang test takes 0.2 s at 50 kHz, 2.7 s at 1 MHz (measured), so ~5 minutes at
 #: nic_top's default 125 MHz, all of it Icarus toggling the clock.
 CLK_HALF_PERIOD_PS = 10_000_000

@@ -2,10 +2,10 @@
 
 Top level: ``sim/hdl/nic_top.v``. Run with ``make -C sim/tb`` (Makefile flow,
 this bench is the ``nic`` one) or through pytest
-(``tests/sim/test_cocotb_benches.py``, runner flow).
+(``tests/sim/tb/test_cocotb_benches.py``, runner flow).
 
 The NIC (:class:`rtl_model.nic.Nic`), the simulated host around it and the
-test host programming it (:class:`sim.nichost.NicTestHost`) run on
+test host programming it (:class:`sim.assembly.nic_harness.NicTestHost`) run on
 :class:`~sim.tb.adapter.CocotbEngine`, so their time is the simulator's. The
 test reaches the NIC only through its ports, as the test host does: register
 writes and reads from the host CPU, descriptors and buffers in host memory,
@@ -43,7 +43,7 @@ from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 from rtl_model.interrupts import ICR_INT_ASSERTED, ICR_TXDW
 from rtl_model.regs import txq_name
 from sim.engine import Store
-from sim.nichost import BAR0, BAR3, NicTestHost
+from sim.assembly.nic_harness import BAR0, BAR3, NicTestHost
 from sim.tb.adapter import CocotbEngine, hdl_time_ps, pin_driver
 
 NS = 1_000          # ps

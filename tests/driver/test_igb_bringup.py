@@ -7,8 +7,8 @@ layouts) and §3.9 (vector layout, igb_irq_enable) — written out here.
 """
 import pytest
 
-from sim.system import IgbSystem
-from stack.skbuff import skb_from_bytes
+from sim.assembly.system import IgbSystem
+from stack.core.skbuff import skb_from_bytes
 
 TXQ_BASE = {0: 0x3800, 1: 0x3900}
 TDBAL, TDBAH, TDLEN, TDH, TDT, TXDCTL = 0x00, 0x04, 0x08, 0x10, 0x18, 0x28

@@ -22,8 +22,8 @@ from driver.igb.ethtool import (EINVAL, igb_get_channels, igb_get_coalesce, igb_
                                 igb_set_coalesce, igb_set_ringparam)
 from driver.igb.igb import IGB_FLAG_QUEUE_PAIRS
 from sim.engine import MS
-from sim.system import IgbSystem
-from stack.skbuff import skb_from_bytes
+from sim.assembly.system import IgbSystem
+from stack.core.skbuff import skb_from_bytes
 
 CNT_IGNR = 0x8000_0000
 FRAME = (b"\x02" + bytes(range(256)) * 6)[:1514]

@@ -15,9 +15,9 @@ import driver.igb.interrupts as irq_mod
 import driver.igb.xmit as xmit_mod
 from driver.igb.igb import TXD_USE_COUNT, igb_desc_unused
 from sim.engine import MS
-from sim.system import IgbSystem
-from stack.netdevice import netdev_get_tx_queue
-from stack.skbuff import skb_from_bytes
+from sim.assembly.system import IgbSystem
+from stack.core.netdevice import netdev_get_tx_queue
+from stack.core.skbuff import skb_from_bytes
 
 DESC_NEEDED, TX_WAKE_THRESHOLD, WORK_LIMIT = 21, 42, 128
 
@@ -157,7 +157,7 @@ def test_a_packet_needing_more_than_the_free_descriptors_gets_busy_then_goes(wat
     from scapy.layers.inet import IP, TCP
     from scapy.layers.l2 import Ether
 
-    from sim.skbs import make_skb
+    from sim.assembly.skbs import make_skb
     s = IgbSystem("82576", ring_size=80)
     assert s.open() == 0
     no_bql_limit(s)

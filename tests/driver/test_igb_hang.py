@@ -15,10 +15,10 @@ import pytest
 
 from driver.igb.igb import HZ_FROM_STACK as HZ
 from sim.engine import MS, S
-from sim.system import IgbSystem
-from stack.jiffies import jiffies
-from stack.netdevice import netdev_get_tx_queue
-from stack.skbuff import skb_from_bytes
+from sim.assembly.system import IgbSystem
+from stack.core.jiffies import jiffies
+from stack.core.netdevice import netdev_get_tx_queue
+from stack.core.skbuff import skb_from_bytes
 
 TCTL, TCTL_EN = 0x400, 0x2
 

@@ -26,8 +26,8 @@ from driver.igb.ethtool import igb_set_coalesce
 from driver.igb.igb import SPEED_100, SPEED_1000, igb_ring_container
 from driver.igb.itr import igb_set_itr, igb_update_itr, igb_update_ring_itr, igb_write_itr
 from sim.engine import MS
-from sim.system import IgbSystem
-from stack.skbuff import skb_from_bytes
+from sim.assembly.system import IgbSystem
+from stack.core.skbuff import skb_from_bytes
 
 LOWEST, LOW, BULK = 0, 1, 2
 CNT_IGNR = 0x8000_0000

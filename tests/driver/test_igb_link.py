@@ -9,10 +9,10 @@ carrier on, and traffic resumes.
 import struct
 
 from sim.engine import MS, S
-from sim.system import IgbSystem
-from stack.jiffies import TICK_PS
-from stack.netdevice import netif_carrier_ok
-from stack.skbuff import skb_from_bytes
+from sim.assembly.system import IgbSystem
+from stack.core.jiffies import TICK_PS
+from stack.core.netdevice import netif_carrier_ok
+from stack.core.skbuff import skb_from_bytes
 
 
 def frame(n: int, size: int = 1514) -> bytes:

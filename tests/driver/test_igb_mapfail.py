@@ -11,8 +11,8 @@ import struct
 import pytest
 
 from sim.engine import MS
-from sim.system import IgbSystem
-from stack.skbuff import ETH_P_8021Q, __vlan_hwaccel_put_tag, skb_from_bytes
+from sim.assembly.system import IgbSystem
+from stack.core.skbuff import ETH_P_8021Q, __vlan_hwaccel_put_tag, skb_from_bytes
 
 
 def frame(n: int, size: int = 1200) -> bytes:

@@ -20,9 +20,9 @@ import pytest
 from driver.igb import IGB_SITES
 from driver.platform.sites import ACCESSOR_PRIMITIVES
 from sim.engine import MS, S, SeededPolicy
-from sim.system import IgbSystem
-from stack.netdevice import netdev_get_tx_queue
-from stack.skbuff import skb_from_bytes
+from sim.assembly.system import IgbSystem
+from stack.core.netdevice import netdev_get_tx_queue
+from stack.core.skbuff import skb_from_bytes
 
 TCTL, TCTL_EN, ICS, ICR_LSC = 0x400, 0x2, 0xC8, 0x4
 DROPPED = {"writel": "__raw_writel", "writel_relaxed": "__raw_writel", "readl": "__raw_readl"}

@@ -1,8 +1,8 @@
 """The igb transmit path end to end: skbs in, wire frames out, compared byte for byte.
 
-Every case runs a whole :class:`~sim.system.IgbSystem` (host, NIC model,
+Every case runs a whole :class:`~sim.assembly.system.IgbSystem` (host, NIC model,
 kernel, net core, the igb driver): skbs built as the stack hands them over
-(:func:`sim.skbs.make_skb`) go through ``igb_xmit_frame`` → descriptors →
+(:func:`sim.assembly.skbs.make_skb`) go through ``igb_xmit_frame`` → descriptors →
 NIC DMA → offloads → MAC. The expected frames are built independently with
 scapy, from first principles (what the wire must carry), never from the
 model's output. After each run: every skb consumed (none dropped), no skb or
@@ -24,11 +24,11 @@ from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Raw
 
 from sim.engine import MS
-from sim.skbs import make_skb, parse_headers, pseudo_header_sum
-from sim.system import IgbSystem
-from stack.skbuff import (CHECKSUM_PARTIAL, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, SKB_GSO_TCPV4, SKB_GSO_TCPV6,
-                          SKB_GSO_UDP_L4, skb_checksum_start_offset, skb_headlen, skb_network_offset,
-                          skb_shinfo, skb_to_bytes, skb_transport_offset)
+from sim.assembly.skbs import make_skb, parse_headers, pseudo_header_sum
+from sim.assembly.system import IgbSystem
+from stack.core.skbuff import (CHECKSUM_PARTIAL, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, SKB_GSO_TCPV4,
+                               SKB_GSO_TCPV6, SKB_GSO_UDP_L4, skb_checksum_start_offset, skb_headlen,
+                               skb_network_offset, skb_shinfo, skb_to_bytes, skb_transport_offset)
 
 NICS = ["82576", "i210"]
 DST, SRC = "00:1b:21:0a:0b:0c", "00:1b:21:01:02:03"

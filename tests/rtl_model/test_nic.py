@@ -5,7 +5,7 @@ datasheet facts (igb_facts §1.5, §6.1–§6.4), not read off the model.
 """
 import pytest
 
-from sim.nichost import BAR0, NicTestHost
+from sim.assembly.nic_harness import BAR0, NicTestHost
 
 NS = 1000
 US = 1_000_000

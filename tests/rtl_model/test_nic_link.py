@@ -3,7 +3,7 @@
 Facts: STATUS.LU is bit 1 (igb_facts §1.3), ICR.LSC is 0x4 (§1.6); on link
 loss the controller stops transmitting (igb_watchdog_task's comment, §3.11).
 """
-from sim.nichost import NicTestHost
+from sim.assembly.nic_harness import NicTestHost
 
 MS = 1_000_000_000
 STATUS_LU, ICR_LSC = 0x2, 0x4

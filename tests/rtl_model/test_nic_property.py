@@ -1,7 +1,7 @@
 """Property tests of the NIC through its ports (hypothesis): bad input never breaks the model.
 
 The NIC sits behind a host it must not trust. These tests drive it only
-through sim.nichost.NicTestHost's ports — MMIO from the CPU, descriptors and
+through sim.assembly.nic_harness.NicTestHost's ports — MMIO from the CPU, descriptors and
 buffers in host memory, the doorbell — with random register writes and random
 descriptor contents, and check the invariants a board would show:
 
@@ -28,7 +28,7 @@ from rtl_model import descriptors as d
 from rtl_model.profiles import get_nic_profile
 from rtl_model.regs import build_table, txq_name
 from sim.host.iommu import IOVA_BASE, IOVA_SIZE
-from sim.nichost import BAR0, BAR0_SIZE, NicTestHost, Offload
+from sim.assembly.nic_harness import BAR0, BAR0_SIZE, NicTestHost, Offload
 
 # IGBSIM_PROPERTY_EXAMPLES=2000 for a soak run; the default keeps the suite fast.
 SETTINGS = settings(max_examples=int(os.environ.get("IGBSIM_PROPERTY_EXAMPLES", "60")), deadline=None,

@@ -9,7 +9,7 @@ arithmetic written out here, not from the model's output.
 import pytest
 
 from rtl_model.profiles import get_nic_profile
-from sim.nichost import BAR3, NicTestHost
+from sim.assembly.nic_harness import BAR3, NicTestHost
 
 NS = 1000
 US = 1_000_000

@@ -1,6 +1,6 @@
 """TSO and the other TX offloads end to end through the NIC, with scapy as the independent reference.
 
-Packets are built with scapy, posted by sim.nichost.NicTestHost exactly as
+Packets are built with scapy, posted by sim.assembly.nic_harness.NicTestHost exactly as
 igb_tx_map lays them out (context descriptor, data descriptors of at most
 IGB_MAX_DATA_PER_TXD bytes, doorbell), and run through the whole NIC: the
 descriptor fetch, the buffer DMA, the offloads, the packet buffer and the MAC.
@@ -19,7 +19,7 @@ from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Raw, raw
 
 from rtl_model import descriptors as d
-from sim.nichost import NicTestHost, Offload
+from sim.assembly.nic_harness import NicTestHost, Offload
 
 MSS = 1448
 PAYLOAD = 64000          # L4 payload: PAYLEN fits 18 bits, the packet 2 descriptors of <= 32 KiB

@@ -3,7 +3,7 @@ import pytest
 
 from sim.engine import Engine
 from sim.host import Host
-from stack.core import NetCore
+from stack.core.netcore import NetCore
 
 
 @pytest.fixture

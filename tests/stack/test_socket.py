@@ -1,9 +1,9 @@
 """The socket system calls: fd table, proto_ops dispatch, errors, options, the UDP hook, CPU context."""
 from sim.engine import US
 from stack import socket as so
-from stack.tcp import SOCK_SNDBUF_LOCK, TCP_NAGLE_OFF
+from stack.ipv4.tcp import SOCK_SNDBUF_LOCK, TCP_NAGLE_OFF
 
-from tests.stack.test_tcp_harness import HOST, establish, make_net, run_for, task
+from tests.stack.ipv4.test_tcp_harness import HOST, establish, make_net, run_for, task
 
 
 def _run(net, gen, comm="app"):

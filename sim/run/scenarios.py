@@ -1,0 +1,254 @@
+"""Scenarios for ``igbsim run``: programs on our host, traffic to the link partner, the measured report.
+
+* ``article`` — the reference article's program: a server on 10.0.0.1:5001
+  accepts one connection (the link partner connects) and ``send()``s
+  ``--bytes`` in ``--write-size`` chunks, then closes;
+* ``bulk`` — the same with a large transfer (default 50 MB), for goodput;
+* ``small-writes`` — many small ``send()``s (default 64 bytes) with TCP_NODELAY;
+* ``udp`` — ``sendto()`` of datagrams (default 4000 bytes, larger than the
+  MTU: IP fragments them) to the partner's port 9.
+
+The payload is seeded random bytes; the partner's in-order byte stream is
+compared with it. Goodput is measured by the partner, over the steady
+state: from the time 10% of the bytes had arrived to the time 90% had.
+"""
+from __future__ import annotations
+
+import random
+import sys
+import time
+
+from sim.engine import MS, S, US
+from sim.assembly.netsystem import HOST_IP, PARTNER_IP, NetSystem
+from .report import RunResult, render
+from stack import socket as sk
+
+__all__ = ["run_scenario", "DEFAULTS", "Transfer"]
+
+SERVER_PORT = 5001
+UDP_PORT = 9
+#: scenario -> (default bytes, default write size)
+DEFAULTS = {"article": (1_000_000, 65536), "bulk": (50_000_000, 65536),
+            "small-writes": (65536, 64), "udp": (160_000, 4000)}
+_SAMPLE_PS = 100 * US
+#: User-space time of the program per send()/sendto() call: its loop and the libc wrapper
+#: (UNCONFIRMED order of magnitude; the programs do no other work).
+USER_PS_PER_CALL = 50_000
+
+
+def _user(net, comm: str) -> None:
+    """Charge the program's own time between two system calls to ``user:<comm>`` (top's us)."""
+    ctx = net.ctx
+    with ctx.on_cpu(ctx.cpu.index, f"user:{comm}") as cpu:
+        cpu.charge(USER_PS_PER_CALL)
+
+
+class Transfer:
+    """What the program sent and what the partner got, sampled over time."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.app_bytes = 0
+        self.samples: list[tuple[int, int]] = []   # (time_ps, bytes delivered)
+        self.program_done = False
+        self.errors: list[str] = []
+
+    def window(self) -> tuple[int, int, int, int]:
+        """(t10, b10, t90, b90): the first samples at or past 10% and 90% of what was delivered."""
+        delivered = self.samples[-1][1] if self.samples else 0
+        lo, hi = 0.1 * delivered, 0.9 * delivered
+        t10 = b10 = t90 = b90 = None
+        for t, b in self.samples:
+            if t10 is None and b >= lo:
+                t10, b10 = t, b
+            if b >= hi:
+                t90, b90 = t, b
+                break
+        if t10 is None or t90 is None or t90 <= t10:
+            return 0, 0, 0, 0
+        return t10, b10, t90, b90
+
+
+def _payload(seed: int, n: int) -> bytes:
+    return random.Random(seed).randbytes(n)
+
+
+def _tcp_server(net, data: bytes, write_size: int, nodelay: bool, xfer: Transfer):
+    """The article's server: accept one connection, send everything, close."""
+    fd = yield from sk.socket(net, sk.AF_INET, sk.SOCK_STREAM)
+    yield from sk.bind(net, fd, (HOST_IP, SERVER_PORT))
+    yield from sk.listen(net, fd, 16)
+    cfd = yield from sk.accept(net, fd)
+    if cfd < 0:
+        xfer.errors.append(f"accept: {cfd}")
+        xfer.program_done = True
+        return
+    if nodelay:
+        yield from sk.setsockopt(net, cfd, sk.SOL_TCP, sk.TCP_NODELAY, 1)
+    view = memoryview(data)
+    pos = 0
+    while pos < len(data):
+        _user(net, "server")
+        n = yield from sk.send(net, cfd, view[pos:pos + write_size])
+        if n < 0:
+            xfer.errors.append(f"send: {n}")
+            break
+        pos += n
+        xfer.app_bytes = pos
+    yield from sk.close(net, cfd)
+    yield from sk.close(net, fd)
+    xfer.program_done = True
+
+
+def _udp_client(net, data: bytes, write_size: int, xfer: Transfer):
+    """Datagrams of ``write_size`` to the partner's port 9."""
+    fd = yield from sk.socket(net, sk.AF_INET, sk.SOCK_DGRAM)
+    for pos in range(0, len(data), write_size):
+        chunk = data[pos:pos + write_size]
+        _user(net, "udp-client")
+        n = yield from sk.sendto(net, fd, chunk, 0, (PARTNER_IP, UDP_PORT))
+        if n < 0:
+            xfer.errors.append(f"sendto: {n}")
+            break
+        xfer.app_bytes += n
+    yield from sk.close(net, fd)
+    xfer.program_done = True
+
+
+def _delivered(ns: NetSystem, scenario: str) -> int:
+    """Payload bytes the partner has received in order (its TCP connection, or UDP port 9)."""
+    if scenario == "udp":
+        return ns.partner.received_bytes(UDP_PORT)
+    conn = ns.partner.connection(SERVER_PORT)
+    return conn.bytes_received if conn is not None else 0
+
+
+def _quiet(ns: NetSystem, span_ps: int) -> bool:
+    """No frame has crossed the wire for ``span_ps``."""
+    log = ns.wire.a_to_b
+    last = log[-1].arrive_ps if log else 0
+    return ns.engine.now - last >= span_ps
+
+
+def _sampler(ns: NetSystem, xfer: Transfer, scenario: str):
+    """Sample the partner's delivered byte count every 100 µs (for the goodput window)."""
+    engine = ns.engine
+    last = -1
+    while True:
+        b = _delivered(ns, scenario)
+        if b != last:
+            xfer.samples.append((engine.now, b))
+            last = b
+        if b >= xfer.total:
+            return
+        yield _SAMPLE_PS
+
+
+def _progress_printer(xfer: Transfer, force: bool, quiet: bool):
+    start = time.monotonic()
+    last = [start]
+
+    def show(now_ps: int) -> None:
+        if quiet:
+            return
+        wall = time.monotonic()
+        if not force and wall - start < 2.0:
+            return
+        if wall - last[0] < 1.0 and not force:
+            return
+        last[0] = wall
+        done = xfer.samples[-1][1] if xfer.samples else 0
+        print(f"igbsim: {now_ps / 1e9:9.3f} ms simulated, {done:,} of {xfer.total:,} bytes delivered",
+              file=sys.stderr, flush=True)
+    return show
+
+
+def run_scenario(opts):
+    """Run ``opts.scenario`` with the CLI's options; (RunResult, report text)."""
+    total, write_default = DEFAULTS[opts.scenario]
+    total = opts.bytes if opts.bytes is not None else total
+    write_size = opts.write_size or write_default
+    ns = NetSystem(nic=opts.nic, ordering=opts.ordering, ncpus=opts.cpus, seed=opts.seed,
+                   ring_size=opts.ring_size, itr=opts.itr, mtu=opts.mtu, speed_mbps=opts.speed,
+                   kernel_version=opts.kernel, pcap=opts.pcap)
+    wall0 = time.monotonic()
+    ns.open()
+    data = _payload(opts.seed, total)
+    xfer = Transfer(total)
+    net = ns.net
+    if opts.scenario == "udp":
+        port = UDP_PORT
+        ns.task(_udp_client(net, data, write_size, xfer), cpu=0, comm="udp-client")
+    else:
+        port = SERVER_PORT
+        ns.task(_tcp_server(net, data, write_size, opts.scenario == "small-writes", xfer), cpu=0,
+                comm="server")
+        ns.partner.connect(HOST_IP, SERVER_PORT, at_ps=ns.engine.now + 1 * MS)
+    ns.engine.spawn(_sampler(ns, xfer, opts.scenario), "goodput-sampler")
+    wire_s = total * 8 * 1.2 / (opts.speed * 1e6)
+    limit = ns.engine.now + int((wire_s * 4 + 5) * S)
+    show = _progress_printer(xfer, opts.progress, opts.quiet)
+    if opts.scenario == "udp":   # datagrams lost on the way are not resent: stop once the link is quiet
+        done = lambda: xfer.program_done and (_delivered(ns, "udp") >= total or _quiet(ns, 50 * MS))  # noqa: E731
+    else:
+        done = lambda: xfer.program_done and _delivered(ns, opts.scenario) >= total  # noqa: E731
+    finished = ns.run_until(done, limit, step_ps=1 * MS, progress=show)
+    ns.engine.run(ns.engine.now + 1 * MS)     # let the last ACKs and completions land
+    ns.close()
+    wall = time.monotonic() - wall0
+    result = _result(ns, opts, xfer, port, data, finished, wall)
+    return result, render(result)
+
+
+def _result(ns: NetSystem, opts, xfer: Transfer, port: int, data: bytes, finished: bool, wall: float) -> RunResult:
+    t10, b10, t90, b90 = xfer.window()
+    goodput = (b90 - b10) * 8 / ((t90 - t10) / 1e12) if t90 > t10 else 0.0
+    delivered = _delivered(ns, opts.scenario)
+    extra = {}
+    if opts.scenario == "udp":
+        dgrams = ns.partner.udp_datagrams(port)
+        got = b"".join(d.payload for d in dgrams)
+        sent = -(-xfer.app_bytes // (opts.write_size or DEFAULTS["udp"][1]))
+        arp = ns.net.ipv4.arp_tbl.stats
+        qdrops = sum(txq.qdisc.stats()["drops"] for txq in ns.netdev._tx if txq.qdisc is not None)
+        extra["datagrams"] = (f"{len(dgrams)} of {sent} delivered (UDP does not resend; ARP queue drops "
+                              f"{arp['unres_discards']}, qdisc drops {qdrops})")
+    else:
+        conn = ns.partner.connection(SERVER_PORT)
+        got = bytes(conn.data) if conn is not None and conn.data is not None else b""
+    if got == data:
+        extra["delivery check"] = "the partner received exactly the bytes sent, in order"
+    elif opts.scenario == "udp" and data.find(got[:64]) >= 0 and len(got) < len(data):
+        extra["delivery check"] = f"{len(got)} of {len(data)} bytes delivered (datagrams lost, see above)"
+    else:
+        extra["delivery check"] = f"MISMATCH: the partner received {len(got)} bytes that differ from those sent"
+    if not finished:
+        extra["warning"] = "the transfer did not finish within the time limit"
+    if xfer.errors:
+        extra["errors"] = "; ".join(xfer.errors)
+    extra.update(_nic_lines(ns))
+    return RunResult(scenario=opts.scenario, sim_time_ps=ns.engine.now, wall_s=wall, net=ns.net, host=ns.host,
+                     nic=ns.nic, app_bytes=xfer.app_bytes, delivered_bytes=delivered, goodput_bps=goodput,
+                     goodput_window=(t10, t90), extra=extra)
+
+
+def _nic_lines(ns: NetSystem) -> dict[str, str]:
+    """Descriptors, doorbells, interrupts and frames: what the driver and the NIC did."""
+    a = ns.adapter
+    rings = [r for r in a.tx_ring if r is not None]
+    doorbells = ns.host.site_counts.get("igb_tx_map.doorbell", 0)
+    vectors = []
+    for q in a.q_vector:
+        n = ns.kernel.irq.fired(q.msix_vector) if q.msix_vector is not None else 0
+        if n:
+            vectors.append(f"{q.name} {n}")
+    other = ns.kernel.irq.fired(a.msix_entries[0]) if a.msix_entries else 0
+    wb = sum(q.counters.get("writebacks", 0) for q in ns.nic.queues)
+    return {
+        "driver": f"{sum(r.tx_stats.packets for r in rings)} packets (TSO segments counted) completed, "
+                  f"{sum(r.tx_stats.bytes for r in rings)} bytes; doorbells {doorbells}; "
+                  f"queue restarts {sum(r.tx_stats.restart_queue for r in rings)}",
+        "NIC": f"{ns.nic.counters['frames']} frames on the wire; descriptor write-backs {wb}",
+        "interrupts": (", ".join(vectors) or "none") + f"; other {other}",
+        "wire": f"{ns.wire.frames_a_to_b} frames to the partner, {ns.wire.frames_b_to_a} back",
+    }

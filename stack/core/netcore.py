@@ -1,0 +1,138 @@
+"""``NetCore``: one host's network core — the per-CPU and global state Linux keeps in globals.
+
+It wires together, for one simulated host:
+
+* the execution context (which CPU runs now; pass the driver's Kernel so
+  the stack and the driver agree, else a :class:`~stack.core.context.CpuContext`);
+* softirqs (:class:`~stack.core.softirq.Softirq`, one daemon per CPU) and
+  timers (:class:`~stack.core.timer.Timers`, the TIMER softirq);
+* per-CPU ``softnet_data`` (NAPI poll list, completion queue, softnet_stat);
+* the NET_RX handler (:func:`~stack.core.napi.net_rx_action`) and the
+  completion-queue part of NET_TX (:meth:`NetCore.net_tx_action`; the
+  qdisc layer replaces this handler with the full ``net_tx_action``, which
+  starts with :meth:`NetCore.free_completion_queue`);
+* skb memory (:class:`~stack.core.skbuff.SkbMemory`, ``net.skb``);
+* the sysctls of ``net.core`` the layers read (``netdev_budget`` 300,
+  ``netdev_budget_usecs``, ``dev_weight`` 64, ``dev_tx_weight`` 64,
+  ``netdev_max_backlog`` 1000; stack_facts §0);
+* ``kernel_version``: ``"recent"`` (default) or ``"3.10"``, for the layers
+  whose behaviour differs between the two (stack_facts §12); set it before
+  the layers are installed and devices opened;
+* the qdisc layer's slots, empty until :func:`stack.core.qdisc.install` fills
+  them: ``dev_activate(dev)``/``dev_deactivate(dev)`` (what ``dev_open``,
+  ``dev_close`` and carrier changes call) and ``noop_qdisc``.
+
+``netdev_budget_usecs`` defaults to ``2 * USEC_PER_SEC / HZ``: two
+jiffies, the 3.10 limit and today's default (8 ms at HZ=250; 2 ms only at
+HZ=1000). Set it to 2000 for the 4.12–5.x default.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+from .context import CpuContext
+from .cputime import COSTS_PS, PER_BYTE_PS
+from .jiffies import HZ, USEC_PER_SEC, jiffies
+from .napi import net_rx_action, softnet_data
+from .skbuff import SkbMemory, skb_free_deferred
+from .softirq import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Softirq
+from .timer import Timers
+
+__all__ = ["NetCore"]
+
+
+class NetCore:
+    """The network core of ``host`` (see the module docstring).
+
+    ``ctx``: execution context (default: a CpuContext on CPU 0).
+    ``allocator``: where skb memory comes from (default: the host's kmalloc pool).
+    ``copy_ps_per_byte``: CPU time charged per byte copied into skbs.
+    """
+
+    def __init__(self, host, ctx=None, allocator=None, *, copy_ps_per_byte: int = 0):
+        self.host = host
+        self.engine = host.engine
+        self.ctx = ctx if ctx is not None else CpuContext(host)
+        self.softirq = Softirq(self.engine, host, self.ctx)
+        self.timers = Timers(self.engine, self.softirq, self.ctx)
+        self.softnet_data = [softnet_data(i, cpu) for i, cpu in enumerate(host.cpus)]
+        self.skb = SkbMemory(host, allocator, self.ctx, net=self, copy_ps_per_byte=copy_ps_per_byte)
+        self.devices: list = []
+        # net.core sysctls
+        self.netdev_budget = 300
+        self.netdev_budget_usecs = 2 * USEC_PER_SEC // HZ
+        self.dev_weight = 64
+        self.dev_tx_weight = 64
+        self.netdev_max_backlog = 1000
+        #: "recent" (6.x behaviour) or "3.10" where the layers model both (stack_facts §12).
+        self.kernel_version = "recent"
+        #: Installed by the qdisc layer (stack.core.qdisc.install); None without it.
+        self.dev_activate = None
+        self.dev_deactivate = None
+        self.noop_qdisc = None
+        #: CPU cost table (stack.core.cputime): per-call ps by function name, per-byte ps by operation.
+        self.costs: dict[str, int] = {**COSTS_PS, **PER_BYTE_PS}
+        #: ethertype -> handler(skb, dev), what ``netif_receive_skb`` delivers to (``ptype_base``).
+        self.ptype: dict[int, object] = {}
+        #: IP protocol number -> handler(skb), what ``ip_local_deliver`` calls (``inet_protos``).
+        self.inet_protos: dict[int, object] = {}
+        #: Payload bytes copied by CPUs, per kind of copy (``count_copy``): the "copies per byte" report.
+        self.copy_bytes: dict[str, int] = {}
+        #: CPU time charged per (function, execution context) by stack.core.cputime.charge.
+        self.fn_ctx_time: dict[tuple[str, str], int] = {}
+        #: Per-layer counters: layer -> {"calls", "packets", "bytes"} (what a run report shows).
+        self.layer_stats: dict[str, dict[str, int]] = {}
+        self.softirq.open_softirq(NET_RX_SOFTIRQ, partial(net_rx_action, self))
+        self.softirq.open_softirq(NET_TX_SOFTIRQ, self.net_tx_action)
+
+    @property
+    def jiffies(self) -> int:
+        return jiffies(self.engine.now)
+
+    # --- deferred frees (hard-IRQ context) -------------------------------------------
+    def completion_queue_add(self, skb, dropped: bool) -> None:
+        """Queue an unreferenced skb on the current CPU's completion queue and raise NET_TX."""
+        index = self.ctx.cpu.index
+        self.softnet_data[index].completion_queue.append((skb, dropped))
+        self.softirq.raise_on(index, NET_TX_SOFTIRQ)
+
+    def free_completion_queue(self, index: int) -> None:
+        """Free CPU ``index``'s completion queue, newest first (Linux pushes at the head)."""
+        sd = self.softnet_data[index]
+        clist = sd.completion_queue
+        if clist:
+            sd.completion_queue = []
+            for skb, dropped in reversed(clist):
+                skb_free_deferred(skb, dropped)
+
+    def net_tx_action(self, index: int) -> None:
+        """NET_TX_SOFTIRQ until the qdisc layer exists: only the completion queue."""
+        self.free_completion_queue(index)
+
+    @property
+    def fn_time(self) -> dict[str, int]:
+        """CPU time charged per function name, over every context (for the per-layer report)."""
+        out: dict[str, int] = {}
+        for (name, _context), ps in self.fn_ctx_time.items():
+            out[name] = out.get(name, 0) + ps
+        return out
+
+    def count_copy(self, kind: str, nbytes: int) -> None:
+        """``nbytes`` of payload copied by the CPU (``kind``: where, e.g. "tcp_sendmsg", "ip_fragment")."""
+        self.copy_bytes[kind] = self.copy_bytes.get(kind, 0) + nbytes
+
+    def count(self, layer: str, packets: int = 1, nbytes: int = 0) -> None:
+        """One call of ``layer`` carrying ``packets`` packets and ``nbytes`` bytes (for the report)."""
+        st = self.layer_stats.get(layer)
+        if st is None:
+            st = self.layer_stats[layer] = {"calls": 0, "packets": 0, "bytes": 0}
+        st["calls"] += 1
+        st["packets"] += packets
+        st["bytes"] += nbytes
+
+    # --- counters -----------------------------------------------------------------------
+    def softnet_stat(self) -> list[dict[str, int]]:
+        """``/proc/net/softnet_stat`` per CPU: processed, dropped, time_squeeze, cpu_collision, received_rps."""
+        return [{"processed": sd.processed, "dropped": sd.dropped, "time_squeeze": sd.time_squeeze,
+                 "cpu_collision": sd.cpu_collision, "received_rps": sd.received_rps}
+                for sd in self.softnet_data]

@@ -1,0 +1,448 @@
+"""``struct net_device`` and ``struct netdev_queue``: TX queues, stop/wake, carrier, TX watchdog.
+
+Each TX queue has a state word with Linux's bits:
+
+* ``__QUEUE_STATE_DRV_XOFF`` — the driver stopped it (ring nearly full:
+  ``netif_tx_stop_queue``/``netif_stop_subqueue``);
+* ``__QUEUE_STATE_STACK_XOFF`` — BQL stopped it (too many bytes in flight,
+  :mod:`stack.core.bql`);
+* ``__QUEUE_STATE_FROZEN`` — frozen around a TX timeout or reconfiguration.
+
+``netif_xmit_stopped`` is true for either XOFF; ``__netif_subqueue_stopped``
+(what a driver asks) only for DRV_XOFF. Waking a queue the driver stopped,
+or BQL clearing STACK_XOFF, *schedules* it: Linux calls
+``__netif_schedule(txq->qdisc)`` so NET_TX restarts the qdisc. The qdisc
+layer (:mod:`stack.core.qdisc`) installs ``dev.netif_schedule_hook(txq)`` when
+it activates the device; without it a schedule is only counted in
+``txq.schedules``.
+
+A driver fills the ``ndo_*`` slots: ``ndo_start_xmit(skb, dev)`` returns
+:data:`NETDEV_TX_OK` or :data:`NETDEV_TX_BUSY`; ``ndo_open``/``ndo_stop``
+(may be generator functions: they may sleep); ``ndo_tx_timeout(dev,
+txqueue)``, which the watchdog calls when a queue has been stopped for more
+than ``watchdog_timeo`` jiffies (5 s by default) since its ``trans_start``.
+
+Functions whose Linux name starts with ``__`` have an underscore-free alias
+for use inside class bodies, where Python would mangle the name.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+from .jiffies import HZ, jiffies, time_after
+
+__all__ = [
+    "NETDEV_TX_OK", "NETDEV_TX_BUSY", "NET_XMIT_SUCCESS", "NET_XMIT_DROP", "NET_XMIT_CN",
+    "NET_XMIT_MASK", "__QUEUE_STATE_DRV_XOFF", "__QUEUE_STATE_STACK_XOFF", "__QUEUE_STATE_FROZEN",
+    "QUEUE_STATE_DRV_XOFF", "QUEUE_STATE_STACK_XOFF", "QUEUE_STATE_FROZEN", "QUEUE_STATE_ANY_XOFF",
+    "QUEUE_STATE_ANY_XOFF_OR_FROZEN", "__LINK_STATE_START", "__LINK_STATE_PRESENT",
+    "__LINK_STATE_NOCARRIER", "NETIF_F_SG", "NETIF_F_IP_CSUM", "NETIF_F_HW_CSUM",
+    "NETIF_F_IPV6_CSUM", "NETIF_F_HIGHDMA", "NETIF_F_HW_VLAN_CTAG_TX", "NETIF_F_HW_VLAN_CTAG_RX",
+    "NETIF_F_TSO", "NETIF_F_TSO6", "NETIF_F_GSO_UDP_L4", "NETIF_F_RXCSUM", "NETIF_F_LLTX",
+    "net_device_stats", "netdev_queue", "NetDevice",
+    "netdev_get_tx_queue", "skb_get_tx_queue", "netif_tx_stop_queue", "netif_tx_start_queue",
+    "netif_tx_wake_queue", "netif_tx_start_all_queues", "netif_tx_wake_all_queues",
+    "netif_tx_stop_all_queues", "netif_tx_disable", "netif_stop_queue", "netif_start_queue",
+    "netif_wake_queue", "netif_queue_stopped", "netif_stop_subqueue", "netif_start_subqueue",
+    "netif_wake_subqueue", "__netif_subqueue_stopped", "netif_subqueue_stopped_idx",
+    "netif_subqueue_stopped", "netif_tx_queue_stopped", "netif_xmit_stopped",
+    "netif_xmit_frozen_or_stopped", "netif_xmit_frozen_or_drv_stopped", "__netif_schedule",
+    "netif_schedule_txq", "netif_schedule_queue", "txq_trans_update", "netif_trans_update",
+    "netif_running", "netif_device_present", "netif_carrier_on", "netif_carrier_off",
+    "netif_carrier_ok", "netdev_start_xmit", "dev_open", "dev_close", "__netdev_watchdog_up",
+    "netdev_watchdog_up", "dev_watchdog",
+]
+
+# --- return codes -------------------------------------------------------------------------
+NETDEV_TX_OK = 0x00
+NETDEV_TX_BUSY = 0x10
+NET_XMIT_SUCCESS = 0x00
+NET_XMIT_DROP = 0x01
+NET_XMIT_CN = 0x02
+NET_XMIT_MASK = 0x0F
+
+# --- netdev_queue state bits (bit numbers) and masks --------------------------------------
+__QUEUE_STATE_DRV_XOFF = 0
+__QUEUE_STATE_STACK_XOFF = 1
+__QUEUE_STATE_FROZEN = 2
+QUEUE_STATE_DRV_XOFF = 1 << __QUEUE_STATE_DRV_XOFF
+QUEUE_STATE_STACK_XOFF = 1 << __QUEUE_STATE_STACK_XOFF
+QUEUE_STATE_FROZEN = 1 << __QUEUE_STATE_FROZEN
+QUEUE_STATE_ANY_XOFF = QUEUE_STATE_DRV_XOFF | QUEUE_STATE_STACK_XOFF
+QUEUE_STATE_ANY_XOFF_OR_FROZEN = QUEUE_STATE_ANY_XOFF | QUEUE_STATE_FROZEN
+
+# --- net_device state bits (enum netdev_state_t, as masks) ----------------------------------
+__LINK_STATE_START = 1 << 0
+__LINK_STATE_PRESENT = 1 << 1
+__LINK_STATE_NOCARRIER = 1 << 2
+_LINK_STATE_PRESENT = __LINK_STATE_PRESENT  # for class bodies (name mangling)
+
+# --- features (distinct bits; the numbering is the model's, not a kernel ABI) ----------------
+NETIF_F_SG = 1 << 0
+NETIF_F_IP_CSUM = 1 << 1
+NETIF_F_HW_CSUM = 1 << 3
+NETIF_F_IPV6_CSUM = 1 << 4
+NETIF_F_HIGHDMA = 1 << 5
+NETIF_F_HW_VLAN_CTAG_TX = 1 << 7
+NETIF_F_HW_VLAN_CTAG_RX = 1 << 8
+NETIF_F_LLTX = 1 << 12
+NETIF_F_TSO = 1 << 16
+NETIF_F_TSO6 = 1 << 20
+NETIF_F_GSO_UDP_L4 = 1 << 33
+NETIF_F_RXCSUM = 1 << 40
+
+
+class net_device_stats:
+    """The device counters the core and drivers bump (``dev->stats``)."""
+
+    __slots__ = ("tx_packets", "tx_bytes", "tx_dropped", "tx_errors",
+                 "rx_packets", "rx_bytes", "rx_dropped", "rx_errors")
+
+    def __init__(self):
+        for name in self.__slots__:
+            setattr(self, name, 0)
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class netdev_queue:
+    """One TX queue of a device: state bits, ``trans_start``, BQL's ``dql``, the qdisc slot."""
+
+    __slots__ = ("dev", "index", "state", "trans_start", "trans_timeout", "qdisc", "qdisc_sleeping",
+                 "dql", "xmit_lock_owner", "schedules")
+
+    def __init__(self, dev: "NetDevice", index: int, dql):
+        self.dev = dev
+        self.index = index
+        self.state = 0
+        #: Jiffy of the last successful transmit (the watchdog's reference).
+        self.trans_start = 0
+        #: TX timeouts the watchdog declared on this queue.
+        self.trans_timeout = 0
+        #: The qdisc packets are queued to now (None until the qdisc layer attaches one;
+        #: the noop qdisc while the device is deactivated).
+        self.qdisc = None
+        #: The qdisc this queue owns, active or not (``qdisc_sleeping``).
+        self.qdisc_sleeping = None
+        self.dql = dql
+        self.xmit_lock_owner = -1
+        #: Times this queue was scheduled for NET_TX (``__netif_schedule``).
+        self.schedules = 0
+
+    def __repr__(self) -> str:
+        return f"<netdev_queue {self.dev.name}:{self.index} state={self.state:#x}>"
+
+
+class NetDevice:
+    """A network device with ``num_tx_queues`` TX queues, on NetCore ``net``.
+
+    Starts registered (PRESENT), down (not running) and with carrier (Linux
+    drivers call ``netif_carrier_off`` at probe). ``priv`` is the driver's
+    private state (``netdev_priv``).
+    """
+
+    def __init__(self, net, name: str = "eth0", num_tx_queues: int = 1, num_rx_queues: int = 1):
+        from .bql import dql, dql_init  # bql imports this module
+
+        if num_tx_queues < 1:
+            raise ValueError(f"{name}: needs at least one TX queue")
+        self.net = net
+        self.name = name
+        self.num_tx_queues = num_tx_queues
+        self.real_num_tx_queues = num_tx_queues
+        self.num_rx_queues = num_rx_queues
+        engine = net.engine
+        clock = lambda: jiffies(engine.now)  # noqa: E731 - BQL's jiffies
+        self._tx: list[netdev_queue] = []
+        for i in range(num_tx_queues):
+            d = dql(clock)
+            dql_init(d, HZ)
+            self._tx.append(netdev_queue(self, i, d))
+        self.state = _LINK_STATE_PRESENT
+        self.features = 0
+        self.hw_features = 0
+        self.mtu = 1500
+        self.tx_queue_len = 1000
+        self.gso_max_size = 65536
+        self.gso_max_segs = 65535
+        self.hard_header_len = 14
+        self.needed_headroom = 0
+        self.dev_addr = bytes(6)
+        self.stats = net_device_stats()
+        #: Frames received for a protocol nobody handles (``dev->rx_nohandler``).
+        self.rx_nohandler = 0
+        #: The root qdisc (``dev->qdisc``: mq on a multiqueue device), set by the qdisc layer.
+        self.qdisc = None
+        #: Packet taps (``ptype_all``: tcpdump, AF_PACKET): ``fn(frame: bytes, direction, dev)``
+        #: with direction "tx" (a copy of each frame handed to the driver) or "rx".
+        self.taps: list[Callable] = []
+        #: XPS: TX queue index -> set of CPUs (``queues/tx-N/xps_cpus``); empty: XPS off.
+        self.xps_cpus: dict[int, set[int]] = {}
+        self.carrier_up_count = 0
+        self.carrier_down_count = 0
+        #: Jiffies a queue may stay stopped before ndo_tx_timeout (0: 5 s when the watchdog starts).
+        self.watchdog_timeo = 0
+        self.watchdog_timer = net.timers.timer_setup(lambda t: dev_watchdog(self))
+        self.napi_list: list = []
+        self.priv = None
+        self.ndo_open: Callable | None = None
+        self.ndo_stop: Callable | None = None
+        self.ndo_start_xmit: Callable | None = None
+        self.ndo_tx_timeout: Callable | None = None
+        self.ndo_select_queue: Callable | None = None
+        #: Installed by the qdisc layer: ``fn(txq)`` does ``__netif_schedule(txq->qdisc)``.
+        self.netif_schedule_hook: Callable[[netdev_queue], None] | None = None
+        #: ``fn(dev, up)`` on every carrier change: where linkwatch's work (dev_activate /
+        #: dev_deactivate) hooks in.
+        self.carrier_hooks: list[Callable[["NetDevice", bool], None]] = []
+        net.devices.append(self)
+
+    def __repr__(self) -> str:
+        return f"<NetDevice {self.name} txqs={self.num_tx_queues} state={self.state:#x}>"
+
+
+# --- queues -----------------------------------------------------------------------------------
+def netdev_get_tx_queue(dev: NetDevice, index: int) -> netdev_queue:
+    return dev._tx[index]
+
+
+def skb_get_tx_queue(dev: NetDevice, skb) -> netdev_queue:
+    return dev._tx[skb.queue_mapping]
+
+
+def __netif_schedule(txq: netdev_queue) -> None:
+    """Ask NET_TX to run this queue's qdisc (through the qdisc layer's hook); counted."""
+    txq.schedules += 1
+    hook = txq.dev.netif_schedule_hook
+    if hook is not None:
+        hook(txq)
+
+
+netif_schedule_txq = __netif_schedule
+
+
+def netif_tx_stop_queue(txq: netdev_queue) -> None:
+    """The driver stops the queue (DRV_XOFF)."""
+    txq.state |= QUEUE_STATE_DRV_XOFF
+
+
+def netif_tx_start_queue(txq: netdev_queue) -> None:
+    """Clear DRV_XOFF without scheduling (at open, before any traffic)."""
+    txq.state &= ~QUEUE_STATE_DRV_XOFF
+
+
+def netif_tx_wake_queue(txq: netdev_queue) -> None:
+    """Clear DRV_XOFF; if it was set, schedule the queue so the qdisc resumes."""
+    if txq.state & QUEUE_STATE_DRV_XOFF:
+        txq.state &= ~QUEUE_STATE_DRV_XOFF
+        __netif_schedule(txq)
+
+
+def netif_tx_start_all_queues(dev: NetDevice) -> None:
+    for txq in dev._tx:
+        netif_tx_start_queue(txq)
+
+
+def netif_tx_wake_all_queues(dev: NetDevice) -> None:
+    for txq in dev._tx:
+        netif_tx_wake_queue(txq)
+
+
+def netif_tx_stop_all_queues(dev: NetDevice) -> None:
+    for txq in dev._tx:
+        netif_tx_stop_queue(txq)
+
+
+#: Linux takes each queue's xmit lock around the stop; nothing can race with it here.
+netif_tx_disable = netif_tx_stop_all_queues
+
+
+def netif_stop_queue(dev: NetDevice) -> None:
+    netif_tx_stop_queue(dev._tx[0])
+
+
+def netif_start_queue(dev: NetDevice) -> None:
+    netif_tx_start_queue(dev._tx[0])
+
+
+def netif_wake_queue(dev: NetDevice) -> None:
+    netif_tx_wake_queue(dev._tx[0])
+
+
+def netif_queue_stopped(dev: NetDevice) -> bool:
+    return netif_tx_queue_stopped(dev._tx[0])
+
+
+def netif_stop_subqueue(dev: NetDevice, queue_index: int) -> None:
+    netif_tx_stop_queue(dev._tx[queue_index])
+
+
+def netif_start_subqueue(dev: NetDevice, queue_index: int) -> None:
+    netif_tx_start_queue(dev._tx[queue_index])
+
+
+def netif_wake_subqueue(dev: NetDevice, queue_index: int) -> None:
+    netif_tx_wake_queue(dev._tx[queue_index])
+
+
+def __netif_subqueue_stopped(dev: NetDevice, queue_index: int) -> bool:
+    """True if the driver stopped TX queue ``queue_index`` (DRV_XOFF; BQL's XOFF does not count)."""
+    return bool(dev._tx[queue_index].state & QUEUE_STATE_DRV_XOFF)
+
+
+netif_subqueue_stopped_idx = __netif_subqueue_stopped
+
+
+def netif_subqueue_stopped(dev: NetDevice, skb) -> bool:
+    return __netif_subqueue_stopped(dev, skb.queue_mapping)
+
+
+def netif_tx_queue_stopped(txq: netdev_queue) -> bool:
+    return bool(txq.state & QUEUE_STATE_DRV_XOFF)
+
+
+def netif_xmit_stopped(txq: netdev_queue) -> bool:
+    """True if the driver or BQL stopped the queue: the qdisc must not hand it packets."""
+    return bool(txq.state & QUEUE_STATE_ANY_XOFF)
+
+
+def netif_xmit_frozen_or_stopped(txq: netdev_queue) -> bool:
+    return bool(txq.state & QUEUE_STATE_ANY_XOFF_OR_FROZEN)
+
+
+def netif_xmit_frozen_or_drv_stopped(txq: netdev_queue) -> bool:
+    return bool(txq.state & (QUEUE_STATE_DRV_XOFF | QUEUE_STATE_FROZEN))
+
+
+def netif_schedule_queue(txq: netdev_queue) -> None:
+    """Schedule the queue unless it is (still) stopped — BQL's wake path."""
+    if not txq.state & QUEUE_STATE_ANY_XOFF:
+        __netif_schedule(txq)
+
+
+def txq_trans_update(txq: netdev_queue) -> None:
+    """Record a transmit on ``txq`` now (the watchdog measures stalls from here)."""
+    txq.trans_start = jiffies(txq.dev.net.engine.now)
+
+
+def netif_trans_update(dev: NetDevice) -> None:
+    txq_trans_update(dev._tx[0])
+
+
+def netdev_start_xmit(skb, dev: NetDevice, txq: netdev_queue, more: bool = False) -> int:
+    """Hand ``skb`` to the driver with the "more packets follow" hint; the driver's return code."""
+    skb.xmit_more = more
+    rc = dev.ndo_start_xmit(skb, dev)
+    if rc == NETDEV_TX_OK:
+        txq_trans_update(txq)
+    return rc
+
+
+# --- device state -------------------------------------------------------------------------------
+def netif_running(dev: NetDevice) -> bool:
+    return bool(dev.state & __LINK_STATE_START)
+
+
+def netif_device_present(dev: NetDevice) -> bool:
+    return bool(dev.state & __LINK_STATE_PRESENT)
+
+
+def netif_carrier_ok(dev: NetDevice) -> bool:
+    return not dev.state & __LINK_STATE_NOCARRIER
+
+
+def netif_carrier_on(dev: NetDevice) -> None:
+    """Link up: counted, and the TX watchdog starts if the device is running."""
+    if dev.state & __LINK_STATE_NOCARRIER:
+        dev.state &= ~__LINK_STATE_NOCARRIER
+        dev.carrier_up_count += 1
+        dev.net.engine.log(dev.name, "carrier", 1)
+        if netif_running(dev):
+            __netdev_watchdog_up(dev)
+        for fn in dev.carrier_hooks:
+            fn(dev, True)
+
+
+def netif_carrier_off(dev: NetDevice) -> None:
+    """Link down (the watchdog stops checking until the carrier returns)."""
+    if not dev.state & __LINK_STATE_NOCARRIER:
+        dev.state |= __LINK_STATE_NOCARRIER
+        dev.carrier_down_count += 1
+        dev.net.engine.log(dev.name, "carrier", 0)
+        for fn in dev.carrier_hooks:
+            fn(dev, False)
+
+
+def _call(fn, *args):
+    """Run a callback that may be a generator function (it may sleep); its return value."""
+    result = fn(*args)
+    if inspect.isgenerator(result):
+        result = yield from result
+    return result
+
+
+def dev_open(dev: NetDevice):
+    """Generator: bring the device up (START, ``ndo_open``, watchdog); 0 or ``ndo_open``'s error."""
+    if netif_running(dev):
+        return 0
+    dev.state |= __LINK_STATE_START
+    ret = 0
+    if dev.ndo_open is not None:
+        ret = yield from _call(dev.ndo_open, dev)
+    if ret:
+        dev.state &= ~__LINK_STATE_START
+        return ret
+    if dev.net.dev_activate is not None:
+        dev.net.dev_activate(dev)  # attach the default qdiscs; live now if there is carrier
+    netif_trans_update(dev)  # dev_activate
+    if netif_carrier_ok(dev):
+        __netdev_watchdog_up(dev)
+    return 0
+
+
+def dev_close(dev: NetDevice):
+    """Generator: take the device down (clear START, deactivate the qdiscs, stop the watchdog, ``ndo_stop``)."""
+    if not netif_running(dev):
+        return
+    dev.state &= ~__LINK_STATE_START
+    if dev.net.dev_deactivate is not None:
+        dev.net.dev_deactivate(dev)  # qdiscs to noop, queued skbs freed (qdisc_reset)
+    dev.net.timers.del_timer(dev.watchdog_timer)
+    if dev.ndo_stop is not None:
+        yield from _call(dev.ndo_stop, dev)
+
+
+# --- the TX watchdog ---------------------------------------------------------------------------
+def __netdev_watchdog_up(dev: NetDevice) -> None:
+    """Arm the watchdog ``watchdog_timeo`` jiffies from now (if the driver has ndo_tx_timeout)."""
+    if dev.ndo_tx_timeout is None:
+        return
+    if dev.watchdog_timeo <= 0:
+        dev.watchdog_timeo = 5 * HZ
+    dev.net.timers.mod_timer(dev.watchdog_timer, jiffies(dev.net.engine.now) + dev.watchdog_timeo)
+
+
+netdev_watchdog_up = __netdev_watchdog_up
+
+
+def dev_watchdog(dev: NetDevice) -> None:
+    """The watchdog timer: the first queue stopped for over ``watchdog_timeo`` gets ndo_tx_timeout.
+
+    Runs only while the device is present, running and has carrier; then it
+    re-arms itself. (Linux also freezes the queues around the call and
+    rounds the next expiry to a whole second; neither is modelled.)
+    """
+    if not (netif_device_present(dev) and netif_running(dev) and netif_carrier_ok(dev)):
+        return
+    now = jiffies(dev.net.engine.now)
+    for txq in dev._tx:
+        if not txq.state & QUEUE_STATE_ANY_XOFF:
+            continue
+        if time_after(now, txq.trans_start + dev.watchdog_timeo):
+            txq.trans_timeout += 1
+            dev.net.engine.log(dev.name, "tx_timeout", txq.index)
+            dev.ndo_tx_timeout(dev, txq.index)
+            break
+    dev.net.timers.mod_timer(dev.watchdog_timer, now + dev.watchdog_timeo)
