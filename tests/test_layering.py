@@ -1,51 +1,293 @@
-"""The layer boundaries of docs/architecture.md, checked on the import statements of every module."""
+"""The layer rules of docs/architecture.md, checked on every module's import statements.
+
+``check(root)`` reads a source tree and returns one line per broken rule; the
+real tree must give none, and each rule is shown to catch a planted
+violation in a small synthetic tree (so a rule that silently stopped
+matching anything would fail here too).
+
+Rules:
+
+1. **Layers import only what they may** (``ALLOWED``): the foundation
+   (``sim/engine``, ``sim/host``) never imports the NIC, the kernel, the
+   assembly or the run layer, and the engine only the standard library; the
+   NIC model never imports the driver or the stack, the driver never the NIC
+   model; the net core (``stack/core``) never imports the protocol layers,
+   and the driver imports the net core only; the assembly never imports the
+   run layer.
+2. **No import circle between files of different layers**, and inside a
+   layer only the circles listed in ``KNOWN_CIRCLES``, each with the Linux
+   reason (functions of those files call each other in Linux too).
+3. **An import inside a function says why**: a comment on its line or on
+   the line above.
+4. **No module over 800 lines** except those in ``LONG_MODULES``, each
+   mirroring one Linux source file of that size.
+5. **No test file imports another test file**: shared rigs live in conftest
+   files.
+"""
+from __future__ import annotations
+
 import ast
 import pathlib
 import sys
+from dataclasses import dataclass
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PROJECT = {"sim", "rtl_model", "driver", "stack"}
+PROJECT = ("sim", "rtl_model", "driver", "stack")
+CODE_DIRS = ("sim", "rtl_model", "driver", "stack", "benchmarks")
+MAX_LINES = 800
 
-# layer folder -> project packages it may import (besides itself)
-ALLOWED = {
+# Layers, most specific first: folder -> the project packages it may import besides itself.
+LAYERS = {
     "sim/engine": {"sim.engine"},
     "sim/host": {"sim.engine", "sim.host"},
     "rtl_model": {"sim.engine", "sim.host", "rtl_model"},
-    "driver": {"sim.engine", "sim.host", "stack", "driver"},
+    "stack/core": {"sim.engine", "sim.host", "stack.core"},
     "stack": {"sim.engine", "sim.host", "stack"},
+    "driver": {"sim.engine", "sim.host", "stack.core", "driver"},
+    "sim/assembly": {"sim.engine", "sim.host", "sim.assembly", "rtl_model", "driver", "stack"},
+    "sim/run": {"sim", "rtl_model", "driver", "stack"},
+    "sim/examples": {"sim.engine", "sim.host", "sim.examples"},
+    "sim/tb": {"sim", "rtl_model", "driver", "stack"},
+    "benchmarks": {"sim", "rtl_model", "driver", "stack", "benchmarks"},
 }
 STDLIB_ONLY = {"sim/engine"}
 
+# Import circles allowed inside one layer: the files' functions call each other in Linux too.
+KNOWN_CIRCLES: dict[frozenset[str], str] = {}
 
-def _imports(path: pathlib.Path):
-    tree = ast.parse(path.read_text(), str(path))
-    pkg = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+# Modules allowed over MAX_LINES: each mirrors one Linux source file at least that long.
+LONG_MODULES = {
+    "stack/ipv4/tcp_output.py": "net/ipv4/tcp_output.c (~4,400 lines)",
+    "stack/core/skbuff.py": "net/core/skbuff.c (~7,000 lines)",
+}
+
+
+@dataclass(frozen=True)
+class Import:
+    """One import statement's target, resolved to an absolute module name."""
+    module: str
+    line: int
+    in_function: bool
+    commented: bool
+
+
+def module_name(root: pathlib.Path, path: pathlib.Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(root: pathlib.Path, path: pathlib.Path) -> str | None:
+    rel = path.relative_to(root).as_posix()
+    return next((layer for layer in LAYERS if rel.startswith(layer + "/")), None)
+
+
+def _function_nodes(tree: ast.AST) -> set[int]:
+    inside = set()
+    for fn in ast.walk(tree):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            inside.update(id(n) for n in ast.walk(fn) if n is not fn)
+    return inside
+
+
+def _targets(node, package: str, exists) -> list[str]:
+    """Absolute module names an import statement loads (``from pkg import submodule`` counts the submodule)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if node.level:
+        base = package.split(".")[: len(package.split(".")) - node.level + 1]
+        target = ".".join(base + ([node.module] if node.module else []))
+    else:
+        target = node.module or ""
+    subs = [f"{target}.{a.name}" for a in node.names if exists(f"{target}.{a.name}")]
+    return subs or [target]
+
+
+def imports_of(root: pathlib.Path, path: pathlib.Path, exists) -> list[Import]:
+    source = path.read_text()
+    lines = source.splitlines()
+    tree = ast.parse(source, str(path))
+    inside = _function_nodes(tree)
+    name = module_name(root, path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            yield from (a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: resolve against the module's package
-                base = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
-                yield ".".join(base + ([node.module] if node.module else []))
-            else:
-                yield node.module
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        here, above = lines[node.lineno - 1], lines[node.lineno - 2] if node.lineno > 1 else ""
+        commented = "#" in here or above.strip().startswith("#")
+        for target in _targets(node, package, exists):
+            out.append(Import(target, node.lineno, id(node) in inside, commented))
+    return out
 
 
-def _cases():
-    for layer in ALLOWED:
-        for path in sorted((ROOT / layer).rglob("*.py")):
-            yield pytest.param(layer, path, id=str(path.relative_to(ROOT)))
+def _sources(root: pathlib.Path):
+    for top in CODE_DIRS:
+        for path in sorted((root / top).rglob("*.py")) if (root / top).is_dir() else ():
+            if "sim_build" not in path.parts:
+                yield path
 
 
-@pytest.mark.parametrize("layer,path", list(_cases()))
-def test_layer_imports_only_what_it_may(layer, path):
-    for name in _imports(path):
-        top = name.split(".")[0]
-        if top in PROJECT:
-            assert any(name == a or name.startswith(a + ".") for a in ALLOWED[layer]), \
-                f"{path.relative_to(ROOT)} imports {name}, which {layer} may not"
-        elif layer in STDLIB_ONLY:
-            assert top in sys.stdlib_module_names or top == "__future__", \
-                f"{path.relative_to(ROOT)} imports {name}: the engine is stdlib only"
+def _circles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index, low, on, stack, out, counter = {}, {}, set(), [], [], [0]
+    for start in graph:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = counter[0]; counter[0] += 1; stack.append(start); on.add(start)
+        while work:
+            node, it = work[-1]
+            nxt = next(it, None)
+            if nxt is not None:
+                if nxt not in graph:
+                    continue
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter[0]; counter[0] += 1; stack.append(nxt); on.add(nxt)
+                    work.append((nxt, iter(sorted(graph[nxt]))))
+                elif nxt in on:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                comp = set()
+                while True:
+                    m = stack.pop(); on.discard(m); comp.add(m)
+                    if m == node:
+                        break
+                if len(comp) > 1:
+                    out.append(comp)
+    return out
+
+
+def check(root: pathlib.Path, known_circles=None, long_modules=None) -> list[str]:
+    """Every broken layer rule in the tree at ``root``, one line each (empty: all rules hold)."""
+    known_circles = KNOWN_CIRCLES if known_circles is None else known_circles
+    long_modules = LONG_MODULES if long_modules is None else long_modules
+    paths = list(_sources(root))
+    names = {module_name(root, p): p for p in paths}
+    exists = names.__contains__
+    problems, graph, layer_by_module = [], {}, {}
+    for path in paths:
+        rel, mod, layer = path.relative_to(root).as_posix(), module_name(root, path), layer_of(root, path)
+        layer_by_module[mod] = layer
+        edges = graph.setdefault(mod, set())
+        for imp in imports_of(root, path, exists):
+            top = imp.module.split(".")[0]
+            if top in PROJECT:
+                if layer and not any(imp.module == a or imp.module.startswith(a + ".")
+                                     for a in LAYERS[layer] | {layer.replace("/", ".")}):
+                    problems.append(f"{rel}:{imp.line} imports {imp.module}, which {layer} may not")
+                if imp.in_function and not imp.commented:
+                    problems.append(f"{rel}:{imp.line} imports {imp.module} inside a function with no comment why")
+                if imp.module in names and imp.module != mod:
+                    edges.add(imp.module)
+            elif layer in STDLIB_ONLY and top not in sys.stdlib_module_names and top != "__future__":
+                problems.append(f"{rel}:{imp.line} imports {imp.module}: the engine is stdlib only")
+        length = len(path.read_text().splitlines())
+        if length > MAX_LINES and rel not in long_modules:
+            problems.append(f"{rel} has {length} lines (over {MAX_LINES}) and mirrors no Linux file that long")
+    for comp in _circles(graph):
+        layers = sorted({str(layer_by_module.get(m)) for m in comp})
+        if len(layers) > 1:
+            problems.append(f"import circle across layers {layers}: {sorted(comp)}")
+        elif frozenset(comp) not in known_circles:
+            problems.append(f"import circle in {layers[0]} not known to mirror Linux: {sorted(comp)}")
+    return problems + _test_imports(root)
+
+
+def _test_imports(root: pathlib.Path) -> list[str]:
+    """Test files that import other test files (shared rigs belong in conftest files)."""
+    problems = []
+    for path in sorted((root / "tests").rglob("test_*.py")) if (root / "tests").is_dir() else ():
+        for node in ast.walk(ast.parse(path.read_text())):
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for mod in mods:
+                if mod.rpartition(".")[2].startswith("test_") or (mod.startswith("tests.") and "conftest" not in mod):
+                    problems.append(f"{path.relative_to(root).as_posix()}:{node.lineno} imports test module {mod}")
+    return problems
+
+
+def test_the_tree_keeps_every_layer_rule():
+    problems = check(ROOT)
+    assert not problems, "\n".join(problems)
+
+
+def test_every_known_circle_and_long_module_still_exists():
+    """The allow-lists shrink with the code: an entry nothing needs any more is an error."""
+    paths = list(_sources(ROOT))
+    names = {module_name(ROOT, p): p for p in paths}
+    graph = {m: {i.module for i in imports_of(ROOT, p, names.__contains__) if i.module in names} - {m}
+             for m, p in names.items()}
+    live = {frozenset(c) for c in _circles(graph)}
+    assert set(KNOWN_CIRCLES) <= live, set(KNOWN_CIRCLES) - live
+    for rel in LONG_MODULES:
+        assert len((ROOT / rel).read_text().splitlines()) > MAX_LINES, f"{rel} is short now: drop it"
+
+
+# --- each rule catches a planted violation ------------------------------------------------------
+
+def _plant(tmp_path: pathlib.Path, files: dict[str, str]) -> pathlib.Path:
+    for rel, text in files.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path
+
+
+CLEAN = {
+    "sim/__init__.py": "", "sim/engine/__init__.py": "", "sim/engine/core.py": "import heapq\n",
+    "sim/host/__init__.py": "", "sim/host/cpu.py": "from sim.engine import core\n",
+    "stack/__init__.py": "", "stack/core/__init__.py": "", "stack/core/skbuff.py": "from sim.host import cpu\n",
+    "stack/ipv4/__init__.py": "", "stack/ipv4/tcp.py": "from stack.core import skbuff\n",
+    "driver/__init__.py": "", "driver/igb.py": "from stack.core.skbuff import x\n",
+    "rtl_model/__init__.py": "", "rtl_model/nic.py": "from sim.engine.core import x\n",
+    "sim/assembly/__init__.py": "", "sim/assembly/system.py": "import driver.igb\nimport rtl_model.nic\n",
+    "sim/run/__init__.py": "", "sim/run/cli.py": "from sim.assembly import system\n",
+    "tests/conftest.py": "", "tests/test_a.py": "from sim.run import cli\n",
+}
+
+PLANTED = [
+    ("the engine imports a package", {"sim/engine/core.py": "import numpy\n"}, "stdlib only"),
+    ("the host imports the assembly", {"sim/host/cpu.py": "from sim.assembly import system\n"},
+     "sim/host may not"),
+    ("the engine imports the run layer", {"sim/engine/core.py": "from sim.run import cli\n"}, "sim/engine may not"),
+    ("the NIC imports the driver", {"rtl_model/nic.py": "from driver import igb\n"}, "rtl_model may not"),
+    ("the NIC imports the stack", {"rtl_model/nic.py": "import stack.core.skbuff\n"}, "rtl_model may not"),
+    ("the driver imports the NIC", {"driver/igb.py": "from rtl_model.nic import Nic\n"}, "driver may not"),
+    ("the driver imports a protocol", {"driver/igb.py": "from stack.ipv4.tcp import x\n"}, "driver may not"),
+    ("the net core imports a protocol", {"stack/core/skbuff.py": "from ..ipv4 import tcp\n"},
+     "stack/core may not"),
+    ("the assembly imports the run layer", {"sim/assembly/system.py": "from sim.run.cli import main\n"},
+     "sim/assembly may not"),
+    ("a circle across layers", {"stack/core/skbuff.py": "def f():\n    # why\n    from stack.ipv4 import tcp\n"},
+     "stack/core may not"),
+    ("an unknown circle inside a layer",
+     {"stack/ipv4/udp.py": "from . import tcp\n", "stack/ipv4/tcp.py": "from . import udp\n"},
+     "not known to mirror Linux"),
+    ("an import in a function with no reason",
+     {"stack/ipv4/tcp.py": "def f():\n    from stack.core import skbuff\n"}, "no comment why"),
+    ("a long module", {"stack/ipv4/tcp.py": "x = 1\n" * (MAX_LINES + 1)}, "over 800"),
+    ("a test file imports a test file", {"tests/test_b.py": "from tests.test_a import cli\n"}, "test module"),
+]
+
+
+def test_a_clean_tree_passes(tmp_path):
+    assert check(_plant(tmp_path, CLEAN), known_circles={}, long_modules={}) == []
+
+
+@pytest.mark.parametrize("files,expect", [pytest.param(f, e, id=i) for i, f, e in PLANTED])
+def test_a_planted_violation_is_caught(tmp_path, files, expect):
+    problems = check(_plant(tmp_path, {**CLEAN, **files}), known_circles={}, long_modules={})
+    assert any(expect in p for p in problems), problems
+
+
+def test_a_known_circle_and_a_commented_import_pass(tmp_path):
+    root = _plant(tmp_path, {**CLEAN, "stack/ipv4/tcp_input.py": "from . import tcp_output\n",
+                             "stack/ipv4/tcp_output.py": "def f():\n    from . import tcp_input  # mutual call\n"})
+    circle = frozenset({"stack.ipv4.tcp_input", "stack.ipv4.tcp_output"})
+    assert check(root, known_circles={circle: "Linux too"}, long_modules={}) == []
