@@ -1,5 +1,7 @@
-"""The discrete-event engine: integer picosecond time, generator processes, events.
+"""The native engine: integer picosecond time, generator processes, events.
 
+:class:`Engine` implements :class:`sim.engine.api.EngineAPI` on its own
+scheduler; the events it runs are the shared ones of :mod:`sim.engine.events`.
 A process is a Python generator. It waits by yielding:
 
 * an :class:`Event` (resumed with the event's value, or with the event's
@@ -20,130 +22,21 @@ whole run (see :mod:`sim.engine.choice`).
 
 Failures. ``Event.fail(exc)`` throws ``exc`` into every waiting process; a
 failed event that nobody waits on, or a process that dies with an exception
-nobody waits for, stops :meth:`Engine.run` with that exception.
+nobody waits for, stops :meth:`Engine.run` with that exception
+(:meth:`Engine._unhandled_failure`).
 """
 from __future__ import annotations
 
 from collections import deque
 from functools import partial
 from heapq import heappop, heappush
-from typing import Any, Callable, Generator, Iterable
+from typing import Any, Callable, Generator
 
-__all__ = [
-    "Engine", "Event", "Process", "SimulationError", "PENDING", "ChoicesAndTrace",
-]
+from .api import EngineBase
+from .choice import SeededPolicy
+from .events import FIRED, Call, Event, Failure, SimulationError
 
-#: Value of an event that has not been triggered yet.
-PENDING = object()
-#: Waiter slot of an event whose waiters have already been resumed.
-_FIRED = object()
-
-
-class SimulationError(RuntimeError):
-    """A model bug surfaced by the engine (deadlock guard, bad yield, double trigger)."""
-
-
-class _Failure:
-    """Marks an event value as a failure carrying an exception."""
-
-    __slots__ = ("exc", "handled")
-
-    def __init__(self, exc: BaseException):
-        self.exc = exc
-        self.handled = False
-
-
-class Event:
-    """Something that happens once, at a simulated time, with a value.
-
-    Waiters are stored in one slot: ``None`` (nobody), a single waiter, or a
-    list of waiters; most events have exactly one waiter, so this avoids a
-    list allocation per event on the hot path.
-    """
-
-    __slots__ = ("engine", "waiter", "value", "_name")
-
-    def __init__(self, engine: "Engine", name: str | None = None):
-        self.engine = engine
-        self.waiter = None
-        self.value = PENDING
-        if name is not None:  # unnamed events skip the store: they are the hot path
-            self._name = name
-
-    @property
-    def name(self) -> str | None:
-        """The event's name, if it was given one."""
-        return getattr(self, "_name", None)
-
-    # --- triggering -------------------------------------------------
-    def succeed(self, value: Any = None) -> "Event":
-        """Trigger the event now; waiters resume in the current time step."""
-        if self.value is not PENDING:
-            raise SimulationError(f"{self!r} triggered twice")
-        self.value = value
-        self.engine._ready.append(self)
-        return self
-
-    def fail(self, exc: BaseException) -> "Event":
-        """Trigger the event as failed: ``exc`` is thrown into each waiter."""
-        if self.value is not PENDING:
-            raise SimulationError(f"{self!r} triggered twice")
-        self.value = _Failure(exc)
-        self.engine._ready.append(self)
-        return self
-
-    @property
-    def triggered(self) -> bool:
-        """True once succeed() or fail() was called."""
-        return self.value is not PENDING
-
-    @property
-    def processed(self) -> bool:
-        """True once the waiters have been resumed."""
-        return self.waiter is _FIRED
-
-    @property
-    def ok(self) -> bool:
-        """True if triggered and not failed."""
-        v = self.value
-        return v is not PENDING and v.__class__ is not _Failure
-
-    # --- waiting ----------------------------------------------------
-    def _add_waiter(self, w) -> None:
-        cur = self.waiter
-        if cur is None:
-            self.waiter = w
-        elif cur.__class__ is list:
-            cur.append(w)
-        else:
-            self.waiter = [cur, w]
-
-    def _run(self) -> None:
-        """Resume the waiters (called by the engine when the event fires)."""
-        w = self.waiter
-        self.waiter = _FIRED
-        v = self.value
-        if v.__class__ is _Failure:
-            self._run_failed(w, v)
-        elif w is None:
-            return
-        elif w.__class__ is list:
-            for x in w:
-                x._resume(v)
-        else:
-            w._resume(v)
-
-    def _run_failed(self, w, failure: _Failure) -> None:
-        if w is None:
-            if not failure.handled:
-                raise failure.exc
-            return
-        failure.handled = True
-        for x in (w if w.__class__ is list else (w,)):
-            x._throw(failure.exc)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name or hex(id(self))}>"
+__all__ = ["Engine", "Process"]
 
 
 class Process(Event):
@@ -220,13 +113,13 @@ class Process(Event):
             if w is _BAD:
                 self._die(SimulationError(f"{self!r} yielded {target!r}; yield an Event or a delay"))
                 return
-            if w is not _FIRED:
+            if w is not FIRED:
                 target._add_waiter(self)
                 return
             # Already fired: continue at once with its value.
             v = target.value
             try:
-                if v.__class__ is _Failure:
+                if v.__class__ is Failure:
                     target = self._gen.throw(v.exc)
                 else:
                     target = self._send(v)
@@ -244,7 +137,7 @@ class Process(Event):
 
     def _die(self, exc: BaseException) -> None:
         self._done = True
-        self.value = _Failure(exc)
+        self.value = Failure(exc)
         self.engine._ready.append(_Fire(self))
 
 
@@ -261,25 +154,6 @@ class _Fire:
 
 
 _BAD = object()
-
-
-class _Call:
-    """A plain callback scheduled on the engine (no process needed)."""
-
-    __slots__ = ("fn", "args", "cancelled")
-
-    def __init__(self, fn: Callable, args: tuple):
-        self.fn = fn
-        self.args = args
-        self.cancelled = False
-
-    def _run(self) -> None:
-        if not self.cancelled:
-            self.fn(*self.args)
-
-    def cancel(self) -> None:
-        """Do not run the callback after all."""
-        self.cancelled = True
 
 
 class _Timeout(Event):
@@ -300,82 +174,7 @@ class _Timeout(Event):
         Event._run(self)
 
 
-class _Condition(Event):
-    """Fires when ``need`` of its events have fired; value maps event -> value."""
-
-    __slots__ = ("_events", "_need", "_count")
-
-    def __init__(self, engine: "Engine", events: list[Event], need: int):
-        super().__init__(engine, "any_of" if need == 1 else "all_of")
-        self._events = events
-        self._need = need
-        self._count = 0
-        if need == 0:
-            self.succeed({})
-            return
-        for ev in events:
-            if ev.waiter is _FIRED:
-                self._resume(ev.value) if ev.ok else self._throw(ev.value.exc)
-            else:
-                ev._add_waiter(_CondWaiter(self))
-
-    def _resume(self, _value: Any) -> None:
-        if self.value is not PENDING:
-            return
-        self._count += 1
-        if self._count >= self._need:
-            self.succeed({ev: ev.value for ev in self._events if ev.ok})
-
-    def _throw(self, exc: BaseException) -> None:
-        if self.value is PENDING:
-            self.fail(exc)
-
-
-class _CondWaiter:
-    __slots__ = ("cond",)
-
-    def __init__(self, cond: _Condition):
-        self.cond = cond
-
-    def _resume(self, value: Any) -> None:
-        self.cond._resume(value)
-
-    def _throw(self, exc: BaseException) -> None:
-        self.cond._throw(exc)
-
-
-class ChoicesAndTrace:
-    """The part of the engine API that is the same on every engine: choices and the event trace.
-
-    Shared by :class:`Engine` and the cocotb adapter; needs ``self.policy``,
-    ``self.records`` and ``self.now``.
-    """
-
-    def choose_index(self, n: int, why: str) -> int:
-        """Index in ``range(n)`` picked by the policy; ``why`` labels the choice."""
-        if n <= 1:
-            if n == 1:
-                return 0
-            raise SimulationError(f"choice '{why}' has no options")
-        return self.policy.choose(n, why)
-
-    def choose(self, options, why: str):
-        """One of ``options`` picked by the policy; ``why`` labels the choice."""
-        return options[self.choose_index(len(options), why)]
-
-    # --- tracing ----------------------------------------------------
-    def log(self, source: str, what: str, *data) -> None:
-        """Append ``(now, source, what, *data)`` to :attr:`records` if tracing is on."""
-        if self.records is not None:
-            self.records.append((self.now, source, what, *data))
-
-    def start_trace(self) -> list:
-        """Turn tracing on; returns the list that :meth:`log` appends to."""
-        self.records = []
-        return self.records
-
-
-class Engine(ChoicesAndTrace):
+class Engine(EngineBase):
     """The event loop. Time is an integer number of picoseconds in :attr:`now`.
 
     ``policy`` decides every nondeterministic choice (see
@@ -384,8 +183,6 @@ class Engine(ChoicesAndTrace):
     """
 
     def __init__(self, policy=None):
-        from .choice import SeededPolicy  # local: choice imports nothing from here at load
-
         self.now = 0
         self._heap: list = []
         self._seq = 0
@@ -412,29 +209,21 @@ class Engine(ChoicesAndTrace):
         """Start a process in the current time step; returns it (an Event for joining)."""
         return Process(self, gen, name)
 
-    def any_of(self, events: Iterable) -> Event:
-        """Fires when the first of ``events`` (Events or delays) fires."""
-        return _Condition(self, self._as_events(events), 1)
-
-    def all_of(self, events: Iterable) -> Event:
-        """Fires when all of ``events`` (Events or delays) have fired."""
-        evs = self._as_events(events)
-        return _Condition(self, evs, len(evs))
-
-    def _as_events(self, events: Iterable) -> list[Event]:
-        return [e if isinstance(e, Event) else _Timeout(self, int(e)) for e in events]
-
-    def call_later(self, delay_ps: int, fn: Callable, *args) -> _Call:
+    def call_later(self, delay_ps: int, fn: Callable, *args) -> Call:
         """Run ``fn(*args)`` after ``delay_ps``; returns a handle with ``cancel()``."""
         if delay_ps < 0:
             raise SimulationError(f"call_later with negative delay {delay_ps}")
-        call = _Call(fn, args)
+        call = Call(fn, args)
         if delay_ps == 0:
             self._ready.append(call)
         else:
             self._seq += 1
             heappush(self._heap, (self.now + delay_ps, self._seq, call))
         return call
+
+    def _unhandled_failure(self, failure: Failure) -> None:
+        """A failed event fired with nobody waiting: stop the run with its exception."""
+        raise failure.exc
 
     # --- running ----------------------------------------------------
     def peek(self) -> int | None:
@@ -450,7 +239,7 @@ class Engine(ChoicesAndTrace):
         that never stops); exceeding it raises :class:`SimulationError`.
         """
         if isinstance(until, Event):
-            if until.waiter is _FIRED:  # already fired: nothing to run up to
+            if until.waiter is FIRED:  # already fired: nothing to run up to
                 return
             stop_event = until
             stop_time = None
@@ -468,7 +257,7 @@ class Engine(ChoicesAndTrace):
             self._loop_fifo(stop_time, stop_event, budget)
         if stop_time is not None and self.now < stop_time:
             self.now = stop_time
-        if stop_event is not None and stop_event.waiter is not _FIRED:
+        if stop_event is not None and stop_event.waiter is not FIRED:
             raise SimulationError(f"nothing left to run at t={self.now} ps but {stop_event!r} never fired")
 
     def _advance(self, stop_time: int | None) -> bool:
@@ -513,7 +302,7 @@ class Engine(ChoicesAndTrace):
                     budget -= 1
                     if budget < 0:
                         raise SimulationError(f"run() exceeded its step budget at t={self.now} ps")
-                if stop_event is not None and stop_event.waiter is _FIRED:
+                if stop_event is not None and stop_event.waiter is FIRED:
                     return
             if not self._advance(stop_time):
                 return
@@ -535,7 +324,7 @@ class Engine(ChoicesAndTrace):
                     budget -= 1
                     if budget < 0:
                         raise SimulationError(f"run() exceeded its step budget at t={self.now} ps")
-                if stop_event is not None and stop_event.waiter is _FIRED:
+                if stop_event is not None and stop_event.waiter is FIRED:
                     return
             if not self._advance(stop_time):
                 return

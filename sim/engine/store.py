@@ -1,12 +1,15 @@
 """A FIFO store (queue) of items between processes, written only against the engine API.
 
-Because it uses nothing but ``engine.event()`` and ``Event.succeed``, the same
-class works on the native engine and on the cocotb adapter.
+Because it uses nothing but ``engine.event()`` and ``Event.succeed`` (see
+:class:`sim.engine.api.EngineAPI`), the same class works on the native engine
+and on the cocotb adapter.
 """
 from __future__ import annotations
 
 from collections import deque
 from typing import Any
+
+from .api import EngineAPI
 
 __all__ = ["Store"]
 
@@ -21,7 +24,7 @@ class Store:
 
     __slots__ = ("engine", "capacity", "items", "_getters", "_putters")
 
-    def __init__(self, engine, capacity: int | None = None):
+    def __init__(self, engine: EngineAPI, capacity: int | None = None):
         if capacity is not None and capacity < 1:
             raise ValueError("Store capacity must be at least 1")
         self.engine = engine

@@ -11,12 +11,12 @@ one interrupt, one cause bit, however many writes (the hardware counts them in
 :attr:`DoorbellDevice.coalesced`). A doorbell that matures after the read
 raises the line again.
 
-Why it is written this way. The model uses nothing but the engine API —
-``engine.now``, ``engine.timeout``, ``engine.event``, ``Event.succeed``,
-``engine.spawn``, ``engine.log`` and :class:`sim.engine.Store` — so the same
-code runs on the native engine (:class:`sim.engine.Engine`) and inside cocotb
-through :class:`sim.tb.adapter.CocotbEngine`, where time is the HDL
-simulator's time. Every observable step is an ``engine.log`` record
+Why it is written this way. The model uses nothing but the engine API
+(:class:`sim.engine.EngineAPI`: ``engine.now``, ``engine.timeout``,
+``engine.event``, ``Event.succeed``, ``engine.spawn``, ``engine.log``) and
+:class:`sim.engine.Store`, so the same code runs on the native engine
+(:class:`sim.engine.Engine`) and inside cocotb through
+:class:`sim.tb.adapter.CocotbEngine`, where time is the HDL simulator's time. Every observable step is an ``engine.log`` record
 ``(time_ps, source, what, *data)``, so a run is a trace that can be compared
 across the two engines record for record.
 
@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Sequence
 
-from sim.engine.store import Store
+from sim.engine import EngineAPI, Store
 
 __all__ = ["CAUSE_DOORBELL", "DoorbellDevice", "IrqLine", "irq_service", "host_program"]
 
@@ -60,7 +60,7 @@ class DoorbellDevice:
     exactly ``irq_latency_ps`` after it was written.
     """
 
-    def __init__(self, engine, irq_latency_ps: int, *, name: str = "dev"):
+    def __init__(self, engine: EngineAPI, irq_latency_ps: int, *, name: str = "dev"):
         if not isinstance(irq_latency_ps, int) or irq_latency_ps < 0:
             raise ValueError(f"irq_latency_ps must be a non-negative int, got {irq_latency_ps!r}")
         self.engine = engine
@@ -137,7 +137,7 @@ class IrqLine:
     triggered, so a level-triggered handler cannot miss an interrupt.
     """
 
-    def __init__(self, engine, dev: DoorbellDevice):
+    def __init__(self, engine: EngineAPI, dev: DoorbellDevice):
         self.engine = engine
         self.dev = dev
         self._waiter = None
@@ -159,7 +159,7 @@ class IrqLine:
             ev.succeed(self.engine.now)
 
 
-def irq_service(engine, dev: DoorbellDevice, isr_latency_ps: int, icr_values: list | None = None,
+def irq_service(engine: EngineAPI, dev: DoorbellDevice, isr_latency_ps: int, icr_values: list | None = None,
                 *, source: str = "host"):
     """The host's interrupt handler, as a process that never returns.
 
@@ -178,7 +178,7 @@ def irq_service(engine, dev: DoorbellDevice, isr_latency_ps: int, icr_values: li
             icr_values.append(causes)
 
 
-def host_program(engine, dev: DoorbellDevice, gaps_ps: Sequence[int], *, isr_latency_ps: int,
+def host_program(engine: EngineAPI, dev: DoorbellDevice, gaps_ps: Sequence[int], *, isr_latency_ps: int,
                  settle_ps: int, values: Iterable[int] | None = None, source: str = "host"):
     """Host-side stimulus (a generator): ring the doorbell, service interrupts, report.
 

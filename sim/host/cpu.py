@@ -219,11 +219,6 @@ class Cpu:
         return self.mmio_read(addr, 4, "readl_relaxed", site)
 
     # --- the store buffer -------------------------------------------
-    @property
-    def pending_stores(self) -> int:
-        """Stores still in the buffer (not yet globally visible)."""
-        return self._nstores
-
     def _enqueue(self, entry: _Entry) -> None:
         self.buffer.append(entry)
         self._nstores += 1

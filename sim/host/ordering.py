@@ -70,7 +70,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 __all__ = [
-    "MR", "MW", "DR", "DW", "R", "W", "M", "D", "ALL", "CLASS_NAMES",
+    "MR", "MW", "DR", "DW", "R", "W", "M", "D", "ALL",
     "Fence", "Accessor", "OrderingProfile", "PROFILES", "get_profile",
     "BARRIER_NAMES", "ACCESSOR_NAMES",
 ]
@@ -81,12 +81,7 @@ W = MW | DW
 M = MR | MW
 D = DR | DW
 ALL = MR | MW | DR | DW
-CLASS_NAMES = {MR: "MR", MW: "MW", DR: "DR", DW: "DW"}
 _CLASSES = (MR, MW, DR, DW)
-
-
-def _mask_name(mask: int) -> str:
-    return "|".join(CLASS_NAMES[c] for c in _CLASSES if mask & c) or "-"
 
 
 @dataclass(frozen=True)
@@ -120,10 +115,6 @@ class Fence:
     @property
     def is_empty(self) -> bool:
         return not any(self.after_of.values())
-
-    def describe(self) -> str:
-        parts = [f"{CLASS_NAMES[c]}->{_mask_name(a)}" for c, a in self.after_of.items() if a]
-        return ", ".join(parts) or "none"
 
     def __hash__(self) -> int:
         return hash(tuple(sorted(self.after_of.items())))

@@ -1,22 +1,24 @@
 """Run engine-API models inside cocotb: the HDL simulator's time becomes the model's time.
 
-:class:`CocotbEngine` offers the same small API as :class:`sim.engine.Engine`
-(``now``, ``timeout``, ``timeout_event``, ``event``, ``spawn``, ``any_of``,
-``all_of``, ``call_later``, ``choose``/``choose_index``, ``log``,
-``start_trace``/``records``), so a model written against that API — and
-:class:`sim.engine.Store` — runs unchanged under cocotb 2.1:
+:class:`CocotbEngine` is the second implementation of
+:class:`sim.engine.api.EngineAPI` (the native :class:`sim.engine.Engine` is the
+first), so a model written against that API — and :class:`sim.engine.Store` —
+runs unchanged under cocotb 2.1. Only time and waiting are mapped here; the
+rest is the engine's own code:
 
+* events, ``any_of``/``all_of`` conditions and ``call_later`` handles are the
+  shared classes of :mod:`sim.engine.events`, and choices and the trace come
+  from :class:`sim.engine.api.EngineBase`, as on the native engine; choices go
+  to the same policy objects (:class:`sim.engine.SeededPolicy` by default);
 * ``now`` is the simulator time (integer ps, minus an optional ``epoch_ps``);
 * each process is a generator driven by a *trampoline* coroutine started with
   ``cocotb.start_soon``: a yielded int ``d > 0`` becomes ``await Timer(d ps)``;
   ``d == 0`` becomes ``await NullTrigger()`` (cocotb 2.x raises ``ValueError``
   on ``Timer(0)``; NullTrigger is a real yield point that does not advance
-  time); a yielded :class:`Event` is awaited and its value sent back in, or
-  its exception thrown in if it failed;
-* events are this module's :class:`Event` (same interface as the native one,
-  and also awaitable from cocotb coroutines: ``value = await proc``);
-* choices go to the same policy objects as the native engine
-  (:class:`sim.engine.SeededPolicy` by default).
+  time); a yielded Event is waited for (a waiter on it sets a cocotb trigger)
+  and its value sent back in, or its exception thrown in if it failed;
+* a :class:`Process` is awaitable from cocotb coroutines (``value = await
+  proc``); any Event is, through ``await engine.run(ev)``.
 
 Failures. A process that dies with an exception fails its Process event; a
 failed event that nobody waits on is re-raised from a cocotb task, which fails
@@ -33,24 +35,25 @@ Differences from the native engine (on purpose, documented):
   is no "triggered but not yet processed" state): a process yielding an
   already-triggered event continues at once;
 * there is no ``run()`` loop to call: the HDL simulator runs; use
-  ``await engine.run(until)`` or ``await event`` from the cocotb test.
+  ``await engine.run(until)`` or ``await proc`` from the cocotb test.
 
 :func:`pin_driver` maps a model output (an irq listener taking a level) onto a
 DUT signal, so a model can sit behind a pin.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Generator, Iterable
+from typing import Any, Callable, Generator
 
 import cocotb
 import cocotb.simtime
 from cocotb.triggers import Event as _CocotbEvent
 from cocotb.triggers import NullTrigger, Timer
 
+from sim.engine.api import EngineBase
 from sim.engine.choice import SeededPolicy
-from sim.engine.core import PENDING, ChoicesAndTrace, SimulationError, _Failure
+from sim.engine.events import FIRED, Call, Event, Failure, SimulationError
 
-__all__ = ["CocotbEngine", "Event", "Process", "pin_driver", "hdl_time_ps"]
+__all__ = ["CocotbEngine", "Process", "pin_driver", "hdl_time_ps"]
 
 
 def _steps_per_ps() -> int:
@@ -68,94 +71,60 @@ def hdl_time_ps() -> int:
     return cocotb.simtime.get_sim_time("step") // _steps_per_ps()
 
 
-class Event:
-    """Something that happens once, with a value; same interface as :class:`sim.engine.Event`.
+class _RunNow:
+    """The adapter's ready queue: an event appended runs at once.
 
-    ``yield ev`` in a model process, or ``await ev`` in a cocotb coroutine.
+    cocotb owns the order of same-time work, so a triggered event resumes its
+    waiters right away (it is processed as soon as it is triggered); a waiting
+    process is a cocotb task that its :class:`_Wakeup` schedules.
     """
 
-    __slots__ = ("engine", "name", "value", "_callbacks")
+    __slots__ = ()
 
-    def __init__(self, engine: "CocotbEngine", name: str | None = None):
-        self.engine = engine
-        self.name = name
-        self.value = PENDING
-        self._callbacks: list | None = None
+    @staticmethod
+    def append(item) -> None:
+        item._run()
 
-    # --- triggering -------------------------------------------------
-    def succeed(self, value: Any = None) -> "Event":
-        """Trigger the event now; waiters resume in the current time step."""
-        if self.value is not PENDING:
-            raise SimulationError(f"{self!r} triggered twice")
-        self.value = value
-        self._fire()
-        return self
 
-    def fail(self, exc: BaseException) -> "Event":
-        """Trigger the event as failed: ``exc`` is thrown into each waiter."""
-        if self.value is not PENDING:
-            raise SimulationError(f"{self!r} triggered twice")
-        self.value = _Failure(exc)
-        self._fire()
-        return self
+class _Wakeup:
+    """The waiter of a cocotb task parked on a model Event: sets a cocotb trigger when it fires."""
 
-    @property
-    def triggered(self) -> bool:
-        """True once succeed() or fail() was called."""
-        return self.value is not PENDING
+    __slots__ = ("trigger",)
 
-    @property
-    def processed(self) -> bool:
-        """True once the waiters have been resumed (here: as soon as it is triggered)."""
-        return self.value is not PENDING
+    def __init__(self):
+        self.trigger = _CocotbEvent()
 
-    @property
-    def ok(self) -> bool:
-        """True if triggered and not failed."""
-        v = self.value
-        return v is not PENDING and v.__class__ is not _Failure
+    def _resume(self, _value: Any) -> None:
+        self.trigger.set()
 
-    # --- waiting ----------------------------------------------------
-    def _add_callback(self, fn: Callable[["Event"], None]) -> None:
-        """Call ``fn(self)`` when the event fires (the event must still be pending)."""
-        if self._callbacks is None:
-            self._callbacks = [fn]
-        else:
-            self._callbacks.append(fn)
+    def _throw(self, _exc: BaseException) -> None:
+        self.trigger.set()
 
-    def _fire(self) -> None:
-        cbs, self._callbacks = self._callbacks, None
-        v = self.value
-        if v.__class__ is _Failure:
-            if cbs:
-                v.handled = True
-            else:
-                self.engine._check_handled(v)
-        if cbs:
-            for fn in cbs:
-                fn(self)
 
-    async def _wait(self) -> Any:
-        if self.value is PENDING:
-            cev = _CocotbEvent()
-            self._add_callback(lambda _ev: cev.set())
-            await cev.wait()
-        v = self.value
-        if v.__class__ is _Failure:
-            v.handled = True
-            raise v.exc
-        return v
+async def _fired(ev: Event) -> None:
+    """Wait (in a cocotb task) until ``ev`` has fired."""
+    if ev.waiter is not FIRED:
+        wake = _Wakeup()
+        ev._add_waiter(wake)
+        await wake.trigger.wait()
 
-    def __await__(self):
-        """``await ev`` from a cocotb coroutine: its value, or its exception raised."""
-        return self._wait().__await__()
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name or hex(id(self))}>"
+async def _outcome(ev: Event) -> Any:
+    """Wait until ``ev`` has fired; its value, or its exception raised (the failure is then handled)."""
+    await _fired(ev)
+    v = ev.value
+    if v.__class__ is Failure:
+        v.handled = True
+        raise v.exc
+    return v
 
 
 class Process(Event):
-    """A running generator; as an Event it fires with the generator's return value."""
+    """A running generator driven by a cocotb task; as an Event it fires with the return value.
+
+    ``value = await proc`` from a cocotb coroutine joins it (its exception is
+    raised there if it died).
+    """
 
     __slots__ = ("_gen", "_done", "task")
 
@@ -170,57 +139,12 @@ class Process(Event):
     def is_alive(self) -> bool:
         return not self._done
 
-
-class _Call:
-    """Handle of a :meth:`CocotbEngine.call_later` callback."""
-
-    __slots__ = ("fn", "args", "cancelled")
-
-    def __init__(self, fn: Callable, args: tuple):
-        self.fn = fn
-        self.args = args
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        """Do not run the callback after all."""
-        self.cancelled = True
+    def __await__(self):
+        return _outcome(self).__await__()
 
 
-class _Condition(Event):
-    """Fires when ``need`` of its events have fired; value maps event -> value (like the native one)."""
-
-    __slots__ = ("_events", "_need", "_count")
-
-    def __init__(self, engine: "CocotbEngine", events: list[Event], need: int):
-        super().__init__(engine, "any_of" if need == 1 else "all_of")
-        self._events = events
-        self._need = need
-        self._count = 0
-        if need == 0:
-            self.succeed({})
-            return
-        for ev in events:
-            if ev.value is PENDING:
-                ev._add_callback(self._child_fired)
-            else:
-                if ev.value.__class__ is _Failure:
-                    ev.value.handled = True
-                self._child_fired(ev)
-
-    def _child_fired(self, ev: Event) -> None:
-        if self.value is not PENDING:
-            return
-        v = ev.value
-        if v.__class__ is _Failure:
-            self.fail(v.exc)
-            return
-        self._count += 1
-        if self._count >= self._need:
-            self.succeed({e: e.value for e in self._events if e.ok})
-
-
-class CocotbEngine(ChoicesAndTrace):
-    """The engine API on top of cocotb 2.1: processes are cocotb Tasks, time is HDL time.
+class CocotbEngine(EngineBase):
+    """:class:`~sim.engine.api.EngineAPI` on top of cocotb 2.1: processes are cocotb Tasks, time is HDL time.
 
     ``policy`` decides ``choose``/``choose_index`` exactly as on the native
     engine (default ``SeededPolicy(0)``). ``epoch_ps`` is the HDL time (ps)
@@ -238,6 +162,8 @@ class CocotbEngine(ChoicesAndTrace):
         self.epoch_ps = int(epoch_ps)
         self._steps_per_ps = _steps_per_ps()
         self.records: list | None = None
+        # Where the shared Event.succeed/fail hand a triggered event: it runs at once.
+        self._ready = _RunNow()
 
     @classmethod
     def from_now(cls, policy=None) -> "CocotbEngine":
@@ -282,31 +208,18 @@ class CocotbEngine(ChoicesAndTrace):
         proc.task = cocotb.start_soon(self._trampoline(proc), name=proc.name)
         return proc
 
-    def any_of(self, events: Iterable) -> Event:
-        """Fires when the first of ``events`` (Events or delays) fires."""
-        return _Condition(self, self._as_events(events), 1)
-
-    def all_of(self, events: Iterable) -> Event:
-        """Fires when all of ``events`` (Events or delays) have fired."""
-        evs = self._as_events(events)
-        return _Condition(self, evs, len(evs))
-
-    def _as_events(self, events: Iterable) -> list[Event]:
-        return [e if isinstance(e, Event) else self.timeout_event(int(e)) for e in events]
-
-    def call_later(self, delay_ps: int, fn: Callable, *args) -> _Call:
+    def call_later(self, delay_ps: int, fn: Callable, *args) -> Call:
         """Run ``fn(*args)`` after ``delay_ps``; returns a handle with ``cancel()``."""
         if delay_ps < 0:
             raise SimulationError(f"call_later with negative delay {delay_ps}")
-        call = _Call(fn, args)
+        call = Call(fn, args)
         cocotb.start_soon(self._call_later(delay_ps, call), name=getattr(fn, "__name__", "call_later"))
         return call
 
-    async def _call_later(self, delay_ps: int, call: _Call) -> None:
+    async def _call_later(self, delay_ps: int, call: Call) -> None:
         if delay_ps > 0:
             await Timer(delay_ps * self._steps_per_ps, unit="step")
-        if not call.cancelled:
-            call.fn(*call.args)
+        call._run()
 
     # --- running (from the cocotb side) -------------------------------
     async def run(self, until: "int | Event | None" = None) -> Any:
@@ -316,7 +229,7 @@ class CocotbEngine(ChoicesAndTrace):
         returns at once: the simulator, not the adapter, owns the loop.
         """
         if isinstance(until, Event):
-            return await until
+            return await _outcome(until)
         if until is not None:
             d = int(until) - self.now
             if d > 0:
@@ -353,12 +266,9 @@ class CocotbEngine(ChoicesAndTrace):
                     proc._done = True
                     proc.fail(SimulationError(f"{proc!r} yielded {target!r} of another engine"))
                     return
-                if target.value is PENDING:
-                    cev = _CocotbEvent()
-                    target._add_callback(lambda _ev, cev=cev: cev.set())
-                    await cev.wait()
+                await _fired(target)
                 v = target.value
-                if v.__class__ is _Failure:
+                if v.__class__ is Failure:
                     v.handled = True
                     exc = v.exc
                 else:
@@ -368,12 +278,12 @@ class CocotbEngine(ChoicesAndTrace):
                 proc.fail(SimulationError(f"{proc!r} yielded {target!r}; yield an Event or a delay"))
                 return
 
-    def _check_handled(self, failure: _Failure) -> None:
+    def _unhandled_failure(self, failure: Failure) -> None:
         """A failed event had no waiter: re-raise it soon (failing the test) unless someone takes it."""
         cocotb.start_soon(self._raise_unhandled(failure), name="unhandled model failure")
 
     @staticmethod
-    async def _raise_unhandled(failure: _Failure) -> None:
+    async def _raise_unhandled(failure: Failure) -> None:
         if not failure.handled:
             raise failure.exc
 

@@ -112,10 +112,6 @@ def make_packets(seed: int, spec, first_seq: int = 0) -> list[tuple[bytes, int]]
     return [(make_frame(rng, first_seq + i, n), frags) for i, (n, frags) in enumerate(spec)]
 
 
-def seq_of(frame: bytes) -> int:
-    return struct.unpack(">I", frame[14:18])[0]
-
-
 def expected_frame(packet: bytes) -> bytes:
     """The packet zero-padded to 60 bytes (PSP), then its FCS."""
     body = packet.ljust(MIN_FRAME, b"\0")

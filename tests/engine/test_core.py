@@ -1,4 +1,4 @@
-"""The discrete-event engine core (sim/engine/core.py).
+"""The native engine (sim/engine/core.py) and the shared events (sim/engine/events.py).
 
 Expected values come from the documented semantics: integer picosecond time,
 a ``(time, seq)`` heap for future work, a FIFO ready deque for work due now,
@@ -6,8 +6,7 @@ processes resumed with event values, failures thrown into waiters.
 """
 import pytest
 
-from sim.engine import FirstPolicy, Policy, SimulationError
-from sim.engine.core import Engine, Event, PENDING, Process
+from sim.engine import PENDING, Engine, Event, FirstPolicy, Policy, Process, SimulationError
 
 
 @pytest.fixture
