@@ -3,8 +3,9 @@
 Facts: research/igb_facts.md §1.1 (offsets), §1.6 (bits, GPIE, IVAR), §1.7 (EITR),
 §3.9/§3.10 (how igb drives it), §6.4 (moderation), §6.5 (cause plumbing), §7.5.
 
-The block keeps its own register state. The NIC's register file routes MMIO
-accesses to the ``read_*``/``write_*`` methods (all values 32-bit); the TX
+The block keeps its own register state. The register table names the
+``read_*``/``write_*`` methods as the handlers of these registers
+(``rtl_model.regs``), so MMIO accesses reach them (all values 32-bit); the TX
 queues report causes with :meth:`InterruptBlock.tx_queue_cause` and the rest
 of the NIC with :meth:`InterruptBlock.other_cause`. Interrupts leave through
 two callbacks: ``send_msix(vector)`` (one MSI-X message; the NIC adds the
