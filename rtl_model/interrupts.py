@@ -144,7 +144,6 @@ class InterruptBlock:
         self.ignored_causes = 0                 # causes dropped (bad queue, invalid IVAR)
         self.bad_accesses = 0                   # register accesses with a bad index
         self._counter = [None] * num_vectors    # running EITR counter: call_later handle
-        self._expiry_ps = [None] * num_vectors  # when each running counter expires
         self._clear_state()
 
     def _clear_state(self) -> None:
@@ -191,10 +190,6 @@ class InterruptBlock:
         """True while vector ``v``'s EITR counter counts down (not idle)."""
         return self._counter[v] is not None
 
-    def counter_expiry_ps(self, v: int) -> int | None:
-        """When vector ``v``'s running EITR counter reaches 0, or None if idle."""
-        return self._expiry_ps[v]
-
     def pending(self) -> int:
         """Bitmask of vectors owed a message (cause seen, not yet sent)."""
         return self._pending
@@ -224,11 +219,6 @@ class InterruptBlock:
                     self._clear_eicr(1 << v)
         self._update_legacy()
         return value
-
-    def write_icr(self, value: int) -> None:
-        """ICR write: write-1-to-clear those cause bits."""
-        self._icr &= ~(value & MASK32)
-        self._update_legacy()
 
     def write_ics(self, value: int) -> None:
         """ICS: set ICR cause bits by software; they interrupt if unmasked in IMS (§6.5)."""
@@ -506,19 +496,16 @@ class InterruptBlock:
         interval = self.interval_ps(v)
         if interval:
             self._counter[v] = self.engine.call_later(interval, self._expire, v)
-            self._expiry_ps[v] = self.engine.now + interval
 
     def _stop_counter(self, v: int) -> None:
         handle = self._counter[v]
         if handle is not None:
             handle.cancel()
         self._counter[v] = None
-        self._expiry_ps[v] = None
 
     def _expire(self, v: int) -> None:
         """Vector v's counter reached 0: send what is owed (and reload), else stay idle."""
         self._counter[v] = None
-        self._expiry_ps[v] = None
         self._counter_idle(v)
 
     def _counter_idle(self, v: int) -> None:
