@@ -3,8 +3,9 @@
 Facts: research/igb_facts.md §1.1 (offsets), §1.6 (bits, GPIE, IVAR), §1.7 (EITR),
 §3.9/§3.10 (how igb drives it), §6.4 (moderation), §6.5 (cause plumbing), §7.5.
 
-The block keeps its own register state. The NIC's register file routes MMIO
-accesses to the ``read_*``/``write_*`` methods (all values 32-bit); the TX
+The block keeps its own register state. The register table names the
+``read_*``/``write_*`` methods as the handlers of these registers
+(``rtl_model.regs``), so MMIO accesses reach them (all values 32-bit); the TX
 queues report causes with :meth:`InterruptBlock.tx_queue_cause` and the rest
 of the NIC with :meth:`InterruptBlock.other_cause`. Interrupts leave through
 two callbacks: ``send_msix(vector)`` (one MSI-X message; the NIC adds the
@@ -143,7 +144,6 @@ class InterruptBlock:
         self.ignored_causes = 0                 # causes dropped (bad queue, invalid IVAR)
         self.bad_accesses = 0                   # register accesses with a bad index
         self._counter = [None] * num_vectors    # running EITR counter: call_later handle
-        self._expiry_ps = [None] * num_vectors  # when each running counter expires
         self._clear_state()
 
     def _clear_state(self) -> None:
@@ -190,10 +190,6 @@ class InterruptBlock:
         """True while vector ``v``'s EITR counter counts down (not idle)."""
         return self._counter[v] is not None
 
-    def counter_expiry_ps(self, v: int) -> int | None:
-        """When vector ``v``'s running EITR counter reaches 0, or None if idle."""
-        return self._expiry_ps[v]
-
     def pending(self) -> int:
         """Bitmask of vectors owed a message (cause seen, not yet sent)."""
         return self._pending
@@ -223,11 +219,6 @@ class InterruptBlock:
                     self._clear_eicr(1 << v)
         self._update_legacy()
         return value
-
-    def write_icr(self, value: int) -> None:
-        """ICR write: write-1-to-clear those cause bits."""
-        self._icr &= ~(value & MASK32)
-        self._update_legacy()
 
     def write_ics(self, value: int) -> None:
         """ICS: set ICR cause bits by software; they interrupt if unmasked in IMS (§6.5)."""
@@ -505,19 +496,16 @@ class InterruptBlock:
         interval = self.interval_ps(v)
         if interval:
             self._counter[v] = self.engine.call_later(interval, self._expire, v)
-            self._expiry_ps[v] = self.engine.now + interval
 
     def _stop_counter(self, v: int) -> None:
         handle = self._counter[v]
         if handle is not None:
             handle.cancel()
         self._counter[v] = None
-        self._expiry_ps[v] = None
 
     def _expire(self, v: int) -> None:
         """Vector v's counter reached 0: send what is owed (and reload), else stay idle."""
         self._counter[v] = None
-        self._expiry_ps[v] = None
         self._counter_idle(v)
 
     def _counter_idle(self, v: int) -> None:

@@ -129,7 +129,7 @@ class Nic:
         self._rr = 0
         self.counters = {"malformed_drops": 0, "offload_drops": 0, "frames": 0, "resets": 0,
                          "reset_discards": 0}
-        self._wire_handlers()
+        self.regs.bind({"nic": self, "irq": self.irq, **{q.name: q for q in self.queues}})
         self.packets_in_flight = packets_in_flight
         self._in_flight = 0
         self._commits = Store(engine)
@@ -145,43 +145,7 @@ class Nic:
     def mmio_write(self, offset: int, size: int, value: int) -> None:
         self.regs.write(offset, size, value)
 
-    def _wire_handlers(self) -> None:
-        r, irq = self.regs, self.irq
-        for q in self.queues:
-            r.on_write(f"TDT{q.n}", q.on_tdt_write)
-            r.on_write(f"TDH{q.n}", q.on_tdh_write)
-            r.on_write(f"TXDCTL{q.n}", q.on_txdctl_write)
-        r.on_read("ICR", irq.read_icr)
-        r.on_write("ICS", irq.write_ics)
-        r.on_read("IMS", irq.read_ims)
-        r.on_write("IMS", irq.write_ims)
-        r.on_write("IMC", irq.write_imc)
-        r.on_read("IAM", irq.read_iam)
-        r.on_write("IAM", irq.write_iam)
-        r.on_read("EICR", irq.read_eicr)
-        r.on_write("EICR", irq.write_eicr)
-        r.on_write("EICS", irq.write_eics)
-        r.on_read("EIMS", irq.read_eims)
-        r.on_write("EIMS", irq.write_eims)
-        r.on_write("EIMC", irq.write_eimc)
-        r.on_read("EIAC", irq.read_eiac)
-        r.on_write("EIAC", irq.write_eiac)
-        r.on_read("EIAM", irq.read_eiam)
-        r.on_write("EIAM", irq.write_eiam)
-        r.on_read("GPIE", irq.read_gpie)
-        r.on_write("GPIE", irq.write_gpie)
-        r.on_read("IVAR_MISC", irq.read_ivar_misc)
-        r.on_write("IVAR_MISC", irq.write_ivar_misc)
-        for i in range(8):
-            r.on_read(f"IVAR0_{i}", lambda i=i: irq.read_ivar(i))
-            r.on_write(f"IVAR0_{i}", lambda v, i=i: irq.write_ivar(i, v))
-        for v in range(self.profile.num_msix_vectors):
-            r.on_read(f"EITR{v}", lambda v=v: irq.read_eitr(v))
-            r.on_write(f"EITR{v}", lambda x, v=v: irq.write_eitr(v, x))
-        r.on_write("TCTL", self._on_tctl_write)
-        r.on_write("CTRL", self._on_ctrl_write)
-
-    def _on_ctrl_write(self, value: int) -> None:
+    def on_ctrl_write(self, value: int) -> None:
         """CTRL.RST resets the device; CTRL.FRCSPD with SPD_SEL forces the MAC speed (facts §1.3).
 
         The other bits of a write that sets RST are not kept: the reset
@@ -197,7 +161,8 @@ class Nic:
         if value & CTRL_FRCSPD:
             self._set_speed((10, 100, 1000, 1000)[(value >> 8) & 3])
 
-    def _on_tctl_write(self, value: int) -> None:
+    def on_tctl_write(self, value: int) -> None:
+        """TCTL.EN starts and stops the transmitter (facts §1.4); the value is stored as written."""
         self.regs.set("TCTL", value)
         self._gate_tx(bool(value & TCTL_EN))
 

@@ -2,12 +2,22 @@
 
 The table (:func:`build_table`) lists every modelled register of one device
 profile as a :class:`RegDef` — datasheet name, offset, access type, reset
-value, write mask — with offsets exactly as in ``research/igb_facts.md``
-§1.1 (global), §1.2 (per TX queue), §1.6/§1.7 (EITR, IVAR) and §1.8
-(statistics). :class:`RegisterFile` holds the values and is the device's MMIO
-entry point; other NIC blocks hook the registers they own (TDT doorbell,
-TXDCTL enable, EICR/EIMS, …) with named handlers, the way QEMU's
-``igb_macreg_readops/writeops`` do.
+value, write mask, and the names of its read and write handlers — with
+offsets exactly as in ``research/igb_facts.md`` §1.1 (global), §1.2 (per TX
+queue), §1.6/§1.7 (EITR, IVAR) and §1.8 (statistics). :class:`RegisterFile`
+holds the values and is the device's MMIO entry point.
+
+Behaviour lives in the table, as in QEMU's ``igb_macreg_readops/writeops``:
+a register without handler names is plain storage, handled by its access
+type (below); a register with behaviour names its handler as
+``"owner.method"`` — ``"txq3.on_tdt_write"`` is TX queue 3's doorbell,
+``"irq.read_icr"`` the interrupt block's ICR read, ``"nic.on_ctrl_write"``
+the device's CTRL.RST. The owners are the NIC's blocks: ``nic``, ``irq``,
+``txq0``, ``txq1``, … and ``regs``, the register file itself (the 64-bit
+counter pairs). A register of an array (EITR(n), IVAR0[i], counter pair i)
+hands its ``index`` to the handler as the first argument. The NIC resolves
+every name to a bound method once, when it is built
+(:meth:`RegisterFile.bind`); a name that does not resolve is an error then.
 
 Access semantics of the default (handler-less) path:
 
@@ -20,25 +30,18 @@ Access semantics of the default (handler-less) path:
   after that, so a driver polling an unmodelled register does not flood the log).
 * RW: a write stores ``(old & ~write_mask) | (value & write_mask)``.
 * RO: writes are ignored and logged. RO registers have write mask 0.
-* WO: reads return 0; writes store like RW (so the model can ``get`` the last
-  write) unless a handler takes them.
+* WO: reads return 0; writes store like RW.
 * RC (read-to-clear): a read returns the value and clears it; a write stores
   like RW through the write mask (0 for the statistics, so writes do nothing).
 * W1C: a write clears the 1 bits written (through the write mask).
 
-Built-in handlers (replaceable with :meth:`RegisterFile.on_write` /
-:meth:`RegisterFile.on_read`; the interrupt block is expected to replace the
-interrupt ones with handlers that also re-evaluate the interrupt line):
-
-* IMS / EIMS writes set mask bits; IMC / EIMC writes clear IMS / EIMS bits;
-  ICS / EICS writes set ICR / EICR bits (facts §6.5: set/clear without
-  read-modify-write).
-* the 64-bit octet counters GOTCL/GOTCH and TOTL/TOTH: reading the low dword
-  does not clear; reading the high dword returns it and clears both halves.
-  Source: Intel's shared-code comment in every e1000/igb stats routine, "For
-  the 64-bit byte counters the low dword must be read first. Both registers
-  clear on the read of the high dword" — which is also why igb reads GOTCH
-  "to clear GOTCL" (facts §1.8). The table itself still says RC (§1.8).
+The register file's own handlers: the 64-bit octet counters GOTCL/GOTCH and
+TOTL/TOTH — reading the low dword does not clear; reading the high dword
+returns it and clears both halves. Source: Intel's shared-code comment in
+every e1000/igb stats routine, "For the 64-bit byte counters the low dword
+must be read first. Both registers clear on the read of the high dword" —
+which is also why igb reads GOTCH "to clear GOTCL" (facts §1.8). Their
+access type still says RC (§1.8).
 
 Reset-value choices are documented on each register's ``doc``; the ones
 marked UNCONFIRMED are configurable per profile through
@@ -47,6 +50,7 @@ marked UNCONFIRMED are configurable per profile through
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -103,7 +107,9 @@ class Access(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class RegDef:
-    """One register: datasheet name, canonical BAR0 offset, access, reset value, writable bits."""
+    """One register: datasheet name, canonical BAR0 offset, access, reset value, writable bits,
+    and its behaviour: the ``"owner.method"`` names of its read and write handlers (None: the
+    access type's default), with ``index`` handed to both for an element of an array."""
 
     name: str
     offset: int
@@ -111,6 +117,9 @@ class RegDef:
     reset: int = 0
     write_mask: int = MASK32
     doc: str = ""
+    read: str | None = None
+    write: str | None = None
+    index: int | None = None
 
 
 # --- per-queue TX registers (facts §1.2) -------------------------------------------------
@@ -121,23 +130,25 @@ TXQ_FIELDS: Mapping[str, int] = MappingProxyType({
 })
 _TXQ_LEGACY_QUEUES = 4  # queues 0..3 have the 0x3800 + 0x100*n block
 
-# field -> (access, reset, write mask, doc)
+# field -> (access, reset, write mask, write handler of queue n's block "txq<n>", doc)
 _TXQ_SPEC = {
-    "TDBAL": (Access.RW, 0, 0xFFFFFFF0,
+    "TDBAL": (Access.RW, 0, 0xFFFFFFF0, None,
               "ring base address 31:0; HW ignores the low 4 bits (16-byte aligned) [I210 p296]"),
-    "TDBAH": (Access.RW, 0, MASK32, "ring base address 63:32"),
-    "TDLEN": (Access.RW, 0, 0x000FFF80,
+    "TDBAH": (Access.RW, 0, MASK32, None, "ring base address 63:32"),
+    "TDLEN": (Access.RW, 0, 0x000FFF80, None,
               "ring length in bytes, LEN in bits 19:7, bits 6:0 read 0 [I210 p457]"),
-    "TDH": (Access.RW, 0, 0xFFFF, "head, HW owned, bits 15:0"),
+    "TDH": (Access.RW, 0, 0xFFFF, "on_tdh_write",
+            "head, HW owned, bits 15:0; software may set it only while the queue is disabled"),
     "TXCTL": (Access.RW, DCA_TXCTRL_DESC_RRO_EN | DCA_TXCTRL_TX_WB_RO_EN | DCA_TXCTRL_DATA_RRO_EN,
-              MASK32, "DCA_TXCTRL; reset 0x2A00 (relaxed-ordering bits 9, 11, 13) is "
-                      "UNCONFIRMED: QEMU's 82576 reset value"),
-    "TDT": (Access.RW, 0, 0xFFFF, "tail, SW owned, bits 15:0; the doorbell"),
-    "TXDCTL": (Access.RW, 0, TXDCTL_WRITE_MASK,
+              MASK32, None, "DCA_TXCTRL; reset 0x2A00 (relaxed-ordering bits 9, 11, 13) is "
+                            "UNCONFIRMED: QEMU's 82576 reset value"),
+    "TDT": (Access.RW, 0, 0xFFFF, "on_tdt_write", "tail, SW owned, bits 15:0; the doorbell"),
+    "TXDCTL": (Access.RW, 0, TXDCTL_WRITE_MASK, "on_txdctl_write",
                "PTHRESH 4:0, HTHRESH 12:8, WTHRESH 20:16, ENABLE 25, SWFLSH 26, PRIORITY 27; "
-               "reset 0 but ENABLE=1 on queue 0 (UNCONFIRMED: QEMU's 82576 reset value)"),
-    "TDWBAL": (Access.RW, 0, MASK32, "head write-back address 31:2, Head_WB_En b0, bit 1"),
-    "TDWBAH": (Access.RW, 0, MASK32, "head write-back address 63:32"),
+               "reset 0 but ENABLE=1 on queue 0 (UNCONFIRMED: QEMU's 82576 reset value); "
+               "setting ENABLE (re)initialises the queue, SWFLSH flushes write-backs"),
+    "TDWBAL": (Access.RW, 0, MASK32, None, "head write-back address 31:2, Head_WB_En b0, bit 1"),
+    "TDWBAH": (Access.RW, 0, MASK32, None, "head write-back address 63:32"),
 }
 
 
@@ -174,7 +185,7 @@ def txq_name(field: str, n: int) -> str:
 def _txq_defs(profile: NicProfile, n: int) -> tuple[list[RegDef], list[tuple[int, str]]]:
     """Queue n's RegDefs and its alias (offset, name) pairs, by the profile's queue layout."""
     defs, aliases = [], []
-    for field, (access, reset, mask, doc) in _TXQ_SPEC.items():
+    for field, (access, reset, mask, write, doc) in _TXQ_SPEC.items():
         if field == "TXDCTL" and n == 0:
             reset = TXDCTL_ENABLE
         name = txq_name(field, n)
@@ -184,7 +195,8 @@ def _txq_defs(profile: NicProfile, n: int) -> tuple[list[RegDef], list[tuple[int
                 aliases.append((txq_offset(field, n), name))
         else:
             offset = txq_offset(field, n)
-        defs.append(RegDef(name, offset, access, reset, mask, doc))
+        defs.append(RegDef(name, offset, access, reset, mask, doc,
+                           write=f"txq{n}.{write}" if write else None))
     return defs, aliases
 
 
@@ -209,7 +221,8 @@ def _global_defs(profile: NicProfile) -> list[RegDef]:
     rw, ro = Access.RW, Access.RO
     return [
         RegDef("CTRL", 0x00000, rw, 0, MASK32,
-               "device control; reset 0 UNCONFIRMED (RST self-clear is the NIC's handler)"),
+               "device control; reset 0 UNCONFIRMED; RST and DEV_RST reset the device (and "
+               "self-clear), FRCSPD forces the speed", write="nic.on_ctrl_write"),
         RegDef("STATUS", 0x00008, ro, _status_reset(profile), 0,
                "device status; reset LU|FD|speed from the profile (link up)"),
         RegDef("CTRL_EXT", 0x00018, rw, 0, MASK32, "extended control; reset 0 UNCONFIRMED"),
@@ -219,7 +232,7 @@ def _global_defs(profile: NicProfile) -> list[RegDef]:
         RegDef("RCTL", 0x00100, rw, 0, MASK32, "RX control (not modelled beyond storage)"),
         RegDef("TCTL", 0x00400, rw, _TCTL_RESET, MASK32,
                "TX control; reset 0xF8 = PSP | CT 0xF [I210 p452]; COLD and RTLC reset 0 "
-               "UNCONFIRMED"),
+               "UNCONFIRMED; EN starts and stops the transmitter", write="nic.on_tctl_write"),
         RegDef("TCTL_EXT", 0x00404, rw, 0x42 << 10, MASK32,
                "TX control ext.; COLD 19:10 reset 0x42 [I210 p453] (82576 UNCONFIRMED)"),
         RegDef("TIPG", 0x00410, rw, _TIPG_RESET, 0x3FFFFFFF,
@@ -259,38 +272,55 @@ def _optional_defs(profile: NicProfile) -> list[RegDef]:
 
 # --- interrupt registers (facts §1.1, §1.6, §1.7, §6.5) -------------------------------
 def _interrupt_defs(profile: NicProfile) -> list[RegDef]:
-    """Legacy and extended cause/mask registers, GPIE, EITR(n), IVAR0[0..7], IVAR_MISC."""
+    """Legacy and extended cause/mask registers, GPIE, EITR(n), IVAR0[0..7], IVAR_MISC.
+
+    The interrupt block keeps their state and owns their behaviour (set/clear
+    without read-modify-write, read-to-clear refinements, routing, moderation:
+    facts §6.4, §6.5); TSICR alone is plain storage.
+    """
     rw, wo = Access.RW, Access.WO
     defs = [
         RegDef("ICR", 0x000C0, Access.RC, 0, 0,
-               "interrupt cause, read-to-clear; the NSICR/IAM/MSI-X refinements (facts §6.5) "
-               "are the interrupt block's read handler; writes have no effect (UNCONFIRMED)"),
-        RegDef("ICS", 0x000C8, wo, 0, MASK32, "interrupt cause set (built-in: sets ICR bits)"),
+               "interrupt cause, read-to-clear with the NSICR/IAM/MSI-X refinements of facts "
+               "§6.5; writes have no effect (UNCONFIRMED)", read="irq.read_icr"),
+        RegDef("ICS", 0x000C8, wo, 0, MASK32, "interrupt cause set: sets ICR bits",
+               write="irq.write_ics"),
         RegDef("IMS", 0x000D0, rw, 0, MASK32,
-               "interrupt mask; read returns the mask, write sets bits (built-in handler)"),
-        RegDef("IMC", 0x000D8, wo, 0, MASK32, "interrupt mask clear (built-in: clears IMS bits)"),
-        RegDef("IAM", 0x000E0, rw, 0, MASK32, "auto-mask on ICR read"),
-        RegDef("GPIE", 0x01514, rw, 0, MASK32, "general purpose interrupt enable (§1.6)"),
-        RegDef("EICS", 0x01520, wo, 0, MASK32, "extended cause set (built-in: sets EICR bits)"),
+               "interrupt mask; read returns the mask, write sets bits",
+               read="irq.read_ims", write="irq.write_ims"),
+        RegDef("IMC", 0x000D8, wo, 0, MASK32, "interrupt mask clear: clears IMS bits",
+               write="irq.write_imc"),
+        RegDef("IAM", 0x000E0, rw, 0, MASK32, "auto-mask on ICR read",
+               read="irq.read_iam", write="irq.write_iam"),
+        RegDef("GPIE", 0x01514, rw, 0, MASK32, "general purpose interrupt enable (§1.6)",
+               read="irq.read_gpie", write="irq.write_gpie"),
+        RegDef("EICS", 0x01520, wo, 0, MASK32, "extended cause set: sets EICR bits",
+               write="irq.write_eics"),
         RegDef("EIMS", 0x01524, rw, 0, MASK32,
-               "extended mask; read returns the mask, write sets bits (built-in handler)"),
-        RegDef("EIMC", 0x01528, wo, 0, MASK32, "extended mask clear (built-in: clears EIMS bits)"),
-        RegDef("EIAC", 0x0152C, rw, 0, MASK32, "extended auto-clear"),
-        RegDef("EIAM", 0x01530, rw, 0, MASK32, "extended auto-mask"),
+               "extended mask; read returns the mask, write sets bits",
+               read="irq.read_eims", write="irq.write_eims"),
+        RegDef("EIMC", 0x01528, wo, 0, MASK32, "extended mask clear: clears EIMS bits",
+               write="irq.write_eimc"),
+        RegDef("EIAC", 0x0152C, rw, 0, MASK32, "extended auto-clear",
+               read="irq.read_eiac", write="irq.write_eiac"),
+        RegDef("EIAM", 0x01530, rw, 0, MASK32, "extended auto-mask",
+               read="irq.read_eiam", write="irq.write_eiam"),
         RegDef("EICR", 0x01580, Access.W1C, 0, MASK32,
-               "extended cause; W1C as in MSI-X mode, where reads do not clear [I210 p418, "
-               "facts §6.5]; the non-MSI-X read-to-clear is the interrupt block's handler"),
-        RegDef("IVAR_MISC", 0x01740, rw, 0, MASK32, "'other' cause -> vector, bits 15:8"),
+               "extended cause; W1C, and read-to-clear only outside MSI-X mode [I210 p418, "
+               "facts §1.6, §6.5]", read="irq.read_eicr", write="irq.write_eicr"),
+        RegDef("IVAR_MISC", 0x01740, rw, 0, MASK32, "'other' cause -> vector, bits 15:8",
+               read="irq.read_ivar_misc", write="irq.write_ivar_misc"),
         RegDef("TSICR", 0x0B66C, Access.RC, 0, 0,
                "time-sync interrupt cause, read-to-clear (igb reads it at open to clear it)"),
     ]
     eitr_mask = profile.eitr_interval_mask | EITR_CNT_IGNR
     defs += [RegDef(f"EITR{n}", 0x01680 + 4 * n, rw, 0, eitr_mask,
                     "throttle: Interval bits 14:2, CNT_IGNR b31; other fields UNCONFIRMED, "
-                    "not writable here")
+                    "not writable here", read="irq.read_eitr", write="irq.write_eitr", index=n)
              for n in range(profile.num_msix_vectors)]
     defs += [RegDef(f"IVAR0_{i}", 0x01700 + 4 * i, rw, 0, MASK32,
-                    f"IVAR0[{i}]: four 8-bit entries vector | IVAR_VALID ({profile.ivar_layout})")
+                    f"IVAR0[{i}]: four 8-bit entries vector | IVAR_VALID ({profile.ivar_layout})",
+                    read="irq.read_ivar", write="irq.write_ivar", index=i)
              for i in range(8)]
     return defs
 
@@ -325,8 +355,16 @@ _STATS = (
 
 
 def _stat_defs() -> list[RegDef]:
-    """The §1.8 counters: RC, reset 0, not writable."""
-    return [RegDef(name, off, Access.RC, 0, 0, f"{doc} (R/clr)") for name, off, doc in _STATS]
+    """The §1.8 counters: RC, reset 0, not writable; the 64-bit pairs clear on the high read."""
+    pair_reader = {}
+    for pair, (low, high) in enumerate(COUNTER_PAIRS_64):
+        pair_reader[low] = ("regs.read_counter64_low", pair)
+        pair_reader[high] = ("regs.read_counter64_high", pair)
+    defs = []
+    for name, off, doc in _STATS:
+        read, index = pair_reader.get(name, (None, None))
+        defs.append(RegDef(name, off, Access.RC, 0, 0, f"{doc} (R/clr)", read=read, index=index))
+    return defs
 
 
 # --- the table ------------------------------------------------------------------------
@@ -429,8 +467,6 @@ ReadHandler = Callable[[], int]
 WriteHandler = Callable[[int], None]
 
 _RO, _WO, _RC, _W1C = Access.RO, Access.WO, Access.RC, Access.W1C
-_SET_BITS = (("IMS", "IMS"), ("EIMS", "EIMS"), ("ICS", "ICR"), ("EICS", "EICR"))
-_CLEAR_BITS = (("IMC", "IMS"), ("EIMC", "EIMS"))
 
 
 class RegisterFile:
@@ -441,39 +477,75 @@ class RegisterFile:
     logging). ``get``/``set`` are the model's own side-effect-free access: no
     masks, no handlers, no logging, no read-to-clear.
 
-    A handler registered with :meth:`on_write` / :meth:`on_read` replaces the
-    access type's default action for that register entirely, through every
-    offset (alias) of it. A write handler receives the value already ANDed with
-    the register's write mask and must ``set`` whatever it wants stored.
+    The table's handler names take effect when :meth:`bind` resolves them
+    against the NIC's blocks; until then every register is plain storage by
+    its access type (what the decoder's own tests check). A handler replaces
+    the access type's default action for its register entirely, through every
+    offset (alias) of it. A write handler receives the value already ANDed
+    with the register's write mask and must ``set`` whatever it wants stored.
     """
 
     def __init__(self, table: RegisterTable,
                  log: logging.Logger = logging.getLogger("igbsim.nic.regs")):
         self.table = table
         self.log = log
-        self._by_offset = dict(table.offset_map())
         self._values: dict[str, int] = {d.name: d.reset for d in table.defs()}
-        self._read_handlers: dict[str, ReadHandler] = {}
-        self._write_handlers: dict[str, WriteHandler] = {}
+        self._handlers: dict[str, tuple[ReadHandler | None, WriteHandler | None]] = {}
+        # offset -> (register, its read or write handler or None): one lookup per access
+        self._read_decode = {off: (d, None) for off, d in table.offset_map().items()}
+        self._write_decode = dict(self._read_decode)
         self._reported: set[tuple] = set()
         self.unknown_accesses = 0
         self.bad_accesses = 0
         self.ignored_writes = 0
-        self._install_builtin_handlers()
+
+    def bind(self, owners: Mapping[str, object]) -> None:
+        """Resolve every handler name of the table against ``owners`` (plus ``regs``: this file).
+
+        ``"owner.method"`` becomes the bound method, or, for a register with an
+        ``index``, the method with the index as its first argument. Done once,
+        when the NIC is built, so an access costs no name lookup. A name that
+        does not resolve is a LookupError naming the register.
+        """
+        owners = {**owners, "regs": self}
+        handlers = {d.name: (self._resolve(d, d.read, owners), self._resolve(d, d.write, owners))
+                    for d in self.table.defs()}
+        self._handlers = handlers
+        for off, d in self.table.offset_map().items():
+            read_fn, write_fn = handlers[d.name]
+            self._read_decode[off] = (d, read_fn)
+            self._write_decode[off] = (d, write_fn)
+
+    @staticmethod
+    def _resolve(d: RegDef, spec: str | None, owners: Mapping[str, object]):
+        """The callable ``spec`` names for register ``d``, or None for no handler."""
+        if spec is None:
+            return None
+        owner, _, method = spec.partition(".")
+        fn = getattr(owners.get(owner), method, None) if method else None
+        if not callable(fn):
+            raise LookupError(f"register {d.name}: handler {spec!r} does not resolve "
+                              f"(owners: {', '.join(sorted(owners))})")
+        return fn if d.index is None else functools.partial(fn, d.index)
+
+    def handlers(self, name: str) -> tuple[ReadHandler | None, WriteHandler | None]:
+        """The bound (read, write) handlers of register ``name``; None where it is plain storage."""
+        self.table.by_name(name)
+        return self._handlers.get(name, (None, None))
 
     # -- MMIO entry points (hot path) ------------------------------------------------
     def read(self, offset: int, size: int) -> int:
         """An MMIO read of ``size`` bytes at BAR0 ``offset``; never raises."""
         if size != 4 or offset & 3:
             return self._bad_access("read", offset, size)
-        reg = self._by_offset.get(offset)
-        if reg is None:
+        entry = self._read_decode.get(offset)
+        if entry is None:
             return self._unknown("read", offset)
-        name = reg.name
-        handler = self._read_handlers.get(name)
+        reg, handler = entry
         if handler is not None:
             return handler() & MASK32
         access = reg.access
+        name = reg.name
         if access is _WO:
             self.log.debug("read of write-only %s at %#x returns 0", name, offset)
             return 0
@@ -487,16 +559,16 @@ class RegisterFile:
         if size != 4 or offset & 3:
             self._bad_access("write", offset, size, value)
             return
-        reg = self._by_offset.get(offset)
-        if reg is None:
+        entry = self._write_decode.get(offset)
+        if entry is None:
             self._unknown("write", offset, value)
             return
-        name = reg.name
-        handler = self._write_handlers.get(name)
+        reg, handler = entry
         if handler is not None:
             handler(value & reg.write_mask)
             return
         access = reg.access
+        name = reg.name
         if access is _RO:
             self.ignored_writes += 1
             self.log.warning("write %#010x to read-only %s at %#x ignored",
@@ -519,22 +591,6 @@ class RegisterFile:
             raise KeyError(f"no register {name!r} in the {self.table.profile.name} table")
         self._values[name] = value & MASK32
 
-    def on_write(self, name: str, fn: WriteHandler | None) -> None:
-        """Call ``fn(value & write_mask)`` instead of the default store; None restores the default."""
-        self.table.by_name(name)
-        if fn is None:
-            self._write_handlers.pop(name, None)
-        else:
-            self._write_handlers[name] = fn
-
-    def on_read(self, name: str, fn: ReadHandler | None) -> None:
-        """Return ``fn()`` instead of the stored value; None restores the default (RC clearing too)."""
-        self.table.by_name(name)
-        if fn is None:
-            self._read_handlers.pop(name, None)
-        else:
-            self._read_handlers[name] = fn
-
     def reset(self, keep: Iterable[str] = ()) -> None:
         """Return every register except those named in ``keep`` to its reset value; handlers stay."""
         kept = {name: self._values[name] for name in keep}
@@ -542,17 +598,18 @@ class RegisterFile:
             self._values[d.name] = d.reset
         self._values.update(kept)
 
-    # -- built-in handlers -----------------------------------------------------------
-    def _install_builtin_handlers(self) -> None:
-        """IMS/EIMS/ICS/EICS set bits, IMC/EIMC clear bits, 64-bit counter pairs (module docstring)."""
-        values = self._values
-        for reg, target in _SET_BITS:
-            self._write_handlers[reg] = _bit_setter(values, target)
-        for reg, target in _CLEAR_BITS:
-            self._write_handlers[reg] = _bit_clearer(values, target)
-        for low, high in COUNTER_PAIRS_64:
-            self._read_handlers[low] = _low_dword_reader(values, low)
-            self._read_handlers[high] = _high_dword_reader(values, low, high)
+    # -- the register file's own handlers ----------------------------------------------
+    def read_counter64_low(self, pair: int) -> int:
+        """Read of 64-bit counter ``pair``'s low dword (COUNTER_PAIRS_64): returns it, clears nothing."""
+        return self._values[COUNTER_PAIRS_64[pair][0]]
+
+    def read_counter64_high(self, pair: int) -> int:
+        """Read of 64-bit counter ``pair``'s high dword: returns it and clears both dwords."""
+        low, high = COUNTER_PAIRS_64[pair]
+        value = self._values[high]
+        self._values[low] = 0
+        self._values[high] = 0
+        return value
 
     # -- bad input ---------------------------------------------------------------------
     def _report(self, key: tuple, msg: str, *args) -> None:
@@ -578,34 +635,3 @@ class RegisterFile:
                      "%s at unmodelled offset %#x (value %#x) ignored; reads return 0",
                      kind, offset, value)
         return 0
-
-
-def _bit_setter(values: dict[str, int], target: str) -> WriteHandler:
-    """A write handler that ORs the written bits into ``target``."""
-    def set_bits(value: int) -> None:
-        values[target] |= value
-    return set_bits
-
-
-def _bit_clearer(values: dict[str, int], target: str) -> WriteHandler:
-    """A write handler that clears the written bits in ``target``."""
-    def clear_bits(value: int) -> None:
-        values[target] &= ~value
-    return clear_bits
-
-
-def _low_dword_reader(values: dict[str, int], low: str) -> ReadHandler:
-    """Read handler of a 64-bit counter's low dword: returns it, clears nothing."""
-    def read_low() -> int:
-        return values[low]
-    return read_low
-
-
-def _high_dword_reader(values: dict[str, int], low: str, high: str) -> ReadHandler:
-    """Read handler of a 64-bit counter's high dword: returns it and clears both dwords."""
-    def read_high() -> int:
-        value = values[high]
-        values[low] = 0
-        values[high] = 0
-        return value
-    return read_high

@@ -7,8 +7,8 @@
 * :mod:`.rings`, :mod:`.configure` — ring resources and register programming;
 * :mod:`.xmit`, :mod:`.clean` — transmit and completion;
 * :mod:`.interrupts`, :mod:`.itr` — vectors, handlers, NAPI poll, moderation;
-* :mod:`.watchdog` — link, stats, hang detection, timeout and reset;
-* :mod:`.main` — probe, open, close, up, down, reset;
+* :mod:`.watchdog` — link, stats, hang detection, timeout;
+* :mod:`.main` — probe, open, close, up, down, reset, the reset task;
 * :mod:`.ethtool` — ring size, coalescing, channels.
 """
 from .hw import MAC_TYPES, get_mac_type

@@ -143,11 +143,6 @@ def igb_desc_unused(ring: igb_ring) -> int:
     return (ntc - ntu - 1) if ntc > ntu else ring.count + ntc - ntu - 1
 
 
-def IGB_TX_DESC(ring: igb_ring, i: int) -> int:
-    """CPU address of descriptor ``i``."""
-    return ring.desc + 16 * i
-
-
 def TXD_USE_COUNT(size: int) -> int:
     """Descriptors for ``size`` bytes: one per 32 KiB chunk."""
     return -(-size // IGB_MAX_DATA_PER_TXD)

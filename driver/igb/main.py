@@ -6,8 +6,8 @@ online CPUs)), gets the MSI-X vectors and allocates the q_vectors and
 rings. ``igb_open`` (a generator: it sleeps) follows ``__igb_open``:
 resources, ``igb_configure``, IRQs, NAPI, clear pending causes,
 ``igb_irq_enable``, start the queues, schedule the watchdog task.
-``igb_down``/``igb_up`` are the halves of ``igb_reinit_locked``, the reset
-path after a TX timeout.
+``igb_down``/``igb_up`` are the halves of ``igb_reinit_locked``, which
+``igb_reset_task`` runs: the reset path after a TX timeout.
 
 Only the TX side is modelled: RX rings are counted (their IVAR entries and
 vectors exist as in Linux) but have no descriptors.
@@ -20,7 +20,7 @@ from collections import Counter
 from driver.platform import pci_resource_len, pci_resource_start
 from stack.core.napi import napi_disable, napi_enable
 from stack.core.netdevice import (NETIF_F_HIGHDMA, NETIF_F_HW_CSUM, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM,
-                                  NETIF_F_IPV6_CSUM, NETIF_F_SG, NETIF_F_TSO, NETIF_F_TSO6, NetDevice,
+                                  NETIF_F_IPV6_CSUM, NETIF_F_SG, NETIF_F_TSO, NETIF_F_TSO6, NetDevice, dev_close,
                                   netif_carrier_off, netif_running, netif_tx_start_all_queues,
                                   netif_tx_stop_all_queues)
 
@@ -36,11 +36,11 @@ from .interrupts import (igb_alloc_q_vectors, igb_configure_msix, igb_free_irq, 
                          igb_set_interrupt_capability)
 from .rings import igb_clean_all_tx_rings, igb_free_all_tx_resources, igb_setup_all_tx_resources
 from .sites import IGB_SITES
-from .watchdog import igb_reset_task, igb_tx_timeout, igb_update_stats, igb_watchdog, igb_watchdog_task
+from .watchdog import igb_tx_timeout, igb_update_stats, igb_watchdog, igb_watchdog_task
 from .xmit import igb_xmit_frame
 
 __all__ = ["igb_adapter", "igb_probe", "igb_remove", "igb_open", "igb_close", "igb_up", "igb_down",
-           "igb_reset", "igb_reinit_locked", "igb_configure", "igb_init_interrupt_scheme",
+           "igb_reset", "igb_reinit_locked", "igb_reset_task", "igb_configure", "igb_init_interrupt_scheme",
            "igb_clear_interrupt_scheme"]
 
 log = logging.getLogger("igbsim.driver.igb")
@@ -139,7 +139,6 @@ def igb_clear_interrupt_scheme(adapter) -> None:
 
 def igb_remove(adapter):
     """Generator: close the device if it runs, give back vectors, hardware control and BAR0."""
-    from stack.core.netdevice import dev_close
     if netif_running(adapter.netdev):
         yield from dev_close(adapter.netdev)
     yield from adapter.kernel.cancel_work_sync(adapter.reset_task)
@@ -261,3 +260,13 @@ def igb_reinit_locked(adapter):
     yield from igb_down(adapter)
     yield from igb_up(adapter)
     adapter.state.discard(__IGB_RESETTING)
+
+
+def igb_reset_task(adapter):
+    """Generator (process context, sleeps): reinitialise the adapter unless it is down or resetting."""
+    if __IGB_DOWN in adapter.state or __IGB_RESETTING in adapter.state:
+        return
+    log.error("%s: Reset adapter", adapter.netdev.name)
+    adapter.kernel.engine.log(adapter.netdev.name, "reset_adapter")
+    adapter.resets += 1
+    yield from igb_reinit_locked(adapter)

@@ -6,8 +6,9 @@
   queued, a reset; otherwise arm the hang check on every ring and kick every
   queue vector through EICS so ``igb_clean_tx_irq`` runs it.
 * A hang stops the queue; the net core's TX watchdog (``watchdog_timeo`` =
-  5 s) then calls ``igb_tx_timeout``, which schedules ``igb_reset_task``:
-  ``igb_reinit_locked`` = ``igb_down`` + ``igb_up``.
+  5 s) then calls ``igb_tx_timeout``, which schedules the adapter's reset
+  work, ``igb_reset_task`` (in :mod:`.main`, beside the ``igb_reinit_locked``
+  = ``igb_down`` + ``igb_up`` it runs).
 """
 from __future__ import annotations
 
@@ -21,10 +22,9 @@ from .e1000_regs import (E1000_EICS, E1000_GOTCH, E1000_GOTCL, E1000_GPTC, E1000
                          E1000_TPT, E1000_TSCTC, E1000_TSCTFC)
 from .hw import rd32, wr32
 from .igb import (HZ_FROM_STACK as HZ, IGB_FLAG_NEED_LINK_UPDATE, IGB_RING_FLAG_TX_DETECT_HANG, SPEED_10,
-                  SPEED_100, SPEED_1000, __IGB_DOWN, __IGB_RESETTING, igb_desc_unused)
+                  SPEED_100, SPEED_1000, __IGB_DOWN, igb_desc_unused)
 
-__all__ = ["igb_watchdog", "igb_watchdog_task", "igb_has_link", "igb_update_stats", "igb_tx_timeout",
-           "igb_reset_task"]
+__all__ = ["igb_watchdog", "igb_watchdog_task", "igb_has_link", "igb_update_stats", "igb_tx_timeout"]
 
 log = logging.getLogger("igbsim.driver.igb")
 
@@ -117,14 +117,3 @@ def igb_tx_timeout(netdev, txqueue: int) -> None:
         adapter.global_device_reset = True
     adapter.kernel.schedule_work(adapter.reset_task)
     wr32(adapter.hw, E1000_EICS, adapter.eims_enable_mask & ~adapter.eims_other, "igb_tx_timeout.eics")
-
-
-def igb_reset_task(adapter):
-    """Generator (process context, sleeps): reinitialise the adapter unless it is down or resetting."""
-    from .main import igb_reinit_locked
-    if __IGB_DOWN in adapter.state or __IGB_RESETTING in adapter.state:
-        return
-    log.error("%s: Reset adapter", adapter.netdev.name)
-    adapter.kernel.engine.log(adapter.netdev.name, "reset_adapter")
-    adapter.resets += 1
-    yield from igb_reinit_locked(adapter)

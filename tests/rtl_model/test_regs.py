@@ -12,6 +12,7 @@ from hypothesis import given, settings, strategies as st
 from rtl_model.profiles import NIC_82576, NIC_I210
 from rtl_model.regs import (Access, RegisterFile, build_table, txq_canonical_offset, txq_name,
                             txq_offset)
+from sim.assembly.nic_harness import NicTestHost
 
 LOGGER = "igbsim.nic.regs"
 
@@ -34,6 +35,37 @@ def rf_82576():
 @pytest.fixture
 def rf_i210():
     return RegisterFile(build_table(NIC_I210))
+
+
+class Recorder:
+    """Stands in for one of the NIC's blocks: every handler call on it is recorded in ``calls``
+    as ("owner.method", arguments...); read handlers return ``READ_VALUE``."""
+
+    READ_VALUE = 0x42
+
+    def __init__(self, name: str, calls: list):
+        self._name = name
+        self._calls = calls
+
+    def __getattr__(self, method: str):
+        def handler(*args):
+            self._calls.append((f"{self._name}.{method}", *args))
+            return self.READ_VALUE
+        return handler
+
+
+def bind_recorders(rf) -> list:
+    """Bind ``rf``'s handlers to recorders for every block but the register file; the call list."""
+    calls = []
+    names = ("nic", "irq", *(f"txq{n}" for n in range(rf.table.profile.num_tx_queues)))
+    rf.bind({name: Recorder(name, calls) for name in names})
+    return calls
+
+
+@pytest.fixture(params=["82576", "i210"])
+def nic_regs(request):
+    """The register file of a NIC as built: handlers bound to its blocks."""
+    return NicTestHost(request.param).nic.regs
 
 
 # --- offsets ------------------------------------------------------------------------------
@@ -267,7 +299,7 @@ def test_unknown_reset_override_is_rejected():
 
 def test_reset_restores_and_keeps(rf):
     """reset(): every register back to its reset value (§1.4 TCTL 0xF8), except those kept
-    (§6.4: EITR is not reset by CTRL.DEV_RST); handlers survive."""
+    (§6.4: EITR is not reset by CTRL.DEV_RST)."""
     rf.write(0x0400, 4, 0x0103F0FA)
     rf.write(0x1680, 4, 0x800000C4)
     rf.write(0x00D0, 4, 0x4)
@@ -275,9 +307,16 @@ def test_reset_restores_and_keeps(rf):
     assert rf.read(0x0400, 4) == 0xF8
     assert rf.get("EITR0") == 0x800000C4
     assert rf.get("IMS") == 0
-    rf.write(0x00D0, 4, 0x1)
-    rf.write(0x00D0, 4, 0x4)
-    assert rf.get("IMS") == 0x5  # built-in set-bits handler still installed
+
+
+def test_reset_keeps_the_bound_handlers(nic_regs):
+    """reset() returns values, not behaviour: IMS writes still set bits afterwards (§6.5)."""
+    before = {name: nic_regs.handlers(name) for name in nic_regs.table.names()}
+    nic_regs.reset()
+    assert {name: nic_regs.handlers(name) for name in nic_regs.table.names()} == before
+    nic_regs.write(0x00D0, 4, 0x1)
+    nic_regs.write(0x00D0, 4, 0x4)
+    assert nic_regs.read(0x00D0, 4) == 0x5
 
 
 # --- access semantics -----------------------------------------------------------------------
@@ -321,30 +360,31 @@ def test_write_only_registers_read_zero(rf):
         assert rf.read(offset, 4) == 0
 
 
-def test_ims_sets_imc_clears(rf):
+def test_ims_sets_imc_clears(nic_regs):
     """§1.1/§6.5: IMS writes set mask bits (read returns the mask), IMC writes clear them."""
-    rf.write(0x00D0, 4, 0x5)
-    rf.write(0x00D0, 4, 0x2)
-    assert rf.read(0x00D0, 4) == 0x7
-    rf.write(0x00D8, 4, 0x1)
-    assert rf.read(0x00D0, 4) == 0x6
+    nic_regs.write(0x00D0, 4, 0x5)
+    nic_regs.write(0x00D0, 4, 0x2)
+    assert nic_regs.read(0x00D0, 4) == 0x7
+    nic_regs.write(0x00D8, 4, 0x1)
+    assert nic_regs.read(0x00D0, 4) == 0x6
 
 
-def test_eims_sets_eimc_clears(rf):
+def test_eims_sets_eimc_clears(nic_regs):
     """§6.5: EIMS/EIMC set and clear extended mask bits without read-modify-write."""
-    rf.write(0x1524, 4, 0x3)
-    rf.write(0x1524, 4, 0x10)
-    assert rf.read(0x1524, 4) == 0x13
-    rf.write(0x1528, 4, 0x2)
-    assert rf.read(0x1524, 4) == 0x11
+    nic_regs.write(0x1524, 4, 0x3)
+    nic_regs.write(0x1524, 4, 0x10)
+    assert nic_regs.read(0x1524, 4) == 0x13
+    nic_regs.write(0x1528, 4, 0x2)
+    assert nic_regs.read(0x1524, 4) == 0x11
 
 
-def test_ics_and_eics_set_causes(rf):
-    """§6.5: EICS writes set EICR bits; ICS sets ICR bits (LSC 0x4)."""
-    rf.write(0x1520, 4, 0x2)
-    assert rf.get("EICR") == 0x2
-    rf.write(0x00C8, 4, 0x4)
-    assert rf.get("ICR") == 0x4
+def test_ics_and_eics_set_causes(nic_regs):
+    """§6.5: EICS writes set EICR bits; ICS sets ICR bits (LSC 0x4). The causes live in the
+    interrupt block, so they are read back through EICR and ICR."""
+    nic_regs.write(0x1520, 4, 0x2)
+    assert nic_regs.read(0x1580, 4) == 0x2
+    nic_regs.write(0x00C8, 4, 0x4)
+    assert nic_regs.read(0x00C0, 4) == 0x4
 
 
 def test_read_only_write_is_ignored_and_logged(rf, caplog):
@@ -447,50 +487,57 @@ def test_bad_size_or_alignment_is_ignored(rf, caplog, offset, size):
 # --- handlers ---------------------------------------------------------------------------------
 def test_write_handler_replaces_the_store(rf, profile):
     """§1.2: the TDT doorbell: the handler gets the masked value (bits 15:0) instead of a store."""
-    seen = []
-    rf.on_write("TDT0", seen.append)
+    calls = bind_recorders(rf)
     rf.write(0x3818, 4, 0x12345)
-    assert seen == [0x2345]
+    assert calls == [("txq0.on_tdt_write", 0x2345)]
     assert rf.get("TDT0") == 0
     if profile is NIC_I210:
         rf.write(0xE018, 4, 7)  # canonical address, same register
-        assert seen == [0x2345, 7]
+        assert calls == [("txq0.on_tdt_write", 0x2345), ("txq0.on_tdt_write", 7)]
 
 
 def test_read_handler_replaces_the_value(rf):
-    """A read handler supplies the value (TDH0 computed by a queue model); None restores."""
-    rf.set("TDH0", 3)
-    rf.on_read("TDH0", lambda: 0x42)
-    assert rf.read(0x3810, 4) == 0x42
-    rf.on_read("TDH0", None)
-    assert rf.read(0x3810, 4) == 3
+    """A read handler supplies the value (IMS: the interrupt block's mask), not the storage."""
+    rf.set("IMS", 3)
+    calls = bind_recorders(rf)
+    assert rf.read(0x00D0, 4) == Recorder.READ_VALUE
+    assert calls == [("irq.read_ims",)]
+
+
+def test_array_register_handlers_get_their_index(rf):
+    """EITR(n) and IVAR0[i] hand their element number to the interrupt block (§1.6, §1.7)."""
+    calls = bind_recorders(rf)
+    rf.write(0x1684, 4, 0x800000C4)   # EITR1
+    rf.read(0x170C, 4)                # IVAR0[3]
+    assert calls == [("irq.write_eitr", 1, 0x800000C4), ("irq.read_ivar", 3)]
 
 
 def test_handler_on_read_to_clear_register_owns_clearing(rf):
     """With a read handler on an RC register (ICR, §1.1), clearing is the handler's business."""
     rf.set("ICR", 0x4)
-    rf.on_read("ICR", lambda: rf.get("ICR"))
-    assert rf.read(0x00C0, 4) == 0x4
-    assert rf.read(0x00C0, 4) == 0x4
+    bind_recorders(rf)
+    assert rf.read(0x00C0, 4) == Recorder.READ_VALUE
+    assert rf.read(0x00C0, 4) == Recorder.READ_VALUE
+    assert rf.get("ICR") == 0x4
 
 
-def test_handler_replaces_builtin(rf):
-    """A block's own IMS handler replaces the built-in set-bits handler (§6.5)."""
-    seen = []
-    rf.on_write("IMS", seen.append)
+def test_handlers_take_effect_when_bound(rf):
+    """Before bind, IMS is plain RW storage; once bound, its writes go to the interrupt block."""
+    assert rf.handlers("IMS") == (None, None)
     rf.write(0x00D0, 4, 0x4)
-    assert seen == [0x4] and rf.get("IMS") == 0
-    rf.on_write("IMS", None)
-    rf.write(0x00D0, 4, 0x4)
-    assert rf.get("IMS") == 0x4  # plain RW store once no handler is left
+    assert rf.get("IMS") == 0x4
+    calls = bind_recorders(rf)
+    rf.write(0x00D0, 4, 0x1)
+    assert calls == [("irq.write_ims", 0x1)] and rf.get("IMS") == 0x4
 
 
-def test_handlers_for_unknown_names_are_keyerrors(rf):
-    """A handler for a register the table lacks is a model bug, reported at once."""
+def test_unknown_names_are_errors(rf):
+    """A register the table lacks, or a block the table names but nobody supplies, is a model
+    bug, reported at once."""
     with pytest.raises(KeyError):
-        rf.on_write("TDT99", print)
-    with pytest.raises(KeyError):
-        rf.on_read("NOPE", lambda: 0)
+        rf.handlers("TDT99")
+    with pytest.raises(LookupError, match="txq0"):   # the queues' blocks are missing
+        rf.bind({"nic": Recorder("nic", []), "irq": Recorder("irq", [])})
     with pytest.raises(KeyError):
         rf.get("NOPE")
     with pytest.raises(KeyError):
@@ -498,9 +545,8 @@ def test_handlers_for_unknown_names_are_keyerrors(rf):
 
 
 def test_get_and_set_bypass_handlers_masks_and_logging(rf, caplog):
-    """The model's own access: no handler (IMS), no mask (TDLEN), no clearing (GPTC), no log."""
-    seen = []
-    rf.on_write("TDT0", seen.append)
+    """The model's own access: no handler (IMS, TDT0), no mask (TDLEN), no clearing (GPTC), no log."""
+    calls = bind_recorders(rf)
     with caplog.at_level(logging.DEBUG, logger=LOGGER):
         rf.set("IMS", 0x1)
         rf.set("IMS", 0x2)
@@ -511,7 +557,7 @@ def test_get_and_set_bypass_handlers_masks_and_logging(rf, caplog):
         assert rf.get("GPTC") == 9 and rf.get("GPTC") == 9
     assert rf.get("IMS") == 0x2
     assert rf.get("TDLEN0") == 0x7F
-    assert rf.get("TDT0") == 0x10 and seen == []
+    assert rf.get("TDT0") == 0x10 and calls == []
     assert rf.get("STATUS") == 0
     assert not caplog.records
 
@@ -519,6 +565,7 @@ def test_get_and_set_bypass_handlers_masks_and_logging(rf, caplog):
 def test_octet_counter_pairs_clear_on_high_dword(rf):
     """§1.8 (igb reads GOTCH "to clear GOTCL"): reading the low dword does not clear; reading
     the high dword returns it and clears both — GOTCL/GOTCH and TOTL/TOTH."""
+    bind_recorders(rf)
     for low, high, low_off, high_off in (("GOTCL", "GOTCH", 0x4090, 0x4094),
                                          ("TOTL", "TOTH", 0x40C8, 0x40CC)):
         rf.set(low, 0x10)

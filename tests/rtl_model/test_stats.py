@@ -4,9 +4,8 @@ Expected counts are written out by hand from the bucket limits and the frame len
 """
 import pytest
 
-from rtl_model.profiles import NIC_82576, NIC_I210
-from rtl_model.regs import RegisterFile, build_table
-from rtl_model.stats import TxStats, ptc_register
+from rtl_model.stats import ptc_register
+from sim.assembly.nic_harness import NicTestHost
 
 PTC = ("PTC64", "PTC127", "PTC255", "PTC511", "PTC1023", "PTC1522")
 UNICAST = bytes.fromhex("001b21aabbcc")
@@ -15,14 +14,20 @@ IPV4_MCAST = bytes.fromhex("01005e000001")
 IPV6_MCAST = bytes.fromhex("333300000001")
 
 
-@pytest.fixture(params=[NIC_82576, NIC_I210], ids=lambda p: p.name)
-def rf(request):
-    return RegisterFile(build_table(request.param))
+@pytest.fixture(params=["82576", "i210"])
+def nic(request):
+    """A NIC as built: its register file has the table's handlers bound (the octet pairs' too)."""
+    return NicTestHost(request.param).nic
 
 
 @pytest.fixture
-def stats(rf):
-    return TxStats(rf)
+def rf(nic):
+    return nic.regs
+
+
+@pytest.fixture
+def stats(nic):
+    return nic.stats
 
 
 @pytest.mark.parametrize("length,bucket", [
