@@ -14,7 +14,7 @@ import logging
 from stack.core.netdevice import netif_running
 
 from .igb import (IGB_FLAG_QUEUE_PAIRS, IGB_MAX_ITR_USECS, IGB_MAX_TXD, IGB_MIN_ITR_USECS, IGB_MIN_TXD,
-                  IGB_START_ITR, NON_Q_VECTORS, REQ_TX_DESCRIPTOR_MULTIPLE, __IGB_RESETTING)
+                  IGB_START_ITR, NON_Q_VECTORS, REQ_TX_DESCRIPTOR_MULTIPLE, __IGB_RESETTING, igb_ring)
 from .main import (igb_clear_interrupt_scheme, igb_close, igb_down, igb_init_interrupt_scheme, igb_open,
                    igb_up)
 from .rings import igb_free_tx_resources, igb_setup_tx_resources
@@ -61,7 +61,6 @@ def igb_set_ringparam(adapter, tx_pending: int):
 
 def _resize_running(adapter, new_tx_count: int):
     """Allocate the new rings first (nothing changes if that fails), then down, swap, up."""
-    from .igb import igb_ring
     temp = [igb_ring(adapter, r.q_vector, r.queue_index, r.reg_idx, new_tx_count) for r in adapter.tx_ring]
     for i, t in enumerate(temp):
         err = igb_setup_tx_resources(t)

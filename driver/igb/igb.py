@@ -18,6 +18,7 @@ read only after it is seen, the dependency the barriers exist for.
 from __future__ import annotations
 
 from stack.core.jiffies import HZ
+from stack.core.napi import napi_struct
 from stack.core.skbuff import MAX_SKB_FRAGS
 
 # --- ring sizes and limits (facts §4) ----------------------------------------------------------
@@ -164,7 +165,6 @@ class igb_q_vector:
     """One interrupt vector's worth of work: a NAPI context, its rings, its EITR."""
 
     def __init__(self, adapter, v_idx: int):
-        from stack.core.napi import napi_struct
         self.adapter = adapter
         self.v_idx = v_idx
         self.name = ""

@@ -23,15 +23,15 @@ from __future__ import annotations
 import logging
 import struct
 
-from driver.platform import DMA_TO_DEVICE
+from driver.platform import DMA_MAPPING_ERROR, DMA_TO_DEVICE
 from stack.core.bql import netdev_tx_sent_queue
 from stack.core.dev import skb_checksum_help
 from stack.core.netdevice import (NETDEV_TX_BUSY, NETDEV_TX_OK, netdev_get_tx_queue, netif_stop_subqueue,
                                   netif_wake_subqueue, netif_xmit_stopped)
-from stack.core.skbuff import (CHECKSUM_PARTIAL, ETH_P_8021Q, SKB_GSO_UDP_L4, dev_kfree_skb_any,
+from stack.core.skbuff import (CHECKSUM_PARTIAL, ETH_P_8021Q, SKB_GSO_UDP_L4, dev_kfree_skb_any, pskb_expand_head,
                                skb_checksum_start_offset, skb_cow_head, skb_frag_off, skb_frag_page,
-                               skb_frag_size, skb_headlen, skb_is_gso, skb_network_offset, skb_shinfo,
-                               skb_vlan_tag_get, skb_vlan_tag_present)
+                               skb_frag_size, skb_headlen, skb_is_gso, skb_network_offset, skb_put, skb_shinfo,
+                               skb_tailroom, skb_vlan_tag_get, skb_vlan_tag_present)
 
 from .e1000_regs import (E1000_ADVTXD_DCMD_DEXT, E1000_ADVTXD_DCMD_IFCS, E1000_ADVTXD_DCMD_TSE,
                          E1000_ADVTXD_DCMD_VLE, E1000_ADVTXD_DTYP_CTXT, E1000_ADVTXD_DTYP_DATA,
@@ -304,7 +304,6 @@ def _tx_buffer_index(tx_ring: igb_ring, tx_buffer) -> int:
 
 def _unmappable(kernel, frag) -> int:
     """A frag whose page is not in host memory cannot be DMA-mapped: a mapping error."""
-    from driver.platform import DMA_MAPPING_ERROR
     log.error("igb: frag %r is not in host memory; it cannot be DMA-mapped", frag)
     return DMA_MAPPING_ERROR
 
@@ -397,7 +396,6 @@ def igb_xmit_frame(skb, netdev) -> int:
 
 def _skb_put_padto(kernel, skb, length: int) -> int:
     """``skb_put_padto``: zero-pad the linear part to ``length``; on failure free the skb, nonzero."""
-    from stack.core.skbuff import pskb_expand_head, skb_put, skb_tailroom
     pad = length - skb.len
     if skb.data_len or (skb_tailroom(skb) < pad and pskb_expand_head(skb, 0, pad)):
         dev_kfree_skb_any(skb)   # a nonlinear runt cannot happen: frags come after a full header

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as e:
         print(f"igbsim: error: {e}", file=sys.stderr)
         return 2
-    from .scenarios import run_scenario
+    from .scenarios import run_scenario  # after parsing: --help and option errors need no model loaded
     try:
         result, text = run_scenario(opts)
     except KeyboardInterrupt:
