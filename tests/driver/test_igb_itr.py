@@ -278,12 +278,12 @@ def tx_vector(s, queue=0):
 
 def send(s, size, count, burst=32):
     frame = (b"\x02" + bytes(range(256)) * 6)[:size]
-    s.wire.clear()
+    s.wire.a_to_b.clear()
     snd = s.sender(cpu=0, queue=0)
     snd.send([skb_from_bytes(s.net.skb, frame) for _ in range(count)], burst=burst)
     s.run(until=snd.done)
     s.run_for(5 * MS)
-    assert len(s.wire) == count and not s.net.skb.live
+    assert len(s.wire.a_to_b) == count and not s.net.skb.live
     return snd
 
 

@@ -13,24 +13,18 @@ on arm64 with the descriptor barrier dropped and the doorbell relaxed, the
 NIC can fetch a descriptor before the CPU's stores reach memory; with the
 Linux barriers it never does.
 """
-import struct
-
 import pytest
 
 from driver.igb import IGB_SITES
 from driver.platform.sites import ACCESSOR_PRIMITIVES
 from sim.engine import MS, S, SeededPolicy
+from sim.assembly.skbs import numbered_frame
 from sim.assembly.system import IgbSystem
 from stack.core.netdevice import netdev_get_tx_queue
 from stack.core.skbuff import skb_from_bytes
 
 TCTL, TCTL_EN, ICS, ICR_LSC = 0x400, 0x2, 0xC8, 0x4
 DROPPED = {"writel": "__raw_writel", "writel_relaxed": "__raw_writel", "readl": "__raw_readl"}
-
-
-def frame(n: int, size: int = 1000) -> bytes:
-    head = bytes.fromhex("02000000000202000000000188b5") + struct.pack(">I", n)
-    return head + bytes(size - len(head))
 
 
 def lifecycle(barriers=None) -> IgbSystem:
@@ -40,12 +34,12 @@ def lifecycle(barriers=None) -> IgbSystem:
     dql = netdev_get_tx_queue(s.netdev, 0).dql
     dql.min_limit = dql.limit = 10_000_000
     sender = s.sender()
-    sender.send([skb_from_bytes(s.net.skb, frame(n), n % 2) for n in range(300)], burst=8)
+    sender.send([skb_from_bytes(s.net.skb, numbered_frame(n, 1000), n % 2) for n in range(300)], burst=8)
     s.run_for(10 * MS)
     s.nic.mmio_write(ICS, 4, ICR_LSC)                      # a link-change cause on the other vector
     s.run_for(1 * MS)
     s.nic.mmio_write(TCTL, 4, s.nic.regs.get("TCTL") & ~TCTL_EN)
-    sender.send([skb_from_bytes(s.net.skb, frame(n)) for n in range(300, 400)], burst=8)
+    sender.send([skb_from_bytes(s.net.skb, numbered_frame(n, 1000)) for n in range(300, 400)], burst=8)
     s.run_for(12 * S)
     assert s.adapter.hang_reports and s.adapter.resets == 1
     s.close()
@@ -104,7 +98,7 @@ def _stale_descriptor_seen(barriers, seed: int) -> bool:
     s = IgbSystem("82576", ordering="arm64", ncpus=1, policy=SeededPolicy(seed, shuffle_ties=True),
                   drain_delay_ps=2_000_000, barriers=barriers)
     assert s.open() == 0
-    frames = [frame(n, 200) for n in range(12)]
+    frames = [numbered_frame(n, 200) for n in range(12)]
     s.sender().send([skb_from_bytes(s.net.skb, f, 1) for f in frames], burst=1)
     s.run_for(5 * MS)
     nic = s.nic
@@ -130,7 +124,7 @@ def test_cross_cpu_xmit_and_clean_with_linux_barriers_lose_nothing(ordering, see
     assert s.open() == 0
     dql = netdev_get_tx_queue(s.netdev, 0).dql
     dql.min_limit = dql.limit = 10_000_000
-    frames = [frame(n, 60 + 7 * n) for n in range(150)]
+    frames = [numbered_frame(n, 60 + 7 * n) for n in range(150)]
     with s.kernel.on_cpu(1, "task:sender"):   # the payload copy happens on the sending CPU
         skbs = [skb_from_bytes(s.net.skb, f, n % 3) for n, f in enumerate(frames)]
     s.sender(cpu=1).send(skbs, burst=4)

@@ -24,7 +24,7 @@ from scapy.utils import rdpcap
 
 from sim.run.cli import parse_args
 from sim.engine import MS, S
-from sim.assembly.netsystem import HOST_IP, NetSystem
+from sim.assembly.system import HOST_IP, IgbSystem
 from sim.run.report import tx_path_contexts
 from sim.run.scenarios import run_scenario
 from stack import socket as sk
@@ -107,8 +107,8 @@ def _random_transfer(seed: int):
         n = min(left, rng.choice([1, 7, 100, 1448, 3000, 65536, rng.randrange(1, 20000)]))
         sizes.append(n)
         left -= n
-    ns = NetSystem(seed=seed)
-    ns.open()
+    ns = IgbSystem(seed=seed, stack=True, partner=True)
+    ns.bring_up()
     net = ns.net
     nodelay = rng.random() < 0.5
     done = []
