@@ -14,17 +14,10 @@ import driver.igb.xmit as xmit_mod
 from driver.igb.igb import TXD_USE_COUNT, igb_desc_unused
 from sim.engine import MS
 from sim.assembly.skbs import frame_seq, numbered_frame
-from sim.assembly.system import IgbSystem
 from stack.core.netdevice import netdev_get_tx_queue
 from stack.core.skbuff import skb_from_bytes
 
 DESC_NEEDED, TX_WAKE_THRESHOLD, WORK_LIMIT = 21, 42, 128
-
-
-def no_bql_limit(s, queue: int = 0) -> None:
-    """``echo 10000000 > …/tx-N/byte_queue_limits/limit_min``: BQL never stops the queue first."""
-    d = netdev_get_tx_queue(s.netdev, queue).dql
-    d.min_limit = d.limit = 10_000_000
 
 
 @pytest.fixture
@@ -57,9 +50,8 @@ def watch(monkeypatch):
 
 
 @pytest.mark.parametrize("nic", ["82576", "i210"])
-def test_flooding_an_80_descriptor_ring_stops_and_wakes_at_the_thresholds(nic, watch):
-    s = IgbSystem(nic, ring_size=80)
-    assert s.open() == 0
+def test_flooding_an_80_descriptor_ring_stops_and_wakes_at_the_thresholds(nic, watch, system, no_bql_limit):
+    s = system(nic, ring_size=80)
     no_bql_limit(s)
     sizes = [60, 1514, 300, 1514, 1514, 900]
     frames = [numbered_frame(n, sizes[n % len(sizes)]) for n in range(600)]
@@ -85,9 +77,8 @@ def test_flooding_an_80_descriptor_ring_stops_and_wakes_at_the_thresholds(nic, w
     s.net.skb.assert_no_leaks()
 
 
-def test_napi_cleans_at_most_128_packets_per_poll_and_rearms_after_completing(monkeypatch):
-    s = IgbSystem("82576", ring_size=1024)
-    assert s.open() == 0
+def test_napi_cleans_at_most_128_packets_per_poll_and_rearms_after_completing(monkeypatch, system, no_bql_limit):
+    s = system("82576", ring_size=1024)
     no_bql_limit(s)
     s.adapter.tx_itr_setting = 10_000 << 2          # ethtool -C tx-usecs 10000: one IRQ per 10 ms
     for q in s.adapter.q_vector:
@@ -134,7 +125,7 @@ def test_napi_cleans_at_most_128_packets_per_poll_and_rearms_after_completing(mo
     s.net.skb.assert_no_leaks()
 
 
-def test_a_packet_needing_more_than_the_free_descriptors_gets_busy_then_goes(watch):
+def test_a_packet_needing_more_than_the_free_descriptors_gets_busy_then_goes(watch, system, no_bql_limit):
     """count + 3 > free: NETDEV_TX_BUSY (the "hard error"), queue stopped, retried after the wake.
 
     A TSO skb of 54 header bytes, 16 frags of 1000 B and one of 33000 B needs
@@ -147,8 +138,7 @@ def test_a_packet_needing_more_than_the_free_descriptors_gets_busy_then_goes(wat
     from scapy.layers.l2 import Ether
 
     from sim.assembly.skbs import make_skb
-    s = IgbSystem("82576", ring_size=80)
-    assert s.open() == 0
+    s = system("82576", ring_size=80)
     no_bql_limit(s)
     s.nic.mmio_write(0x400, 4, s.nic.regs.get("TCTL") & ~0x2)      # TCTL.EN off
     sender = s.sender()

@@ -15,7 +15,6 @@ import pytest
 from driver.igb.igb import HZ_FROM_STACK as HZ
 from sim.engine import MS, S
 from sim.assembly.skbs import frame_seq, numbered_frame
-from sim.assembly.system import IgbSystem
 from stack.core.jiffies import jiffies
 from stack.core.netdevice import netdev_get_tx_queue
 from stack.core.skbuff import skb_from_bytes
@@ -24,8 +23,8 @@ TCTL, TCTL_EN = 0x400, 0x2
 
 
 @pytest.mark.parametrize("nic, reset_bit", [("82576", "CTRL.RST"), ("i210", "CTRL.DEV_RST")])
-def test_stall_hang_report_timeout_reset_and_recovery(nic, reset_bit):
-    s = IgbSystem(nic, ring_size=256)
+def test_stall_hang_report_timeout_reset_and_recovery(nic, reset_bit, close_and_remove, system):
+    s = system(nic, ring_size=256, up=False)
     s.engine.start_trace()
     assert s.open() == 0
     sender = s.sender()
@@ -92,7 +91,4 @@ def test_stall_hang_report_timeout_reset_and_recovery(nic, reset_bit):
     s.run_for(100 * MS)
     assert [n for n in [frame_seq(f) for f in s.frames()] if n >= 20] == list(range(100, 130))
     assert netdev_get_tx_queue(s.netdev, 0).dql.inflight == 0
-    s.close()
-    s.net.skb.assert_no_leaks()
-    s.remove()
-    s.kernel.assert_no_leaks()
+    close_and_remove(s)

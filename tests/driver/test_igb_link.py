@@ -9,14 +9,13 @@ returns, LSC again: carrier on, and traffic resumes.
 """
 from sim.engine import MS, S
 from sim.assembly.skbs import frame_seq, numbered_frame
-from sim.assembly.system import IgbSystem
 from stack.core.jiffies import TICK_PS
 from stack.core.netdevice import netif_carrier_ok
 from stack.core.skbuff import skb_from_bytes
 
 
-def test_link_loss_with_queued_work_resets_then_traffic_resumes_when_the_link_returns():
-    s = IgbSystem("82576")
+def test_link_loss_with_queued_work_resets_then_traffic_resumes_when_the_link_returns(system):
+    s = system("82576", up=False)
     s.engine.start_trace()
     assert s.open() == 0
     sender = s.sender()

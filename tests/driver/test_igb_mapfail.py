@@ -10,15 +10,13 @@ import pytest
 
 from sim.engine import MS
 from sim.assembly.skbs import frame_seq, numbered_frame
-from sim.assembly.system import IgbSystem
 from stack.core.skbuff import ETH_P_8021Q, __vlan_hwaccel_put_tag, skb_from_bytes
 
 
 @pytest.mark.parametrize("vlan", [False, True], ids=["no-context", "with-context"])
 @pytest.mark.parametrize("fail_at", [2, 4, 6])   # the 2nd/4th/6th map of linear + 5 frags
-def test_mapping_failure_unwinds_the_packet_drops_it_and_leaks_nothing(fail_at, vlan):
-    s = IgbSystem("82576")
-    assert s.open() == 0
+def test_mapping_failure_unwinds_the_packet_drops_it_and_leaks_nothing(fail_at, vlan, system, close_and_remove):
+    s = system("82576")
     ring = s.adapter.tx_ring[0]
     sender = s.sender()
     sender.send([skb_from_bytes(s.net.skb, numbered_frame(n, 1200)) for n in range(3)])
@@ -49,7 +47,4 @@ def test_mapping_failure_unwinds_the_packet_drops_it_and_leaks_nothing(fail_at, 
     sender.send([skb_from_bytes(s.net.skb, numbered_frame(n, 1200), 2) for n in range(3, 10)], burst=3)
     s.run_for(5 * MS)
     assert [frame_seq(f) for f in s.frames()] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]   # 99 never left; nothing else lost
-    s.close()
-    s.net.skb.assert_no_leaks()
-    s.remove()
-    s.kernel.assert_no_leaks()
+    close_and_remove(s)
