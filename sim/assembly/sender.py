@@ -70,6 +70,7 @@ class PacketSender:
         return n
 
     def _run(self):
+        """The program: write the backlog, ``burst`` at a time, sleeping while the send buffer is full."""
         engine = self.system.engine
         while self.backlog:
             if self.wmem_alloc >= self.sndbuf:     # sock_alloc_send_skb: sleep until sock_wfree
