@@ -2,13 +2,14 @@
 
 One :class:`sim.assembly.system.IgbSystem` (82576, x86-TSO host, 2 CPUs, 256-entry
 ring, default ITR setting 3) per configuration. A
-:class:`~sim.assembly.system.DirectSender` on CPU 0 hands skbs to the real driver —
-``igb_xmit_frame`` → descriptors, BQL, ``dma_wmb``, doorbell → NIC model →
-wire → MSI-X → NAPI → ``igb_clean_tx_irq`` (unmap, free, wake) — for
-``packets`` skbs of one size, in bursts of ``burst``: 32 (``xmit_more`` on all
-but the last of each burst, one doorbell per burst) or 1 (a doorbell per
-packet). Sizes are ``skb->len``, FCS excluded: 64 and 1514 bytes (68 and
-1518 on the wire).
+:class:`~sim.assembly.sender.PacketSender` on CPU 0 writes skbs through
+``dev_queue_xmit`` (qdisc, BQL) to the real driver — ``igb_xmit_frame`` →
+descriptors, ``dma_wmb``, doorbell → NIC model → wire → MSI-X → NAPI →
+``igb_clean_tx_irq`` (unmap, free, wake) — for ``packets`` skbs of one size,
+``burst`` writes per stretch of the sender's CPU time: 32 or 1 (the CPU time
+of each write elapses before the next). ``xmit_more`` batches come from the
+qdisc's bulk dequeue when skbs wait there. Sizes are ``skb->len``, FCS
+excluded: 64 and 1514 bytes (68 and 1518 on the wire).
 
 The skbs are built in chunks (``skb_from_bytes``: the stack's copy of the
 payload) outside the timed region; only the simulation runs are timed, the
@@ -61,7 +62,7 @@ __all__ = ["run_once", "run", "report", "profile", "SIZES", "BURSTS"]
 
 #: skb->len of the packets (FCS excluded).
 SIZES = (64, 1514)
-#: Packets per burst: xmit_more batching, and one doorbell per packet.
+#: Writes per stretch of the sender's CPU time.
 BURSTS = (32, 1)
 FCS = 4
 #: skbs built per chunk (bounds the backlog, so skb memory is reused across chunks).
@@ -88,7 +89,7 @@ def _memory_sample(s: IgbSystem, sent: int) -> dict:
 
 def run_once(size: int, packets: int = 20_000, burst: int = 32, *, nic: str = "82576", ring_size: int = 256,
              chunk: int = CHUNK, check_memory: bool = True) -> dict:
-    """``packets`` skbs of ``size`` bytes through the driver in bursts of ``burst``; wall and simulated figures.
+    """``packets`` skbs of ``size`` bytes, ``burst`` writes per CPU stretch; wall and simulated figures.
 
     ``check_memory``: sample memory after every chunk (a ``gc.collect``, outside
     the timed region) and fail on growth in the second half of the run.
@@ -110,16 +111,16 @@ def run_once(size: int, packets: int = 20_000, burst: int = 32, *, nic: str = "8
 
     def take_wire() -> None:
         nonlocal frames, first_start, warm_start, last_end, bad_len
-        w = s.wire
+        w = s.wire.a_to_b
         if not w:
             return
         if first_start is None:
-            first_start = w[0][1]
+            first_start = w[0].start_ps
         if warm_start is None and frames + len(w) > warm_index:
-            warm_start = w[warm_index - frames][1]
-        bad_len += sum(1 for f, _, _ in w if len(f) != size + FCS)
+            warm_start = w[warm_index - frames].start_ps
+        bad_len += sum(1 for rec in w if len(rec.frame) != size or not rec.fcs_ok)
         frames += len(w)
-        last_end = w[-1][2]
+        last_end = w[-1].end_ps
         w.clear()    # keep only the counts: the frames themselves would grow with the run
 
     sent = 0
@@ -178,7 +179,7 @@ def run_once(size: int, packets: int = 20_000, burst: int = 32, *, nic: str = "8
     return {"size": size, "burst": burst, "packets": packets, "wall_s": wall, "wall_pps": packets / wall,
             "sim_span_ps": span, "sim_fps": sim_fps, "sim_mbps": sim_fps * (size + FCS) * 8 / 1e6,
             "line_fraction": sim_fps / line, "warm_line_fraction": warm_fps / line,
-            "stopped_waits": snd.stopped_waits, "busy": snd.busy, "peak_live_skbs": peak_live,
+            "wmem_waits": snd.wmem_waits, "xmit_errors": snd.xmit_errors, "peak_live_skbs": peak_live,
             "mid": half, "last": last, "end": end}
 
 
@@ -206,7 +207,7 @@ def run(packets: int = 20_000, repeats: int = 1, sizes=SIZES, bursts=BURSTS, nic
 def report(result: dict) -> str:
     nic = {(r["frame_len"] - FCS, r["host"]): r["wall_fps"] for r in result["nic"]}
     lines = [f"Driver + NIC (IgbSystem 82576, x86-TSO host, ring 256, ITR 3), {result['packets']} packets per row, "
-             f"DirectSender -> igb_xmit_frame -> NIC -> wire -> MSI-X -> NAPI -> igb_clean_tx_irq:",
+             f"dev_queue_xmit -> igb_xmit_frame -> NIC -> wire -> MSI-X -> NAPI -> igb_clean_tx_irq:",
              f"  {'skb':>6} {'burst':>5}  {'wall: pkts/s':>12}  {'NIC-only model':>14} {'ratio':>6} {'+us/pkt':>8}"
              f"  {'nichost':>9} {'ratio':>6} {'+us/pkt':>8}  {'sim: Mb/s':>9} {'of line':>7} {'after warm-up':>13}"]
     for r in result["driver"]:
@@ -231,7 +232,7 @@ def report(result: dict) -> str:
 
 _LAYERS = (("driver/igb/", "driver/igb"), ("driver/platform/", "driver/platform (kernel API)"),
            ("rtl_model/", "rtl_model (NIC)"), ("stack/", "stack (net core)"), ("sim/host/", "sim/host"),
-           ("sim/engine/", "sim/engine"), ("sim/assembly/system.py", "sim/system (DirectSender)"))
+           ("sim/engine/", "sim/engine"), ("sim/assembly/", "sim/assembly (sender, wire)"))
 
 
 def profile(size: int = 1514, burst: int = 32, packets: int = 5_000, top: int = 25) -> str:

@@ -19,9 +19,9 @@ from collections import Counter
 
 from driver.platform import pci_resource_len, pci_resource_start
 from stack.core.napi import napi_disable, napi_enable
-from stack.core.netdevice import (NETIF_F_HIGHDMA, NETIF_F_HW_CSUM, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM,
-                                  NETIF_F_IPV6_CSUM, NETIF_F_SG, NETIF_F_TSO, NETIF_F_TSO6, NetDevice, dev_close,
-                                  netif_carrier_off, netif_running, netif_tx_start_all_queues,
+from stack.core.netdevice import (NETIF_F_GSO_UDP_L4, NETIF_F_HIGHDMA, NETIF_F_HW_CSUM, NETIF_F_HW_VLAN_CTAG_TX,
+                                  NETIF_F_IP_CSUM, NETIF_F_IPV6_CSUM, NETIF_F_SG, NETIF_F_TSO, NETIF_F_TSO6, NetDevice,
+                                  dev_close, netif_carrier_off, netif_running, netif_tx_start_all_queues,
                                   netif_tx_stop_all_queues)
 
 from .configure import igb_configure_tx, igb_get_hw_control, igb_release_hw_control, igb_setup_tctl
@@ -108,7 +108,8 @@ def igb_probe(kernel, net, pdev, mac_type: str = "82576", name: str = "eth0", *,
     netdev.ndo_tx_timeout = igb_tx_timeout
     netdev.watchdog_timeo = 5 * HZ
     netdev.features = (NETIF_F_SG | NETIF_F_TSO | NETIF_F_TSO6 | NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM
-                       | NETIF_F_HW_CSUM | NETIF_F_HIGHDMA | NETIF_F_HW_VLAN_CTAG_TX)
+                       | NETIF_F_HW_CSUM | NETIF_F_HIGHDMA | NETIF_F_HW_VLAN_CTAG_TX
+                       | NETIF_F_GSO_UDP_L4)   # igb_probe: mac.type >= e1000_82576 (both profiles)
     netdev.hw_features = netdev.features
     adapter.irq_cpu = irq_cpu
     adapter.tx_ring_count = tx_ring_count

@@ -1,12 +1,17 @@
-"""A small test host for the NIC model: a host, a NIC on its bus, and just enough driver to use it.
+"""The NIC-alone harness: a host and the NIC model on its bus, with no driver and no kernel stack.
 
-This is not the igb driver (that is ``driver/``): it is the fixture that the
-NIC's own tests and testbenches use to reach the NIC only through its ports —
-MMIO writes and reads from a CPU, descriptors and buffers in host memory
-through the DMA API, MSI-X messages into the host's interrupt controller, and
-frames captured off the wire with their timestamps. Register programming
-follows what igb does (``igb_configure_tx_ring``, ``igb_setup_tctl``,
-``igb_configure_msix``) so the values are realistic.
+Its reason to exist next to :class:`sim.assembly.system.IgbSystem` (the whole
+machine, igb driver and net core included) is to test the NIC model by
+itself: rings are programmed directly with register writes, descriptors and
+buffers written straight into host memory — no igb, no skbs, no qdisc in
+between. The NIC model's tests (``tests/rtl_model``), the cocotb NIC bench
+(``sim/tb/test_nic.py``) and the NIC-only benchmark use it. It still
+reaches the NIC only through its ports — MMIO writes and reads from a CPU,
+descriptors and buffers in host memory through the DMA API, MSI-X messages
+into the host's interrupt controller, and frames captured off the wire with
+their timestamps. Register programming follows what igb does
+(``igb_configure_tx_ring``, ``igb_setup_tctl``, ``igb_configure_msix``) so
+the values are realistic.
 
 Checksum seeds: like the Linux stack, :meth:`NicTestHost.post` leaves the
 pseudo-header sum in the L4 checksum field for checksum offload (with the

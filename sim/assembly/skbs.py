@@ -67,14 +67,17 @@ from stack.core.skbuff import (ETH_HLEN, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, SKB_
                                skb_partial_csum_set, skb_reset_mac_header, skb_set_network_header,
                                skb_set_transport_header, skb_shinfo)
 
-__all__ = ["Headers", "parse_headers", "pseudo_header_sum", "make_skb",
-           "IPPROTO_TCP", "IPPROTO_UDP", "TCP_CSUM_OFFSET", "UDP_CSUM_OFFSET"]
+__all__ = ["Headers", "parse_headers", "pseudo_header_sum", "make_skb", "numbered_frame", "frame_seq",
+           "IPPROTO_TCP", "IPPROTO_UDP", "TCP_CSUM_OFFSET", "UDP_CSUM_OFFSET", "ETH_P_TEST"]
 
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
 #: offsetof(struct tcphdr, check) / offsetof(struct udphdr, check)
 TCP_CSUM_OFFSET = 16
 UDP_CSUM_OFFSET = 6
+#: The local experimental EtherType (IEEE 802): test frames that no protocol layer takes.
+ETH_P_TEST = 0x88B5
+_TEST_HEADER = bytes.fromhex("020000000002020000000001") + struct.pack("!H", ETH_P_TEST)
 _IPV6_SKIPPABLE = (0, 60)   # hop-by-hop options, destination options: (hdrlen + 1) * 8 bytes
 
 
@@ -247,3 +250,14 @@ def make_skb(net, frame: bytes, *, nr_frags: int = 0, frag_sizes: list[int] | No
     skb.queue_mapping = queue
     return skb
 
+
+
+def numbered_frame(n: int, size: int) -> bytes:
+    """A ``size``-byte test frame (02:..:01 to 02:..:02, :data:`ETH_P_TEST`) carrying the number ``n``."""
+    head = _TEST_HEADER + struct.pack("!I", n)
+    return head + bytes(size - len(head))
+
+
+def frame_seq(frame: bytes) -> int:
+    """The number a :func:`numbered_frame` carries."""
+    return struct.unpack_from("!I", frame, ETH_HLEN)[0]

@@ -1,63 +1,92 @@
-"""One simulated machine with an igb NIC: host, NIC model, kernel, net core and the igb driver.
+"""One simulated machine with an igb NIC, built with the layers asked for: the reference setup and its parts.
 
-``IgbSystem`` wires the layers together only at their ports, as a board
+:class:`IgbSystem` wires the layers together only at their ports, as a board
 does: the NIC's BAR0 and MSI-X BAR in the host's MMIO space, its DMA through
 the host's IOMMU, its MSI-X messages into the host's interrupt controller;
 the driver reaches the NIC only through the kernel API
-(``driver.platform.Kernel``) on the host's CPUs. Frames leaving the MAC are
-recorded on :attr:`IgbSystem.wire` with their start and end times.
+(``driver.platform.Kernel``) on the host's CPUs. What it always has, and what
+is optional:
 
-Until the qdisc layer exists, :class:`DirectSender` stands in for
-``dev_queue_xmit``: it hands skbs to the driver in order on one CPU, with
-the ``xmit_more`` hint for all but the last of a burst, waits while the
-queue is stopped (driver or BQL) and retries an skb the driver returned
-``NETDEV_TX_BUSY`` for — what ``sch_direct_xmit`` does with a requeue. Without
-carrier it holds its skbs (Linux deactivates the qdisc then). It
-looks at the queue again when the queue is woken, when it is given more
-skbs, and when the carrier comes back (the device was reset or
-reconfigured: ``igb_up`` restarts the queues without scheduling them, and
-in Linux the next ``dev_queue_xmit`` would run the qdisc).
+* always: the engine, the host, the NIC model, the kernel API, the net core
+  with its device layer (qdiscs, NET_TX, the RX backlog: :mod:`stack.core.dev`),
+  the igb driver probed as ``eth0``, and the wire
+  (:class:`sim.assembly.wire.Wire`) at the NIC's MAC, which logs every frame
+  with its times. Skbs reach the driver only through ``dev_queue_xmit``, as
+  in Linux: :meth:`IgbSystem.sender` gives a program writing frames to a
+  packet socket (:class:`sim.assembly.sender.PacketSender`);
+* ``stack=True``: the protocol layers — IPv4/ARP/UDP (:mod:`stack.ipv4.inet`),
+  TCP and the socket calls (:mod:`stack.socket`) — configured as
+  ``ip addr add 10.0.0.1/24`` on ``eth0`` with the MTU asked for;
+* ``partner=True``: a link partner (:class:`sim.assembly.partner.LinkPartner`,
+  10.0.0.2) at the far end of the wire, capturing both directions into a
+  pcap when asked.
+
+**The receive shortcut.** The NIC model has no receive path. A frame the
+partner sends arrives at the time the wire says; it is written into a fresh
+skb in host memory as the NIC's DMA would (no CPU store), and handed to
+``netif_rx`` from the interrupt CPU in a ``hardirq:eth0-rx`` context — the
+per-CPU backlog then delivers it in NET_RX softirq context through
+``netif_receive_skb``, exactly where the driver's RX clean would. This is
+the only place the model takes a shortcut around hardware.
 """
 from __future__ import annotations
 
-from collections import deque
-
 from driver.igb import IGB_SITES, igb_probe, igb_remove
+from driver.igb.ethtool import igb_set_coalesce
 from driver.platform import Kernel, PciDev
 from rtl_model.nic import Nic
 from rtl_model.profiles import get_nic_profile
-from sim.engine import MS, Engine, SeededPolicy
+from sim.engine import MS, US, Engine, SeededPolicy
 from sim.host import Host
 from sim.host.pcie import PCIE_82576, PCIE_I210
+from stack import socket as sockets
+from stack.core import dev as dev_layer
 from stack.core.netcore import NetCore
-from stack.core.netdevice import (NETDEV_TX_BUSY, dev_close, dev_open, netdev_get_tx_queue, netdev_start_xmit,
-                                  netif_carrier_ok, netif_running, netif_xmit_frozen_or_stopped)
-from stack.core.skbuff import kfree_skb
+from stack.core.netdevice import dev_close, dev_open, netif_carrier_ok
+from stack.core.skbuff import NET_SKB_PAD, alloc_skb, skb_put
+from stack.ipv4 import inet
+from stack.ipv4.udp import udp_socket_install
 
-__all__ = ["IgbSystem", "DirectSender", "BAR0", "BAR3"]
+from .partner import LinkPartner
+from .pcap import PcapWriter
+from .sender import PacketSender
+from .wire import Wire
+
+__all__ = ["IgbSystem", "BAR0", "BAR3", "HOST_IP", "PARTNER_IP", "HOST_MAC", "PARTNER_MAC"]
 
 BAR0, BAR0_SIZE = 0xF000_0000, 0x2_0000   # 128 KiB of registers
 BAR3, BAR3_SIZE = 0xF010_0000, 0x4000     # MSI-X table and PBA
 _LINKS = {"82576": PCIE_82576, "i210": PCIE_I210}
 
+HOST_IP, PARTNER_IP = "10.0.0.1", "10.0.0.2"
+HOST_MAC, PARTNER_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"
+
 
 class IgbSystem:
     """A host with ``ncpus`` CPUs under ``ordering``, an igb NIC of ``nic`` profile, the driver probed.
 
-    ``ring_size`` and ``queues`` are what ethtool -G / -L would set before
-    open; ``irq_cpu`` is where the NIC's vectors are delivered.
-    ``barriers`` drops or weakens driver barrier sites: ``{site name: weaker
-    primitive, or None to drop}``, validated by ``kernel.sites.apply``.
-    ``stale_window``/``drain_delay_ps`` tune the weak-memory model (see
-    :class:`sim.host.Host`).
-    ``stack=True`` installs the kernel's device layer (:mod:`stack.core.dev`: qdiscs,
-    NET_TX, the RX backlog), so skbs go out through ``dev_queue_xmit``.
+    Hardware and driver: ``ring_size`` and ``queues`` are what ethtool -G / -L
+    would set before open; ``irq_cpu`` is where the NIC's vectors are
+    delivered; ``itr`` is ethtool -C rx/tx-usecs (3: dynamic, igb's default);
+    ``speed_mbps`` the link speed. ``barriers`` drops or weakens driver
+    barrier sites: ``{site name: weaker primitive, or None to drop}``,
+    validated by ``kernel.sites.apply``. ``stale_window``/``drain_delay_ps``
+    tune the weak-memory model (see :class:`sim.host.Host`). ``engine``: run
+    on this engine (e.g. a cocotb adapter's) instead of a new native one.
+
+    Kernel: ``kernel_version`` ("recent" or "3.10") selects the net core's
+    and the protocols' behaviour; ``stack`` adds the protocol layers and
+    ``mtu``; ``partner`` puts a link partner at the wire's far end
+    (``partner_options`` for :class:`LinkPartner`) and ``pcap`` captures the
+    wire. See the module docstring.
     """
 
     def __init__(self, nic: str = "82576", *, ordering: str = "x86-tso", ncpus: int = 2, seed: int = 0,
                  policy=None, ring_size: int = 256, queues: int | None = None, irq_cpu: int = 0,
                  iommu: bool = True, barriers: dict | None = None, stale_window: int | None = None,
-                 drain_delay_ps: int = 0, engine=None, stack: bool = False):
+                 drain_delay_ps: int = 0, engine=None, kernel_version: str = "recent", stack: bool = False,
+                 mtu: int = 1500, itr: int = 3, speed_mbps: int = 1000, partner: bool = False,
+                 partner_options: dict | None = None, pcap: str | None = None):
         profile = get_nic_profile(nic)
         self.engine = engine if engine is not None else Engine(policy if policy is not None else SeededPolicy(seed))
         link = _LINKS.get(profile.name, PCIE_82576)
@@ -68,44 +97,96 @@ class IgbSystem:
                        msi_sink=self.host.msi.deliver, intx_sink=self.host.msi.set_intx)
         self.host.map_device("nic-bar0", BAR0, BAR0_SIZE, self.nic)
         self.host.map_device("nic-bar3", BAR3, BAR3_SIZE, self.nic.msix)
-        self.wire: list[tuple[bytes, int, int]] = []
-        self.nic.mac.add_sink(lambda frame, start, end: self.wire.append((frame, start, end)))
         self.kernel = Kernel(self.host)
         self.net = NetCore(self.host, ctx=self.kernel)
-        if stack:
-            from stack.core.dev import install as install_dev_layer
-            install_dev_layer(self.net)
         self.pdev = PciDev("0000:01:00.0", 0x8086, profile.device_id,
                            {0: (BAR0, BAR0_SIZE), 3: (BAR3, BAR3_SIZE)})
         if barriers:   # before probe, so the configuration covers the probe's own accesses
             self.kernel.sites.declare_all(IGB_SITES)
             self.kernel.sites.apply(barriers)
+        self.irq_cpu = irq_cpu
         self.adapter = igb_probe(self.kernel, self.net, self.pdev, profile.name, "eth0", irq_cpu=irq_cpu,
                                  tx_ring_count=ring_size, rss_queues=queues)
         self.netdev = self.adapter.netdev
-        self._senders: list[DirectSender] = []
-        self.netdev.netif_schedule_hook = self._on_schedule
-        self.netdev.carrier_hooks.append(self._on_carrier)
+        self._init_stack(kernel_version, protocols=stack)
+        self.netdev.mtu = mtu
+        if stack:
+            inet.ip_link_set_address(self.netdev, HOST_MAC)
+            inet.ip_addr_add(self.net, self.netdev, f"{HOST_IP}/24")
+        if speed_mbps != 1000:
+            self.nic.set_link_speed(speed_mbps)
+        if itr != 3:
+            err = igb_set_coalesce(self.adapter, rx_usecs=itr, tx_usecs=itr)
+            if err:
+                raise ValueError(f"coalescing {itr}: rejected by igb ({err})")
+        self.pcap = PcapWriter(pcap) if pcap else None
+        self.wire = Wire(self.engine, speed_mbps=speed_mbps, pcap=self.pcap)
+        self.wire.attach_mac(self.nic.mac)
+        self.partner = None
+        if partner:
+            opts = {"mtu": mtu, "mss": mtu - 40, **(partner_options or {})}
+            self.partner = LinkPartner(self.engine, mac=PARTNER_MAC, ip=PARTNER_IP, wire=self.wire, **opts)
+            self.wire.attach_partner(self.partner)
+        self.wire.to_host = self._receive
+        self.rx_frames = 0
+        self._senders: list[PacketSender] = []
+
+    def _init_stack(self, kernel_version: str, protocols: bool) -> None:
+        """The kernel's network layers on the net core: the device layer always, the protocols if asked."""
+        net = self.net
+        net.kernel_version = kernel_version
+        if protocols:
+            inet.install(net, kernel_version=kernel_version)
+        dev_layer.install(net)
+        if protocols:
+            sockets.install(net)
+            udp_socket_install(net)
 
     # --- running --------------------------------------------------------------
     def task(self, gen, cpu: int = 0, comm: str = "ip"):
-        """Run sleeping kernel code ``gen`` as a task on ``cpu``; returns its Process."""
+        """Run sleeping kernel code or a program (a generator) as a task on ``cpu``; its Process."""
         return self.kernel.spawn_task(gen, cpu, comm)
 
-    def run_task(self, gen, cpu: int = 0, comm: str = "ip", limit_ps: int = 10_000 * MS):
-        """Run ``gen`` as a task to completion (at most ``limit_ps`` of simulated time); its result."""
+    def run_task(self, gen, cpu: int = 0, comm: str = "ip"):
+        """Run ``gen`` as a task to completion; its result."""
         proc = self.task(gen, cpu, comm)
-        self.engine.run(until=proc if limit_ps is None else proc)
+        self.engine.run(until=proc)
         if not proc.triggered:
             raise RuntimeError(f"{comm}: did not finish")
         return proc.value
 
+    def run(self, until: int | None = None) -> None:
+        self.engine.run(until)
+
+    def run_for(self, ps: int) -> None:
+        self.engine.run(self.engine.now + ps)
+
+    def run_until(self, done, limit_ps: int, step_ps: int = 10 * MS, progress=None) -> bool:
+        """Run until ``done()`` is true or ``limit_ps`` passes; ``progress(now)`` after each step."""
+        engine = self.engine
+        while not done():
+            if engine.now >= limit_ps:
+                return False
+            engine.run(min(engine.now + step_ps, limit_ps))
+            if progress is not None:
+                progress(engine.now)
+        return True
+
+    # --- the device --------------------------------------------------------------
     def open(self) -> int:
         """``ip link set eth0 up``: 0 or the driver's error."""
         return self.run_task(dev_open(self.netdev), comm="ip")
 
+    def bring_up(self) -> None:
+        """``ip link set eth0 up`` and wait for the carrier (the watchdog task reads STATUS.LU)."""
+        if self.open():
+            raise RuntimeError("eth0: open failed")
+        limit = self.engine.now + 1000 * MS
+        while not netif_carrier_ok(self.netdev) and self.engine.now < limit:
+            self.engine.run(self.engine.now + 100 * US)
+
     def close(self) -> None:
-        """``ip link set eth0 down``; skbs still waiting in a sender are dropped (``qdisc_reset``)."""
+        """``ip link set eth0 down``; what senders have not written yet fails with ENETDOWN (freed as drops)."""
         self.run_task(dev_close(self.netdev), comm="ip")
         for s in self._senders:
             s.drop_backlog()
@@ -114,107 +195,37 @@ class IgbSystem:
         """Unbind the driver (closing the device first if it is up)."""
         self.run_task(igb_remove(self.adapter), comm="rmmod")
 
-    def run(self, until: int | None = None) -> None:
-        self.engine.run(until)
-
-    def run_for(self, ps: int) -> None:
-        self.engine.run(self.engine.now + ps)
-
     # --- sending ----------------------------------------------------------------
-    def sender(self, cpu: int = 0, queue: int = 0, comm: str = "sender") -> "DirectSender":
-        """A sender feeding TX queue ``queue`` from CPU ``cpu`` (see :class:`DirectSender`)."""
-        s = DirectSender(self, cpu, queue, comm)
+    def sender(self, cpu: int = 0, queue: int | None = 0, comm: str = "sender") -> PacketSender:
+        """A program on CPU ``cpu`` writing frames to a packet socket; XPS pins ``cpu`` to TX ``queue``."""
+        s = PacketSender(self, cpu, queue, comm)
         self._senders.append(s)
         return s
 
-    def _on_carrier(self, dev, up: bool) -> None:
-        """Carrier back (after a reset or ethtool change): senders look at their queue again."""
-        if up:
-            for s in self._senders:
-                s.wake()
-
-    def _on_schedule(self, txq) -> None:
-        for s in self._senders:
-            if s.txq is txq:
-                s.wake()
+    # --- the receive shortcut -------------------------------------------------------------------
+    def _receive(self, frame: bytes, time_ps: int) -> None:
+        """A frame from the wire: DMA it into an skb, ``netif_rx`` on the interrupt CPU (module docstring)."""
+        skb = alloc_skb(self.net.skb, len(frame), NET_SKB_PAD)
+        if skb is None:
+            self.netdev.stats.rx_dropped += 1
+            return
+        self.host.mem.write(skb_put(skb, len(frame)), frame)
+        skb.dev = self.netdev
+        self.rx_frames += 1
+        with self.kernel.on_cpu(self.irq_cpu, "hardirq:eth0-rx") as cpu:
+            cpu.take_interrupt()   # the receive interrupt: the DMA'd bytes are visible to this CPU
+            dev_layer.netif_rx(skb)
 
     # --- observing -------------------------------------------------------------
     def frames(self) -> list[bytes]:
-        """Frames seen on the wire, without their FCS."""
-        return [f[:-4] for f, _, _ in self.wire]
+        """Frames our NIC put on the wire, without their FCS."""
+        return [f.frame for f in self.wire.a_to_b]
 
     def leaks(self):
         """What the kernel still holds (mappings, coherent memory, allocations, IRQs, ioremaps)."""
         return self.kernel.leaks()
 
-
-class DirectSender:
-    """Hands skbs to ``ndo_start_xmit`` of one TX queue, in order, from one CPU (see the module docstring)."""
-
-    def __init__(self, system: IgbSystem, cpu: int, queue: int, comm: str):
-        self.system = system
-        self.cpu = cpu
-        self.queue = queue
-        self.comm = comm
-        self.txq = netdev_get_tx_queue(system.netdev, queue)
-        self.backlog: deque = deque()
-        self.sent = 0
-        self.busy = 0
-        self.stopped_waits = 0
-        self._wake = None
-        self._proc = None
-        self.done = None
-
-    def send(self, skbs, burst: int = 1, gap_ps: int = 0) -> None:
-        """Queue ``skbs`` for transmission in bursts of ``burst`` (xmit_more within a burst)."""
-        for skb in skbs:
-            skb.queue_mapping = self.queue
-            self.backlog.append(skb)
-        self._burst = burst
-        self._gap = gap_ps
-        if self._proc is None or self._proc.triggered:
-            self.done = self.system.engine.event(f"{self.comm} done")
-            self._proc = self.system.engine.spawn(self._run(), self.comm)
-        else:
-            self.wake()   # new work: look at the queue again (as dev_queue_xmit runs the qdisc)
-
-    def drop_backlog(self) -> int:
-        """Free every skb not yet handed to the driver, as drops; how many."""
-        n = len(self.backlog)
-        with self.system.kernel.on_cpu(self.cpu, f"task:{self.comm}"):
-            while self.backlog:
-                kfree_skb(self.backlog.popleft())
-        self.wake()
-        return n
-
-    def wake(self) -> None:
-        if self._wake is not None and not self._wake.triggered:
-            self._wake.succeed()
-
-    def _run(self):
-        kernel = self.system.kernel
-        dev = self.system.netdev
-        engine = self.system.engine
-        while self.backlog:
-            if not netif_running(dev):
-                break
-            if not netif_carrier_ok(dev) or netif_xmit_frozen_or_stopped(self.txq):
-                self.stopped_waits += 1
-                self._wake = engine.event("txq wake")
-                yield self._wake
-                continue
-            n = 0
-            with kernel.on_cpu(self.cpu, f"task:{self.comm}") as cpu:
-                while self.backlog and n < self._burst and not netif_xmit_frozen_or_stopped(self.txq):
-                    skb = self.backlog[0]
-                    more = n + 1 < self._burst and len(self.backlog) > 1
-                    rc = netdev_start_xmit(skb, dev, self.txq, more)
-                    if rc == NETDEV_TX_BUSY:
-                        self.busy += 1
-                        break
-                    self.backlog.popleft()
-                    self.sent += 1
-                    n += 1
-                owed = cpu.settle()
-            yield owed + self._gap
-        self.done.succeed(self.sent)
+    def close_capture(self) -> None:
+        """Finish the pcap file, if one is being written."""
+        if self.pcap is not None:
+            self.pcap.close()

@@ -19,7 +19,7 @@ import sys
 import time
 
 from sim.engine import MS, S, US
-from sim.assembly.netsystem import HOST_IP, PARTNER_IP, NetSystem
+from sim.assembly.system import HOST_IP, PARTNER_IP, IgbSystem
 from .report import RunResult, render
 from stack import socket as sk
 
@@ -115,27 +115,27 @@ def _udp_client(net, data: bytes, write_size: int, xfer: Transfer):
     xfer.program_done = True
 
 
-def _delivered(ns: NetSystem, scenario: str) -> int:
+def _delivered(system: IgbSystem, scenario: str) -> int:
     """Payload bytes the partner has received in order (its TCP connection, or UDP port 9)."""
     if scenario == "udp":
-        return ns.partner.received_bytes(UDP_PORT)
-    conn = ns.partner.connection(SERVER_PORT)
+        return system.partner.received_bytes(UDP_PORT)
+    conn = system.partner.connection(SERVER_PORT)
     return conn.bytes_received if conn is not None else 0
 
 
-def _quiet(ns: NetSystem, span_ps: int) -> bool:
+def _quiet(system: IgbSystem, span_ps: int) -> bool:
     """No frame has crossed the wire for ``span_ps``."""
-    log = ns.wire.a_to_b
+    log = system.wire.a_to_b
     last = log[-1].arrive_ps if log else 0
-    return ns.engine.now - last >= span_ps
+    return system.engine.now - last >= span_ps
 
 
-def _sampler(ns: NetSystem, xfer: Transfer, scenario: str):
+def _sampler(system: IgbSystem, xfer: Transfer, scenario: str):
     """Sample the partner's delivered byte count every 100 µs (for the goodput window)."""
-    engine = ns.engine
+    engine = system.engine
     last = -1
     while True:
-        b = _delivered(ns, scenario)
+        b = _delivered(system, scenario)
         if b != last:
             xfer.samples.append((engine.now, b))
             last = b
@@ -168,53 +168,54 @@ def run_scenario(opts):
     total, write_default = DEFAULTS[opts.scenario]
     total = opts.bytes if opts.bytes is not None else total
     write_size = opts.write_size or write_default
-    ns = NetSystem(nic=opts.nic, ordering=opts.ordering, ncpus=opts.cpus, seed=opts.seed,
-                   ring_size=opts.ring_size, itr=opts.itr, mtu=opts.mtu, speed_mbps=opts.speed,
-                   kernel_version=opts.kernel, pcap=opts.pcap)
+    system = IgbSystem(opts.nic, ordering=opts.ordering, ncpus=opts.cpus, seed=opts.seed,
+                       ring_size=opts.ring_size, itr=opts.itr, mtu=opts.mtu, speed_mbps=opts.speed,
+                       kernel_version=opts.kernel, stack=True, partner=True, pcap=opts.pcap)
     wall0 = time.monotonic()
-    ns.open()
+    system.bring_up()
     data = _payload(opts.seed, total)
     xfer = Transfer(total)
-    net = ns.net
+    net = system.net
     if opts.scenario == "udp":
         port = UDP_PORT
-        ns.task(_udp_client(net, data, write_size, xfer), cpu=0, comm="udp-client")
+        system.task(_udp_client(net, data, write_size, xfer), cpu=0, comm="udp-client")
     else:
         port = SERVER_PORT
-        ns.task(_tcp_server(net, data, write_size, opts.scenario == "small-writes", xfer), cpu=0,
+        system.task(_tcp_server(net, data, write_size, opts.scenario == "small-writes", xfer), cpu=0,
                 comm="server")
-        ns.partner.connect(HOST_IP, SERVER_PORT, at_ps=ns.engine.now + 1 * MS)
-    ns.engine.spawn(_sampler(ns, xfer, opts.scenario), "goodput-sampler")
+        system.partner.connect(HOST_IP, SERVER_PORT, at_ps=system.engine.now + 1 * MS)
+    system.engine.spawn(_sampler(system, xfer, opts.scenario), "goodput-sampler")
     wire_s = total * 8 * 1.2 / (opts.speed * 1e6)
-    limit = ns.engine.now + int((wire_s * 4 + 5) * S)
+    limit = system.engine.now + int((wire_s * 4 + 5) * S)
     show = _progress_printer(xfer, opts.progress, opts.quiet)
     if opts.scenario == "udp":   # datagrams lost on the way are not resent: stop once the link is quiet
-        done = lambda: xfer.program_done and (_delivered(ns, "udp") >= total or _quiet(ns, 50 * MS))  # noqa: E731
+        done = lambda: (xfer.program_done  # noqa: E731
+                        and (_delivered(system, "udp") >= total or _quiet(system, 50 * MS)))
     else:
-        done = lambda: xfer.program_done and _delivered(ns, opts.scenario) >= total  # noqa: E731
-    finished = ns.run_until(done, limit, step_ps=1 * MS, progress=show)
-    ns.engine.run(ns.engine.now + 1 * MS)     # let the last ACKs and completions land
-    ns.close()
+        done = lambda: xfer.program_done and _delivered(system, opts.scenario) >= total  # noqa: E731
+    finished = system.run_until(done, limit, step_ps=1 * MS, progress=show)
+    system.engine.run(system.engine.now + 1 * MS)     # let the last ACKs and completions land
+    system.close_capture()
     wall = time.monotonic() - wall0
-    result = _result(ns, opts, xfer, port, data, finished, wall)
+    result = _result(system, opts, xfer, port, data, finished, wall)
     return result, render(result)
 
 
-def _result(ns: NetSystem, opts, xfer: Transfer, port: int, data: bytes, finished: bool, wall: float) -> RunResult:
+def _result(system: IgbSystem, opts, xfer: Transfer, port: int, data: bytes, finished: bool, wall: float) -> RunResult:
     t10, b10, t90, b90 = xfer.window()
     goodput = (b90 - b10) * 8 / ((t90 - t10) / 1e12) if t90 > t10 else 0.0
-    delivered = _delivered(ns, opts.scenario)
+    delivered = _delivered(system, opts.scenario)
     extra = {}
     if opts.scenario == "udp":
-        dgrams = ns.partner.udp_datagrams(port)
+        dgrams = system.partner.udp_datagrams(port)
         got = b"".join(d.payload for d in dgrams)
         sent = -(-xfer.app_bytes // (opts.write_size or DEFAULTS["udp"][1]))
-        arp = ns.net.ipv4.arp_tbl.stats
-        qdrops = sum(txq.qdisc.stats()["drops"] for txq in ns.netdev._tx if txq.qdisc is not None)
+        arp = system.net.ipv4.arp_tbl.stats
+        qdrops = sum(txq.qdisc.stats()["drops"] for txq in system.netdev._tx if txq.qdisc is not None)
         extra["datagrams"] = (f"{len(dgrams)} of {sent} delivered (UDP does not resend; ARP queue drops "
                               f"{arp['unres_discards']}, qdisc drops {qdrops})")
     else:
-        conn = ns.partner.connection(SERVER_PORT)
+        conn = system.partner.connection(SERVER_PORT)
         got = bytes(conn.data) if conn is not None and conn.data is not None else b""
     if got == data:
         extra["delivery check"] = "the partner received exactly the bytes sent, in order"
@@ -226,29 +227,29 @@ def _result(ns: NetSystem, opts, xfer: Transfer, port: int, data: bytes, finishe
         extra["warning"] = "the transfer did not finish within the time limit"
     if xfer.errors:
         extra["errors"] = "; ".join(xfer.errors)
-    extra.update(_nic_lines(ns))
-    return RunResult(scenario=opts.scenario, sim_time_ps=ns.engine.now, wall_s=wall, net=ns.net, host=ns.host,
-                     nic=ns.nic, app_bytes=xfer.app_bytes, delivered_bytes=delivered, goodput_bps=goodput,
-                     goodput_window=(t10, t90), extra=extra)
+    extra.update(_nic_lines(system))
+    return RunResult(scenario=opts.scenario, sim_time_ps=system.engine.now, wall_s=wall, net=system.net,
+                     host=system.host, nic=system.nic, app_bytes=xfer.app_bytes, delivered_bytes=delivered,
+                     goodput_bps=goodput, goodput_window=(t10, t90), extra=extra)
 
 
-def _nic_lines(ns: NetSystem) -> dict[str, str]:
+def _nic_lines(system: IgbSystem) -> dict[str, str]:
     """Descriptors, doorbells, interrupts and frames: what the driver and the NIC did."""
-    a = ns.adapter
+    a = system.adapter
     rings = [r for r in a.tx_ring if r is not None]
-    doorbells = ns.host.site_counts.get("igb_tx_map.doorbell", 0)
+    doorbells = system.host.site_counts.get("igb_tx_map.doorbell", 0)
     vectors = []
     for q in a.q_vector:
-        n = ns.kernel.irq.fired(q.msix_vector) if q.msix_vector is not None else 0
+        n = system.kernel.irq.fired(q.msix_vector) if q.msix_vector is not None else 0
         if n:
             vectors.append(f"{q.name} {n}")
-    other = ns.kernel.irq.fired(a.msix_entries[0]) if a.msix_entries else 0
-    wb = sum(q.counters.get("writebacks", 0) for q in ns.nic.queues)
+    other = system.kernel.irq.fired(a.msix_entries[0]) if a.msix_entries else 0
+    wb = sum(q.counters.get("writebacks", 0) for q in system.nic.queues)
     return {
         "driver": f"{sum(r.tx_stats.packets for r in rings)} packets (TSO segments counted) completed, "
                   f"{sum(r.tx_stats.bytes for r in rings)} bytes; doorbells {doorbells}; "
                   f"queue restarts {sum(r.tx_stats.restart_queue for r in rings)}",
-        "NIC": f"{ns.nic.counters['frames']} frames on the wire; descriptor write-backs {wb}",
+        "NIC": f"{system.nic.counters['frames']} frames on the wire; descriptor write-backs {wb}",
         "interrupts": (", ".join(vectors) or "none") + f"; other {other}",
-        "wire": f"{ns.wire.frames_a_to_b} frames to the partner, {ns.wire.frames_b_to_a} back",
+        "wire": f"{system.wire.frames_a_to_b} frames to the partner, {system.wire.frames_b_to_a} back",
     }

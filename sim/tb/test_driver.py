@@ -26,8 +26,8 @@ theirs).
   registers read back by a host CPU with ``readl`` (TXDCTL0 = 0x02010108,
   TDLEN0 = ring size × 16, TCTL.EN|PSP, GPIE = 0xC0000011, EIMS holding the
   queue vectors, the TX vector's MSI-X table entry); 16 packets of 17…1514
-  bytes, some in 2 or 3 frags, through a :class:`~sim.assembly.system.DirectSender`
-  in bursts of 4; waits until they are on the wire and cleaned
+  bytes, some in 2 or 3 frags, written by a :class:`~sim.assembly.sender.PacketSender`
+  (``dev_queue_xmit``) 4 at a time; waits until they are on the wire and cleaned
   (next_to_clean == next_to_use, BQL inflight 0). Checks frames (contents +
   PSP padding, FCS by ``zlib.crc32``, wire time), that each left the MAC at
   the HDL time the model claims, the strobe of every MSI-X message at its
@@ -38,7 +38,8 @@ theirs).
   buffer and stall in the ring. igb's watchdog reports "Detected Tx Unit
   Hang" every 2 s, the net core's TX watchdog calls ``igb_tx_timeout``, the
   reset task resets the NIC (CTRL.RST) and brings it up (registers re-read
-  by the CPU); what the sender still held goes out, then new traffic. Then
+  by the CPU); what the qdisc held is dropped when igb_down turns the carrier
+  off (``dev_deactivate``), then new traffic goes out. Then
   close (only the probe's ioremap and IRQ vectors held, no skb leaked), open
   again, transmit, close again.
 
@@ -61,6 +62,7 @@ from driver.igb.e1000_regs import (E1000_EIMS, E1000_GPIE, E1000_STATUS, E1000_T
 from driver.igb.igb import __IGB_RESETTING as IGB_RESETTING
 from sim.engine import MS, NS, US, Engine, S
 from sim.assembly.system import BAR3, IgbSystem
+from sim.assembly.wire import fcs
 from sim.tb.adapter import CocotbEngine, hdl_time_ps, pin_driver
 from stack.core.netdevice import dev_close, dev_open, netdev_get_tx_queue, netif_carrier_ok
 from stack.core.skbuff import skb_from_bytes
@@ -180,7 +182,7 @@ def all_cleaned(s: IgbSystem, sender, n_frames: int) -> Callable[[], bool]:
     """Condition: ``n_frames`` on the wire, the sender done, ring 0 cleaned, BQL inflight 0."""
     def cond() -> bool:
         ring = s.adapter.tx_ring[0]
-        return (len(s.wire) >= n_frames and sender.done is not None and sender.done.triggered
+        return (len(s.wire.a_to_b) >= n_frames and sender.done is not None and sender.done.triggered
                 and ring.next_to_clean == ring.next_to_use
                 and netdev_get_tx_queue(s.netdev, 0).dql.inflight == 0)
     return cond
@@ -270,9 +272,12 @@ def transmit_scenario(s: IgbSystem, packets):
     out["carrier"] = netif_carrier_ok(s.netdev)
     yield At(eng.now + SETTLE_PS)
     out["t_send"] = t_send = eng.now
+    handed = []     # a packet tap: each skb as it reaches ndo_start_xmit (a retried one twice)
+    s.netdev.taps.append(lambda frame, direction, dev: handed.append(direction))
     sender = out["sender"] = s.sender()
     sender.send(skbs_of(s, packets), burst=BURST)
     yield Until(all_cleaned(s, sender, len(packets)), "all frames on the wire and cleaned")
+    out["handed"] = len(handed)
     out["t_done"] = eng.now
     yield At(t_send + RUN_AFTER_SEND_PS)
     return out
@@ -305,19 +310,20 @@ def hang_scenario(s: IgbSystem, seed: int):
     out["t_stall"] = eng.now
     sender.send(skbs_of(s, stalled), burst=8)
     yield At(eng.now + 20 * MS)
-    out["stuck"] = dict(ntc=ring.next_to_clean, ntu=ring.next_to_use, backlog=len(sender.backlog),
-                        wire=len(s.wire), time_stamp=ring.tx_buffer_info[ring.next_to_clean].time_stamp)
+    out["stuck"] = dict(ntc=ring.next_to_clean, ntu=ring.next_to_use,
+                        held=s.netdev.qdisc.qlen + len(sender.backlog),     # waiting above the driver
+                        wire=len(s.wire.a_to_b), time_stamp=ring.tx_buffer_info[ring.next_to_clean].time_stamp)
     # hang reports every 2 s, the TX timeout, the reset; poll coarsely (10 ms) over the ~10 s
     yield Until(lambda: adapter.resets >= 1 and IGB_RESETTING not in adapter.state
                 and netif_carrier_ok(s.netdev) and sender.done.triggered and not sender.backlog
                 and ring.next_to_clean == ring.next_to_use,
-                "the TX timeout, the reset and the sender's backlog", timeout_ps=20 * S, step_ps=10 * MS + 3)
+                "the TX timeout, the reset and the sender's last writes", timeout_ps=20 * S, step_ps=10 * MS + 3)
     out["t_recovered"] = eng.now
     out["tx_dropped"] = ring.tx_dropped
     out["regs_after_reset"] = yield Task(read_registers(s), cpu=1, comm="regdump")
-    out["wire_before_after"] = len(s.wire)
+    out["wire_before_after"] = len(s.wire.a_to_b)
     sender.send(skbs_of(s, after), burst=BURST)
-    yield Until(lambda: len(s.wire) >= out["wire_before_after"] + len(after)
+    yield Until(lambda: len(s.wire.a_to_b) >= out["wire_before_after"] + len(after)
                 and all_cleaned(s, sender, 0)(), "the packets sent after the reset")
     # close: only what probe holds stays; open again and transmit; close again
     yield At(eng.now + SETTLE_PS)
@@ -329,9 +335,9 @@ def hang_scenario(s: IgbSystem, seed: int):
     out["reopen"] = yield Task(dev_open(s.netdev))
     out["t_reopen"] = eng.now
     ring = s.adapter.tx_ring[0]
-    wire_before = len(s.wire)
+    wire_before = len(s.wire.a_to_b)
     sender.send(skbs_of(s, reopen), burst=BURST)
-    yield Until(lambda: len(s.wire) >= wire_before + len(reopen) and all_cleaned(s, sender, 0)(),
+    yield Until(lambda: len(s.wire.a_to_b) >= wire_before + len(reopen) and all_cleaned(s, sender, 0)(),
                 "the packets sent after re-opening")
     yield At(eng.now + SETTLE_PS)
     yield Task(dev_close(s.netdev))
@@ -444,7 +450,8 @@ def native_run(scenario_fn, *args):
 def check_same_run(b: DriverBench, native) -> None:
     """The HDL-time run and the native run agree: trace, frames with times, messages with times."""
     out, s, msgs, trace = native
-    assert [(f, st, e) for _, f, st, e in b.frames] == s.wire, "frames or their times differ from the native run"
+    native_frames = [(w.frame + fcs(w.frame), w.start_ps, w.end_ps) for w in s.wire.a_to_b]
+    assert [(f, st, e) for _, f, st, e in b.frames] == native_frames, "frames or their times differ from the native run"
     assert b.messages == msgs, "MSI-X messages (time, address, data) differ from the native run"
     assert len(b.trace) == len(trace), f"{len(b.trace)} trace records here, {len(trace)} natively"
     for i, (mine, theirs) in enumerate(zip(b.trace, trace)):
@@ -509,7 +516,7 @@ async def driver_open_and_transmit(dut):
     ring = s.adapter.tx_ring[0]
     sender = out["sender"]
     n = len(packets)
-    assert sender.sent == n and not sender.backlog and sender.busy == 0
+    assert sender.sent == n and not sender.backlog and out["handed"] == n   # none retried (NETDEV_TX_BUSY)
     assert ring.next_to_use == ring.next_to_clean == sum(1 + f for _, f in packets) % RING_SIZE, \
         "one descriptor per buffer (no context descriptor: no offload asked for)"
     assert ring.tx_stats.packets == n and netdev_get_tx_queue(s.netdev, 0).dql.inflight == 0
@@ -561,7 +568,7 @@ async def driver_hang_and_reset(dut):
     assert stuck["wire"] == len(before), "a frame left the MAC with TCTL.EN clear"
     # what the NIC took into its packet buffer was written back and cleaned (so the driver counts it
     # as sent), and the reset discards it: those frames never reach the wire (checked below)
-    in_buffer = len(stalled) - span - stuck["backlog"]
+    in_buffer = len(stalled) - span - stuck["held"]
     assert in_buffer > 0 and in_buffer * 1514 <= 40 * 1024, f"{in_buffer} full-size frames in the packet buffer"
 
     # --- hang reports, timeout, reset -----------------------------------------------------------------
@@ -590,11 +597,14 @@ async def driver_hang_and_reset(dut):
     assert regs["TCTL"] & E1000_TCTL_EN and regs["TDH0"] == regs["TDT0"]
     assert out["tx_dropped"] == span, f"ring drops {out['tx_dropped']}; the reset frees the {span} in the ring"
 
-    # --- frames: before, the sender's backlog after the reset, then new traffic, then after re-open -----
-    # of the stalled batch only what the sender still held at the reset goes out (in order)
-    sent = [p for p, _ in before + stalled[len(stalled) - stuck["backlog"]:] + after + reopen]
+    # --- frames: before, then new traffic after the reset, then after re-open -------------------------
+    # none of the stalled batch: the packet buffer's frames go with the reset, the ring's and the qdisc's
+    # are dropped
+    sent = [p for p, _ in before + after + reopen]
     b.check_frames(sent)
-    assert s.net.skb.dropped == span, f"{s.net.skb.dropped} skbs dropped; the reset should drop the {span} in the ring"
+    assert stuck["held"] > 0, "nothing waited in the qdisc: the queue never stopped"
+    assert s.net.skb.dropped == span + stuck["held"], \
+        f"{s.net.skb.dropped} skbs dropped; the reset should drop the {span} in the ring and the {stuck['held']} queued"
 
     # --- close, re-open, close: nothing leaked ------------------------------------------------------------
     probe_held = {"ioremap", "irq_vectors"}     # BAR0 mapping and MSI-X vectors: released by remove

@@ -6,8 +6,6 @@ fewer than DESC_NEEDED = MAX_SKB_FRAGS + 4 = 21 are free; igb_clean_tx_irq
 wakes it when at least TX_WAKE_THRESHOLD = 2 × 21 = 42 are free, and
 cleans at most IGB_DEFAULT_TX_WORK = 128 packets per call.
 """
-import struct
-
 import pytest
 
 import driver.igb.clean as clean_mod
@@ -15,27 +13,11 @@ import driver.igb.interrupts as irq_mod
 import driver.igb.xmit as xmit_mod
 from driver.igb.igb import TXD_USE_COUNT, igb_desc_unused
 from sim.engine import MS
-from sim.assembly.system import IgbSystem
+from sim.assembly.skbs import frame_seq, numbered_frame
 from stack.core.netdevice import netdev_get_tx_queue
 from stack.core.skbuff import skb_from_bytes
 
 DESC_NEEDED, TX_WAKE_THRESHOLD, WORK_LIMIT = 21, 42, 128
-
-
-def numbered_frame(n: int, size: int) -> bytes:
-    """A frame of ``size`` bytes carrying its sequence number ``n`` after the Ethernet header."""
-    head = bytes.fromhex("02000000000202000000000188b5") + struct.pack(">I", n)
-    return head + bytes(size - len(head))
-
-
-def seq(frame: bytes) -> int:
-    return struct.unpack(">I", frame[14:18])[0]
-
-
-def no_bql_limit(s, queue: int = 0) -> None:
-    """``echo 10000000 > …/tx-N/byte_queue_limits/limit_min``: BQL never stops the queue first."""
-    d = netdev_get_tx_queue(s.netdev, queue).dql
-    d.min_limit = d.limit = 10_000_000
 
 
 @pytest.fixture
@@ -68,9 +50,8 @@ def watch(monkeypatch):
 
 
 @pytest.mark.parametrize("nic", ["82576", "i210"])
-def test_flooding_an_80_descriptor_ring_stops_and_wakes_at_the_thresholds(nic, watch):
-    s = IgbSystem(nic, ring_size=80)
-    assert s.open() == 0
+def test_flooding_an_80_descriptor_ring_stops_and_wakes_at_the_thresholds(nic, watch, system, no_bql_limit):
+    s = system(nic, ring_size=80)
     no_bql_limit(s)
     sizes = [60, 1514, 300, 1514, 1514, 900]
     frames = [numbered_frame(n, sizes[n % len(sizes)]) for n in range(600)]
@@ -78,7 +59,7 @@ def test_flooding_an_80_descriptor_ring_stops_and_wakes_at_the_thresholds(nic, w
     sender = s.sender()
     sender.send(skbs, burst=16)
     s.run_for(50 * MS)
-    assert [seq(f) for f in s.frames()] == list(range(600))      # every packet once, in order
+    assert [frame_seq(f) for f in s.frames()] == list(range(600))      # every packet once, in order
     assert s.frames() == frames
     stops = [free for kind, free, *_ in watch if kind == "stop"]
     wakes = [free for kind, free, *_ in watch if kind == "wake"]
@@ -87,7 +68,7 @@ def test_flooding_an_80_descriptor_ring_stops_and_wakes_at_the_thresholds(nic, w
     assert all(free >= TX_WAKE_THRESHOLD for free in wakes)
     accepted = [(free, count) for kind, free, *rest in watch if kind == "accepted" for count in rest]
     assert all(free >= count + 3 for free, count in accepted)
-    assert sender.stopped_waits > 0
+    assert s.netdev.qdisc.stats()["requeues"] > 0      # skbs waited in the qdisc for the stopped queue
     ring = s.adapter.tx_ring[0]
     assert ring.tx_stats.restart_queue == len(wakes)
     dql = netdev_get_tx_queue(s.netdev, 0).dql
@@ -96,9 +77,8 @@ def test_flooding_an_80_descriptor_ring_stops_and_wakes_at_the_thresholds(nic, w
     s.net.skb.assert_no_leaks()
 
 
-def test_napi_cleans_at_most_128_packets_per_poll_and_rearms_after_completing(monkeypatch):
-    s = IgbSystem("82576", ring_size=1024)
-    assert s.open() == 0
+def test_napi_cleans_at_most_128_packets_per_poll_and_rearms_after_completing(monkeypatch, system, no_bql_limit):
+    s = system("82576", ring_size=1024)
     no_bql_limit(s)
     s.adapter.tx_itr_setting = 10_000 << 2          # ethtool -C tx-usecs 10000: one IRQ per 10 ms
     for q in s.adapter.q_vector:
@@ -145,7 +125,7 @@ def test_napi_cleans_at_most_128_packets_per_poll_and_rearms_after_completing(mo
     s.net.skb.assert_no_leaks()
 
 
-def test_a_packet_needing_more_than_the_free_descriptors_gets_busy_then_goes(watch):
+def test_a_packet_needing_more_than_the_free_descriptors_gets_busy_then_goes(watch, system, no_bql_limit):
     """count + 3 > free: NETDEV_TX_BUSY (the "hard error"), queue stopped, retried after the wake.
 
     A TSO skb of 54 header bytes, 16 frags of 1000 B and one of 33000 B needs
@@ -158,8 +138,7 @@ def test_a_packet_needing_more_than_the_free_descriptors_gets_busy_then_goes(wat
     from scapy.layers.l2 import Ether
 
     from sim.assembly.skbs import make_skb
-    s = IgbSystem("82576", ring_size=80)
-    assert s.open() == 0
+    s = system("82576", ring_size=80)
     no_bql_limit(s)
     s.nic.mmio_write(0x400, 4, s.nic.regs.get("TCTL") & ~0x2)      # TCTL.EN off
     sender = s.sender()
@@ -169,19 +148,19 @@ def test_a_packet_needing_more_than_the_free_descriptors_gets_busy_then_goes(wat
     assert ring.tx_stats.packets == 26 and igb_desc_unused(ring) == 79
     sender.send([skb_from_bytes(s.net.skb, numbered_frame(n, 1514)) for n in range(26, 84)], burst=58)
     s.run_for(2 * MS)
-    assert igb_desc_unused(ring) == 21 and not s.wire
+    assert igb_desc_unused(ring) == 21 and not s.frames()
     payload = bytes(range(256)) * 191 + bytes(49000 - 256 * 191)
     tso = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.2")
            / TCP(sport=5001, dport=80, seq=1000, flags="PA") / payload)
     big = make_skb(s.net, bytes(tso), headlen=54, frag_sizes=[1000] * 16 + [33000], gso_size=1448)
     sender.send([big])
     s.run_for(1 * MS)
-    assert ("busy", 21, 19) in watch and sender.busy == 1
+    assert ("busy", 21, 19) in watch and [kind for kind, *_ in watch].count("busy") == 1
     assert any(kind == "stop" and free == 21 for kind, free, *_ in watch)   # __igb_maybe_stop_tx
     s.nic.mmio_write(0x400, 4, s.nic.regs.get("TCTL") | 0x2)       # the transmitter resumes
     s.run_for(20 * MS)
     frames = s.frames()
-    assert [seq(f) for f in frames[:84]] == list(range(84))
+    assert [frame_seq(f) for f in frames[:84]] == list(range(84))
     segments = frames[84:]
     assert len(segments) == -(-49000 // 1448)                        # 34 segments, after the wait
     assert b"".join(f[54:] for f in segments) == payload

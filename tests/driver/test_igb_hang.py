@@ -6,16 +6,15 @@ igb_clean_tx_irq then finds the packet at next_to_clean still without DD
 more than tx_timeout_factor × HZ (1 s) after it was queued, with
 STATUS.TXOFF clear, prints "Detected Tx Unit Hang" and stops the queue.
 The net core's watchdog (watchdog_timeo = 5 s) calls igb_tx_timeout, whose
-reset task runs igb_down (packets left in the ring are freed as drops),
+reset task runs igb_down (packets left in the ring are freed as drops, the
+carrier goes off and the deactivated qdisc drops what it held),
 igb_reset (CTRL.RST, or DEV_RST on I210) and igb_up.
 """
-import struct
-
 import pytest
 
 from driver.igb.igb import HZ_FROM_STACK as HZ
 from sim.engine import MS, S
-from sim.assembly.system import IgbSystem
+from sim.assembly.skbs import frame_seq, numbered_frame
 from stack.core.jiffies import jiffies
 from stack.core.netdevice import netdev_get_tx_queue
 from stack.core.skbuff import skb_from_bytes
@@ -23,28 +22,19 @@ from stack.core.skbuff import skb_from_bytes
 TCTL, TCTL_EN = 0x400, 0x2
 
 
-def frame(n: int, size: int = 1514) -> bytes:
-    head = bytes.fromhex("02000000000202000000000188b5") + struct.pack(">I", n)
-    return head + bytes(size - len(head))
-
-
-def seqs(frames) -> list[int]:
-    return [struct.unpack(">I", f[14:18])[0] for f in frames]
-
-
 @pytest.mark.parametrize("nic, reset_bit", [("82576", "CTRL.RST"), ("i210", "CTRL.DEV_RST")])
-def test_stall_hang_report_timeout_reset_and_recovery(nic, reset_bit):
-    s = IgbSystem(nic, ring_size=256)
+def test_stall_hang_report_timeout_reset_and_recovery(nic, reset_bit, close_and_remove, system):
+    s = system(nic, ring_size=256, up=False)
     s.engine.start_trace()
     assert s.open() == 0
     sender = s.sender()
-    sender.send([skb_from_bytes(s.net.skb, frame(n)) for n in range(20)], burst=4)
+    sender.send([skb_from_bytes(s.net.skb, numbered_frame(n, 1514)) for n in range(20)], burst=4)
     s.run_for(10 * MS)
-    assert seqs(s.frames()) == list(range(20))
+    assert [frame_seq(f) for f in s.frames()] == list(range(20))
     # the transmitter stops (TCTL.EN cleared behind the driver's back)
     s.nic.mmio_write(TCTL, 4, s.nic.regs.get("TCTL") & ~TCTL_EN)
     stall_j = jiffies(s.engine.now)
-    sender.send([skb_from_bytes(s.net.skb, frame(n)) for n in range(20, 100)], burst=8)
+    sender.send([skb_from_bytes(s.net.skb, numbered_frame(n, 1514)) for n in range(20, 100)], burst=8)
     s.run_for(20 * MS)
     ring = s.adapter.tx_ring[0]
     stuck_ntc, stuck_ntu = ring.next_to_clean, ring.next_to_use
@@ -53,6 +43,8 @@ def test_stall_hang_report_timeout_reset_and_recovery(nic, reset_bit):
     stuck_first = ring.tx_buffer_info[stuck_ntc]
     queued_j = stuck_first.time_stamp
     assert stall_j <= queued_j <= stall_j + 20 * MS // (S // HZ) + 1
+    held = s.netdev.qdisc.qlen                        # the rest wait in the qdisc (queue stopped)
+    assert held > 0 and not sender.backlog
 
     s.run_for(15 * S)
 
@@ -85,20 +77,18 @@ def test_stall_hang_report_timeout_reset_and_recovery(nic, reset_bit):
     assert jiffies(timeout_t) > last_xmit_j + 5 * HZ and timeout_t - r.time_ps <= 10 * S
     assert all(x.time_ps < timeout_t for x in reports)
     assert ring.tx_dropped == span                    # the packets left in the ring, freed as drops
-    assert s.net.skb.dropped == span
+    # igb_down's carrier off deactivated the qdisc (dev_deactivate): what it held was dropped
+    assert s.net.skb.dropped == span + held
 
     # --- recovery ------------------------------------------------------------------------------------
     # In order after the stall: the frames the NIC had buffered (completed, lost with the reset:
-    # TCTL.EN was off), the ones left in the ring (dropped), then the sender's backlog, which the
-    # sender hands over once the carrier is back, and everything sent afterwards: all arrive.
+    # TCTL.EN was off), the ones left in the ring (dropped), the ones the qdisc held (dropped): that is
+    # the whole stalled batch. Everything sent afterwards arrives.
     buffered = stuck_ntc - 20 if stuck_ntc >= 20 else stuck_ntc + 256 - 20
-    first_after = 20 + buffered + span
+    assert buffered + span + held == 80
     assert s.nic.counters["reset_discards"] == buffered   # the packet buffer's frames, gone with the reset
-    sender.send([skb_from_bytes(s.net.skb, frame(n)) for n in range(100, 130)], burst=8)
+    sender.send([skb_from_bytes(s.net.skb, numbered_frame(n, 1514)) for n in range(100, 130)], burst=8)
     s.run_for(100 * MS)
-    assert [n for n in seqs(s.frames()) if n >= 20] == list(range(first_after, 130))
+    assert [n for n in [frame_seq(f) for f in s.frames()] if n >= 20] == list(range(100, 130))
     assert netdev_get_tx_queue(s.netdev, 0).dql.inflight == 0
-    s.close()
-    s.net.skb.assert_no_leaks()
-    s.remove()
-    s.kernel.assert_no_leaks()
+    close_and_remove(s)

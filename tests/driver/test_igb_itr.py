@@ -25,9 +25,6 @@ from driver.igb.e1000_regs import E1000_EITR
 from driver.igb.ethtool import igb_set_coalesce
 from driver.igb.igb import SPEED_100, SPEED_1000, igb_ring_container
 from driver.igb.itr import igb_set_itr, igb_update_itr, igb_update_ring_itr, igb_write_itr
-from sim.engine import MS
-from sim.assembly.system import IgbSystem
-from stack.core.skbuff import skb_from_bytes
 
 LOWEST, LOW, BULK = 0, 1, 2
 CNT_IGNR = 0x8000_0000
@@ -253,68 +250,34 @@ def test_write_itr_writes_only_when_asked():
 
 
 # --- end to end: IgbSystem -------------------------------------------------------------------------
-def record_eitr_writes(s):
-    """(vector, value) of every MMIO write reaching an EITR register of the NIC."""
-    writes = []
-    base, n = E1000_EITR(0), s.nic.profile.num_msix_vectors
-    mmio_write = s.nic.mmio_write
-
-    def spy(offset, size, value):
-        if base <= offset < base + 4 * n:
-            writes.append(((offset - base) // 4, value))
-        mmio_write(offset, size, value)
-
-    s.nic.mmio_write = spy
-    return writes
-
-
-def tx_vector(s, queue=0):
-    """(q_vector, its MSI-X vector number) of TX ring ``queue``."""
-    for i, q in enumerate(s.adapter.q_vector):
-        if q.tx.ring is not None and q.tx.ring.queue_index == queue:
-            return q, i + 1
-    raise AssertionError(f"no q_vector for TX queue {queue}")
-
-
-def send(s, size, count, burst=32):
-    frame = (b"\x02" + bytes(range(256)) * 6)[:size]
-    s.wire.clear()
-    snd = s.sender(cpu=0, queue=0)
-    snd.send([skb_from_bytes(s.net.skb, frame) for _ in range(count)], burst=burst)
-    s.run(until=snd.done)
-    s.run_for(5 * MS)
-    assert len(s.wire) == count and not s.net.skb.live
-    return snd
-
-
-def test_full_size_frames_set_the_eitr_from_skb_len():
-    s = IgbSystem(nic="82576", ring_size=256)
-    writes = record_eitr_writes(s)
+def test_full_size_frames_set_the_eitr_from_skb_len(system, send_frames, eitr_writes, tx_vector,
+                                                     close_and_remove):
+    s = system("82576", ring_size=256, up=False)
+    writes = eitr_writes(s)
     assert s.open() == 0
     q, v = tx_vector(s)
     assert q.itr_register.offset == E1000_EITR(v)
-    send(s, 1514, 600)
+    send_frames(s, 600, size=1514)
     # bytecount is skb->len = 1514: (1514 + 24) / 2 = 769 (with the FCS it would be 771)
     assert q.itr_val == 769
     assert s.nic.irq.read_eitr(v) == 769 & 0x7FFC == 0x300
     # first interrupt: the start value 648 pending since igb_configure_msix; then 769, once
     assert [w for vec, w in writes if vec == v] == [648 | CNT_IGNR, 0x300 | CNT_IGNR]
-    s.close()
-    s.remove()
-    assert not s.leaks()
+    close_and_remove(s)
 
 
-def test_small_frames_are_floored_at_20k_in_conservative_mode_and_not_in_dynamic_mode():
-    s = IgbSystem(nic="82576", ring_size=256)
-    writes = record_eitr_writes(s)
+def test_small_frames_are_floored_at_20k_in_conservative_mode_and_not_in_dynamic_mode(
+        system, send_frames, eitr_writes, tx_vector, close_and_remove):
+    s = system("82576", ring_size=256, up=False)
+    writes = eitr_writes(s)
     assert s.open() == 0
     q, v = tx_vector(s)
-    send(s, 64, 400)
+    send_frames(s, 400, size=64)
     assert q.itr_val == 196                       # (64 + 24) / 2 = 44, floored at 196
     assert s.nic.irq.read_eitr(v) == 196
     assert igb_set_coalesce(s.adapter, tx_usecs=1) == 0   # dynamic, not conservative
     assert q.itr_val == 648 and q.set_itr == 1
-    send(s, 64, 400)
+    send_frames(s, 400, size=64)
     assert q.itr_val == 44
     assert [w for vec, w in writes if vec == v][-1] == 44 | CNT_IGNR
     assert s.nic.irq.read_eitr(v) == 44

@@ -6,32 +6,20 @@ every buffer with a length, dma_unmap_single the linear part, free the skb
 a context descriptor written for the packet is reclaimed too. The caller
 returns NETDEV_TX_OK: the packet is gone, the queue goes on.
 """
-import struct
-
 import pytest
 
 from sim.engine import MS
-from sim.assembly.system import IgbSystem
+from sim.assembly.skbs import frame_seq, numbered_frame
 from stack.core.skbuff import ETH_P_8021Q, __vlan_hwaccel_put_tag, skb_from_bytes
-
-
-def frame(n: int, size: int = 1200) -> bytes:
-    head = bytes.fromhex("02000000000202000000000188b5") + struct.pack(">I", n)
-    return head + bytes(size - len(head))
-
-
-def seqs(frames) -> list[int]:
-    return [struct.unpack(">I", f[14:18])[0] for f in frames]
 
 
 @pytest.mark.parametrize("vlan", [False, True], ids=["no-context", "with-context"])
 @pytest.mark.parametrize("fail_at", [2, 4, 6])   # the 2nd/4th/6th map of linear + 5 frags
-def test_mapping_failure_unwinds_the_packet_drops_it_and_leaks_nothing(fail_at, vlan):
-    s = IgbSystem("82576")
-    assert s.open() == 0
+def test_mapping_failure_unwinds_the_packet_drops_it_and_leaks_nothing(fail_at, vlan, system, close_and_remove):
+    s = system("82576")
     ring = s.adapter.tx_ring[0]
     sender = s.sender()
-    sender.send([skb_from_bytes(s.net.skb, frame(n)) for n in range(3)])
+    sender.send([skb_from_bytes(s.net.skb, numbered_frame(n, 1200)) for n in range(3)])
     s.run_for(1 * MS)
     ntu_before = ring.next_to_use
 
@@ -45,7 +33,7 @@ def test_mapping_failure_unwinds_the_packet_drops_it_and_leaks_nothing(fail_at, 
             return _inner(*a)
         setattr(k, name, spy)
     k.inject_dma_map_failure(after=fail_at)
-    bad = skb_from_bytes(s.net.skb, frame(99), 5)          # linear + 5 frags: 6 mappings
+    bad = skb_from_bytes(s.net.skb, numbered_frame(99, 1200), 5)          # linear + 5 frags: 6 mappings
     if vlan:
         __vlan_hwaccel_put_tag(bad, ETH_P_8021Q, 5)        # VLAN insertion needs a context descriptor
     sender.send([bad])
@@ -56,10 +44,7 @@ def test_mapping_failure_unwinds_the_packet_drops_it_and_leaks_nothing(fail_at, 
     assert ring.next_to_use == ntu_before                   # its descriptors (and context) given back
     assert s.net.skb.dropped == 1 and ring.tx_dropped == 1
     k.clear_failures()
-    sender.send([skb_from_bytes(s.net.skb, frame(n), 2) for n in range(3, 10)], burst=3)
+    sender.send([skb_from_bytes(s.net.skb, numbered_frame(n, 1200), 2) for n in range(3, 10)], burst=3)
     s.run_for(5 * MS)
-    assert seqs(s.frames()) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]   # 99 never left; nothing else lost
-    s.close()
-    s.net.skb.assert_no_leaks()
-    s.remove()
-    s.kernel.assert_no_leaks()
+    assert [frame_seq(f) for f in s.frames()] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]   # 99 never left; nothing else lost
+    close_and_remove(s)

@@ -13,39 +13,29 @@ on arm64 with the descriptor barrier dropped and the doorbell relaxed, the
 NIC can fetch a descriptor before the CPU's stores reach memory; with the
 Linux barriers it never does.
 """
-import struct
-
 import pytest
 
 from driver.igb import IGB_SITES
 from driver.platform.sites import ACCESSOR_PRIMITIVES
 from sim.engine import MS, S, SeededPolicy
-from sim.assembly.system import IgbSystem
-from stack.core.netdevice import netdev_get_tx_queue
+from sim.assembly.skbs import numbered_frame
 from stack.core.skbuff import skb_from_bytes
 
 TCTL, TCTL_EN, ICS, ICR_LSC = 0x400, 0x2, 0xC8, 0x4
 DROPPED = {"writel": "__raw_writel", "writel_relaxed": "__raw_writel", "readl": "__raw_readl"}
 
 
-def frame(n: int, size: int = 1000) -> bytes:
-    head = bytes.fromhex("02000000000202000000000188b5") + struct.pack(">I", n)
-    return head + bytes(size - len(head))
-
-
-def lifecycle(barriers=None) -> IgbSystem:
+def lifecycle(system, no_bql_limit, barriers=None):
     """Every code path with a site: open, flood, other IRQ, stall → hang → timeout → reset, close, remove."""
-    s = IgbSystem("82576", ring_size=80, barriers=barriers)
-    assert s.open() == 0
-    dql = netdev_get_tx_queue(s.netdev, 0).dql
-    dql.min_limit = dql.limit = 10_000_000
+    s = system("82576", ring_size=80, barriers=barriers)
+    no_bql_limit(s)
     sender = s.sender()
-    sender.send([skb_from_bytes(s.net.skb, frame(n), n % 2) for n in range(300)], burst=8)
+    sender.send([skb_from_bytes(s.net.skb, numbered_frame(n, 1000), n % 2) for n in range(300)], burst=8)
     s.run_for(10 * MS)
     s.nic.mmio_write(ICS, 4, ICR_LSC)                      # a link-change cause on the other vector
     s.run_for(1 * MS)
     s.nic.mmio_write(TCTL, 4, s.nic.regs.get("TCTL") & ~TCTL_EN)
-    sender.send([skb_from_bytes(s.net.skb, frame(n)) for n in range(300, 400)], burst=8)
+    sender.send([skb_from_bytes(s.net.skb, numbered_frame(n, 1000)) for n in range(300, 400)], burst=8)
     s.run_for(12 * S)
     assert s.adapter.hang_reports and s.adapter.resets == 1
     s.close()
@@ -54,17 +44,17 @@ def lifecycle(barriers=None) -> IgbSystem:
 
 
 @pytest.fixture(scope="module")
-def linux_run():
-    return lifecycle()
+def linux_run(system, no_bql_limit):
+    return lifecycle(system, no_bql_limit)
 
 
 @pytest.fixture(scope="module")
-def dropped_run():
-    return lifecycle({site.name: None for site in IGB_SITES})
+def dropped_run(system, no_bql_limit):
+    return lifecycle(system, no_bql_limit, {site.name: None for site in IGB_SITES})
 
 
-def test_sites_are_listed_with_a_primitive_and_a_one_line_reason():
-    s = IgbSystem("82576")
+def test_sites_are_listed_with_a_primitive_and_a_one_line_reason(system):
+    s = system("82576", up=False)
     declared = s.kernel.sites.sites()
     assert declared == IGB_SITES
     names = [site.name for site in declared]
@@ -92,19 +82,18 @@ def test_every_site_can_be_dropped_and_every_execution_ran_dropped(dropped_run):
         assert dropped_run.kernel.sites.effective(site.name) == replacement
 
 
-def test_a_bad_configuration_is_refused_with_a_clear_message():
+def test_a_bad_configuration_is_refused_with_a_clear_message(system):
     with pytest.raises(ValueError, match="cannot weaken barrier dma_wmb to 'mb'"):
-        IgbSystem("82576", barriers={"igb_tx_map.publish": "mb"})
+        system("82576", barriers={"igb_tx_map.publish": "mb"}, up=False)
     with pytest.raises(ValueError, match="never declared"):
-        IgbSystem("82576", barriers={"igb_tx_map.no_such_site": None})
+        system("82576", barriers={"igb_tx_map.no_such_site": None}, up=False)
 
 
-def _stale_descriptor_seen(barriers, seed: int) -> bool:
+def _stale_descriptor_seen(system, barriers, seed: int) -> bool:
     """arm64, slow store drains: did the NIC ever read a descriptor the CPU had not finished writing?"""
-    s = IgbSystem("82576", ordering="arm64", ncpus=1, policy=SeededPolicy(seed, shuffle_ties=True),
-                  drain_delay_ps=2_000_000, barriers=barriers)
-    assert s.open() == 0
-    frames = [frame(n, 200) for n in range(12)]
+    s = system("82576", ordering="arm64", ncpus=1, policy=SeededPolicy(seed, shuffle_ties=True),
+               drain_delay_ps=2_000_000, barriers=barriers)
+    frames = [numbered_frame(n, 200) for n in range(12)]
     s.sender().send([skb_from_bytes(s.net.skb, f, 1) for f in frames], burst=1)
     s.run_for(5 * MS)
     nic = s.nic
@@ -112,25 +101,23 @@ def _stale_descriptor_seen(barriers, seed: int) -> bool:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_with_linux_barriers_the_nic_never_sees_a_stale_descriptor_on_arm64(seed):
-    assert not _stale_descriptor_seen(None, seed)
+def test_with_linux_barriers_the_nic_never_sees_a_stale_descriptor_on_arm64(seed, system):
+    assert not _stale_descriptor_seen(system, None, seed)
 
 
-def test_dropping_the_publish_barrier_and_relaxing_the_doorbell_exposes_stale_descriptors_on_arm64():
+def test_dropping_the_publish_barrier_and_relaxing_the_doorbell_exposes_stale_descriptors_on_arm64(system):
     weak = {"igb_tx_map.publish": None, "igb_tx_map.doorbell": "writel_relaxed"}
-    assert any(_stale_descriptor_seen(weak, seed) for seed in range(6))
+    assert any(_stale_descriptor_seen(system, weak, seed) for seed in range(6))
 
 
 @pytest.mark.parametrize("ordering", ["arm64", "power", "riscv"])
 @pytest.mark.parametrize("seed", range(3))
-def test_cross_cpu_xmit_and_clean_with_linux_barriers_lose_nothing(ordering, seed):
+def test_cross_cpu_xmit_and_clean_with_linux_barriers_lose_nothing(ordering, seed, system, no_bql_limit):
     """Sender on CPU 1, interrupts and NAPI on CPU 0, a weak profile: every packet once, in order."""
-    s = IgbSystem("82576", ordering=ordering, ncpus=2, irq_cpu=0, ring_size=80,
-                  policy=SeededPolicy(seed, shuffle_ties=True), drain_delay_ps=500_000)
-    assert s.open() == 0
-    dql = netdev_get_tx_queue(s.netdev, 0).dql
-    dql.min_limit = dql.limit = 10_000_000
-    frames = [frame(n, 60 + 7 * n) for n in range(150)]
+    s = system("82576", ordering=ordering, ncpus=2, irq_cpu=0, ring_size=80,
+               policy=SeededPolicy(seed, shuffle_ties=True), drain_delay_ps=500_000)
+    no_bql_limit(s)
+    frames = [numbered_frame(n, 60 + 7 * n) for n in range(150)]
     with s.kernel.on_cpu(1, "task:sender"):   # the payload copy happens on the sending CPU
         skbs = [skb_from_bytes(s.net.skb, f, n % 3) for n, f in enumerate(frames)]
     s.sender(cpu=1).send(skbs, burst=4)

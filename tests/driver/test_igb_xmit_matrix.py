@@ -2,7 +2,7 @@
 
 Every case runs a whole :class:`~sim.assembly.system.IgbSystem` (host, NIC model,
 kernel, net core, the igb driver): skbs built as the stack hands them over
-(:func:`sim.assembly.skbs.make_skb`) go through ``igb_xmit_frame`` → descriptors →
+(:func:`sim.assembly.skbs.make_skb`) go through ``dev_queue_xmit`` → ``igb_xmit_frame`` → descriptors →
 NIC DMA → offloads → MAC. The expected frames are built independently with
 scapy, from first principles (what the wire must carry), never from the
 model's output. After each run: every skb consumed (none dropped), no skb or
@@ -15,7 +15,6 @@ and TUCMD.IPV4 = 0 (``igb_tx_csum`` never sets it), which the NIC accepts.
 from __future__ import annotations
 
 import struct
-import zlib
 
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
@@ -25,7 +24,6 @@ from scapy.packet import Raw
 
 from sim.engine import MS
 from sim.assembly.skbs import make_skb, parse_headers, pseudo_header_sum
-from sim.assembly.system import IgbSystem
 from stack.core.skbuff import (CHECKSUM_PARTIAL, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, SKB_GSO_TCPV4,
                                SKB_GSO_TCPV6, SKB_GSO_UDP_L4, skb_checksum_start_offset, skb_headlen,
                                skb_network_offset, skb_shinfo, skb_to_bytes, skb_transport_offset)
@@ -108,30 +106,30 @@ def tso_expected(l3_of, tcp_kw: dict, payload: bytes, mss: int, *vlan) -> list[b
 
 
 # --- running ---------------------------------------------------------------------------------------
-def fcs_ok(wire_frame: bytes) -> bool:
-    return wire_frame[-4:] == (zlib.crc32(wire_frame[:-4]) & 0xFFFFFFFF).to_bytes(4, "little")
-
-
-def transmit(nic: str, specs, run_ps: int = 3 * MS, inspect=None, burst: int = 1, **system) -> list[bytes]:
+def transmit(system, nic: str, specs, run_ps: int = 3 * MS, inspect=None, burst: int = 1, **options) -> list[bytes]:
     """Send one skb per ``(frame, make_skb kwargs)`` of ``specs``; the wire frames without FCS.
 
     Checks on the way: all sent and consumed (none dropped), FCS of every
     frame, no skb/page leak, the kernel's resources back to probe's after
-    close and to nothing after remove. ``inspect(system)`` runs after the
-    transmission, before close. ``burst``: skbs per xmit_more batch;
-    ``system``: IgbSystem keyword arguments (ring_size…).
+    close and to nothing after remove. ``inspect(s)`` runs on the system after the
+    transmission, before close. The skbs go through ``dev_queue_xmit``,
+    ``burst`` writes per stretch of the sender's CPU time; a packet tap
+    counts what reaches ``ndo_start_xmit``, so a retry (NETDEV_TX_BUSY, the
+    skb handed over twice) shows. ``system``: the fixture that builds the
+    system; ``options``: its IgbSystem keyword arguments (ring_size…).
     """
-    s = IgbSystem(nic=nic, **system)
-    assert s.open() == 0
+    s = system(nic, **options)
     skbs = [make_skb(s.net, frame, **kw) for frame, kw in specs]
+    handed = []
+    s.netdev.taps.append(lambda frame, direction, dev: handed.append(direction))
     snd = s.sender()
     snd.send(skbs, burst=burst)
     s.run_for(run_ps)
     if inspect is not None:
         inspect(s)
     mem = s.net.skb
-    assert snd.sent == len(skbs) and snd.busy == 0
-    wire = list(s.wire)
+    assert snd.sent == len(skbs) and handed == ["tx"] * len(skbs)   # each handed to the driver once
+    wire = list(s.wire.a_to_b)
     assert (mem.consumed, mem.dropped) == (len(skbs), 0), "every skb transmitted and consumed"
     s.close()
     held = s.leaks()
@@ -139,10 +137,10 @@ def transmit(nic: str, specs, run_ps: int = 3 * MS, inspect=None, burst: int = 1
     mem.assert_no_leaks("after close")
     s.remove()
     assert not s.leaks(), str(s.leaks())
-    for f, start, end in wire:
-        assert fcs_ok(f), f"bad FCS on a {len(f)}-byte frame"
-        assert end > start
-    return [f[:-4] for f, _, _ in wire]
+    for w in wire:
+        assert w.fcs_ok, f"bad FCS on a {len(w.frame)}-byte frame"
+        assert w.end_ps > w.start_ps
+    return [w.frame for w in wire]
 
 
 def assert_frames(got: list[bytes], expected: list[bytes]) -> None:
@@ -170,9 +168,9 @@ def _ones_sum(data: bytes) -> int:
 
 @pytest.mark.parametrize("l3", ["v4", "v6"])
 @pytest.mark.parametrize("l4", ["tcp", "udp"])
-def test_make_skb_seed_completes_to_the_real_checksum(l3, l4):
+def test_make_skb_seed_completes_to_the_real_checksum(l3, l4, system):
     """The seed is what the NIC needs: ~sum(L4 bytes with the seed in the field) == the full checksum."""
-    s = IgbSystem()
+    s = system(up=False)
     ip = ip4() if l3 == "v4" else ip6()
     frame = frame_of(ip, tcp() if l4 == "tcp" else udp(), pattern(333))
     skb = make_skb(s.net, frame, csum=True, nr_frags=2)
@@ -189,8 +187,8 @@ def test_make_skb_seed_completes_to_the_real_checksum(l3, l4):
     assert completed == struct.unpack_from("!H", frame, at)[0]   # scapy's checksum
 
 
-def test_make_skb_gso_fields_and_seed_with_length():
-    s = IgbSystem()
+def test_make_skb_gso_fields_and_seed_with_length(system):
+    s = system(up=False)
     payload = pattern(10_000)
     frame = frame_of(ip6(), tcp(), payload)
     skb = make_skb(s.net, frame, gso_size=1428, nr_frags=3)
@@ -214,44 +212,44 @@ def test_make_skb_gso_fields_and_seed_with_length():
 @pytest.mark.parametrize("nic", NICS)
 @pytest.mark.parametrize("kind", ["udp", "tcp"])
 @pytest.mark.parametrize("size", [60, 61, 128, 1000, 1514])
-def test_linear(nic, kind, size):
+def test_linear(nic, kind, size, system):
     if kind == "tcp" and size < 66:
         size = 66          # TCP with timestamps: 66 bytes of headers
     frame = sized_frame(kind, size)
     assert len(frame) == size
-    assert_frames(transmit(nic, [(frame, {})]), [frame])
+    assert_frames(transmit(system, nic, [(frame, {})]), [frame])
 
 
-def test_linear_burst_in_order():
+def test_linear_burst_in_order(system):
     """Several packets of different sizes in one burst, in order, each exactly once."""
     frames = [sized_frame("udp" if k % 2 else "tcp", 66 + 97 * k) for k in range(12)]
-    assert_frames(transmit("82576", [(f, {}) for f in frames]), frames)
+    assert_frames(transmit(system, "82576", [(f, {}) for f in frames]), frames)
 
 
 # --- page frags ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("nic", NICS)
 @pytest.mark.parametrize("nr_frags", range(1, 18))
-def test_frags(nic, nr_frags):
+def test_frags(nic, nr_frags, system):
     """The 1514-byte TCP packet in a linear part and 1..17 frags (even split)."""
     frame = sized_frame("tcp", 1514)
-    assert_frames(transmit(nic, [(frame, {"nr_frags": nr_frags})]), [frame])
+    assert_frames(transmit(system, nic, [(frame, {"nr_frags": nr_frags})]), [frame])
 
 
 @pytest.mark.parametrize("nr_frags", [1, 5, 17])
-def test_frags_with_checksum_offload_v6(nr_frags):
+def test_frags_with_checksum_offload_v6(nr_frags, system):
     """Frags plus TCP checksum offload (IPv6: the NIC model bug does not apply)."""
     frame = frame_of(ip6(), tcp(), pattern(1480 - 40 - 32))
-    assert_frames(transmit("82576", [(frame, {"nr_frags": nr_frags, "csum": True})]), [frame])
+    assert_frames(transmit(system, "82576", [(frame, {"nr_frags": nr_frags, "csum": True})]), [frame])
 
 
 # --- checksum offload -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("nic", NICS)
 @pytest.mark.parametrize("l4", ["tcp", "udp"])
 @pytest.mark.parametrize("l3", ["v4", "v6"])
-def test_checksum_offload(nic, l3, l4):
+def test_checksum_offload(nic, l3, l4, system):
     ip = ip4() if l3 == "v4" else ip6()
     frames = [frame_of(ip, tcp() if l4 == "tcp" else udp(), pattern(n, salt=n)) for n in (1, 200, 1400)]
-    got = transmit(nic, [(f, {"csum": True}) for f in frames])
+    got = transmit(system, nic, [(f, {"csum": True}) for f in frames])
     assert_frames(got, frames)
 
 
@@ -260,39 +258,39 @@ TCI = 0xA123   # priority 5, DEI 0, VID 0x123
 
 
 @pytest.mark.parametrize("nic", NICS)
-def test_vlan_insertion(nic):
+def test_vlan_insertion(nic, system):
     plain = frame_of(ip4(), udp(), pattern(300))
     tagged = frame_of(ip4(), udp(), pattern(300), TCI)
     assert tagged[12:18] == bytes.fromhex("8100a1230800")
-    assert_frames(transmit(nic, [(plain, {"vlan_tci": TCI, "nr_frags": 2})]), [tagged])
+    assert_frames(transmit(system, nic, [(plain, {"vlan_tci": TCI, "nr_frags": 2})]), [tagged])
 
 
-def test_vlan_insertion_short_frame_padded_after_the_tag():
+def test_vlan_insertion_short_frame_padded_after_the_tag(system):
     """A 42-byte frame: tag inserted (46 bytes), then PSP pads to 60."""
     plain = frame_of(ip4(), udp(), b"")
     assert len(plain) == 42
     expected = frame_of(ip4(), udp(), b"", TCI) + bytes(60 - 46)
-    assert_frames(transmit("82576", [(plain, {"vlan_tci": TCI})]), [expected])
+    assert_frames(transmit(system, "82576", [(plain, {"vlan_tci": TCI})]), [expected])
 
 
-def test_vlan_with_checksum_offload_v6():
+def test_vlan_with_checksum_offload_v6(system):
     plain = frame_of(ip6(), tcp(), pattern(900))
     expected = frame_of(ip6(), tcp(), pattern(900), TCI)
-    assert_frames(transmit("82576", [(plain, {"vlan_tci": TCI, "csum": True})]), [expected])
+    assert_frames(transmit(system, "82576", [(plain, {"vlan_tci": TCI, "csum": True})]), [expected])
 
 
-def test_vlan_with_checksum_offload_v4():
+def test_vlan_with_checksum_offload_v4(system):
     plain = frame_of(ip4(), tcp(), pattern(900))
     expected = frame_of(ip4(), tcp(), pattern(900), TCI)
-    assert_frames(transmit("82576", [(plain, {"vlan_tci": TCI, "csum": True})]), [expected])
+    assert_frames(transmit(system, "82576", [(plain, {"vlan_tci": TCI, "csum": True})]), [expected])
 
 
 # --- runt -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("nic", NICS)
-def test_runt_padded(nic):
+def test_runt_padded(nic, system):
     """10 bytes: igb_xmit_frame pads to 17 (skb_put_padto), TCTL.PSP pads to 60."""
     runt = bytes(range(0xA0, 0xAA))
-    assert_frames(transmit(nic, [(runt, {})]), [runt + bytes(50)])
+    assert_frames(transmit(system, nic, [(runt, {})]), [runt + bytes(50)])
 
 
 # --- TSO ---------------------------------------------------------------------------------------------------
@@ -310,33 +308,33 @@ def _tso_v6(payload_len: int, mss: int, *, seq=1000, flags="PA", vlan=()):
 
 
 @pytest.mark.parametrize("nic", NICS)
-def test_tso_64k_ipv4(nic):
+def test_tso_64k_ipv4(nic, system):
     """65536-byte skb, MSS 1448: 46 segments; ID wraps 0xFFF8 → 0x0025, seq wraps 2^32, CWR first only."""
     payload_len = GSO_MAX - 14 - 20 - 32
     frame, expected = _tso_v4(payload_len, 1448, id0=0xFFF8, seq=0xFFFF_C000, flags="PAC")
     assert len(frame) == GSO_MAX and len(expected) == 46
     assert all(len(f) == 1514 for f in expected[:-1])
-    got = transmit(nic, [(frame, {"gso_size": 1448, "nr_frags": 16})])
+    got = transmit(system, nic, [(frame, {"gso_size": 1448, "nr_frags": 16})])
     assert_frames(got, expected)
 
 
 @pytest.mark.parametrize("nic", NICS)
-def test_tso_64k_ipv6(nic):
+def test_tso_64k_ipv6(nic, system):
     """65536-byte skb over IPv6: MSS 1428 (1448 + 20 bytes more of IPv6 header would exceed a 1500 MTU)."""
     payload_len = GSO_MAX - 14 - 40 - 32
     frame, expected = _tso_v6(payload_len, 1428, seq=0x7FFF_FFF0, flags="FPA")
     assert len(frame) == GSO_MAX and len(expected) == 46
-    got = transmit(nic, [(frame, {"gso_size": 1428, "nr_frags": 17})])
+    got = transmit(system, nic, [(frame, {"gso_size": 1428, "nr_frags": 17})])
     assert_frames(got, expected)
 
 
-def test_tso_ipv6_mss_1448():
+def test_tso_ipv6_mss_1448(system):
     """MSS 1448 over IPv6 too (1534-byte segments: within DTXMXPKTSZ, a jumbo-ish MTU)."""
     frame, expected = _tso_v6(20_000, 1448)
-    assert_frames(transmit("82576", [(frame, {"gso_size": 1448, "nr_frags": 4})]), expected)
+    assert_frames(transmit(system, "82576", [(frame, {"gso_size": 1448, "nr_frags": 4})]), expected)
 
 
-def _data_descriptors(s: IgbSystem, first: int, count: int) -> list[int]:
+def _data_descriptors(s, first: int, count: int) -> list[int]:
     """DTALEN of the data descriptors ``first``…, as igb wrote them (cmd_type_len, read format)."""
     ring = s.adapter.tx_ring[0]
     out = []
@@ -348,7 +346,7 @@ def _data_descriptors(s: IgbSystem, first: int, count: int) -> list[int]:
 
 @pytest.mark.parametrize("nic", NICS)
 @pytest.mark.parametrize("layout", ["frag40k", "linear40k"])
-def test_tso_buffer_over_32k_split_in_two_descriptors(nic, layout):
+def test_tso_buffer_over_32k_split_in_two_descriptors(nic, layout, system):
     """A 64 KiB TSO skb with one 40 KiB buffer: igb_tx_map cuts it at IGB_MAX_DATA_PER_TXD (32 KiB)."""
     payload_len = GSO_MAX - 14 - 20 - 32
     frame, expected = _tso_v4(payload_len, 1448)
@@ -363,7 +361,7 @@ def test_tso_buffer_over_32k_split_in_two_descriptors(nic, layout):
         seen["ntu"] = ring.next_to_use
         seen["desc"] = _data_descriptors(s, 1, ring.next_to_use - 1)
 
-    got = transmit(nic, [(frame, {"gso_size": 1448, "frag_sizes": sizes[1:], "headlen": sizes[0]})],
+    got = transmit(system, nic, [(frame, {"gso_size": 1448, "frag_sizes": sizes[1:], "headlen": sizes[0]})],
                    inspect=inspect)
     assert_frames(got, expected)
     lens = [d & 0xFFFF for d in seen["desc"]]
@@ -380,37 +378,37 @@ def test_tso_buffer_over_32k_split_in_two_descriptors(nic, layout):
 
 
 @pytest.mark.parametrize("nic", NICS)
-def test_tso_with_vlan(nic):
+def test_tso_with_vlan(nic, system):
     frame, expected = _tso_v4(5000, 1448, vlan=(TCI,))
     assert len(expected) == 4 and all(e[12:16] == bytes.fromhex("8100a123") for e in expected)
-    assert_frames(transmit(nic, [(frame, {"gso_size": 1448, "nr_frags": 3, "vlan_tci": TCI})]), expected)
+    assert_frames(transmit(system, nic, [(frame, {"gso_size": 1448, "nr_frags": 3, "vlan_tci": TCI})]), expected)
 
 
-def test_tso_then_plain_then_tso():
+def test_tso_then_plain_then_tso(system):
     """Context descriptors between packets: each packet's own context (igb does no context caching)."""
     f1, e1 = _tso_v4(4000, 1448, id0=100, seq=5)
     plain = sized_frame("udp", 200)
     f3, e3 = _tso_v6(3000, 1000, seq=9)
-    got = transmit("82576", [(f1, {"gso_size": 1448, "nr_frags": 2}), (plain, {}),
+    got = transmit(system, "82576", [(f1, {"gso_size": 1448, "nr_frags": 2}), (plain, {}),
                              (f3, {"gso_size": 1000, "nr_frags": 2})])
     assert_frames(got, e1 + [plain] + e3)
 
 
 @pytest.mark.parametrize("nic", NICS)
-def test_udp_gso_ipv4(nic):
+def test_udp_gso_ipv4(nic, system):
     """SKB_GSO_UDP_L4: every segment a datagram with its own UDP length/checksum, IPv4 ID + k."""
     mss = 1400
     payload = pattern(5000)
     frame = frame_of(ip4(id=7), udp(), payload)
     expected = [frame_of(ip4(id=7 + k), udp(), payload[k * mss:(k + 1) * mss]) for k in range(4)]
-    assert_frames(transmit(nic, [(frame, {"gso_size": mss, "nr_frags": 2})]), expected)
+    assert_frames(transmit(system, nic, [(frame, {"gso_size": mss, "nr_frags": 2})]), expected)
 
 
 # --- ring wrap, batching ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("nic", NICS)
-def test_ring_wraps_with_context_descriptors(nic):
-    """80-descriptor ring, packets of 1, 2 (VLAN context + data) and 3 descriptors, in xmit_more
-    bursts: contexts land on the last slot and data wraps to slot 0 many times over."""
+def test_ring_wraps_with_context_descriptors(nic, system):
+    """80-descriptor ring, packets of 1, 2 (VLAN context + data) and 3 descriptors, written 4 at a
+    time: contexts land on the last slot and data wraps to slot 0 many times over."""
     specs, expected = [], []
     for k in range(150):
         kind = k % 3
@@ -426,4 +424,4 @@ def test_ring_wraps_with_context_descriptors(nic):
             f = frame_of(ip6(), tcp(seq=k), pattern(600 + k, salt=k))
             specs.append((f, {"csum": True, "nr_frags": 1}))
             expected.append(f)
-    assert_frames(transmit(nic, specs, run_ps=10 * MS, burst=4, ring_size=80), expected)
+    assert_frames(transmit(system, nic, specs, run_ps=10 * MS, burst=4, ring_size=80), expected)

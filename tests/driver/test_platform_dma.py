@@ -8,18 +8,15 @@ with another size, function or direction, double free) is an error.
 """
 import pytest
 
-from driver.platform import (DMA_FROM_DEVICE, DMA_MAPPING_ERROR, DMA_TO_DEVICE, Device, Kernel,
-                             LeakError)
-from sim.engine import Engine
-from sim.host import Host
+from driver.platform import DMA_FROM_DEVICE, DMA_MAPPING_ERROR, DMA_TO_DEVICE, Device, LeakError
 from sim.host.memory import PAGE_SIZE
 
 DEV = Device("0000:01:00.0")
 
 
 @pytest.fixture
-def k():
-    return Kernel(Host(Engine(), "arm64", ncpus=2))
+def k(kernel):
+    return kernel("arm64")
 
 
 def skb_data(k, size=1514):

@@ -11,8 +11,7 @@ import pytest
 
 from driver.platform import (DEFAULT_COSTS_PS, IRQ_HANDLED, BarrierSite, Device, IoMemError, Kernel,
                              PciDev, pci_resource_len, pci_resource_start)
-from sim.engine import NS, Engine
-from sim.host import Host
+from sim.engine import NS
 
 DEV = Device("0000:01:00.0")
 BAR0, BAR3 = 0xF000_0000, 0xF010_0000
@@ -34,17 +33,17 @@ class Regs:
         return self.regs.get(offset, 0)
 
 
-def setup(profile="x86-tso", ncpus=2, **costs):
-    host = Host(Engine(), profile, ncpus=ncpus)
-    k = Kernel(host, costs=costs or None)
+def setup(kernel, profile="x86-tso", **costs):
+    """The kernel API on a 2-CPU host (``costs``: its CPU cost table) and a register file at BAR0."""
+    k = kernel(profile, costs=costs or None)
     dev = Regs()
-    host.map_device("bar0", BAR0, 0x2_0000, dev)
+    k.host.map_device("bar0", BAR0, 0x2_0000, dev)
     return k, dev
 
 
 # --- MMIO ------------------------------------------------------------------------
-def test_writel_and_readl_reach_the_device_at_base_plus_offset():
-    k, dev = setup()
+def test_writel_and_readl_reach_the_device_at_base_plus_offset(kernel):
+    k, dev = setup(kernel)
     io = k.ioremap(BAR0, 0x2_0000, "bar0")
     k.writel(0x1234, io, TDT)
     k.writel_relaxed(5, io + STATUS)
@@ -57,8 +56,8 @@ def test_writel_and_readl_reach_the_device_at_base_plus_offset():
 @pytest.mark.parametrize("offset,match", [
     (0x2_0000, "outside"), (0x1_FFFE, "outside"), (-4, "outside"), (0x3, "misaligned"),
 ])
-def test_an_access_outside_or_misaligned_in_an_iomem_is_a_clear_error(offset, match):
-    k, dev = setup()
+def test_an_access_outside_or_misaligned_in_an_iomem_is_a_clear_error(offset, match, kernel):
+    k, dev = setup(kernel)
     io = k.ioremap(BAR0, 0x2_0000, "bar0")
     with pytest.raises(IoMemError, match=match):
         k.writel(1, io, offset)
@@ -67,8 +66,8 @@ def test_an_access_outside_or_misaligned_in_an_iomem_is_a_clear_error(offset, ma
     assert dev.writes == [] and k.host.mmio.faults == []
 
 
-def test_an_access_after_iounmap_is_an_error_and_an_unmapped_ioremap_leaks():
-    k, _ = setup()
+def test_an_access_after_iounmap_is_an_error_and_an_unmapped_ioremap_leaks(kernel):
+    k, _ = setup(kernel)
     io = k.ioremap(BAR0, 0x2_0000, "bar0")
     assert [i.kind for i in k.leaks().items] == ["ioremap"]
     k.iounmap(io)
@@ -79,15 +78,15 @@ def test_an_access_after_iounmap_is_an_error_and_an_unmapped_ioremap_leaks():
         k.readl(BAR0 + STATUS)
 
 
-def test_mmio_values_must_fit_in_32_bits():
-    k, _ = setup()
+def test_mmio_values_must_fit_in_32_bits(kernel):
+    k, _ = setup(kernel)
     io = k.ioremap(BAR0, 0x2_0000)
     with pytest.raises(ValueError, match="32 bits"):
         k.writel(1 << 32, io, TDT)
 
 
-def test_an_accessor_site_must_be_declared_with_that_accessor():
-    k, _ = setup()
+def test_an_accessor_site_must_be_declared_with_that_accessor(kernel):
+    k, _ = setup(kernel)
     io = k.ioremap(BAR0, 0x2_0000)
     tail = k.sites.declare(BarrierSite("t.tail", "writel", "doorbell after descriptors"))
     k.writel(1, io, TDT, site=tail)
@@ -105,8 +104,8 @@ def test_pci_resources_feed_ioremap():
 
 
 # --- interrupts --------------------------------------------------------------------
-def test_request_irq_handler_runs_on_the_target_cpu_in_hardirq_context():
-    k, _ = setup()
+def test_request_irq_handler_runs_on_the_target_cpu_in_hardirq_context(kernel):
+    k, _ = setup(kernel)
     seen = []
 
     def igb_msix_ring(irq, data):
@@ -122,8 +121,8 @@ def test_request_irq_handler_runs_on_the_target_cpu_in_hardirq_context():
     assert k.irq.fired((address, data)) == 1
 
 
-def test_after_free_irq_a_message_is_spurious_not_an_error():
-    k, _ = setup()
+def test_after_free_irq_a_message_is_spurious_not_an_error(kernel):
+    k, _ = setup(kernel)
     calls = []
     msg = k.request_irq("eth0", lambda irq, dev_id: calls.append(irq), "adapter")
     assert [i.kind for i in k.leaks().items] == ["irq"]
@@ -135,8 +134,8 @@ def test_after_free_irq_a_message_is_spurious_not_an_error():
         k.free_irq(msg, "adapter")
 
 
-def test_pci_alloc_irq_vectors_gives_messages_to_program_into_the_msix_table():
-    k, _ = setup()
+def test_pci_alloc_irq_vectors_gives_messages_to_program_into_the_msix_table(kernel):
+    k, _ = setup(kernel)
     table = Regs()
     k.host.map_device("bar3", BAR3, 0x4000, table)
     msix = k.ioremap(BAR3, 0x4000, "msix")
@@ -166,8 +165,8 @@ def test_pci_alloc_irq_vectors_gives_messages_to_program_into_the_msix_table():
     k.assert_no_leaks()
 
 
-def test_too_few_vectors_returns_none_so_the_driver_can_fall_back():
-    k, _ = setup()
+def test_too_few_vectors_returns_none_so_the_driver_can_fall_back(kernel):
+    k, _ = setup(kernel)
     k.irq.max_vectors = 2
     assert k.pci_alloc_irq_vectors(DEV, 3, 5) == []
     assert len(k.pci_alloc_irq_vectors(DEV, 1, 5)) == 2
@@ -178,8 +177,8 @@ def test_too_few_vectors_returns_none_so_the_driver_can_fall_back():
 
 
 # --- the current CPU and CPU time ----------------------------------------------------
-def test_on_cpu_switches_cpu_and_context_and_restores_both():
-    k, _ = setup()
+def test_on_cpu_switches_cpu_and_context_and_restores_both(kernel):
+    k, _ = setup(kernel)
     site = k.sites.declare(BarrierSite("t.wake", "smp_mb", "queue state vs next_to_clean"))
     cpu0, cpu1 = k.host.cpus
     with k.on_cpu(1, "softirq:NET_RX") as cpu:
@@ -197,8 +196,8 @@ def test_on_cpu_switches_cpu_and_context_and_restores_both():
         assert k.settle() == 20 * NS
 
 
-def test_on_cpu_blocks_interleaved_by_two_processes_are_detected():
-    k, _ = setup()
+def test_on_cpu_blocks_interleaved_by_two_processes_are_detected(kernel):
+    k, _ = setup(kernel)
     a = k.on_cpu(1, "softirq:NET_RX")
     b = k.on_cpu(0, "task:xmit")
     a.__enter__()
@@ -207,23 +206,23 @@ def test_on_cpu_blocks_interleaved_by_two_processes_are_detected():
         a.__exit__(None, None, None)
 
 
-def test_on_cpu_refuses_a_cpu_the_host_does_not_have():
-    k, _ = setup()
+def test_on_cpu_refuses_a_cpu_the_host_does_not_have(kernel):
+    k, _ = setup(kernel)
     with pytest.raises(ValueError, match="cpu2"):
         with k.on_cpu(2):
             pass
 
 
 @pytest.mark.parametrize("profile,dma_wmb_ps", [("x86-tso", 0), ("arm64", 5 * NS), ("sc", 0)])
-def test_a_barrier_that_is_only_a_compiler_barrier_costs_nothing(profile, dma_wmb_ps):
-    k, _ = setup(profile)
+def test_a_barrier_that_is_only_a_compiler_barrier_costs_nothing(profile, dma_wmb_ps, kernel):
+    k, _ = setup(kernel, profile)
     site = k.sites.declare(BarrierSite("t.publish", "dma_wmb", "descriptor before tail"))
     k.dma_wmb(site)
     assert k.cpu.account[k.cpu.context] == dma_wmb_ps
 
 
-def test_readl_charges_the_link_round_trip_once_and_writel_its_table_cost():
-    k, _ = setup("arm64")
+def test_readl_charges_the_link_round_trip_once_and_writel_its_table_cost(kernel):
+    k, _ = setup(kernel, "arm64")
     io = k.ioremap(BAR0, 0x2_0000)
     k.readl(io, STATUS)
     assert k.cpu.settle() == k.host.link.mmio_read_latency_ps
@@ -232,8 +231,8 @@ def test_readl_charges_the_link_round_trip_once_and_writel_its_table_cost():
     assert k.cpu.settle() == 10 * NS + 5 * NS
 
 
-def test_costs_are_configurable_and_a_dropped_site_costs_nothing():
-    k, _ = setup("arm64", wmb=123, dma_wmb=7)
+def test_costs_are_configurable_and_a_dropped_site_costs_nothing(kernel):
+    k, _ = setup(kernel, "arm64", wmb=123, dma_wmb=7)
     wmb = k.sites.declare(BarrierSite("t.wmb", "wmb", "ring before tail"))
     pub = k.sites.declare(BarrierSite("t.pub", "dma_wmb", "descriptor before tail"))
     k.wmb(wmb)
@@ -248,8 +247,8 @@ def test_costs_are_configurable_and_a_dropped_site_costs_nothing():
         Kernel(k.host, costs={"lfence": 1})
 
 
-def test_jiffies_and_sleeps():
-    k, _ = setup()
+def test_jiffies_and_sleeps(kernel):
+    k, _ = setup(kernel)
     assert k.jiffies == 0
     k.host.engine.run(until=k.msleep(1000) + 1)
     assert k.jiffies == 250

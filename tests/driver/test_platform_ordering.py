@@ -21,9 +21,8 @@ research/ordering_facts.md §2.2–§2.4 and igb_facts.md §3.6/§3.8/§3.12:
 """
 import pytest
 
-from driver.platform import BarrierSite, Device, Kernel
-from sim.engine import Engine, FirstPolicy, ReplayPolicy, explore
-from sim.host import Host
+from driver.platform import BarrierSite, Device
+from sim.engine import FirstPolicy, ReplayPolicy, explore
 
 DEV = Device("0000:01:00.0")
 BAR0 = 0xF000_0000
@@ -59,17 +58,16 @@ class FetchOnDoorbell:
         return 0
 
 
-def boot(profile, policy, overrides=None):
-    host = Host(Engine(policy), profile, ncpus=2, mmio_latency=False)
-    k = Kernel(host)
+def boot(kernel, profile, policy, overrides=None):
+    k = kernel(profile, policy=policy, mmio_latency=False)
     k.sites.declare_all(SITES)
     k.sites.apply(overrides or {})
     return k
 
 
-def doorbell_run(profile, tail, overrides, policy, packets=1):
+def doorbell_run(kernel, profile, tail, overrides, policy, packets=1):
     """One execution: post ``packets`` descriptors, each rung with ``tail``; the device's fetches."""
-    k = boot(profile, policy, overrides)
+    k = boot(kernel, profile, policy, overrides)
     cpu_addr, dma = k.dma_alloc_coherent(DEV, 4096)
     dev = FetchOnDoorbell(k.host, dma)
     k.host.map_device("bar0", BAR0, 0x2_0000, dev)
@@ -86,50 +84,50 @@ def doorbell_run(profile, tail, overrides, policy, packets=1):
     return tuple(dev.fetched), k
 
 
-def doorbell_outcomes(profile, tail, overrides=None):
-    return explore(lambda policy: doorbell_run(profile, tail, overrides, policy)[0])
+def doorbell_outcomes(kernel, profile, tail, overrides=None):
+    return explore(lambda policy: doorbell_run(kernel, profile, tail, overrides, policy)[0])
 
 
 @pytest.mark.parametrize("profile", ALL_PROFILES)
-def test_dma_wmb_then_writel_relaxed_never_exposes_a_stale_descriptor(profile):
-    assert doorbell_outcomes(profile, TAIL_RELAXED).outcome_set == {(1,)}
+def test_dma_wmb_then_writel_relaxed_never_exposes_a_stale_descriptor(profile, kernel):
+    assert doorbell_outcomes(kernel, profile, TAIL_RELAXED).outcome_set == {(1,)}
 
 
 @pytest.mark.parametrize("profile", ALL_PROFILES)
-def test_dropping_dma_wmb_lets_the_doorbell_overtake_on_weak_profiles(profile):
-    result = doorbell_outcomes(profile, TAIL_RELAXED, {PUBLISH.name: None})
+def test_dropping_dma_wmb_lets_the_doorbell_overtake_on_weak_profiles(profile, kernel):
+    result = doorbell_outcomes(kernel, profile, TAIL_RELAXED, {PUBLISH.name: None})
     expected = {(0,), (1,)} if profile in WEAK_DOORBELL else {(1,)}
     assert result.outcome_set == expected
 
 
 @pytest.mark.parametrize("profile", ALL_PROFILES)
-def test_writel_orders_the_descriptor_on_every_profile(profile):
-    assert doorbell_outcomes(profile, TAIL).outcome_set == {(1,)}
+def test_writel_orders_the_descriptor_on_every_profile(profile, kernel):
+    assert doorbell_outcomes(kernel, profile, TAIL).outcome_set == {(1,)}
 
 
 @pytest.mark.parametrize("profile", ALL_PROFILES)
-def test_weakening_writel_to_writel_relaxed_has_the_same_effect(profile):
-    result = doorbell_outcomes(profile, TAIL, {TAIL.name: "writel_relaxed"})
+def test_weakening_writel_to_writel_relaxed_has_the_same_effect(profile, kernel):
+    result = doorbell_outcomes(kernel, profile, TAIL, {TAIL.name: "writel_relaxed"})
     expected = {(0,), (1,)} if profile in WEAK_DOORBELL else {(1,)}
     assert result.outcome_set == expected
 
 
 @pytest.mark.parametrize("profile", ALL_PROFILES)
-def test_dropping_a_writel_site_keeps_the_write_but_not_its_barrier(profile):
-    result = doorbell_outcomes(profile, TAIL, {TAIL.name: None})
+def test_dropping_a_writel_site_keeps_the_write_but_not_its_barrier(profile, kernel):
+    result = doorbell_outcomes(kernel, profile, TAIL, {TAIL.name: None})
     expected = {(0,), (1,)} if profile in RAW_DOORBELL else {(1,)}
     assert result.outcome_set == expected
 
 
-def test_the_stale_descriptor_witness_replays():
-    result = doorbell_outcomes("arm64", TAIL_RELAXED, {PUBLISH.name: None})
+def test_the_stale_descriptor_witness_replays(kernel):
+    result = doorbell_outcomes(kernel, "arm64", TAIL_RELAXED, {PUBLISH.name: None})
     trace = result.witnesses[(0,)]
-    fetched, _ = doorbell_run("arm64", TAIL_RELAXED, {PUBLISH.name: None}, ReplayPolicy(trace))
+    fetched, _ = doorbell_run(kernel, "arm64", TAIL_RELAXED, {PUBLISH.name: None}, ReplayPolicy(trace))
     assert fetched == (0,)
 
 
-def test_site_counts_count_every_execution_even_when_dropped():
-    _, k = doorbell_run("arm64", TAIL_RELAXED, {PUBLISH.name: None}, FirstPolicy(), packets=3)
+def test_site_counts_count_every_execution_even_when_dropped(kernel):
+    _, k = doorbell_run(kernel, "arm64", TAIL_RELAXED, {PUBLISH.name: None}, FirstPolicy(), packets=3)
     assert k.host.site_counts[PUBLISH.name] == 3
     assert k.host.site_counts[TAIL_RELAXED.name] == 3
     assert k.sites.counts()[TAIL.name] == 0
@@ -145,9 +143,9 @@ def thread(k, cpu, ops):
             op()
 
 
-def publish_run(profile, overrides, policy):
+def publish_run(kernel, profile, overrides, policy):
     """Writer clears DD then publishes next_to_watch; cleaner reads next_to_watch then DD."""
-    k = boot(profile, policy, overrides)
+    k = boot(kernel, profile, policy, overrides)
     status, _ = k.dma_alloc_coherent(DEV, 4096)
     ntw = k.kzalloc(8)
     k.host.mem.write32(status, 1)  # DD left set by the previous lap
@@ -177,9 +175,9 @@ ALL4 = {(0, 0), (0, 1), (1, 0), (1, 1)}
 
 @pytest.mark.parametrize("profile", ALL_PROFILES)
 @pytest.mark.parametrize("drop", [None, PUBLISH.name, CLEAN.name])
-def test_next_to_watch_publish_is_message_passing(profile, drop, record_property):
+def test_next_to_watch_publish_is_message_passing(profile, drop, record_property, kernel):
     overrides = {drop: None} if drop else {}
-    result = explore(lambda policy: publish_run(profile, overrides, policy))
+    result = explore(lambda policy: publish_run(kernel, profile, overrides, policy))
     record_property("executions", result.executions)
     stale_allowed = drop is not None and profile in {"arm64", "power", "riscv"}
     assert result.outcome_set == (ALL4 if stale_allowed else ALL4 - {(1, 1)})

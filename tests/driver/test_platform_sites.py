@@ -9,9 +9,7 @@ one does not).
 """
 import pytest
 
-from driver.platform import BarrierSite, Kernel, SiteError, weaker_primitives
-from sim.engine import Engine
-from sim.host import Host
+from driver.platform import BarrierSite, SiteError, weaker_primitives
 from sim.host.ordering import DR, DW, MR, MW, PROFILES
 
 PUBLISH = BarrierSite("igb_tx_map.publish", "dma_wmb",
@@ -21,13 +19,8 @@ CLEAN = BarrierSite("igb_clean_tx_irq.eop", "smp_rmb", "no descriptor status rea
 STATUS = BarrierSite("igb_rd32.status", "readl", "flush posted writes")
 
 
-def make_kernel(profile="arm64", **kw):
-    host = Host(Engine(), profile, ncpus=2, **kw)
-    return Kernel(host)
-
-
-def test_declare_and_list_in_declaration_order():
-    k = make_kernel()
+def test_declare_and_list_in_declaration_order(kernel):
+    k = kernel()
     k.sites.declare_all([PUBLISH, TAIL])
     k.sites.declare(CLEAN.name, CLEAN.primitive, CLEAN.reason)
     assert k.sites.sites() == (PUBLISH, TAIL, CLEAN)
@@ -35,8 +28,8 @@ def test_declare_and_list_in_declaration_order():
     assert [s.is_accessor for s in k.sites.sites()] == [False, True, False]
 
 
-def test_redeclaring_the_same_site_is_fine_a_different_one_is_not():
-    k = make_kernel()
+def test_redeclaring_the_same_site_is_fine_a_different_one_is_not(kernel):
+    k = kernel()
     k.sites.declare(PUBLISH)
     k.sites.declare(BarrierSite(PUBLISH.name, PUBLISH.primitive, PUBLISH.reason))
     with pytest.raises(ValueError, match="declared twice"):
@@ -53,8 +46,8 @@ def test_bad_site_definitions_are_refused(name, prim, reason):
         BarrierSite(name, prim, reason)
 
 
-def test_calling_a_barrier_needs_a_declared_site_of_that_primitive():
-    k = make_kernel()
+def test_calling_a_barrier_needs_a_declared_site_of_that_primitive(kernel):
+    k = kernel()
     k.sites.declare_all([PUBLISH, TAIL])
     with pytest.raises(SiteError, match="never declared"):
         k.wmb("igb_tx_map.nowhere")
@@ -69,8 +62,8 @@ def test_calling_a_barrier_needs_a_declared_site_of_that_primitive():
     assert k.host.site_counts[PUBLISH.name] == 2
 
 
-def test_drop_and_weaken_write_host_overrides_and_reset_restores():
-    k = make_kernel()
+def test_drop_and_weaken_write_host_overrides_and_reset_restores(kernel):
+    k = kernel()
     k.sites.declare_all([PUBLISH, TAIL, CLEAN, STATUS])
     k.sites.drop(PUBLISH)
     k.sites.weaken(TAIL, "writel_relaxed")
@@ -87,8 +80,8 @@ def test_drop_and_weaken_write_host_overrides_and_reset_restores():
     assert k.sites.overrides() == {}
 
 
-def test_dropping_an_accessor_site_keeps_the_access_without_barriers():
-    k = make_kernel()
+def test_dropping_an_accessor_site_keeps_the_access_without_barriers(kernel):
+    k = kernel()
     k.sites.declare(TAIL)
     k.sites.drop(TAIL)
     assert k.sites.effective(TAIL) == "__raw_writel"
@@ -104,8 +97,8 @@ def test_dropping_an_accessor_site_keeps_the_access_without_barriers():
     (STATUS, "writel_relaxed"),
     (CLEAN, "smp_wmb"),
 ])
-def test_weaken_refuses_anything_but_a_weaker_primitive_of_the_same_kind(site, to):
-    k = make_kernel()
+def test_weaken_refuses_anything_but_a_weaker_primitive_of_the_same_kind(site, to, kernel):
+    k = kernel()
     k.sites.declare(site)
     with pytest.raises(ValueError, match="cannot weaken"):
         k.sites.weaken(site, to)
@@ -139,8 +132,8 @@ def test_every_weakening_orders_no_more_than_the_original_on_every_profile(profi
             assert _covers(s.before, w.before) and _covers(s.after, w.after), f"{profile}: {weak} vs {strong}"
 
 
-def test_apply_validates_the_whole_configuration_before_changing_anything():
-    k = make_kernel()
+def test_apply_validates_the_whole_configuration_before_changing_anything(kernel):
+    k = kernel()
     k.sites.declare_all([PUBLISH, TAIL])
     with pytest.raises(ValueError):
         k.sites.apply({TAIL.name: "writel_relaxed", PUBLISH.name: "mb"})
@@ -151,15 +144,15 @@ def test_apply_validates_the_whole_configuration_before_changing_anything():
     assert k.sites.overrides() == {TAIL.name: "writel_relaxed", PUBLISH.name: None}
 
 
-def test_an_override_given_to_the_host_is_validated_when_the_site_is_declared():
-    k = make_kernel(site_overrides={PUBLISH.name: "smp_wmb", TAIL.name: "wmb"})
+def test_an_override_given_to_the_host_is_validated_when_the_site_is_declared(kernel):
+    k = kernel(site_overrides={PUBLISH.name: "smp_wmb", TAIL.name: "wmb"})
     k.sites.declare(PUBLISH)
     with pytest.raises(ValueError, match="cannot weaken accessor writel"):
         k.sites.declare(TAIL)
 
 
-def test_counts_report_executions_per_declared_site_including_dropped_ones():
-    k = make_kernel()
+def test_counts_report_executions_per_declared_site_including_dropped_ones(kernel):
+    k = kernel()
     k.sites.declare_all([PUBLISH, CLEAN])
     k.sites.drop(CLEAN)
     for _ in range(3):

@@ -1,7 +1,7 @@
 """sim.assembly.partner: the link partner driven with frames built by scapy, its frames checked with scapy.
 
 Expected values come from the rules (ARP, RFC 793/7323, Linux's ACK policy
-as described in research/stack_facts.md §11 and in sim/assembly/partner.py), not
+as described in research/stack_facts.md §11 and in sim/assembly/partner/), not
 from the model's output.
 """
 import zlib

@@ -24,7 +24,7 @@ from scapy.utils import rdpcap
 
 from sim.run.cli import parse_args
 from sim.engine import MS, S
-from sim.assembly.netsystem import HOST_IP, NetSystem
+from sim.assembly.system import HOST_IP
 from sim.run.report import tx_path_contexts
 from sim.run.scenarios import run_scenario
 from stack import socket as sk
@@ -96,7 +96,7 @@ def test_the_first_packet_to_an_unresolved_neighbour_waits_for_arp_in_pcap_order
     assert float(pkts[1].time) > float(pkts[0].time) and float(pkts[2].time) > float(pkts[1].time)
 
 
-def _random_transfer(seed: int):
+def _random_transfer(net_system, seed: int):
     """A server sending a random number of bytes in random-sized writes; what the partner got."""
     rng = random.Random(seed)
     total = rng.randrange(1, 300_000)
@@ -107,8 +107,7 @@ def _random_transfer(seed: int):
         n = min(left, rng.choice([1, 7, 100, 1448, 3000, 65536, rng.randrange(1, 20000)]))
         sizes.append(n)
         left -= n
-    ns = NetSystem(seed=seed)
-    ns.open()
+    ns = net_system(seed=seed)
     net = ns.net
     nodelay = rng.random() < 0.5
     done = []
@@ -139,8 +138,8 @@ def _random_transfer(seed: int):
 
 
 @pytest.mark.parametrize("seed", range(10))
-def test_random_transfers_arrive_exactly_once_in_order(seed):
-    sent, got, ns = _random_transfer(seed)
+def test_random_transfers_arrive_exactly_once_in_order(seed, net_system):
+    sent, got, ns = _random_transfer(net_system, seed)
     assert got == sent
     assert ns.partner.stats["bad_tcp_csum"] == 0 and ns.partner.stats["bad_ip_csum"] == 0
 

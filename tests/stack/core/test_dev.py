@@ -336,8 +336,7 @@ def test_no_handler_for_the_protocol_drops_and_counts(net):
 
 # --- igb end to end -------------------------------------------------------------------------------------
 def _igb(version="recent", **kw):
-    s = IgbSystem("82576", stack=True, **kw)
-    s.net.kernel_version = version
+    s = IgbSystem("82576", kernel_version=version, **kw)
     assert s.open() == 0
     s.run_for(100 * MS)  # the watchdog task brings the carrier up: linkwatch activates the qdiscs
     return s
