@@ -19,7 +19,6 @@ recording wrapper around the DMA engine's read, and the register file's
 side-effect-free ``get``; none of them changes what the NIC does.
 """
 import os
-import zlib
 
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
@@ -29,6 +28,7 @@ from rtl_model.profiles import get_nic_profile
 from rtl_model.regs import build_table, txq_name
 from sim.host.iommu import IOVA_BASE, IOVA_SIZE
 from sim.assembly.nic_harness import BAR0, BAR0_SIZE, NicTestHost, Offload
+from tests.rtl_model.oracle import strip_fcs
 
 # IGBSIM_PROPERTY_EXAMPLES=2000 for a soak run; the default keeps the suite fast.
 SETTINGS = settings(max_examples=int(os.environ.get("IGBSIM_PROPERTY_EXAMPLES", "60")), deadline=None,
@@ -74,12 +74,6 @@ def run_checked(h, ps, check):
         check()
     eng.run(end)
     check()
-
-
-def strip_fcs(frame):
-    body, fcs = frame[:-4], frame[-4:]
-    assert fcs == (zlib.crc32(body) & 0xFFFFFFFF).to_bytes(4, "little"), "bad FCS"
-    return body
 
 
 def on_wire(packet: bytes, vlan):

@@ -10,7 +10,6 @@ per-segment header fields against arithmetic done here, and the whole frame
 against a segment scapy builds from scratch.
 """
 import math
-import zlib
 
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
@@ -20,47 +19,14 @@ from scapy.packet import Raw, raw
 
 from rtl_model import descriptors as d
 from sim.assembly.nic_harness import NicTestHost, Offload
+from tests.rtl_model.oracle import MAC, V4, V6, assert_checksums_valid, payload_bytes, rechecked, strip_fcs
 
 MSS = 1448
 PAYLOAD = 64000          # L4 payload: PAYLEN fits 18 bits, the packet 2 descriptors of <= 32 KiB
 TS_OPTS = [("NOP", None), ("NOP", None), ("Timestamp", (123456, 654321))]  # TCP header 20 + 12 = 32
 TCP_HDR = 32
-MAC = dict(src="00:1b:21:00:00:01", dst="00:1b:21:00:00:02")
-V4 = dict(src="192.0.2.1", dst="198.51.100.7")
-V6 = dict(src="2001:db8::1", dst="2001:db8:1::7")
 FIN, PSH, ACK = 0x01, 0x08, 0x10
 ETH_HDR = 14
-
-
-def payload_bytes(n, salt=0):
-    """Deterministic, non-periodic payload (a shifted segment would not compare equal)."""
-    return bytes((i * 7 + (i >> 8) + salt) & 0xFF for i in range(n))
-
-
-def strip_fcs(frame):
-    """The frame without its FCS, after checking the FCS with zlib.crc32."""
-    body, fcs = frame[:-4], frame[-4:]
-    assert fcs == (zlib.crc32(body) & 0xFFFFFFFF).to_bytes(4, "little"), "bad FCS"
-    return body
-
-
-def rechecked(pkt):
-    """The same packet with IP/TCP/UDP checksums recomputed by scapy."""
-    p = pkt.copy()
-    for layer in (IP, TCP, UDP):
-        if layer in p:
-            del p[layer].chksum
-    return p.__class__(raw(p))
-
-
-def assert_checksums_valid(pkt):
-    """IP header and L4 checksums of ``pkt`` equal what scapy computes for the same bytes."""
-    ref = rechecked(pkt)
-    if IP in pkt:
-        assert pkt[IP].chksum == ref[IP].chksum, "IPv4 header checksum"
-    for layer in (TCP, UDP):
-        if layer in pkt:
-            assert pkt[layer].chksum == ref[layer].chksum, f"{layer.__name__} checksum"
 
 
 def assert_wire_order(wire):

@@ -19,34 +19,11 @@ from scapy.packet import Raw, raw
 
 from rtl_model.offload import (OffloadRequest, build_frames, ethernet_fcs, ipv4_header_checksum,
                                l4_checksum, pseudo_header, sctp_crc32c)
+from tests.rtl_model.oracle import MAC, V4, V6, payload_bytes, rechecked, strip_fcs
 
 MSS = 1448
 TS_OPTS = [("NOP", None), ("NOP", None), ("Timestamp", (123456, 654321))]  # 12 bytes: TCP header 32
-MAC = dict(src="00:1b:21:00:00:01", dst="00:1b:21:00:00:02")
-V4 = dict(src="192.0.2.1", dst="198.51.100.7")
-V6 = dict(src="2001:db8::1", dst="2001:db8:1::7")
 FIN, PSH, ACK, ECE, CWR = 0x01, 0x08, 0x10, 0x40, 0x80
-
-
-def payload_bytes(n):
-    """Deterministic non-trivial payload."""
-    return bytes((i * 7 + (i >> 8)) & 0xFF for i in range(n))
-
-
-def strip_fcs(frame):
-    """Split a frame with FCS and check the FCS against zlib.crc32."""
-    body, fcs = frame[:-4], frame[-4:]
-    assert fcs == (zlib.crc32(body) & 0xFFFFFFFF).to_bytes(4, "little")
-    return body
-
-
-def rechecked(pkt):
-    """The same packet with IP/L4 checksums recomputed by scapy."""
-    p = pkt.copy()
-    for layer in (IP, TCP, UDP):
-        if layer in p:
-            del p[layer].chksum
-    return p.__class__(raw(p))
 
 
 def tso_request(ipv4=True, l4t="tcp", l4len=32, mss=MSS, iplen=None, **kw):
