@@ -28,9 +28,8 @@ from .pcap import PcapWriter
 from .system import IgbSystem
 from stack.core import dev as dev_layer
 from stack.ipv4 import inet
-from stack import socket as sockets
+from stack.initcalls import net_init
 from stack.core.skbuff import NET_SKB_PAD, alloc_skb, skb_put
-from stack.ipv4.udp import udp_socket_install
 
 __all__ = ["NetSystem", "HOST_IP", "PARTNER_IP", "HOST_MAC", "PARTNER_MAC"]
 
@@ -51,11 +50,7 @@ class NetSystem:
         self.netdev, self.adapter = s.netdev, s.adapter
         self.irq_cpu = irq_cpu
         net = self.net
-        net.kernel_version = kernel_version
-        inet.install(net, kernel_version=kernel_version)
-        dev_layer.install(net)
-        sockets.install(net)
-        udp_socket_install(net)
+        net_init(net, kernel_version=kernel_version)
         self.netdev.mtu = mtu
         inet.ip_link_set_address(self.netdev, HOST_MAC)
         inet.ip_addr_add(net, self.netdev, f"{HOST_IP}/24")

@@ -50,8 +50,8 @@ class IgbSystem:
     primitive, or None to drop}``, validated by ``kernel.sites.apply``.
     ``stale_window``/``drain_delay_ps`` tune the weak-memory model (see
     :class:`sim.host.Host`).
-    ``stack=True`` installs the kernel's device layer (:mod:`stack.core.dev`: qdiscs,
-    NET_TX, the RX backlog), so skbs go out through ``dev_queue_xmit``.
+    ``stack=True`` initialises the kernel's network layers (:func:`stack.initcalls.net_init`:
+    qdiscs, the RX backlog, IPv4, TCP, UDP, sockets), so skbs go out through ``dev_queue_xmit``.
     """
 
     def __init__(self, nic: str = "82576", *, ordering: str = "x86-tso", ncpus: int = 2, seed: int = 0,
@@ -73,8 +73,8 @@ class IgbSystem:
         self.kernel = Kernel(self.host)
         self.net = NetCore(self.host, ctx=self.kernel)
         if stack:
-            from stack.core.dev import install as install_dev_layer
-            install_dev_layer(self.net)
+            from stack.initcalls import net_init
+            net_init(self.net)
         self.pdev = PciDev("0000:01:00.0", 0x8086, profile.device_id,
                            {0: (BAR0, BAR0_SIZE), 3: (BAR3, BAR3_SIZE)})
         if barriers:   # before probe, so the configuration covers the probe's own accesses

@@ -50,6 +50,7 @@ from typing import Callable
 
 from sim.host import DmaPoolExhausted
 
+from .checksum import csum_partial
 from .context import CpuContext, in_hardirq
 
 __all__ = [
@@ -824,3 +825,36 @@ def skb_free_deferred(skb: SkBuff, dropped: bool) -> None:
     if skb.users:
         raise SkbBug(f"{skb!r} on the completion queue still has {skb.users} user(s)")
     _release(skb, dropped)
+
+
+
+def skb_copy_bits(skb: SkBuff, offset: int, length: int) -> bytes:
+    """``length`` bytes of the packet from ``offset`` (relative to ``data``), linear part then frags."""
+    if offset < 0 or offset + length > skb.len:
+        raise ValueError(f"skb_copy_bits({offset}, {length}) outside {skb!r}")
+    mem = skb.mem
+    headlen = skb.len - skb.data_len
+    parts = []
+    if offset < headlen:
+        n = min(length, headlen - offset)
+        parts.append(mem.read(skb.data + offset, n))
+        offset += n
+        length -= n
+    pos = headlen
+    for frag in skb.shinfo.frags:
+        if not length:
+            break
+        end = pos + frag.size
+        if offset < end:
+            n = min(length, end - offset)
+            parts.append(skb_frag_bytes(mem, frag)[offset - pos:offset - pos + n])
+            offset += n
+            length -= n
+        pos = end
+    return b"".join(parts)
+
+
+
+def skb_checksum(skb: SkBuff, offset: int, length: int, initial: int = 0) -> int:
+    """Folded one's complement sum over ``length`` bytes from ``offset`` (relative to ``data``)."""
+    return csum_partial(skb_copy_bits(skb, offset, length), initial)

@@ -16,7 +16,7 @@ The path, each step a function with its Linux name and its CPU charge::
   them (CHECKSUM_PARTIAL with the seed), GSO fields for a TSO skb
   (``gso_segs`` advances the socket's IP ID by that many), ``skb.sk`` and
   the destructor as TCP wants them.
-* ``sk`` has the :class:`~stack.ipv4.inet.inet_sock` fields: ``inet_daddr``,
+* ``sk`` has the :class:`~stack.ipv4.inet_sock.inet_sock` fields: ``inet_daddr``,
   ``inet_saddr`` (0 = the route's source), ports, ``sk_protocol``,
   ``inet_id``, ``uc_ttl``, ``tos``, ``pmtudisc``, ``sk_priority``,
   ``sk_bound_dev_if``, ``sk_dst_cache``, ``sk_dst_pending_confirm``.
@@ -24,7 +24,7 @@ The path, each step a function with its Linux name and its CPU charge::
   caches it with ``sk_setup_caps`` (``sk_route_caps``, ``sk_gso_max_size``,
   ``sk_gso_max_segs``); later ones do no lookup.
 * IP owns the skb from here in every case (sent, queued on an unresolved
-  neighbour, or freed) and owns ``skb.cb`` (:class:`~stack.ipv4.inet.inet_skb_parm`).
+  neighbour, or freed) and owns ``skb.cb`` (:class:`~stack.ipv4.ip.inet_skb_parm`).
 * Returns 0 (handed to the device, or queued waiting for ARP), a positive
   ``NET_XMIT_DROP``/``NET_XMIT_CN`` from the device layer (TCP applies
   ``net_xmit_eval``), or a negative errno: -EHOSTUNREACH (no route:
@@ -58,10 +58,14 @@ import errno
 import struct
 
 from stack.core.cputime import charge, charge_bytes
-from .inet import (ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, IP_DF, IP_MF, IP_OFFSET, IP_PMTUDISC_DO,
-                   IP_PMTUDISC_WANT, IPPROTO_TCP, LL_RESERVED_SPACE, IPCB, icmp_send,
-                   inet_addr, inet_skb_parm, ip_fast_csum, ip_hdr_read, skb_checksum_help, skb_copy_bits,
-                   skb_set_owner_w)
+from stack.core.checksum import ip_fast_csum
+from stack.core.dev import skb_checksum_help
+from stack.core.skbuff import skb_copy_bits
+from .icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, icmp_send
+from .inet_sock import skb_set_owner_w
+from .ip import (IP_DF, IP_MF, IP_OFFSET, IP_PMTUDISC_DO, IP_PMTUDISC_WANT, IPCB, IPPROTO_TCP, LL_RESERVED_SPACE,
+                 inet_skb_parm, ip_hdr_read)
+from .utils import inet_addr
 from stack.neighbour import __neigh_create, neigh_confirm, neigh_lookup_noref, neigh_output
 from stack.core.netdevice import NET_XMIT_CN
 from stack.netfilter import NF_HOOK_COND, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, nf_hook
@@ -340,6 +344,7 @@ def ip_do_fragment(net, sk, skb, output, mtu: int) -> int:
             kfree_skb(skb)
             mib["IpFragFails"] += 1
             return err
+        net.ipv4.stats["sw_checksums"] += 1
     iph = ip_hdr_read(skb)
     hlen = iph.ihl * 4
     space = mtu - hlen

@@ -30,7 +30,9 @@ from __future__ import annotations
 import errno
 
 from stack.core.cputime import charge
-from .inet import (IP_MAX_MTU, in_dev_get, in_ntoa, inet_addr, inet_prefix, inet_make_mask)
+from .inetdevice import in_dev_get
+from .ip import IP_MAX_MTU
+from .utils import in_ntoa, inet_addr, inet_make_mask, inet_prefix
 from stack.core.netdevice import NETIF_F_HW_CSUM, NETIF_F_SG, NETIF_F_TSO
 
 __all__ = [

@@ -10,12 +10,11 @@ does for sockets (connect, the hash tables, the SYN queue) here. Facts:
 What is here
 ------------
 * :class:`tcp_sock` — one object that is ``struct sock``, ``inet_sock``
-  (as ``sk.inet``: saddr, daddr, sport, dport, inet_id, sk_dst_cache, ttl,
-  tos — what ``ip_queue_xmit(sk, skb)`` reads), ``inet_connection_sock`` and
-  ``tcp_sock`` at once, with Linux field names.
-* :func:`install` — per-host TCP state (``net.tcp``: sysctls, MIB counters,
-  hash tables, TSQ lists), the ``inet_protos[IPPROTO_TCP]`` handler, the
-  TASKLET softirq, the ``net.kernel_version`` switch.
+  (:class:`stack.ipv4.inet_sock.inet_sock`: what ``ip_queue_xmit(sk, skb)``
+  reads), ``inet_connection_sock`` (with ``icsk_af_ops``, through which TCP
+  reaches IP) and ``tcp_sock`` at once, with Linux field names.
+* :func:`tcp_init` — per-host TCP state (``net.tcp``: sysctls, MIB counters,
+  hash tables, TSQ lists) and the TSQ tasklets, called by ``inet_init``.
 * process context (all generators, run as a task, see
   ``driver/platform/tasks.py``): :func:`tcp_sendmsg`, :func:`tcp_recvmsg`,
   :func:`tcp_v4_connect`, :func:`inet_csk_accept`, :func:`tcp_close`;
@@ -47,8 +46,8 @@ cwnd of ACKed segments vs per cwnd of ACKs); PSH forced on GSO skbs
 skbs on a separate retransmit queue (4.15+ layout); 3.10 kept them on the
 write queue behind ``sk_send_head`` — the same order and the same skbs.
 
-Addresses are dotted-quad strings (``"10.0.0.1"``), as the socket API
-takes them; :func:`in_aton` gives the 4 bytes.
+Addresses are ints (host order), as the kernel keeps them; the socket
+calls convert the dotted strings programs pass.
 
 Not modelled: SACK (not offered in the SYN options), window scaling of our
 own receive window beyond a fixed ``rcv_wscale``, receive-buffer autotuning,
@@ -58,15 +57,16 @@ timers, RST generation, keepalive, SO_LINGER, pacing by TCP itself.
 """
 from __future__ import annotations
 
-import socket as _pysocket
 import zlib
 from collections import deque
-from functools import partial
 
 from sim.engine import NS, US
 
 from stack.core import cputime
 from stack.core.jiffies import HZ
+from .inet_sock import inet_sock
+from .ip_output import ip_queue_xmit
+from .utils import in_ntoa, inet_addr
 from stack.core.skbuff import (MAX_SKB_FRAGS, SKB_GSO_TCPV4, alloc_skb, skb_fill_page_desc, skb_put,
                                skb_tailroom)
 
@@ -80,8 +80,8 @@ __all__ = [
     "TCP_RTO_MAX", "TCP_CA_Open", "TCP_CA_Disorder", "TCP_CA_CWR", "TCP_CA_Recovery", "TCP_CA_Loss",
     "TCPCB_SACKED_RETRANS", "TCPCB_LOST", "TCPCB_EVER_RETRANS", "TSQ_THROTTLED", "TSQ_QUEUED",
     "SOCK_NOSPACE", "SEND_SHUTDOWN", "RCV_SHUTDOWN",
-    "before", "after", "in_aton", "is_old", "max_tcp_header", "tcp_skb_cb", "inet_sock", "tcp_sock",
-    "TcpNet", "install", "tcp_skb_pcount", "tcp_packets_in_flight", "tcp_wnd_end",
+    "before", "after", "is_old", "max_tcp_header", "tcp_skb_cb", "tcp_sock",
+    "TcpNet", "tcp_init", "inet_connection_sock_af_ops", "ipv4_specific", "tcp_skb_pcount", "tcp_packets_in_flight", "tcp_wnd_end",
     "lock_sock", "release_sock", "sock_owned_by_user", "sk_stream_memory_free", "sk_stream_write_space",
     "sk_wake", "tcp_send_mss", "tcp_sendmsg", "tcp_push", "tcp_mark_push", "forced_push",
     "tcp_recvmsg", "tcp_v4_connect", "inet_csk_listen_start", "inet_csk_accept", "tcp_close",
@@ -178,17 +178,6 @@ def _seq(a: int) -> int:
     return a & _SEQ_MASK
 
 
-def in_aton(addr) -> bytes:
-    """The 4 network-order bytes of an IPv4 address given as dotted quad, int (host order) or bytes."""
-    if isinstance(addr, (bytes, bytearray)):
-        if len(addr) != 4:
-            raise ValueError(f"IPv4 address must be 4 bytes, got {addr!r}")
-        return bytes(addr)
-    if isinstance(addr, int):
-        return addr.to_bytes(4, "big")
-    return _pysocket.inet_aton(addr)
-
-
 def is_old(net) -> bool:
     """True when ``net.kernel_version`` selects the Linux 3.10 behaviour."""
     return net.kernel_version == "3.10"
@@ -229,24 +218,6 @@ def tcp_skb_pcount(skb) -> int:
 
 
 # --- sockets ------------------------------------------------------------------------------
-class inet_sock:
-    """``struct inet_sock``: the fields IP output reads (``inet_saddr`` ... ``uc_ttl``)."""
-
-    __slots__ = ("saddr", "daddr", "sport", "dport", "inet_id", "sk_dst_cache", "ttl", "tos")
-
-    def __init__(self):
-        self.saddr: str | None = None
-        self.daddr: str | None = None
-        self.sport = 0
-        self.dport = 0
-        self.inet_id = 0
-        #: the socket's cached route (IP's ``__sk_dst_check``/``sk_setup_caps`` fill it)
-        self.sk_dst_cache = None
-        #: ``uc_ttl``: -1 = use the route / ``ip_default_ttl``
-        self.ttl = -1
-        self.tos = 0
-
-
 class _PageFrag:
     """``struct page_frag`` (``sk_page_frag``): the page the copy fills, and how far."""
 
@@ -258,56 +229,14 @@ class _PageFrag:
         self.size = 0
 
 
-def _addr_int(addr) -> int:
-    return int.from_bytes(in_aton(addr), "big") if addr is not None else 0
+class tcp_sock(inet_sock):
+    """``struct sock`` + ``inet_sock`` + ``inet_connection_sock`` + ``tcp_sock`` of one TCP socket (Linux names).
 
-
-def _addr_str(value) -> str | None:
-    if not value:
-        return None
-    return value if isinstance(value, str) else _pysocket.inet_ntoa(in_aton(value))
-
-
-def _inet_field(name: str, doc: str):
-    return property(lambda self: getattr(self.inet, name), lambda self, v: setattr(self.inet, name, v), doc=doc)
-
-
-class tcp_sock:
-    """``struct sock`` + ``inet_connection_sock`` + ``tcp_sock`` of one TCP socket (Linux names).
-
-    ``sk.inet`` holds the inet_sock part with string addresses; the flat
-    ``inet_saddr``/``inet_daddr`` (ints, host order), ``inet_sport``,
-    ``inet_dport``, ``inet_id``, ``uc_ttl``, ``tos``, ``sk_dst_cache``
-    properties are the same fields under the names IPv4 output
-    (``stack.ipv4.inet.inet_sock``) reads and writes.
+    The :class:`~stack.ipv4.inet_sock.inet_sock` part (addresses as ints,
+    host order) is what IPv4 output reads and writes.
     """
 
     sk_protocol = IPPROTO_TCP
-
-    inet_sport = _inet_field("sport", "local port")
-    inet_dport = _inet_field("dport", "remote port")
-    inet_id = _inet_field("inet_id", "IP ID counter (IP advances it by gso_segs)")
-    uc_ttl = _inet_field("ttl", "IP_TTL (-1: default)")
-    tos = _inet_field("tos", "IP TOS")
-    sk_dst_cache = _inet_field("sk_dst_cache", "the cached route (IP's sk_setup_caps sets it)")
-
-    @property
-    def inet_saddr(self) -> int:
-        return _addr_int(self.inet.saddr)
-
-    @inet_saddr.setter
-    def inet_saddr(self, value) -> None:
-        self.inet.saddr = _addr_str(value)
-
-    inet_rcv_saddr = inet_saddr
-
-    @property
-    def inet_daddr(self) -> int:
-        return _addr_int(self.inet.daddr)
-
-    @inet_daddr.setter
-    def inet_daddr(self, value) -> None:
-        self.inet.daddr = _addr_str(value)
 
     @property
     def sk_can_gso(self) -> bool:
@@ -315,24 +244,11 @@ class tcp_sock:
         return self.sk_gso_max_size > 0
 
     def __init__(self, net):
+        super().__init__(net)
         tcp = net.tcp
         self.net = net
-        self.sk_net = net
-        self.inet = inet_sock()
         self.id = tcp._next_sock_id()
-        # --- inet_sock fields IPv4 reads/writes besides the properties above
-        self.pmtudisc = 1              # IP_PMTUDISC_WANT: DF set
-        self.recverr = False
-        self.sk_priority = 0
-        self.sk_bound_dev_if = None
-        self.sk_dst_pending_confirm = 0
-        self.sk_route_caps = 0
         self.sk_gso_type = SKB_GSO_TCPV4
-        self.sk_rmem_alloc = 0
-        self.sk_err_soft = 0
-        self.sk_err_report = None
-        self.sk_write_space = None
-        self.sk_data_ready = None
         # --- struct sock
         self.sk_state = TCP_CLOSE
         self.sk_sndbuf = tcp.tcp_wmem[1]
@@ -371,6 +287,8 @@ class tcp_sock:
         self.icsk_pending = False
         self.icsk_ack_pending = False
         self.icsk_retransmit_timer = None
+        #: ``icsk_af_ops``: set by :func:`tcp_create` (``ipv4_specific``), copied to a passive open's child.
+        self.icsk_af_ops: inet_connection_sock_af_ops | None = None
         self.icsk_delack_timer = None
         # --- tcp_sock: sequence space
         self.snd_una = 0
@@ -460,8 +378,8 @@ class tcp_sock:
         return self.srtt_us / 8
 
     def __repr__(self) -> str:
-        i = self.inet
-        return (f"<tcp_sock #{self.id} {i.saddr}:{i.sport} -> {i.daddr}:{i.dport} {self.state_name} "
+        return (f"<tcp_sock #{self.id} {in_ntoa(self.inet_saddr)}:{self.inet_sport} -> "
+                f"{in_ntoa(self.inet_daddr)}:{self.inet_dport} {self.state_name} "
                 f"cwnd={self.snd_cwnd} una={self.snd_una} nxt={self.snd_nxt}>")
 
 
@@ -480,6 +398,20 @@ def tcp_packets_in_flight(tp) -> int:
 
 def tcp_wnd_end(tp) -> int:
     return _seq(tp.snd_una + tp.snd_wnd)
+
+
+class inet_connection_sock_af_ops:
+    """``struct inet_connection_sock_af_ops``: how a connection socket reaches its network layer."""
+
+    __slots__ = ("queue_xmit",)
+
+    def __init__(self, queue_xmit):
+        #: ``queue_xmit(sk, skb) -> int``: hand a TCP segment to the network layer (``ip_queue_xmit``).
+        self.queue_xmit = queue_xmit
+
+
+#: ``ipv4_specific``: TCP over IPv4.
+ipv4_specific = inet_connection_sock_af_ops(ip_queue_xmit)
 
 
 # --- per-host TCP state ---------------------------------------------------------------------
@@ -543,41 +475,15 @@ _TCP_COSTS_PS = {
 }
 
 
-def install(net, *, kernel_version: str | None = None, ip_queue_xmit=None) -> TcpNet:
-    """Set up TCP on ``net``; returns ``net.tcp``.
+def tcp_init(net) -> None:
+    """``tcp_init`` for ``net``: ``net.tcp`` (sysctls, MIB counters, hash tables, TSQ lists), the cost
+    entries of this layer, and the per-CPU TSQ tasklets."""
+    from .tcp_output import tcp_tasklet_init  # mutual call: tcp_output.c calls back into tcp.c (tcp_bound_to_half_wnd)
 
-    ``kernel_version`` sets ``net.kernel_version`` ("recent" default, or
-    "3.10"); call before creating sockets. ``ip_queue_xmit(sk, skb) -> int``
-    is what TCP hands its skbs to (default: ``stack.ipv4.ip_output.ip_queue_xmit``
-    when that module exists; tests pass a fake). Registers
-    ``net.inet_protos[6]`` and, if nobody has yet, the TASKLET softirq.
-    """
-    from . import tcp_input, tcp_output
-
-    if kernel_version is not None:
-        if kernel_version not in ("recent", "3.10"):
-            raise ValueError(f"kernel_version must be 'recent' or '3.10', got {kernel_version!r}")
-        net.kernel_version = kernel_version
-    elif not hasattr(net, "kernel_version"):
-        net.kernel_version = "recent"
-    if getattr(net, "tcp", None) is not None:
-        return net.tcp
     net.tcp = TcpNet(net)
     for name, ps in _TCP_COSTS_PS.items():
         net.costs.setdefault(name, ps)
-    if ip_queue_xmit is not None:
-        net.ip_queue_xmit = ip_queue_xmit
-    elif getattr(net, "ip_queue_xmit", None) is None:
-        try:
-            from .ip_output import ip_queue_xmit as _ipq  # noqa: F401  (provided by the IP layer)
-            net.ip_queue_xmit = _ipq
-        except ImportError:
-            def _no_ip(sk, skb):
-                raise RuntimeError("TCP transmit but no IP layer: install it or set net.ip_queue_xmit")
-            net.ip_queue_xmit = _no_ip
-    net.inet_protos[IPPROTO_TCP] = partial(tcp_input.tcp_v4_rcv, net)
-    tcp_output.tcp_tasklet_init(net)
-    return net.tcp
+    tcp_tasklet_init(net)
 
 
 def tcp_stats(net) -> dict:
@@ -1002,18 +908,17 @@ def tcp_recvmsg(sk, n: int, flags: int = 0):
 
 # --- open -----------------------------------------------------------------------------------------
 def tcp_create(net) -> tcp_sock:
-    """``inet_create`` + ``tcp_v4_init_sock`` for a new SOCK_STREAM socket."""
-    if getattr(net, "tcp", None) is None:
-        install(net)
+    """``tcp_v4_init_sock`` for a new SOCK_STREAM socket: its af_ops (``ipv4_specific``), its timers."""
     sk = tcp_sock(net)
+    sk.icsk_af_ops = ipv4_specific
     from .tcp_timer import tcp_init_xmit_timers
     tcp_init_xmit_timers(sk)
     net.tcp.sockets.append(sk)
     return sk
 
 
-def inet_bind(sk, addr: str, port: int) -> int:
-    """Bind to ``(addr, port)``; port 0 picks an ephemeral one. 0 or -errno."""
+def inet_bind(sk, addr: int, port: int) -> int:
+    """Bind to ``(addr, port)`` (addr 0: any); port 0 picks an ephemeral one. 0 or -errno."""
     tcp = sk.net.tcp
     if sk.bound or sk.sk_state != TCP_CLOSE:
         return -EINVAL
@@ -1022,8 +927,8 @@ def inet_bind(sk, addr: str, port: int) -> int:
     elif tcp.bound_ports.get(port):
         return -EADDRINUSE
     tcp.bound_ports[port] = tcp.bound_ports.get(port, 0) + 1
-    sk.inet.saddr = addr if addr not in ("", "0.0.0.0") else None
-    sk.inet.sport = port
+    sk.inet_rcv_saddr = sk.inet_saddr = addr
+    sk.inet_sport = port
     sk.bound = True
     return 0
 
@@ -1040,7 +945,7 @@ def _ephemeral_port(tcp) -> int:
 def _unbind(sk) -> None:
     tcp = sk.net.tcp
     if sk.bound and sk.parent is None:
-        port = sk.inet.sport
+        port = sk.inet_sport
         left = tcp.bound_ports.get(port, 0) - 1
         if left > 0:
             tcp.bound_ports[port] = left
@@ -1050,8 +955,7 @@ def _unbind(sk) -> None:
 
 
 def _ehash_key(sk) -> tuple:
-    i = sk.inet
-    return (i.saddr, i.sport, i.daddr, i.dport)
+    return (sk.inet_saddr, sk.inet_sport, sk.inet_daddr, sk.inet_dport)
 
 
 def inet_hash(sk) -> None:
@@ -1063,7 +967,7 @@ def inet_unhash(sk) -> None:
     key = _ehash_key(sk)
     if tcp.ehash.get(key) is sk:
         del tcp.ehash[key]
-    lkey = (sk.inet.saddr, sk.inet.sport)
+    lkey = (sk.inet_saddr, sk.inet_sport)
     if tcp.lhash.get(lkey) is sk:
         del tcp.lhash[lkey]
 
@@ -1087,12 +991,12 @@ def inet_csk_listen_start(sk, backlog: int) -> int:
     if sk.sk_state != TCP_CLOSE:
         return -EINVAL
     if not sk.bound:
-        err = inet_bind(sk, "0.0.0.0", 0)
+        err = inet_bind(sk, 0, 0)
         if err:
             return err
     sk.sk_max_ack_backlog = min(backlog, sk.net.tcp.somaxconn)
     sk.sk_state = TCP_LISTEN
-    sk.net.tcp.lhash[(sk.inet.saddr, sk.inet.sport)] = sk
+    sk.net.tcp.lhash[(sk.inet_saddr, sk.inet_sport)] = sk
     return 0
 
 
@@ -1123,16 +1027,16 @@ def _secure_tcp_seq(net, saddr, sport, daddr, dport) -> int:
     tcp = net.tcp
     if tcp.isn_func is not None:
         return _seq(tcp.isn_func(saddr, sport, daddr, dport))
-    h = zlib.crc32(f"{saddr}:{sport}>{daddr}:{dport}".encode())
+    h = zlib.crc32(f"{in_ntoa(saddr)}:{sport}>{in_ntoa(daddr)}:{dport}".encode())
     return _seq(h + (net.engine.now // 64_000))   # + a 64 ns clock, as secure_tcp_seq
 
 
 def _secure_ts_off(saddr, daddr) -> int:
     """Per address pair offset of TSval (``secure_tcp_ts_off``; a hash here, not random)."""
-    return zlib.crc32(f"ts:{saddr}>{daddr}".encode()) & 0xFFFFFFFF
+    return zlib.crc32(f"ts:{in_ntoa(saddr)}>{in_ntoa(daddr)}".encode()) & 0xFFFFFFFF
 
 
-def tcp_v4_connect(sk, daddr: str, dport: int, flags: int = 0):
+def tcp_v4_connect(sk, daddr: int, dport: int, flags: int = 0):
     """Generator: active open (SYN, wait for SYN-ACK); 0 or -errno."""
     from .tcp_output import tcp_connect
 
@@ -1147,25 +1051,25 @@ def tcp_v4_connect(sk, daddr: str, dport: int, flags: int = 0):
         if sk.sk_state != TCP_CLOSE:
             return -EINVAL
         if not sk.bound:
-            err = inet_bind(sk, "0.0.0.0", 0)
+            err = inet_bind(sk, 0, 0)
             if err:
                 return err
-        if sk.inet.saddr is None:
+        if not sk.inet_saddr:
             hook = net.tcp.saddr_hook
             saddr = hook(daddr) if hook is not None else None
             if not saddr:
                 return -EADDRNOTAVAIL
-            sk.inet.saddr = _addr_str(saddr)      # the route's preferred source (int or dotted)
-        sk.inet.daddr = daddr
-        sk.inet.dport = dport
+            sk.inet_saddr = inet_addr(saddr)      # the route's preferred source (int or dotted)
+        sk.inet_daddr = daddr
+        sk.inet_dport = dport
         key = _ehash_key(sk)
         if key in net.tcp.ehash:
             return -EADDRINUSE
         sk.sk_state = TCP_SYN_SENT
         inet_hash(sk)
-        sk.write_seq = _secure_tcp_seq(net, sk.inet.saddr, sk.inet.sport, daddr, dport)
-        sk.tsoffset = _secure_ts_off(sk.inet.saddr, daddr)
-        sk.inet.inet_id = sk.write_seq & 0xFFFF   # Linux: prandom; any start value
+        sk.write_seq = _secure_tcp_seq(net, sk.inet_saddr, sk.inet_sport, daddr, dport)
+        sk.tsoffset = _secure_ts_off(sk.inet_saddr, daddr)
+        sk.inet_id = sk.write_seq & 0xFFFF   # Linux: prandom; any start value
         net.tcp.inc("ActiveOpens")
         err = tcp_connect(sk)
         if err:

@@ -42,7 +42,10 @@ from sim.engine import US
 
 from stack.core.jiffies import HZ
 from stack.core import cputime
+from stack.core.checksum import csum_partial, csum_tcpudp_nofold
 from stack.core.skbuff import CHECKSUM_NONE, SKB_TRUESIZE_OVERHEAD, consume_skb, kfree_skb, skb_to_bytes
+from .ip import IPPROTO_TCP
+from .utils import in_ntoa
 from .tcp import (ECONNREFUSED, TCP_CA_CWR, TCP_CA_Disorder, TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery,
                   TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2,
                   TCP_INIT_CWND, TCP_LAST_ACK, TCP_LISTEN, TCP_RTO_MAX, TCP_RTO_MIN, TCP_SYN_RECV, TCP_SYN_SENT,
@@ -77,24 +80,17 @@ class TcpSeg:
                  "payload", "mss", "wscale", "saw_tstamp", "tsval", "tsecr", "sack_ok")
 
     def __repr__(self) -> str:
-        return (f"<seg {self.saddr}:{self.sport}->{self.daddr}:{self.dport} seq={self.seq} ack={self.ack_seq} "
+        return (f"<seg {in_ntoa(self.saddr)}:{self.sport}->{in_ntoa(self.daddr)}:{self.dport} seq={self.seq} "
+                f"ack={self.ack_seq} "
                 f"flags={self.flags:#x} win={self.window} len={len(self.payload)}>")
 
 
-def _fold(total: int) -> int:
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
+def _csum_ok(saddr: int, daddr: int, tcp: bytes) -> bool:
+    """The segment's checksum verifies: the sum over pseudo-header and segment is 0xFFFF."""
+    return csum_partial(tcp, csum_tcpudp_nofold(saddr, daddr, len(tcp), IPPROTO_TCP)) == 0xFFFF
 
 
-def _csum_ok(saddr: bytes, daddr: bytes, tcp: bytes) -> bool:
-    data = saddr + daddr + struct.pack("!BBH", 0, 6, len(tcp)) + tcp
-    if len(data) & 1:
-        data += b"\0"
-    return _fold(sum(struct.unpack(f"!{len(data) // 2}H", data))) == 0xFFFF
-
-
-def tcp_parse(raw: bytes, saddr: str, daddr: str) -> TcpSeg | None:
+def tcp_parse(raw: bytes, saddr: int, daddr: int) -> TcpSeg | None:
     """Parse a TCP header + payload (``tcp_parse_options`` included); None if malformed."""
     if len(raw) < 20:
         return None
@@ -138,13 +134,10 @@ def tcp_parse(raw: bytes, saddr: str, daddr: str) -> TcpSeg | None:
     return s
 
 
-def _ip_addrs(skb) -> tuple[bytes, bytes]:
-    iph = skb.mem.read(skb.head + skb.network_header, 20)
-    return iph[12:16], iph[16:20]
-
-
-def _ntoa(b: bytes) -> str:
-    return ".".join(str(x) for x in b)
+def _ip_addrs(skb) -> tuple[int, int]:
+    """Source and destination address of the IP header (ints, host order)."""
+    saddr, daddr = struct.unpack_from("!II", skb.mem.read(skb.head + skb.network_header + 12, 8))
+    return saddr, daddr
 
 
 def tcp_v4_rcv(net, skb) -> int:
@@ -160,7 +153,7 @@ def tcp_v4_rcv(net, skb) -> int:
             tcp.inc("InErrs")
             kfree_skb(skb)
             return 0
-    seg = tcp_parse(raw, _ntoa(sb), _ntoa(db))
+    seg = tcp_parse(raw, sb, db)
     if seg is None:
         tcp.inc("InErrs")
         kfree_skb(skb)
@@ -170,7 +163,7 @@ def tcp_v4_rcv(net, skb) -> int:
     skb.cb = seg
     sk = tcp.ehash.get((seg.daddr, seg.dport, seg.saddr, seg.sport))
     if sk is None:
-        sk = tcp.lhash.get((seg.daddr, seg.dport)) or tcp.lhash.get((None, seg.dport))
+        sk = tcp.lhash.get((seg.daddr, seg.dport)) or tcp.lhash.get((0, seg.dport))
     if sk is None:
         tcp.inc("no_socket")
         kfree_skb(skb)
@@ -217,10 +210,11 @@ def _tcp_v4_conn_request(listener, seg) -> None:
         return
     cputime.charge(net, "tcp_conn_request")
     child = tcp_create(net)
+    child.icsk_af_ops = listener.icsk_af_ops      # inet_csk_clone_lock copies the listener's sock
     child.parent = listener
     child.bound = True
-    i = child.inet
-    i.saddr, i.daddr, i.sport, i.dport = seg.daddr, seg.saddr, seg.dport, seg.sport
+    child.inet_rcv_saddr = child.inet_saddr = seg.daddr
+    child.inet_daddr, child.inet_sport, child.inet_dport = seg.saddr, seg.dport, seg.sport
     child.sk_sndbuf, child.sk_rcvbuf = listener.sk_sndbuf, listener.sk_rcvbuf
     child.sk_userlocks = listener.sk_userlocks
     child.nonagle = listener.nonagle
@@ -240,10 +234,10 @@ def _tcp_v4_conn_request(listener, seg) -> None:
     child.snd_wnd = seg.window
     child.max_window = seg.window
     child.snd_wl1 = seg.seq
-    child.write_seq = _secure_tcp_seq(net, i.saddr, i.sport, i.daddr, i.dport)
-    child.tsoffset = _secure_ts_off(i.saddr, i.daddr)
+    child.write_seq = _secure_tcp_seq(net, child.inet_saddr, child.inet_sport, child.inet_daddr, child.inet_dport)
+    child.tsoffset = _secure_ts_off(child.inet_saddr, child.inet_daddr)
     child.snd_una = child.snd_nxt = child.pushed_seq = child.snd_sml = child.write_seq
-    i.inet_id = child.write_seq & 0xFFFF
+    child.inet_id = child.write_seq & 0xFFFF
     child.sk_state = TCP_SYN_RECV
     inet_hash(child)
     tcp_send_synack(child)

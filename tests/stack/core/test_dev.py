@@ -24,7 +24,7 @@ import pytest
 from sim.engine import MS, US
 from sim.assembly.skbs import make_skb
 from sim.assembly.system import IgbSystem
-from stack.core.dev import (NET_RX_DROP, NET_RX_SUCCESS, dev_queue_xmit, install, netdev_pick_tx, netif_rx,
+from stack.core.dev import (NET_RX_DROP, NET_RX_SUCCESS, dev_queue_xmit, net_dev_init, netdev_pick_tx, netif_rx,
                             reciprocal_scale, skb_get_hash)
 from stack.core.netdevice import (NET_XMIT_SUCCESS, NETDEV_TX_OK, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM,
                                   NETIF_F_SG, NetDevice, dev_open)
@@ -85,7 +85,7 @@ class Recorder:
 
     def __init__(self, net, ntx=1, version="recent"):
         net.kernel_version = version
-        install(net)
+        net_dev_init(net)
         self.net = net
         self.dev = NetDevice(net, "fake0", num_tx_queues=ntx)
         self.dev.ndo_start_xmit = self.xmit
@@ -99,9 +99,8 @@ class Recorder:
 
 
 # --- queue selection --------------------------------------------------------------------------------
-def test_install_registers_the_layer_on_the_net_core(net):
+def test_net_dev_init_fills_the_device_layer_slots_of_the_net_core(net):
     Recorder(net)
-    assert net.dev_queue_xmit is dev_queue_xmit
     assert all(sd.backlog is not None and sd.backlog.weight == 64 for sd in net.softnet_data)
     assert net.noop_qdisc is not None and net.dev_activate is not None and net.dev_deactivate is not None
 

@@ -26,7 +26,7 @@ import struct
 import pytest
 
 from stack.core.bql import netdev_tx_completed_queue, netdev_tx_sent_queue
-from stack.core.dev import dev_queue_xmit, install
+from stack.core.dev import dev_queue_xmit, net_dev_init
 from stack.core.netdevice import (NET_XMIT_CN, NET_XMIT_DROP, NET_XMIT_SUCCESS, NETDEV_TX_BUSY, NETDEV_TX_OK,
                                   QUEUE_STATE_STACK_XOFF, NetDevice, dev_close, dev_open, netif_carrier_off,
                                   netif_carrier_on, netif_stop_subqueue, netif_wake_subqueue)
@@ -107,7 +107,7 @@ class FakeDev:
 
 def make(net, version="recent", ntx=1, bql=False):
     net.kernel_version = version
-    install(net)
+    net_dev_init(net)
     fake = FakeDev(net, ntx, bql)
     assert run_gen(dev_open(fake.dev)) == 0
     return fake
@@ -455,7 +455,7 @@ def test_close_and_carrier_loss_deactivate_carrier_return_activates(net):
 
 
 def test_an_open_without_carrier_waits_for_it(net):
-    install(net)
+    net_dev_init(net)
     fake = FakeDev(net)
     netif_carrier_off(fake.dev)
     run_gen(dev_open(fake.dev))
