@@ -39,7 +39,8 @@ __all__ = [
     "NF_INET_FORWARD", "NF_INET_LOCAL_OUT", "NF_INET_POST_ROUTING", "NF_INET_NUMHOOKS",
     "NF_HOOK_NAMES", "NF_IP_PRI_FIRST", "NF_IP_PRI_CONNTRACK", "NF_IP_PRI_MANGLE", "NF_IP_PRI_NAT_DST",
     "NF_IP_PRI_FILTER", "NF_IP_PRI_NAT_SRC", "NF_IP_PRI_LAST",
-    "netns_nf", "netfilter_init", "nf_hook_ops", "nf_register_hook", "nf_unregister_hook", "nf_hook", "NF_HOOK", "NF_HOOK_COND",
+    "netns_nf", "netfilter_init", "nf_hook_ops", "nf_register_hook", "nf_unregister_hook", "nf_hook", "NF_HOOK",
+    "NF_HOOK_COND",
 ]
 
 # verdicts

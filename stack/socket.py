@@ -38,8 +38,8 @@ import inspect
 
 from .core import cputime
 from .ipv4.inet_sock import inet_sock
-from .ipv4.tcp import (EOPNOTSUPP, IPPROTO_TCP, MSG_DONTWAIT, SOL_SOCKET, SOL_TCP, SO_RCVBUF, SO_SNDBUF, TCP_CORK,
-                       TCP_NODELAY)
+from .ipv4.tcp_sock import (EOPNOTSUPP, IPPROTO_TCP, MSG_DONTWAIT, SO_RCVBUF, SO_SNDBUF, SOL_SOCKET, SOL_TCP,
+                            TCP_CORK, TCP_NODELAY)
 from .ipv4.utils import in_ntoa
 from .netfilter import netfilter_init
 

@@ -59,17 +59,17 @@ from functools import partial
 from .cputime import charge
 from .napi import NAPIF_STATE_SCHED, napi_schedule_on, napi_struct
 from .checksum import CSUM_MANGLED_0, csum_fold, csum_partial
-from .netdevice import (NET_XMIT_DROP, NET_XMIT_MASK, NET_XMIT_SUCCESS, NETDEV_TX_BUSY, NETDEV_TX_OK, NETIF_F_HW_CSUM, NETIF_F_HW_VLAN_CTAG_TX,
-                        NETIF_F_IP_CSUM, NETIF_F_IPV6_CSUM, NETIF_F_SG, netdev_get_tx_queue, netdev_start_xmit,
-                        netif_running, netif_tx_queue_stopped)
-from .qdisc import (KERNEL_VERSIONS, TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, __QDISC_STATE_DEACTIVATED, __QDISC_STATE_SCHED,
-                    Qdisc, __qdisc_run, bstats_update, dev_activate, dev_deactivate, dev_xmit_complete,
-                    noop_qdisc, nolock_qdisc_is_empty, qdisc_run, qdisc_run_begin, qdisc_run_end,
-                    sch_direct_xmit)
+from .netdevice import (NET_XMIT_DROP, NET_XMIT_MASK, NET_XMIT_SUCCESS, NETDEV_TX_BUSY, NETDEV_TX_OK,
+                        NETIF_F_HW_CSUM, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM, NETIF_F_IPV6_CSUM, NETIF_F_SG,
+                        netdev_get_tx_queue, netdev_start_xmit, netif_running, netif_tx_queue_stopped)
+from .qdisc import (KERNEL_VERSIONS, TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, __QDISC_STATE_DEACTIVATED,
+                    __QDISC_STATE_SCHED, Qdisc, __qdisc_run, bstats_update, dev_activate, dev_deactivate,
+                    dev_xmit_complete, noop_qdisc, nolock_qdisc_is_empty, qdisc_run, qdisc_run_begin,
+                    qdisc_run_end, sch_direct_xmit)
 from .skbuff import (CHECKSUM_COMPLETE, CHECKSUM_NONE, CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, ETH_HLEN,
-                     ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, SKB_GSO_TCPV4, SKB_GSO_TCPV6, kfree_skb, pskb_expand_head, skb_checksum_start_offset,
-                     skb_header_cloned, skb_is_gso, skb_pull, skb_reset_mac_header, skb_reset_network_header,
-                     skb_reset_transport_header, skb_to_bytes)
+                     ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, SKB_GSO_TCPV4, SKB_GSO_TCPV6, kfree_skb, pskb_expand_head,
+                     skb_checksum_start_offset, skb_header_cloned, skb_is_gso, skb_pull, skb_reset_mac_header,
+                     skb_reset_network_header, skb_reset_transport_header, skb_to_bytes)
 
 __all__ = [
     "NET_RX_SUCCESS", "NET_RX_DROP", "NETIF_F_GSO_SHIFT", "NETIF_F_GSO_MASK", "NETIF_F_CSUM_MASK",

@@ -463,7 +463,8 @@ def sch_direct_xmit(skb, q: Qdisc, dev, txq, validate: bool = True) -> bool:
     Returns whether the caller may send more. ``NETDEV_TX_BUSY``, or a
     stopped txq, requeues what was not sent (:func:`dev_requeue_skb`).
     """
-    from .dev import dev_hard_start_xmit, validate_xmit_skb_list  # mutual call: dev.c runs the qdisc, sch_generic.c calls back
+    # mutual call: dev.c runs the qdisc, sch_generic.c calls back
+    from .dev import dev_hard_start_xmit, validate_xmit_skb_list
     net = q.net
     charge(net, "sch_direct_xmit")
     ret = NETDEV_TX_BUSY

@@ -54,9 +54,12 @@ from .inetdevice import __in_dev_get, in_device, in_ifaddr
 from .ip import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
 from .ip_input import icmp_rcv, ip_rcv
 from .netns import KERNEL_VERSIONS, MIB_FIELDS, netns_ipv4
-from .tcp import (EINVAL, inet_bind, inet_csk_accept, inet_csk_listen_start, lock_sock, release_sock, tcp_close,
-                  tcp_create, tcp_init, tcp_recvmsg, tcp_sendmsg, tcp_setsockopt, tcp_shutdown, tcp_v4_connect)
-from .tcp_input import tcp_v4_rcv
+from .inet_connection_sock import inet_bind, inet_csk_accept, inet_csk_listen_start
+from .tcp import (lock_sock, release_sock, tcp_close, tcp_init, tcp_recvmsg, tcp_sendmsg, tcp_setsockopt,
+                  tcp_shutdown)
+from .tcp_ipv4 import tcp_create, tcp_v4_connect
+from .tcp_sock import EINVAL
+from .tcp_ipv4 import tcp_v4_rcv
 from .udp import udp_bind, udp_close, udp_connect, udp_err, udp_recvmsg, udp_rcv, udp_sendmsg, udp_sock
 from .utils import in_ntoa, inet_addr, inet_make_mask, inet_prefix, mac_aton, mac_ntoa
 

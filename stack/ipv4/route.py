@@ -34,6 +34,7 @@ from .inetdevice import in_dev_get
 from .ip import IP_MAX_MTU
 from .utils import in_ntoa, inet_addr, inet_make_mask, inet_prefix
 from stack.core.netdevice import NETIF_F_HW_CSUM, NETIF_F_SG, NETIF_F_TSO
+from stack.neighbour import neigh_confirm, neigh_lookup_noref
 
 __all__ = [
     "RTN_UNSPEC", "RTN_UNICAST", "RTN_LOCAL", "RTN_BROADCAST", "RTN_MULTICAST", "RTN_UNREACHABLE",
@@ -172,6 +173,7 @@ def _ip_output():
     """``ip_output`` (imported late: ip_output imports this module)."""
     global _IP_OUTPUT
     if _IP_OUTPUT is None:
+        # mutual reference: route.c sets dst.output = ip_output; ip_output.c routes
         from .ip_output import ip_output
         _IP_OUTPUT = ip_output
     return _IP_OUTPUT
@@ -433,7 +435,6 @@ def sk_dst_confirm(sk) -> None:
 
 def dst_confirm_neigh(rt: rtable, daddr) -> None:
     """Confirm the neighbour of ``rt`` for ``daddr`` now (``dst_confirm_neigh``/``ipv4_confirm_neigh``)."""
-    from stack.neighbour import neigh_confirm, neigh_lookup_noref
     n = neigh_lookup_noref(rt.net.ipv4.arp_tbl, rt_nexthop(rt, inet_addr(daddr)), rt.dev)
     if n is not None:
         neigh_confirm(n)

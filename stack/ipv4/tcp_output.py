@@ -52,14 +52,15 @@ from stack.core.skbuff import (CHECKSUM_PARTIAL, SKB_GSO_TCPV4, SKB_TRUESIZE_OVE
                                skb_pull, skb_push, skb_put_data, skb_reset_transport_header)
 from stack.core.softirq import tasklet_struct
 from .ip import IPPROTO_TCP
-from .tcp import (EAGAIN, EBUSY, ENOBUFS, ENOMEM, TCP_CA_CWR, TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery,
-                  TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_LAST_ACK,
-                  TCP_MIN_SND_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH,
-                  TCP_TSQ_DEFERRED, TCP_WRITE_TIMER_DEFERRED, TCP_DELACK_TIMER_DEFERRED, TCPCB_LOST,
-                  TCPCB_RETRANS, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN,
-                  TSQ_QUEUED, TSQ_THROTTLED, after, before, is_old, max_tcp_header, sk_wmem_refcount,
-                  tcp_packets_in_flight,
-                  tcp_skb_cb, tcp_wnd_end, _seq)
+from .tcp_sock import (EAGAIN, EBUSY, ENOBUFS, ENOMEM, TCP_CA_CWR, TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery,
+                       TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_DELACK_TIMER_DEFERRED, TCP_ESTABLISHED,
+                       TCP_FIN_WAIT1, TCP_LAST_ACK, TCP_MIN_SND_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF,
+                       TCP_NAGLE_PUSH, TCP_TSQ_DEFERRED, TCP_WRITE_TIMER_DEFERRED, TCPCB_LOST, TCPCB_RETRANS,
+                       TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN, TSQ_QUEUED,
+                       TSQ_THROTTLED, _seq, after, before, is_old, max_tcp_header, sk_wmem_refcount,
+                       tcp_bound_to_half_wnd, tcp_packets_in_flight, tcp_skb_cb, tcp_wnd_end)
+from .tcp_cong import tcp_reno_ssthresh
+from .tcp_timer import tcp_check_probe_timer, tcp_delack_timer_handler, tcp_rearm_rto, tcp_write_timer_handler
 
 __all__ = [
     "NET_XMIT_SUCCESS", "NET_XMIT_DROP", "NET_XMIT_CN", "tcp_current_mss", "tcp_sync_mss",
@@ -136,8 +137,6 @@ def tcp_mtu_to_mss(sk, pmtu: int) -> int:
 
 def tcp_sync_mss(sk, pmtu: int) -> int:
     """Recompute ``mss_cache`` for ``pmtu``."""
-    from .tcp import tcp_bound_to_half_wnd
-
     mss = tcp_bound_to_half_wnd(sk, tcp_mtu_to_mss(sk, pmtu))
     sk.icsk_pmtu_cookie = pmtu
     sk.mss_cache = mss
@@ -312,8 +311,6 @@ def _tcp_event_ack_sent(sk) -> None:
 
 def tcp_enter_cwr(sk) -> None:
     """Local congestion (qdisc said NET_XMIT_CN): halve cwnd once, state CWR."""
-    from .tcp_cong import tcp_reno_ssthresh
-
     if sk.icsk_ca_state < TCP_CA_CWR:
         sk.net.tcp.inc("TCPCWR")
         sk.prior_cwnd = sk.snd_cwnd
@@ -390,7 +387,6 @@ def tcp_release_cb(sk) -> None:
     if flags & TCP_TSQ_DEFERRED:
         sk.net.tcp.inc("tsq_restarts")
         tcp_tsq_write(sk)
-    from .tcp_timer import tcp_delack_timer_handler, tcp_write_timer_handler
     if flags & TCP_WRITE_TIMER_DEFERRED:
         tcp_write_timer_handler(sk)
     if flags & TCP_DELACK_TIMER_DEFERRED:
@@ -695,8 +691,6 @@ def tcp_trim_head(sk, skb, length: int) -> int:
 # --- after a send ------------------------------------------------------------------------------------
 def tcp_event_new_data_sent(sk, skb) -> None:
     """``snd_nxt`` advances; the skb moves to the retransmit queue; the RTO starts if idle."""
-    from .tcp_timer import tcp_rearm_rto
-
     prior_packets = sk.packets_out
     sk.snd_nxt = skb.cb.end_seq
     sk.sk_write_queue.popleft()
@@ -799,7 +793,6 @@ def __tcp_push_pending_frames(sk, cur_mss: int, nonagle: int) -> None:
     if sk.sk_state == TCP_CLOSE:
         return
     if tcp_write_xmit(sk, cur_mss, nonagle, 0):
-        from .tcp_timer import tcp_check_probe_timer
         tcp_check_probe_timer(sk)
 
 
@@ -828,8 +821,6 @@ def _nondata_skb(sk, seq: int, flags: int):
 
 def _queue_sent_ctl(sk, skb) -> int:
     """Queue a SYN / SYN-ACK on the retransmit queue, send it, start the RTO."""
-    from .tcp_timer import tcp_rearm_rto
-
     sk.write_seq = skb.cb.end_seq
     sk.tcp_rtx_queue.append(skb)
     sk.sk_wmem_queued += skb.truesize
@@ -895,7 +886,6 @@ def tcp_send_ack(sk) -> None:
 
 def tcp_send_fin(sk) -> None:
     """FIN on the last unsent skb, or a new FIN skb; then push with Nagle off."""
-    from .tcp import TCPHDR_ACK as _ACK
 
     if sk.sk_write_queue:
         tskb = sk.sk_write_queue[-1]
@@ -903,7 +893,7 @@ def tcp_send_fin(sk) -> None:
         tskb.cb.end_seq = _seq(tskb.cb.end_seq + 1)
         sk.write_seq = _seq(sk.write_seq + 1)
     else:
-        skb = _nondata_skb(sk, sk.write_seq, _ACK | TCPHDR_FIN)
+        skb = _nondata_skb(sk, sk.write_seq, TCPHDR_ACK | TCPHDR_FIN)
         if skb is None:
             return
         sk.sk_write_queue.append(skb)
@@ -970,8 +960,6 @@ def tcp_retransmit_skb(sk, skb, segs: int = 1) -> int:
 
 def tcp_xmit_retransmit_queue(sk) -> None:
     """Retransmit segments marked lost while cwnd has room (``tcp_xmit_retransmit_queue``)."""
-    from .tcp_timer import tcp_rearm_rto
-
     tcp = sk.net.tcp
     i = 0
     rtx = sk.tcp_rtx_queue

@@ -33,11 +33,12 @@ from sim.engine import US, Engine
 from sim.host import Host
 from stack import socket as so
 from stack.core.netcore import NetCore
-from stack.core.skbuff import ETH_P_IP, consume_skb, skb_from_bytes, skb_pull, skb_reset_network_header, skb_to_bytes
+from stack.core.skbuff import (ETH_P_IP, consume_skb, skb_from_bytes, skb_pull, skb_reset_network_header,
+                               skb_to_bytes)
 from stack.initcalls import net_init
 from stack.ipv4.inet import inet_create
-from stack.ipv4.tcp import inet_connection_sock_af_ops
-from stack.ipv4.tcp_input import tcp_v4_rcv
+from stack.ipv4.tcp_sock import inet_connection_sock_af_ops
+from stack.ipv4.tcp_ipv4 import tcp_v4_rcv
 
 HOST = "10.0.0.1"
 PEER = "10.0.0.2"

@@ -1,7 +1,7 @@
 """The socket system calls: fd table, proto_ops dispatch, errors, options, the UDP hook, CPU context."""
 from sim.engine import US
 from stack import socket as so
-from stack.ipv4.tcp import SOCK_SNDBUF_LOCK, TCP_NAGLE_OFF
+from stack.ipv4.tcp_sock import SOCK_SNDBUF_LOCK, TCP_NAGLE_OFF
 
 from tests.stack.conftest import HOST, establish, make_net, run_for, task
 

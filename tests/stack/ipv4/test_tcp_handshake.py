@@ -13,7 +13,7 @@ import pytest
 from sim.engine import MS, US
 from stack import socket as so
 from stack.core.jiffies import TICK_PS
-from stack.ipv4.tcp import TCP_TIMEOUT_INIT
+from stack.ipv4.tcp_sock import TCP_TIMEOUT_INIT
 
 from stack.ipv4.utils import in_aton
 
