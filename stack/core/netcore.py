@@ -53,7 +53,8 @@ from .jiffies import HZ, USEC_PER_SEC, jiffies
 from .napi import net_rx_action, softnet_data
 from .netdevice import NetDevice
 from .qdisc import Qdisc
-from .skbuff import SkbMemory, skb_free_deferred
+from .skb_memory import SkbMemory
+from .skbuff import skb_free_deferred
 from .softirq import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Softirq
 from .timer import Timers
 

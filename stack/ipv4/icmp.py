@@ -77,6 +77,6 @@ def sk_icmp_error(sk, type_: int, code: int, info: int, skb: SkBuff | None = Non
     else:
         return
     sk.sk_err = err
-    report = getattr(sk, "sk_err_report", None)
+    report = sk.sk_err_report
     if report is not None:
         report(sk)

@@ -83,7 +83,7 @@ def sock_wfree(skb: SkBuff) -> None:
     if sk is None:
         return
     sk.sk_wmem_alloc -= skb.truesize
-    ws = getattr(sk, "sk_write_space", None)
+    ws = sk.sk_write_space
     if ws is not None:
         ws(sk)
 
@@ -92,7 +92,7 @@ def skb_set_owner_w(skb: SkBuff, sk) -> None:
     """Charge ``skb`` to ``sk``'s send buffer; freed by :func:`sock_wfree`."""
     skb.sk = sk
     skb.destructor = sock_wfree
-    sk.sk_wmem_alloc = getattr(sk, "sk_wmem_alloc", 0) + skb.truesize
+    sk.sk_wmem_alloc += skb.truesize
 
 
 def sock_rfree(skb: SkBuff) -> None:

@@ -93,7 +93,7 @@ _IPH = struct.Struct("!BBHHHBBHII")
 # --- header fields -------------------------------------------------------------------------------
 def ip_select_ttl(sk, rt) -> int:
     """``ip_select_ttl``: the socket's IP_TTL, else the route's hoplimit, else ``ip_default_ttl`` (64)."""
-    ttl = getattr(sk, "uc_ttl", -1) if sk is not None else -1
+    ttl = sk.uc_ttl if sk is not None else -1
     if ttl < 0:
         ttl = rt.hoplimit or rt.net.ipv4.sysctl_ip_default_ttl
     return ttl
@@ -131,7 +131,7 @@ def ip_select_ident_segs(net, sk, saddr: int, daddr: int, protocol: int, frag_of
     3.10 (``ip_select_ident_more``): DF -> the socket's ``inet_id`` if
     connected (advanced by ``segs``), else 0; no DF -> the generator.
     """
-    connected = sk is not None and getattr(sk, "inet_daddr", 0)
+    connected = sk is not None and sk.inet_daddr
     if net.kernel_version == "3.10":
         if frag_off & IP_DF:
             if connected:
@@ -187,7 +187,7 @@ def ip_queue_xmit(sk, skb) -> int:
     else:
         ipv4.stats["dst_cache_hits"] += 1
     cb = inet_skb_parm(rt)
-    cb.dst_pending_confirm = bool(getattr(sk, "sk_dst_pending_confirm", 0))
+    cb.dst_pending_confirm = bool(sk.sk_dst_pending_confirm)
     skb.cb = cb
     frag_off = IP_DF if ip_dont_fragment(sk, rt) and not cb.ignore_df else 0
     saddr = sk.inet_saddr or rt.saddr
@@ -221,7 +221,7 @@ def ip_build_and_send_pkt(skb, sk, saddr, daddr, rt=None, protocol: int = IPPROT
     ident = ip_select_ident(net, sk, src, daddr, protocol, frag_off)
     _push_iph(skb, tos, frag_off, ip_select_ttl(sk, rt), protocol, ident, src, daddr)
     if sk is not None:
-        skb.priority = getattr(sk, "sk_priority", 0)
+        skb.priority = sk.sk_priority
     return ip_local_out(net, sk, skb)
 
 
@@ -418,7 +418,7 @@ def sock_confirm_neigh(skb, n) -> None:
     cb = skb.cb
     if cb.dst_pending_confirm:
         sk = skb.sk
-        if sk is not None and getattr(sk, "sk_dst_pending_confirm", 0):
+        if sk is not None and sk.sk_dst_pending_confirm:
             sk.sk_dst_pending_confirm = 0
         neigh_confirm(n)
 

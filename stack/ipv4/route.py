@@ -365,8 +365,7 @@ def ip_route_output(net, daddr, saddr=None, oif=None, tos: int = 0):
 
 def ip_route_output_ports(net, sk, daddr, saddr, dport: int, sport: int, proto: int):
     """``ip_route_output_ports``: the socket's lookup (bound device, then the FIB)."""
-    return ip_route_output(net, daddr, saddr or None, oif=getattr(sk, "sk_bound_dev_if", None),
-                           tos=getattr(sk, "tos", 0))
+    return ip_route_output(net, daddr, saddr or None, oif=sk.sk_bound_dev_if, tos=sk.tos)
 
 
 def ip_route_input(net, daddr: int, saddr: int, dev) -> int:

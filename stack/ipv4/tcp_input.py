@@ -189,8 +189,8 @@ def _tcp_rcv_synsent(sk, seg) -> None:
         sk.rcv_nxt = sk.rcv_wup = sk.copied_seq = _seq(seg.seq + 1)
         sk.snd_wl1 = seg.seq
         sk.mss_clamp = min(seg.mss, sk.advmss) if seg.mss else 536
-        sk.tstamp_ok = seg.saw_tstamp and getattr(sk, "tstamp_offered", True)
-        sk.wscale_ok = seg.wscale is not None and getattr(sk, "wscale_offered", True)
+        sk.tstamp_ok = seg.saw_tstamp and sk.tstamp_offered
+        sk.wscale_ok = seg.wscale is not None and sk.wscale_offered
         sk.snd_wscale = seg.wscale if sk.wscale_ok else 0
         if not sk.wscale_ok:
             sk.rcv_wscale = 0
@@ -343,9 +343,9 @@ def _tcp_send_ack_now(sk) -> None:
 
 def _tcp_ack_snd_check(sk) -> None:
     """``__tcp_ack_snd_check``: ACK now, or arm the delayed ACK."""
-    if getattr(sk, "ack_now", False):
+    if sk.ack_now:
         _tcp_send_ack_now(sk)
-    elif getattr(sk, "ack_pending_data", False):
+    elif sk.ack_pending_data:
         sk.ack_pending_data = False
         tcp_send_delayed_ack(sk)
 
@@ -598,7 +598,7 @@ def _tcp_fastretrans_alert(sk, acked: int, flag: int, is_dupack: bool) -> bool:
     if sk.lost_out or sk.sacked_out + 1 > sk.reordering:
         sk.high_seq = sk.snd_nxt
         sk.prior_cwnd = sk.snd_cwnd
-        sk.snd_ssthresh = tcp_loss_ssthresh(sk, getattr(sk, "disorder_flight", sk.packets_out))
+        sk.snd_ssthresh = tcp_loss_ssthresh(sk, sk.disorder_flight)
         sk.snd_cwnd = sk.snd_ssthresh
         sk.snd_cwnd_cnt = 0
         sk.icsk_ca_state = TCP_CA_Recovery
