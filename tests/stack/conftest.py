@@ -286,6 +286,15 @@ def ack_all(net, fake, peer, sk, window: int = 65535, upto=None):
     peer.deliver(peer.ack(ack, window=window))
 
 
+def run_gen(gen):
+    """Run a generator that never sleeps (``dev_open``/``dev_close`` of a device without ndo_open/ndo_stop)."""
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        return stop.value
+
+
 # --- a host and its net core -------------------------------------------------------------------------
 @pytest.fixture
 def host():

@@ -33,15 +33,9 @@ from stack.core.skbuff import (CHECKSUM_NONE, CHECKSUM_PARTIAL, ETH_P_IP, consum
                                skb_from_bytes, skb_to_bytes)
 from stack.core.softirq import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ
 
+from tests.stack.conftest import run_gen
+
 ETH_P_TEST = 0x88B5
-
-
-def run_gen(gen):
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        return stop.value
 
 
 def numbered(n: int, size: int = 100) -> bytes:

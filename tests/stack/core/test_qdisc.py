@@ -36,6 +36,8 @@ from stack.core.qdisc import (TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, TCQ_F_ONETXQUEUE, 
 from stack.core.skbuff import consume_skb, dev_kfree_skb_irq, skb_from_bytes, skb_to_bytes
 from stack.core.softirq import NET_TX_SOFTIRQ
 
+from tests.stack.conftest import run_gen
+
 VERSIONS = ["recent", "3.10"]
 L = 100  # frame size used throughout
 
@@ -43,15 +45,6 @@ L = 100  # frame size used throughout
 def frame(n: int, size: int = L) -> bytes:
     head = bytes.fromhex("02000000000202000000000188b5") + struct.pack(">I", n)
     return head + bytes(size - len(head))
-
-
-def run_gen(gen):
-    """Run a generator that never sleeps (dev_open/dev_close of a device without ndo_open/ndo_stop)."""
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        return stop.value
 
 
 class FakeDev:

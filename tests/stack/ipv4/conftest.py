@@ -25,20 +25,13 @@ from stack.core.skbuff import (CHECKSUM_PARTIAL, consume_skb, skb_from_bytes, sk
 from stack.initcalls import net_init
 from stack.ipv4 import inet
 
+from tests.stack.conftest import run_gen
+
 MAC_A = "02:00:00:00:00:01"
 MAC_B = "02:00:00:00:00:02"
 MAC_GW = "02:00:00:00:00:fe"
 #: One frame the fake driver was given.
 Frame = namedtuple("Frame", "data context time ip_summed")
-
-
-def _run(gen):
-    """Run a generator that does not sleep (``dev_open`` of a device with nothing to wait for)."""
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        return stop.value
 
 
 class StackEnv:
@@ -64,7 +57,7 @@ class StackEnv:
         self.hold = False
         self.held: list = []
         self.wire: list[Frame] = []
-        _run(dev_open(self.dev))
+        run_gen(dev_open(self.dev))
         inet.ip_link_set_address(self.dev, MAC_A)
         inet.ip_addr_add(self.net, self.dev, "10.0.0.1/24")
         if default_route:
