@@ -45,11 +45,11 @@ from __future__ import annotations
 import errno
 from collections import deque
 
-from .core.dev import dev_queue_xmit
 from .core.cputime import charge
-from .ipv4.utils import in_ntoa
+from .core.dev import dev_queue_xmit
 from .core.jiffies import HZ
 from .core.skbuff import ETH_HLEN, kfree_skb, skb_push, skb_reset_mac_header
+from .ipv4.utils import in_ntoa
 
 __all__ = [
     "NUD_NONE", "NUD_INCOMPLETE", "NUD_REACHABLE", "NUD_STALE", "NUD_DELAY", "NUD_PROBE", "NUD_FAILED",

@@ -56,15 +56,15 @@ from __future__ import annotations
 import struct
 from functools import partial
 
+from .checksum import CSUM_MANGLED_0, csum_fold, csum_partial
 from .cputime import charge
 from .napi import NAPIF_STATE_SCHED, napi_schedule_on, napi_struct
-from .checksum import CSUM_MANGLED_0, csum_fold, csum_partial
 from .netdevice import (NET_XMIT_DROP, NET_XMIT_MASK, NET_XMIT_SUCCESS, NETDEV_TX_BUSY, NETDEV_TX_OK,
                         NETIF_F_HW_CSUM, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM, NETIF_F_IPV6_CSUM, NETIF_F_SG,
                         netdev_get_tx_queue, netdev_start_xmit, netif_running, netif_tx_queue_stopped)
-from .qdisc import (KERNEL_VERSIONS, TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, __QDISC_STATE_DEACTIVATED,
-                    __QDISC_STATE_SCHED, Qdisc, __qdisc_run, bstats_update, dev_activate, dev_deactivate,
-                    dev_xmit_complete, noop_qdisc, nolock_qdisc_is_empty, qdisc_run, qdisc_run_begin,
+from .qdisc import (KERNEL_VERSIONS, Qdisc, TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, __qdisc_run,
+                    __QDISC_STATE_DEACTIVATED, __QDISC_STATE_SCHED, bstats_update, dev_activate, dev_deactivate,
+                    dev_xmit_complete, nolock_qdisc_is_empty, noop_qdisc, qdisc_run, qdisc_run_begin,
                     qdisc_run_end, sch_direct_xmit)
 from .skbuff import (CHECKSUM_COMPLETE, CHECKSUM_NONE, CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, ETH_HLEN,
                      ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, SKB_GSO_TCPV4, SKB_GSO_TCPV6, kfree_skb, pskb_expand_head,

@@ -59,8 +59,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from .dynamic_queue_limits import dql_avail
 from .cputime import charge
+from .dynamic_queue_limits import dql_avail
 from .netdevice import (NET_XMIT_CN, NET_XMIT_DROP, NET_XMIT_MASK, NET_XMIT_SUCCESS, NETDEV_TX_BUSY,
                         netif_carrier_ok, netif_running, netif_xmit_frozen_or_stopped, skb_get_tx_queue)
 from .skbuff import kfree_skb, skb_is_gso

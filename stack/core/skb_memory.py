@@ -8,6 +8,7 @@ that lets tests assert that nothing leaked (:class:`SkbLeak`).
 from __future__ import annotations
 
 from sim.host import DmaPoolExhausted
+
 from .context import CpuContext
 
 __all__ = ["SkbBug", "SkbLeak", "HostAllocator", "SkbMemory"]

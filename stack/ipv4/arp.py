@@ -26,16 +26,16 @@ from __future__ import annotations
 import errno
 import struct
 
-from stack.core.dev import dev_queue_xmit
 from stack.core.cputime import charge
-from .icmp import ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, icmp_send
-from .inetdevice import in_dev_get
-from .ip import LL_RESERVED_SPACE, ip_hdr_read
+from stack.core.dev import dev_queue_xmit
+from stack.core.skbuff import ETH_P_ARP, alloc_skb, consume_skb, kfree_skb, skb_put, skb_reset_network_header
 from stack.neighbour import (NEIGH_UPDATE_F_OVERRIDE, NUD_NOARP, NUD_REACHABLE, NUD_STALE, NUD_VALID,
                              __neigh_lookup, dev_hard_header, neigh_event_ns, neigh_ops, neigh_parms,
                              neigh_resolve_output, neigh_table, neigh_update)
+from .icmp import ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, icmp_send
+from .inetdevice import in_dev_get
+from .ip import LL_RESERVED_SPACE, ip_hdr_read
 from .route import RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST, inet_addr_type, inet_select_addr
-from stack.core.skbuff import ETH_P_ARP, alloc_skb, consume_skb, kfree_skb, skb_put, skb_reset_network_header
 
 __all__ = [
     "ARPHRD_ETHER", "ARPOP_REQUEST", "ARPOP_REPLY", "ETH_BROADCAST", "arp_hh_ops", "arp_init",

@@ -50,17 +50,16 @@ from stack.neighbour import (NEIGH_UPDATE_F_ADMIN, NEIGH_UPDATE_F_OVERRIDE, NUD_
 from stack.socket import AF_INET, SOCK_DGRAM, SOCK_STREAM, register_socket_type
 from . import route
 from .arp import arp_init
+from .inet_connection_sock import inet_bind, inet_csk_accept, inet_csk_listen_start
 from .inetdevice import __in_dev_get, in_device, in_ifaddr
 from .ip import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
 from .ip_input import icmp_rcv, ip_rcv
 from .netns import KERNEL_VERSIONS, MIB_FIELDS, netns_ipv4
-from .inet_connection_sock import inet_bind, inet_csk_accept, inet_csk_listen_start
 from .tcp import (lock_sock, release_sock, tcp_close, tcp_init, tcp_recvmsg, tcp_sendmsg, tcp_setsockopt,
                   tcp_shutdown)
-from .tcp_ipv4 import tcp_create, tcp_v4_connect
+from .tcp_ipv4 import tcp_create, tcp_v4_connect, tcp_v4_rcv
 from .tcp_sock import EINVAL
-from .tcp_ipv4 import tcp_v4_rcv
-from .udp import udp_bind, udp_close, udp_connect, udp_err, udp_recvmsg, udp_rcv, udp_sendmsg, udp_sock
+from .udp import udp_bind, udp_close, udp_connect, udp_err, udp_rcv, udp_recvmsg, udp_sendmsg, udp_sock
 from .utils import in_ntoa, inet_addr, inet_make_mask, inet_prefix, mac_aton, mac_ntoa
 
 __all__ = ["inet_init", "inet_stream_ops", "inet_dgram_ops", "inet_create", "ip_link_set_address", "ip_addr_add",

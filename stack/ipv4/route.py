@@ -30,11 +30,11 @@ from __future__ import annotations
 import errno
 
 from stack.core.cputime import charge
+from stack.core.netdevice import NETIF_F_HW_CSUM, NETIF_F_SG, NETIF_F_TSO
+from stack.neighbour import neigh_confirm, neigh_lookup_noref
 from .inetdevice import in_dev_get
 from .ip import IP_MAX_MTU
 from .utils import in_ntoa, inet_addr, inet_make_mask, inet_prefix
-from stack.core.netdevice import NETIF_F_HW_CSUM, NETIF_F_SG, NETIF_F_TSO
-from stack.neighbour import neigh_confirm, neigh_lookup_noref
 
 __all__ = [
     "RTN_UNSPEC", "RTN_UNICAST", "RTN_LOCAL", "RTN_BROADCAST", "RTN_MULTICAST", "RTN_UNREACHABLE",
