@@ -1,27 +1,26 @@
-"""TCP over IPv4, socket level: ``struct tcp_sock``, ``tcp_sendmsg``, ``tcp_push``, open and close.
+"""TCP's socket calls (``net/ipv4/tcp.c``): ``tcp_sendmsg``, ``tcp_push``, ``tcp_recvmsg``, close, the socket lock.
 
 Linux's TCP is split over ``tcp.c`` (socket calls), ``tcp_output.c``,
-``tcp_input.c``, ``tcp_timer.c``, ``tcp_cong.c`` and ``tcp_ipv4.c``; the
-model keeps the same split (:mod:`stack.ipv4.tcp_output`, :mod:`stack.ipv4.tcp_input`,
-:mod:`stack.ipv4.tcp_timer`, :mod:`stack.ipv4.tcp_cong`), with what ``tcp_ipv4.c``
-does for sockets (connect, the hash tables, the SYN queue) here. Facts:
+``tcp_input.c``, ``tcp_timer.c``, ``tcp_cong.c``, ``tcp_ipv4.c``,
+``inet_connection_sock.c`` and ``inet_hashtables.c``; the model keeps the
+same split, one module each (:mod:`stack.ipv4.tcp_output`,
+:mod:`stack.ipv4.tcp_input`, :mod:`stack.ipv4.tcp_timer`,
+:mod:`stack.ipv4.tcp_cong`, :mod:`stack.ipv4.tcp_ipv4`,
+:mod:`stack.ipv4.inet_connection_sock`, :mod:`stack.ipv4.inet_hashtables`),
+with what they all share (``struct tcp_sock``, ``TCP_SKB_CB``, the
+constants of ``include/net/tcp.h``) in :mod:`stack.ipv4.tcp_sock`. Facts:
 ``research/stack_facts.md`` §0–§4, §9.4, §10–§12.
 
 What is here
 ------------
-* :class:`tcp_sock` — one object that is ``struct sock``, ``inet_sock``
-  (:class:`stack.ipv4.inet_sock.inet_sock`: what ``ip_queue_xmit(sk, skb)``
-  reads), ``inet_connection_sock`` (with ``icsk_af_ops``, through which TCP
-  reaches IP) and ``tcp_sock`` at once, with Linux field names.
 * :func:`tcp_init` — per-host TCP state (``net.tcp``: sysctls, MIB counters,
   hash tables, TSQ lists) and the TSQ tasklets, called by ``inet_init``.
 * process context (all generators, run as a task, see
   ``driver/platform/tasks.py``): :func:`tcp_sendmsg`, :func:`tcp_recvmsg`,
-  :func:`tcp_v4_connect`, :func:`inet_csk_accept`, :func:`tcp_close`;
-  plain calls: :func:`inet_csk_listen_start`, :func:`tcp_setsockopt`.
+  :func:`tcp_close`, :func:`tcp_shutdown`; plain calls: :func:`tcp_setsockopt`.
 * the socket lock: :func:`lock_sock` / :func:`release_sock` with the
   backlog. While a task owns the socket, segments that softirq receives go
-  to ``sk_backlog`` and are processed in ``release_sock`` (or every 16 new
+  to ``sk_backlog`` and are processed (``sk_backlog_rcv``) in ``release_sock`` (or every 16 new
   skbs, ``sk_flush_backlog``, recent) in the task's context — ``sy`` time;
   TSQ and timer work found while the task owns the socket is deferred to
   ``tcp_release_cb``, as in Linux (stack_facts §1, §10.1).

@@ -1,22 +1,13 @@
-"""TCP input: ``tcp_v4_rcv``, the handshake, ``tcp_ack`` and what an ACK sets in motion (§11).
+"""TCP input (``net/ipv4/tcp_input.c``): the handshake states, ``tcp_ack`` and what an ACK sets in motion (§11).
 
-``net.inet_protos[6]`` is ``tcp_v4_rcv(net, skb)``: ``skb.data`` at the TCP
-header, the IP header at ``skb.network_header`` (IP has validated it and
-trimmed the skb to its total length). It runs in NET_RX softirq context.
+Segments arrive from :func:`stack.ipv4.tcp_ipv4.tcp_v4_rcv` (validation,
+socket lookup, the backlog while a task owns the socket) parsed into a
+:class:`TcpSeg` (:func:`tcp_parse`), in NET_RX softirq context or in the
+owning task at ``release_sock``:
 
-* validation: length, data offset, the checksum in software when the skb
-  arrives ``CHECKSUM_NONE`` (``net.tcp.verify_csum``; charged as
-  ``csum_partial``), then the socket lookup (established 4-tuple, else a
-  listener on the port);
-* a task owning the socket: the skb goes to ``sk_backlog`` (bounded by
-  ``sk_rcvbuf + sk_sndbuf`` bytes of truesize, else TCPBacklogDrop) and is
-  processed in ``release_sock`` in the task's context;
-* listener + SYN: a child socket in SYN_RECV answers with a SYN-ACK (MSS
-  option = route MTU − 40, timestamps and window scale if the SYN offered
-  them). Linux keeps a small request sock until the handshake ends; here the
-  child is a full socket from the SYN on (its SYN-ACK sits on its retransmit
-  queue, so the RTO and the first RTT sample work as for data). The ACK
-  makes it ESTABLISHED and puts it on the listener's accept queue;
+* :func:`tcp_rcv_state_process`: SYN-SENT, SYN-RECV (the ACK makes a
+  passive open's child ESTABLISHED and puts it on the listener's accept
+  queue), the FIN states;
 * :func:`tcp_ack`: validate (old ACKs ignored, ACKs beyond ``snd_nxt``
   dropped), window update (``snd_wl1`` rules, ``max_window``), clean the
   retransmit queue (originals freed: ``sk_wmem_queued −= truesize``; a
