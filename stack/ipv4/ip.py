@@ -10,7 +10,7 @@ from stack.core.skbuff import SkBuff
 
 __all__ = ["IPPROTO_ICMP", "IPPROTO_TCP", "IPPROTO_UDP", "IP_CE", "IP_DF", "IP_MF", "IP_OFFSET",
            "IP_PMTUDISC_DONT", "IP_PMTUDISC_WANT", "IP_PMTUDISC_DO", "IP_PMTUDISC_PROBE", "IP_MAX_MTU",
-           "LL_RESERVED_SPACE", "inet_skb_parm", "IPCB", "iphdr", "ip_hdr_read"]
+           "LL_RESERVED_SPACE", "iphdr_layout", "inet_skb_parm", "IPCB", "iphdr", "ip_hdr_read"]
 
 IPPROTO_ICMP = 1
 IPPROTO_TCP = 6
@@ -28,6 +28,9 @@ IP_PMTUDISC_DO = 2
 IP_PMTUDISC_PROBE = 3
 
 IP_MAX_MTU = 0xFFF0
+
+#: ``struct iphdr`` without options: version/ihl, tos, tot_len, id, frag_off, ttl, protocol, check, saddr, daddr.
+iphdr_layout = struct.Struct("!BBHHHBBHII")
 
 
 def LL_RESERVED_SPACE(dev) -> int:
@@ -84,7 +87,7 @@ class iphdr:
 
     def __init__(self, raw: bytes):
         vihl, self.tos, self.tot_len, self.id, self.frag_off, self.ttl, self.protocol, self.check, \
-            self.saddr, self.daddr = struct.unpack_from("!BBHHHBBHII", raw)
+            self.saddr, self.daddr = iphdr_layout.unpack_from(raw)
         self.version = vihl >> 4
         self.ihl = vihl & 0xF
         self.raw = raw

@@ -55,7 +55,6 @@ leaving (``ip_finish_output2``, after fragmentation); 3.10 counts
 from __future__ import annotations
 
 import errno
-import struct
 
 from stack.core.checksum import ip_fast_csum
 from stack.core.cputime import charge, charge_bytes
@@ -69,7 +68,7 @@ from stack.netfilter import NF_HOOK_COND, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTIN
 from .icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, icmp_send
 from .inet_sock import skb_set_owner_w
 from .ip import (IP_DF, IP_MF, IP_OFFSET, IP_PMTUDISC_DO, IP_PMTUDISC_WANT, IPCB, IPPROTO_TCP, LL_RESERVED_SPACE,
-                 inet_skb_parm, ip_hdr_read)
+                 inet_skb_parm, ip_hdr_read, iphdr_layout)
 from .route import (IS_ERR, __sk_dst_check, dst_metric_locked_mtu, ip_route_output, ip_route_output_ports,
                     rt_nexthop, sk_setup_caps)
 from .utils import inet_addr
@@ -85,8 +84,6 @@ __all__ = [
 IPSKB_FORWARDED = 1 << 0
 IPSKB_REROUTED = 1 << 4
 IPSKB_FRAG_COMPLETE = 1 << 3
-
-_IPH = struct.Struct("!BBHHHBBHII")
 
 
 # --- header fields -------------------------------------------------------------------------------
@@ -164,7 +161,7 @@ def _push_iph(skb, tos: int, frag_off: int, ttl: int, protocol: int, ident: int,
     """Push a 20-byte header (tot_len and checksum left 0 for ``__ip_local_out``)."""
     skb_push(skb, 20)
     skb_reset_network_header(skb)
-    skb.mem.write(skb.data, _IPH.pack(0x45, tos & 0xFF, 0, ident, frag_off, ttl, protocol, 0, saddr, daddr))
+    skb.mem.write(skb.data, iphdr_layout.pack(0x45, tos & 0xFF, 0, ident, frag_off, ttl, protocol, 0, saddr, daddr))
 
 
 # --- ip_queue_xmit --------------------------------------------------------------------------------

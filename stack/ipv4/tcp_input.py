@@ -43,7 +43,7 @@ from .tcp_sock import (ECONNREFUSED, RCV_SHUTDOWN, SOCK_NOSPACE, SOCK_SNDBUF_LOC
                        TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_INIT_CWND, TCP_LAST_ACK, TCP_LISTEN,
                        TCP_RTO_MAX, TCP_RTO_MIN, TCP_SYN_RECV, TCP_SYN_SENT, TCP_TIME_WAIT, TCPCB_LOST,
                        TCPCB_RETRANS, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, _seq,
-                       after, before, is_old, max_tcp_header, tcp_packets_in_flight)
+                       after, before, is_old, max_tcp_header, tcp_packets_in_flight, tcphdr_layout)
 from .tcp_timer import tcp_clear_xmit_timers, tcp_rearm_rto, tcp_send_delayed_ack
 from .utils import in_ntoa
 
@@ -64,7 +64,6 @@ FLAG_SND_UNA_ADVANCED = 0x400
 FLAG_ACKED = FLAG_DATA_ACKED | FLAG_SYN_ACKED
 FLAG_NOT_DUP = FLAG_DATA | FLAG_WIN_UPDATE | FLAG_ACKED
 
-_HDR = struct.Struct("!HHIIBBHHH")
 ECONNRESET = 104
 
 
@@ -84,7 +83,7 @@ def tcp_parse(raw: bytes, saddr: int, daddr: int) -> TcpSeg | None:
     """Parse a TCP header + payload (``tcp_parse_options`` included); None if malformed."""
     if len(raw) < 20:
         return None
-    sport, dport, seq, ack, off, flags, window, _check, _urg = _HDR.unpack_from(raw)
+    sport, dport, seq, ack, off, flags, window, _check, _urg = tcphdr_layout.unpack_from(raw)
     doff = (off >> 4) * 4
     if doff < 20 or doff > len(raw):
         return None

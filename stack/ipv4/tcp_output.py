@@ -59,7 +59,7 @@ from .tcp_sock import (EAGAIN, EBUSY, ENOBUFS, ENOMEM, TCP_CA_CWR, TCP_CA_Loss, 
                        TCP_NAGLE_PUSH, TCP_TSQ_DEFERRED, TCP_WRITE_TIMER_DEFERRED, TCPCB_LOST, TCPCB_RETRANS,
                        TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN, TSQ_QUEUED,
                        TSQ_THROTTLED, _seq, after, before, is_old, max_tcp_header, sk_wmem_refcount,
-                       tcp_bound_to_half_wnd, tcp_packets_in_flight, tcp_skb_cb, tcp_wnd_end)
+                       tcp_bound_to_half_wnd, tcp_packets_in_flight, tcp_skb_cb, tcp_wnd_end, tcphdr_layout)
 from .tcp_timer import tcp_check_probe_timer, tcp_delack_timer_handler, tcp_rearm_rto, tcp_write_timer_handler
 
 __all__ = [
@@ -78,7 +78,6 @@ NET_XMIT_DROP = 1
 NET_XMIT_CN = 2
 
 TCPOPT_NOP, TCPOPT_MSS, TCPOPT_WINDOW, TCPOPT_TIMESTAMP = 1, 2, 3, 8
-_TCPHDR = struct.Struct("!HHIIBBHHH")
 #: ``SKB_TRUESIZE(1)``
 _SKB_TRUESIZE_1 = SKB_TRUESIZE_OVERHEAD + 1
 
@@ -272,7 +271,7 @@ def tcp_transmit_skb(sk, skb, clone_it: bool = True, rcv_nxt: int | None = None)
     sk.sk_wmem_alloc += skb.truesize
     ack = sk.rcv_nxt if rcv_nxt is None else rcv_nxt
     seed = csum_tcpudp_nofold(sk.inet_saddr, sk.inet_daddr, skb.len, IPPROTO_TCP)  # ~tcp_v4_check(len, ..., 0)
-    header = _TCPHDR.pack(sk.inet_sport, sk.inet_dport, tcb.seq, ack if flags & TCPHDR_ACK else 0,
+    header = tcphdr_layout.pack(sk.inet_sport, sk.inet_dport, tcb.seq, ack if flags & TCPHDR_ACK else 0,
                           (hdr_len // 4) << 4, flags, window, seed, 0) + opts
     skb.mem.write(skb.data, header)
     skb.ip_summed = CHECKSUM_PARTIAL

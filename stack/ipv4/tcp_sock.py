@@ -12,6 +12,7 @@ make to each other.
 """
 from __future__ import annotations
 
+import struct
 from collections import deque
 
 from stack.core.jiffies import HZ
@@ -31,7 +32,7 @@ __all__ = [
     "SOCK_NOSPACE", "SEND_SHUTDOWN", "RCV_SHUTDOWN",
     "before", "after", "is_old", "max_tcp_header", "tcp_skb_cb", "tcp_skb_pcount", "tcp_sock",
     "sk_wmem_refcount", "tcp_packets_in_flight", "tcp_wnd_end", "tcp_bound_to_half_wnd",
-    "inet_connection_sock_af_ops", "TcpNet",
+    "inet_connection_sock_af_ops", "TcpNet", "tcphdr_layout",
 ]
 
 IPPROTO_TCP = 6
@@ -42,6 +43,9 @@ IPPROTO_TCP = 6
 TCP_STATE_NAMES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
                    6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
                    11: "CLOSING"}
+
+#: ``struct tcphdr`` without options: source, dest, seq, ack_seq, doff<<4, flags, window, check, urg_ptr.
+tcphdr_layout = struct.Struct("!HHIIBBHHH")
 
 # TCP header flags (TCPHDR_*)
 TCPHDR_FIN, TCPHDR_SYN, TCPHDR_RST, TCPHDR_PSH, TCPHDR_ACK, TCPHDR_URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
