@@ -33,9 +33,13 @@ in Linux's order:
   ``net->nf``): ``ipv4`` (:class:`stack.ipv4.netns.netns_ipv4`), ``mib``
   (the SNMP counters), ``nf`` (:class:`stack.netfilter.netns_nf`), ``tcp``
   (:class:`stack.ipv4.tcp_sock.TcpNet`) and ``socket_table``
-  (:class:`stack.socket.SocketTable`). The net core must not import the
-  protocol side (it sits below it), so these are annotated with the type
-  names as strings, never imported here.
+  (:class:`stack.socket.SocketTable`). They sit on the net core itself,
+  as in ``struct net``, because every layer reaches the host through the
+  object it already has (``dev.net``, ``skb.mem.net``, ``sk.net``); a
+  separate protocol-owned namespace would be one more hop with no rule it
+  enforces. The net core must not import the protocol side (it sits below
+  it), so these slots are annotated with the type names as strings, never
+  imported here.
 
 ``netdev_budget_usecs`` defaults to ``2 * USEC_PER_SEC / HZ``: two
 jiffies, the 3.10 limit and today's default (8 ms at HZ=250; 2 ms only at
