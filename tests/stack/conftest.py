@@ -1,4 +1,9 @@
-"""Fixtures and helpers for the stack tests: a two-CPU host and its NetCore; the TCP harness.
+"""Fixtures and helpers for the stack tests: a two-CPU host and its NetCore, a fake driver, the TCP harness.
+
+:class:`FakeDriver` is a net device whose driver is fake: its
+``ndo_start_xmit`` records every skb the device layer hands it
+(:data:`Xmit`) — the seam below which the device and IPv4 tests fake the
+hardware.
 
 The TCP harness: a fake IP layer that captures skbs, and a scripted peer.
 
@@ -21,24 +26,27 @@ Test files import what they use from here (``from tests.stack.conftest import ..
 from __future__ import annotations
 
 import struct
+from collections import namedtuple
 from dataclasses import dataclass, field
 
+import pytest
 from scapy.layers.inet import IP, TCP
 from scapy.packet import Raw
-
-import pytest
 
 from driver.platform.tasks import run_task
 from sim.engine import US, Engine
 from sim.host import Host
 from stack import socket as so
+from stack.core.bql import netdev_tx_sent_queue
+from stack.core.dev import skb_checksum_help
 from stack.core.netcore import NetCore
-from stack.core.skbuff import (ETH_P_IP, consume_skb, skb_from_bytes, skb_pull, skb_reset_network_header,
-                               skb_to_bytes)
+from stack.core.netdevice import NETDEV_TX_BUSY, NETDEV_TX_OK, NetDevice, dev_open, netif_stop_subqueue
+from stack.core.skbuff import (CHECKSUM_PARTIAL, ETH_P_IP, consume_skb, skb_from_bytes, skb_pull,
+                               skb_reset_network_header, skb_to_bytes)
 from stack.initcalls import net_init
 from stack.ipv4.inet import inet_create
-from stack.ipv4.tcp_sock import inet_connection_sock_af_ops
 from stack.ipv4.tcp_ipv4 import tcp_v4_rcv
+from stack.ipv4.tcp_sock import inet_connection_sock_af_ops
 
 HOST = "10.0.0.1"
 PEER = "10.0.0.2"
@@ -293,6 +301,59 @@ def run_gen(gen):
             next(gen)
     except StopIteration as stop:
         return stop.value
+
+
+# --- a fake driver ----------------------------------------------------------------------------------
+#: One skb the fake driver was handed: the frame's bytes, its TX queue, the ``xmit_more`` hint, the CPU
+#: index and context it was sent from, the time, and ``ip_summed`` as handed over.
+Xmit = namedtuple("Xmit", "data queue xmit_more cpu context time ip_summed")
+
+
+class FakeDriver:
+    """A net device (``ntx`` TX queues) whose ``ndo_start_xmit`` records each skb in ``sent`` and frees it.
+
+    ``busy_at``: call numbers answered NETDEV_TX_BUSY (after stopping the
+    queue if ``stop_on_busy``); ``bql``: report sent bytes to BQL as a
+    driver does; ``nic_csum``: insert the checksum of a CHECKSUM_PARTIAL skb
+    as the NIC would; ``hold``: keep the skbs (``held``) instead of freeing them.
+    """
+
+    def __init__(self, net, name: str = "fake0", ntx: int = 1, *, bql: bool = False, nic_csum: bool = False):
+        self.net = net
+        self.dev = NetDevice(net, name, num_tx_queues=ntx)
+        self.dev.ndo_start_xmit = self.ndo_start_xmit
+        self.sent: list[Xmit] = []
+        self.calls = 0
+        self.busy_at: set[int] = set()
+        self.stop_on_busy = True
+        self.bql = bql
+        self.nic_csum = nic_csum
+        self.hold = False
+        self.held: list = []
+
+    def open(self) -> None:
+        """``ip link set up`` (nothing in it sleeps)."""
+        assert run_gen(dev_open(self.dev)) == 0
+
+    def ndo_start_xmit(self, skb, dev) -> int:
+        self.calls += 1
+        if self.calls in self.busy_at:
+            if self.stop_on_busy:
+                netif_stop_subqueue(dev, skb.queue_mapping)
+            return NETDEV_TX_BUSY
+        summed = skb.ip_summed
+        if self.nic_csum and summed == CHECKSUM_PARTIAL:
+            skb_checksum_help(skb)
+        cpu = self.net.ctx.cpu
+        self.sent.append(Xmit(skb_to_bytes(skb), skb.queue_mapping, skb.xmit_more, cpu.index, cpu.context,
+                              self.net.engine.now, summed))
+        if self.bql:
+            netdev_tx_sent_queue(dev._tx[skb.queue_mapping], skb.len)
+        if self.hold:
+            self.held.append(skb)
+        else:
+            consume_skb(skb)
+        return NETDEV_TX_OK
 
 
 # --- a host and its net core -------------------------------------------------------------------------

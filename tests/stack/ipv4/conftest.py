@@ -1,37 +1,34 @@
 """The IPv4 tests' host: a stack environment whose device is a fake driver (its ``ndo_start_xmit``).
 
 :class:`StackEnv` is one host with every network layer initialised
-(``net_init``), ``eth0`` = 10.0.0.1/24 whose driver records each frame the
-stack hands it (``env.wire``: :data:`Frame` of the bytes, the CPU context,
+(``net_init``), ``eth0`` = 10.0.0.1/24 whose driver is a
+:class:`~tests.stack.conftest.FakeDriver` that records each frame the stack
+hands it (``env.wire``: its ``Xmit`` records — the bytes, the CPU context,
 the time, ``ip_summed`` as handed over), a default route via 10.0.0.254,
 static neighbours, and a receive path: frames given to :meth:`StackEnv.rx`
 are delivered by a NAPI poll in NET_RX softirq context, as the driver's RX
 clean would deliver them. Tests import :class:`StackEnv` and the constants
 from here or take the ``env`` fixture.
 """
-from collections import deque, namedtuple
+from collections import deque
 
 import pytest
 from scapy.all import Ether
 
 from sim.engine import US, Engine
 from sim.host import Host
-from stack.core.dev import skb_checksum_help
 from stack.core.napi import napi_complete_done, napi_enable, napi_schedule, napi_struct, netif_napi_add
 from stack.core.netcore import NetCore
-from stack.core.netdevice import NETDEV_TX_OK, NETIF_F_IP_CSUM, NETIF_F_SG, NETIF_F_TSO, NetDevice, dev_open
-from stack.core.skbuff import (CHECKSUM_PARTIAL, consume_skb, skb_from_bytes, skb_pull, skb_reset_mac_header,
-                               skb_to_bytes)
+from stack.core.netdevice import NETIF_F_IP_CSUM, NETIF_F_SG, NETIF_F_TSO
+from stack.core.skbuff import skb_from_bytes, skb_pull, skb_reset_mac_header
 from stack.initcalls import net_init
 from stack.ipv4 import inet
 
-from tests.stack.conftest import run_gen
+from tests.stack.conftest import FakeDriver
 
 MAC_A = "02:00:00:00:00:01"
 MAC_B = "02:00:00:00:00:02"
 MAC_GW = "02:00:00:00:00:fe"
-#: One frame the fake driver was given.
-Frame = namedtuple("Frame", "data context time ip_summed")
 
 
 class StackEnv:
@@ -39,8 +36,8 @@ class StackEnv:
 
     ``neighbours``: ``(address, MAC)`` entries made permanent; ``default_route``:
     via 10.0.0.254; ``nic_csum``: the fake driver inserts the checksum of a
-    CHECKSUM_PARTIAL skb as the NIC would; ``hold``: the driver keeps the
-    skbs (``env.held``) instead of freeing them.
+    CHECKSUM_PARTIAL skb as the NIC would. ``env.driver`` is the
+    :class:`~tests.stack.conftest.FakeDriver`, ``env.wire`` what it was handed.
     """
 
     def __init__(self, kernel_version="recent", features=NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_TSO, *,
@@ -50,14 +47,11 @@ class StackEnv:
         self.host = Host(self.engine, "x86-tso", ncpus=2)
         self.net = NetCore(self.host)
         net_init(self.net, kernel_version)
-        self.dev = NetDevice(self.net, "eth0")
+        self.driver = FakeDriver(self.net, "eth0", nic_csum=nic_csum)
+        self.dev = self.driver.dev
         self.dev.features = features
-        self.dev.ndo_start_xmit = self.ndo_start_xmit
-        self.nic_csum = nic_csum
-        self.hold = False
-        self.held: list = []
-        self.wire: list[Frame] = []
-        run_gen(dev_open(self.dev))
+        self.wire = self.driver.sent
+        self.driver.open()
         inet.ip_link_set_address(self.dev, MAC_A)
         inet.ip_addr_add(self.net, self.dev, "10.0.0.1/24")
         if default_route:
@@ -71,19 +65,7 @@ class StackEnv:
         netif_napi_add(self.dev, self.napi, self._poll)
         napi_enable(self.napi)
 
-    # --- the fake driver --------------------------------------------------------------------------
-    def ndo_start_xmit(self, skb, dev) -> int:
-        """Record the frame (checksummed first when ``nic_csum``); keep or free the skb."""
-        summed = skb.ip_summed
-        if self.nic_csum and summed == CHECKSUM_PARTIAL:
-            skb_checksum_help(skb)
-        self.wire.append(Frame(skb_to_bytes(skb), self.net.ctx.cpu.context, self.engine.now, summed))
-        if self.hold:
-            self.held.append(skb)
-        else:
-            consume_skb(skb)
-        return NETDEV_TX_OK
-
+    # --- the receive path ---------------------------------------------------------------------------
     def _poll(self, napi, budget):
         work = 0
         while self.rxq and work < budget:

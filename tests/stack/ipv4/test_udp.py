@@ -100,7 +100,7 @@ def test_connected_socket_looks_the_route_up_once_unconnected_every_call(env):
 
 def test_send_buffer_full_is_eagain():
     env = StackEnv(nic_csum=True)
-    env.hold = True  # the "device" keeps the skbs: nothing is freed
+    env.driver.hold = True  # the "device" keeps the skbs: nothing is freed
     sk = udp_sock(env.net)
     sk.sk_sndbuf = 3000
     assert env.task(udp_sendmsg, sk, b"a" * 1000, "10.0.0.2", 53) == 1000
@@ -109,7 +109,7 @@ def test_send_buffer_full_is_eagain():
     assert env.task(udp_sendmsg, sk, b"c" * 1000, "10.0.0.2", 53) == -errno.EAGAIN and sk.sk_nospace
     freed = []
     sk.sk_write_space = lambda s: freed.append(s.sk_wmem_alloc)
-    for skb in env.held:
+    for skb in env.driver.held:
         consume_skb(skb)
     assert sk.sk_wmem_alloc == 0 and len(freed) == 2
 
