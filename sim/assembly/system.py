@@ -33,6 +33,7 @@ from stack.core.netcore import NetCore
 from stack.core.netdevice import (NETDEV_TX_BUSY, dev_close, dev_open, netdev_get_tx_queue, netdev_start_xmit,
                                   netif_carrier_ok, netif_running, netif_xmit_frozen_or_stopped)
 from stack.core.skbuff import kfree_skb
+from stack.initcalls import net_init
 
 __all__ = ["IgbSystem", "DirectSender", "BAR0", "BAR3"]
 
@@ -73,7 +74,6 @@ class IgbSystem:
         self.kernel = Kernel(self.host)
         self.net = NetCore(self.host, ctx=self.kernel)
         if stack:
-            from stack.initcalls import net_init
             net_init(self.net)
         self.pdev = PciDev("0000:01:00.0", 0x8086, profile.device_id,
                            {0: (BAR0, BAR0_SIZE), 3: (BAR3, BAR3_SIZE)})
