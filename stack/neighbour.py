@@ -15,8 +15,8 @@ Output: ``neigh_output(n, skb)`` takes the fast path (``neigh_hh_output``:
 copy the cached header) when the entry is CONNECTED and the cache is
 filled, else ``n.output`` = ``neigh_resolve_output``, which runs
 ``neigh_event_send`` (state machine; may queue the skb and return 1) and
-builds the header from ``n.ha``. Both hand the frame to the device layer as
-``net.dev_queue_xmit(skb)`` (see :mod:`stack.ipv4.inet`). Counted per table:
+builds the header from ``n.ha``. Both hand the frame to the device layer with a
+direct call of ``dev_queue_xmit(skb)`` (:mod:`stack.core.dev`). Counted per table:
 ``hh_output`` (fast) and ``resolve_output`` (slow) in ``tbl.stats``.
 
 Timing, as Linux: NONE/FAILED + a packet -> INCOMPLETE with
@@ -46,9 +46,10 @@ import errno
 from collections import deque
 
 from .core.cputime import charge
-from .ipv4.inet import in_ntoa
+from .core.dev import dev_queue_xmit
 from .core.jiffies import HZ
 from .core.skbuff import ETH_HLEN, kfree_skb, skb_push, skb_reset_mac_header
+from .ipv4.utils import in_ntoa
 
 __all__ = [
     "NUD_NONE", "NUD_INCOMPLETE", "NUD_REACHABLE", "NUD_STALE", "NUD_DELAY", "NUD_PROBE", "NUD_FAILED",
@@ -59,7 +60,7 @@ __all__ = [
     "__neigh_create", "__neigh_lookup", "neigh_event_send", "__neigh_event_send", "neigh_probe",
     "neigh_timer_handler", "neigh_update", "neigh_event_ns", "neigh_invalidate", "neigh_confirm",
     "neigh_output", "neigh_resolve_output", "neigh_connected_output", "neigh_hh_output", "neigh_hh_init",
-    "dev_hard_header", "eth_header", "neigh_ifdown", "neigh_xmit",
+    "dev_hard_header", "eth_header", "neigh_ifdown",
 ]
 
 NUD_NONE = 0x00
@@ -549,11 +550,6 @@ def neigh_ifdown(tbl: neigh_table, dev) -> None:
 
 
 # --- output ------------------------------------------------------------------------------------------------
-def neigh_xmit(net, skb) -> int:
-    """Hand a finished frame to the device layer: ``net.dev_queue_xmit(skb)``."""
-    return net.dev_queue_xmit(skb)
-
-
 def eth_header(skb, dev, type_: int, daddr: bytes, saddr: bytes | None = None) -> int:
     """``eth_header``: push the 14-byte Ethernet header; its length."""
     addr = skb_push(skb, ETH_HLEN)
@@ -584,7 +580,7 @@ def neigh_hh_output(n: neighbour, skb) -> int:
     addr = skb_push(skb, n.hh_len)
     skb.mem.write(addr, n.hh_data)
     skb_reset_mac_header(skb)
-    return neigh_xmit(n.net, skb)
+    return dev_queue_xmit(skb)
 
 
 def neigh_resolve_output(n: neighbour, skb) -> int:
@@ -600,7 +596,7 @@ def neigh_resolve_output(n: neighbour, skb) -> int:
         skb.data += offset
         skb.len -= offset
     dev_hard_header(skb, dev, skb.protocol, n.ha)
-    return neigh_xmit(n.net, skb)
+    return dev_queue_xmit(skb)
 
 
 def neigh_connected_output(n: neighbour, skb) -> int:
@@ -610,7 +606,7 @@ def neigh_connected_output(n: neighbour, skb) -> int:
         skb.data += offset
         skb.len -= offset
     dev_hard_header(skb, n.dev, skb.protocol, n.ha)
-    return neigh_xmit(n.net, skb)
+    return dev_queue_xmit(skb)
 
 
 def neigh_blackhole(n: neighbour, skb) -> int:

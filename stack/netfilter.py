@@ -21,8 +21,10 @@ datagram, before fragmentation), PRE_ROUTING in ``ip_rcv``, LOCAL_IN in
 ``ip_local_deliver`` (after reassembly). With no hook registered the
 lists cost one dict lookup.
 
-Per-hook counters (``net.nf_stats[hooknum]``: accept / drop / stolen) say
-what the hooks did.
+The lists live in ``net.nf`` (:class:`netns_nf`, Linux's ``struct
+netns_nf``), made by :func:`netfilter_init` when the stack is initialised
+(:func:`stack.init.net_init`). Per-hook counters (``net.nf.stats[hooknum]``:
+accept / drop / stolen) say what the hooks did.
 """
 from __future__ import annotations
 
@@ -37,7 +39,8 @@ __all__ = [
     "NF_INET_FORWARD", "NF_INET_LOCAL_OUT", "NF_INET_POST_ROUTING", "NF_INET_NUMHOOKS",
     "NF_HOOK_NAMES", "NF_IP_PRI_FIRST", "NF_IP_PRI_CONNTRACK", "NF_IP_PRI_MANGLE", "NF_IP_PRI_NAT_DST",
     "NF_IP_PRI_FILTER", "NF_IP_PRI_NAT_SRC", "NF_IP_PRI_LAST",
-    "nf_hook_ops", "nf_register_hook", "nf_unregister_hook", "nf_hook", "NF_HOOK", "NF_HOOK_COND",
+    "netns_nf", "netfilter_init", "nf_hook_ops", "nf_register_hook", "nf_unregister_hook", "nf_hook", "NF_HOOK",
+    "NF_HOOK_COND",
 ]
 
 # verdicts
@@ -79,13 +82,23 @@ class nf_hook_ops:
         return f"<nf_hook_ops {NF_HOOK_NAMES[self.hooknum]} prio={self.priority} {self.hook!r}>"
 
 
-def _lists(net) -> list[list[nf_hook_ops]]:
-    hooks = getattr(net, "nf_hooks", None)
-    if hooks is None:
-        hooks = net.nf_hooks = [[] for _ in range(NF_INET_NUMHOOKS)]
-        net.nf_stats = [{"accept": 0, "drop": 0, "stolen": 0} for _ in range(NF_INET_NUMHOOKS)]
-        net.nf_seq = 0
-    return hooks
+class netns_nf:
+    """``struct netns_nf``: the IPv4 hook lists of one host and what the hooks did to packets."""
+
+    __slots__ = ("hooks_ipv4", "stats", "seq")
+
+    def __init__(self):
+        #: Per hook point, the registered hooks in the order they run.
+        self.hooks_ipv4: list[list[nf_hook_ops]] = [[] for _ in range(NF_INET_NUMHOOKS)]
+        #: Per hook point, verdicts counted: accept / drop / stolen.
+        self.stats: list[dict[str, int]] = [{"accept": 0, "drop": 0, "stolen": 0} for _ in range(NF_INET_NUMHOOKS)]
+        #: Registrations so far (orders hooks of equal priority).
+        self.seq = 0
+
+
+def netfilter_init(net) -> None:
+    """``netfilter_init``: empty hook lists on ``net``."""
+    net.nf = netns_nf()
 
 
 def nf_register_hook(net, hooknum: int, fn: Callable, priority: int = NF_IP_PRI_FILTER) -> nf_hook_ops:
@@ -95,10 +108,10 @@ def nf_register_hook(net, hooknum: int, fn: Callable, priority: int = NF_IP_PRI_
     """
     if not 0 <= hooknum < NF_INET_NUMHOOKS:
         raise ValueError(f"no IPv4 netfilter hook {hooknum}")
-    hooks = _lists(net)
-    net.nf_seq += 1
-    ops = nf_hook_ops(fn, hooknum, priority, net.nf_seq)
-    lst = hooks[hooknum]
+    nf = net.nf
+    nf.seq += 1
+    ops = nf_hook_ops(fn, hooknum, priority, nf.seq)
+    lst = nf.hooks_ipv4[hooknum]
     lst.append(ops)
     lst.sort(key=lambda o: (o.priority, o.seq))
     return ops
@@ -106,7 +119,7 @@ def nf_register_hook(net, hooknum: int, fn: Callable, priority: int = NF_IP_PRI_
 
 def nf_unregister_hook(net, ops: nf_hook_ops) -> None:
     """Remove a hook registered with :func:`nf_register_hook`."""
-    _lists(net)[ops.hooknum].remove(ops)
+    net.nf.hooks_ipv4[ops.hooknum].remove(ops)
 
 
 def nf_hook(net, hooknum: int, skb) -> int:
@@ -114,12 +127,12 @@ def nf_hook(net, hooknum: int, skb) -> int:
 
     A dropped skb has been freed here (``kfree_skb``); a stolen one belongs to the hook.
     """
-    hooks = getattr(net, "nf_hooks", None)
-    if hooks is None or not hooks[hooknum]:
+    hooks = net.nf.hooks_ipv4[hooknum]
+    if not hooks:
         return 1
     charge(net, "nf_hook_slow")
-    stats = net.nf_stats[hooknum]
-    for ops in hooks[hooknum]:
+    stats = net.nf.stats[hooknum]
+    for ops in hooks:
         verdict = ops.hook(skb)
         if verdict == NF_ACCEPT:
             continue

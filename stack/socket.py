@@ -15,7 +15,8 @@ CPU time is ``sy``). Results follow the kernel's convention: a value ≥ 0
         yield from close(net, cfd)
     kernel.spawn_task(server(net), cpu=0, comm="iperf")
 
-The fd table is one per host (``net.socket_table``), not per process.
+The fd table is one per host (``net.socket_table``, made by
+:func:`sock_init`), not per process.
 
 Adding a protocol: ``register_socket_type(net, family, type, create)`` where
 ``create(net, protocol) -> (sk, ops)``; ``ops`` has any of ``bind(sock,
@@ -24,26 +25,29 @@ addr)``, ``listen(sock, backlog)``, ``accept(sock, flags) -> new sk``,
 ``recvmsg(sock, n, flags)``, ``setsockopt(sock, level, name, value)``,
 ``getsockopt(sock, level, name)``, ``shutdown(sock, how)``,
 ``release(sock)`` — each returning a value or a generator (which is run with
-``yield from``). A missing method answers -EOPNOTSUPP. TCP registers
-``(AF_INET, SOCK_STREAM)``; the UDP layer registers ``(AF_INET,
-SOCK_DGRAM)`` the same way (``socket(AF_INET, SOCK_DGRAM)`` before that
-answers -EPROTONOSUPPORT).
+``yield from``). A missing method answers -EOPNOTSUPP. IPv4's
+``inet_init`` registers ``(AF_INET, SOCK_STREAM)`` and ``(AF_INET,
+SOCK_DGRAM)`` (:mod:`stack.ipv4.inet`); an unregistered type answers
+-EPROTONOSUPPORT. This module calls the protocols only through ``ops``,
+as ``net/socket.c`` calls ``proto_ops``; addresses are converted here
+between the calls' dotted strings and the kernel's ints.
 """
 from __future__ import annotations
 
 import inspect
 
 from .core import cputime
-from .ipv4.tcp import (EINVAL, EOPNOTSUPP, IPPROTO_TCP, MSG_DONTWAIT, SOL_SOCKET, SOL_TCP, SO_RCVBUF,
-                       SO_SNDBUF, TCP_CORK, TCP_NODELAY, inet_bind, inet_csk_accept, inet_csk_listen_start,
-                       lock_sock, release_sock, tcp_close, tcp_create, tcp_recvmsg, tcp_sendmsg,
-                       tcp_setsockopt, tcp_shutdown, tcp_v4_connect)
+from .ipv4.inet_sock import inet_sock
+from .ipv4.tcp_sock import (EOPNOTSUPP, IPPROTO_TCP, MSG_DONTWAIT, SO_RCVBUF, SO_SNDBUF, SOL_SOCKET, SOL_TCP,
+                            TCP_CORK, TCP_NODELAY)
+from .ipv4.utils import in_ntoa
+from .netfilter import netfilter_init
 
 __all__ = ["AF_INET", "SOCK_STREAM", "SOCK_DGRAM", "IPPROTO_TCP", "IPPROTO_UDP", "SOL_SOCKET", "SOL_TCP",
            "SO_SNDBUF", "SO_RCVBUF", "TCP_NODELAY", "TCP_CORK", "MSG_DONTWAIT", "MSG_MORE", "O_NONBLOCK",
-           "EBADF", "EPROTONOSUPPORT", "socket_struct", "SocketTable", "install", "register_socket_type",
+           "EBADF", "EPROTONOSUPPORT", "socket_struct", "SocketTable", "sock_init", "register_socket_type",
            "sock_of", "socket", "bind", "listen", "accept", "connect", "send", "sendto", "recv", "close",
-           "shutdown", "setsockopt", "getsockname", "getpeername", "set_nonblocking", "TcpOps"]
+           "shutdown", "setsockopt", "getsockname", "getpeername", "set_nonblocking"]
 
 AF_INET = 2
 SOCK_STREAM = 1
@@ -94,32 +98,24 @@ class SocketTable:
         return fd
 
 
-def install(net) -> SocketTable:
-    """Give ``net`` its fd table and the TCP socket type (installing TCP if needed)."""
-    table = getattr(net, "socket_table", None)
-    if table is None:
-        table = net.socket_table = SocketTable()
-    if getattr(net, "tcp", None) is None:
-        from .ipv4.tcp import install as tcp_install
-        tcp_install(net)
-    table.types.setdefault((AF_INET, SOCK_STREAM), _tcp_create)
-    return table
+def sock_init(net) -> None:
+    """``sock_init``: the fd table of ``net`` (no socket types yet), then ``netfilter_init``."""
+    net.socket_table = SocketTable()
+    netfilter_init(net)
 
 
 def register_socket_type(net, family: int, type_: int, create) -> None:
     """``create(net, protocol) -> (sk, ops)`` makes the sockets of ``(family, type_)``."""
-    table = getattr(net, "socket_table", None) or install(net)
-    table.types[(family, type_)] = create
+    net.socket_table.types[(family, type_)] = create
 
 
 def sock_of(net, fd: int) -> socket_struct | None:
     """The socket behind ``fd`` (None if there is none)."""
-    table = getattr(net, "socket_table", None)
-    return table.files.get(fd) if table is not None else None
+    return net.socket_table.files.get(fd)
 
 
 def _enter(net, name: str) -> None:
-    table = net.socket_table if getattr(net, "socket_table", None) is not None else install(net)
+    table = net.socket_table
     table.syscalls[name] = table.syscalls.get(name, 0) + 1
     cputime.charge(net, "syscall")
 
@@ -288,69 +284,17 @@ def getsockname(net, fd: int):
     sock = sock_of(net, fd)
     if sock is None:
         return -EBADF
-    inet = getattr(sock.sk, "inet", None)
-    return (inet.saddr or "0.0.0.0", inet.sport) if inet is not None else -EOPNOTSUPP
+    sk = sock.sk
+    if not isinstance(sk, inet_sock):
+        return -EOPNOTSUPP
+    return in_ntoa(sk.inet_saddr), sk.inet_sport
 
 
 def getpeername(net, fd: int):
     sock = sock_of(net, fd)
     if sock is None:
         return -EBADF
-    inet = getattr(sock.sk, "inet", None)
-    return (inet.daddr, inet.dport) if inet is not None else -EOPNOTSUPP
-
-
-# --- TCP's proto_ops (inet_stream_ops) -------------------------------------------------------------
-class TcpOps:
-    """``inet_stream_ops`` for SOCK_STREAM: every method calls into :mod:`stack.ipv4.tcp`."""
-
-    @staticmethod
-    def bind(sock, addr):
-        host, port = addr
-        return inet_bind(sock.sk, host, port)
-
-    @staticmethod
-    def listen(sock, backlog):
-        return inet_csk_listen_start(sock.sk, backlog)
-
-    @staticmethod
-    def accept(sock, flags):
-        return inet_csk_accept(sock.sk, flags)
-
-    @staticmethod
-    def connect(sock, addr, flags):
-        host, port = addr
-        return tcp_v4_connect(sock.sk, host, port, flags)
-
-    @staticmethod
-    def sendmsg(sock, data, flags, addr):
-        return tcp_sendmsg(sock.sk, data, flags)
-
-    @staticmethod
-    def recvmsg(sock, n, flags):
-        return tcp_recvmsg(sock.sk, n, flags)
-
-    @staticmethod
-    def setsockopt(sock, level, optname, value):
-        sk = sock.sk
-        yield from lock_sock(sk)
-        try:
-            return tcp_setsockopt(sk, level, optname, int(value))
-        finally:
-            release_sock(sk)
-
-    @staticmethod
-    def shutdown(sock, how):
-        if how not in (0, 1, 2):
-            return -EINVAL
-        return tcp_shutdown(sock.sk, how)
-
-    @staticmethod
-    def release(sock):
-        return tcp_close(sock.sk)
-
-
-def _tcp_create(net, protocol: int):
-    if protocol not in (0, IPPROTO_TCP):
-        return -EPROTONOSUPPORT
-    return tcp_create(net), TcpOps
+    sk = sock.sk
+    if not isinstance(sk, inet_sock):
+        return -EOPNOTSUPP
+    return in_ntoa(sk.inet_daddr), sk.inet_dport

@@ -25,6 +25,7 @@ import struct
 
 from driver.platform import DMA_MAPPING_ERROR, DMA_TO_DEVICE
 from stack.core.bql import netdev_tx_sent_queue
+from stack.core.checksum import csum_fold, csum_partial, csum_replace_by_diff
 from stack.core.dev import skb_checksum_help
 from stack.core.netdevice import (NETDEV_TX_BUSY, NETDEV_TX_OK, netdev_get_tx_queue, netif_stop_subqueue,
                                   netif_wake_subqueue, netif_xmit_stopped)
@@ -65,31 +66,6 @@ def _be16(kernel, addr: int) -> int:
 
 def _put_be16(kernel, addr: int, value: int) -> None:
     kernel.write_bytes(addr, struct.pack(">H", value & 0xFFFF))
-
-
-def _csum_replace_by_diff(check: int, diff: int) -> int:
-    """``csum_replace_by_diff(&check, diff)``: ``csum_fold(csum_add(diff, ~csum_unfold(check)))``.
-
-    One's-complement ``check - diff``, with Linux's representation of the
-    result (``csum_fold`` never yields 0xFFFF, so a zero difference is 0).
-    Values are the big-endian readings of the fields (the sum is byte-order
-    independent).
-    """
-    s = diff + (~check & 0xFFFFFFFF)               # csum_add(diff, ~csum_unfold(*sum)), 32 bits
-    s = (s & 0xFFFFFFFF) + (s >> 32)
-    s = (s & 0xFFFF) + (s >> 16)                   # csum_fold
-    s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def _csum_fold(data: bytes, start: int = 0) -> int:
-    """``csum_fold(csum_partial(data))``: the complemented 16-bit one's-complement sum."""
-    if len(data) & 1:
-        data += b"\0"
-    total = start + sum(struct.unpack(f">{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def _vlan_get_protocol(kernel, skb) -> int:
@@ -134,7 +110,7 @@ def igb_tso(tx_ring: igb_ring, first) -> tuple[int, int]:
         trans_start = ip + ihl
         span = csum_start - trans_start  # tunnel headers between IP and L4; 0 normally
         # csum_fold(csum_partial(trans_start, span, 0)): 0xFFFF when nothing lies in between
-        _put_be16(kernel, ip + 10, _csum_fold(kernel.read_bytes(trans_start, span) if span else b""))
+        _put_be16(kernel, ip + 10, csum_fold(csum_partial(kernel.read_bytes(trans_start, span) if span else b"")))
         type_tucmd |= E1000_ADVTXD_TUCMD_IPV4
         _put_be16(kernel, ip + 2, 0)   # tot_len
         first.tx_flags |= IGB_TX_FLAGS_TSO | IGB_TX_FLAGS_CSUM | IGB_TX_FLAGS_IPV4
@@ -149,7 +125,7 @@ def igb_tso(tx_ring: igb_ring, first) -> tuple[int, int]:
     else:
         hdr_len = 8 + l4_offset
         check = l4 + _UDP_CHECK_OFFSET
-    _put_be16(kernel, check, _csum_replace_by_diff(_be16(kernel, check), paylen))  # htonl(paylen)
+    _put_be16(kernel, check, csum_replace_by_diff(_be16(kernel, check), paylen))  # htonl(paylen)
     first.gso_segs = sh.gso_segs
     first.bytecount += (first.gso_segs - 1) * hdr_len
     mss_l4len_idx = (hdr_len - l4_offset) << E1000_ADVTXD_L4LEN_SHIFT

@@ -39,13 +39,12 @@ from rtl_model.profiles import get_nic_profile
 from sim.engine import MS, US, Engine, SeededPolicy
 from sim.host import Host
 from sim.host.pcie import PCIE_82576, PCIE_I210
-from stack import socket as sockets
 from stack.core import dev as dev_layer
 from stack.core.netcore import NetCore
 from stack.core.netdevice import dev_close, dev_open, netif_carrier_ok
 from stack.core.skbuff import NET_SKB_PAD, alloc_skb, skb_put
+from stack.initcalls import net_init
 from stack.ipv4 import inet
-from stack.ipv4.udp import udp_socket_install
 
 from .partner import LinkPartner
 from .pcap import PcapWriter
@@ -99,6 +98,7 @@ class IgbSystem:
         self.host.map_device("nic-bar3", BAR3, BAR3_SIZE, self.nic.msix)
         self.kernel = Kernel(self.host)
         self.net = NetCore(self.host, ctx=self.kernel)
+        net_init(self.net, kernel_version, protocols=stack)   # at boot, before any driver probes
         self.pdev = PciDev("0000:01:00.0", 0x8086, profile.device_id,
                            {0: (BAR0, BAR0_SIZE), 3: (BAR3, BAR3_SIZE)})
         if barriers:   # before probe, so the configuration covers the probe's own accesses
@@ -108,7 +108,6 @@ class IgbSystem:
         self.adapter = igb_probe(self.kernel, self.net, self.pdev, profile.name, "eth0", irq_cpu=irq_cpu,
                                  tx_ring_count=ring_size, rss_queues=queues)
         self.netdev = self.adapter.netdev
-        self._init_stack(kernel_version, protocols=stack)
         self.netdev.mtu = mtu
         if stack:
             inet.ip_link_set_address(self.netdev, HOST_MAC)
@@ -130,17 +129,6 @@ class IgbSystem:
         self.wire.to_host = self._receive
         self.rx_frames = 0
         self._senders: list[PacketSender] = []
-
-    def _init_stack(self, kernel_version: str, protocols: bool) -> None:
-        """The kernel's network layers on the net core: the device layer always, the protocols if asked."""
-        net = self.net
-        net.kernel_version = kernel_version
-        if protocols:
-            inet.install(net, kernel_version=kernel_version)
-        dev_layer.install(net)
-        if protocols:
-            sockets.install(net)
-            udp_socket_install(net)
 
     # --- running --------------------------------------------------------------
     def task(self, gen, cpu: int = 0, comm: str = "ip"):

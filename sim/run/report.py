@@ -66,9 +66,7 @@ class RunResult:
 def layer_table(net) -> list[tuple[str, int, int, int, int]]:
     """Rows (layer, calls, packets, bytes, cpu_ps) in stack order; functions no row names go under "other"."""
     stats = dict(net.layer_stats)
-    table = getattr(net, "socket_table", None)
-    if table is not None:
-        stats["syscalls"] = {"calls": sum(table.syscalls.values()), "packets": 0, "bytes": 0}
+    stats["syscalls"] = {"calls": sum(net.socket_table.syscalls.values()), "packets": 0, "bytes": 0}
     fn_time = net.fn_time
     seen: set[str] = set()
     rows = []
@@ -151,7 +149,7 @@ def render(r: RunResult) -> str:
     out += _cpu_lines(r.host, r.sim_time_ps)
     out.append(_tx_path_line(net))
     out.append("")
-    copies = getattr(net, "copy_bytes", {})
+    copies = net.copy_bytes
     total = sum(copies.values())
     per = total / r.app_bytes if r.app_bytes else 0.0
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(copies.items())) or "none"

@@ -1,11 +1,11 @@
 """The device layer: ``dev_queue_xmit`` down to the driver, and ``netif_rx``/``netif_receive_skb`` up.
 
-``net/core/dev.c`` (stack_facts §7, §9.1, §10), with the qdisc half in
-:mod:`stack.core.qdisc`:
+``net/core/dev.c`` (stack_facts §7, §9.1, §10); the qdiscs it runs are
+:mod:`stack.core.qdisc` (``net/sched/sch_generic.c``):
 
 **Transmit.** :func:`dev_queue_xmit` resets the MAC header, picks a TX
 queue (:func:`netdev_pick_tx`) and hands the skb to that queue's qdisc
-(``__dev_xmit_skb``). It runs in the caller's context (a sender's
+(:func:`__dev_xmit_skb`: enqueue and run it, or bypass an empty one). It runs in the caller's context (a sender's
 ``task:``, or a softirq) — Linux disables BHs around it, so what it raises
 (NET_TX, say) runs right after, on the same CPU, as softirq time. The
 qdisc hands skbs on through :func:`validate_xmit_skb` (software checksum
@@ -56,17 +56,20 @@ from __future__ import annotations
 import struct
 from functools import partial
 
+from .checksum import CSUM_MANGLED_0, csum_fold, csum_partial
 from .cputime import charge
 from .napi import NAPIF_STATE_SCHED, napi_schedule_on, napi_struct
-from .netdevice import (NETDEV_TX_BUSY, NETDEV_TX_OK, NETIF_F_HW_CSUM, NETIF_F_HW_VLAN_CTAG_TX,
-                        NETIF_F_IP_CSUM, NETIF_F_IPV6_CSUM, NETIF_F_SG, netdev_get_tx_queue, netdev_start_xmit,
-                        netif_running, netif_tx_queue_stopped)
-from .qdisc import __dev_xmit_skb, dev_xmit_complete
-from .qdisc import install as _install_qdisc
+from .netdevice import (NET_XMIT_DROP, NET_XMIT_MASK, NET_XMIT_SUCCESS, NETDEV_TX_BUSY, NETDEV_TX_OK,
+                        NETIF_F_HW_CSUM, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM, NETIF_F_IPV6_CSUM, NETIF_F_SG,
+                        netdev_get_tx_queue, netdev_start_xmit, netif_running, netif_tx_queue_stopped)
+from .qdisc import (KERNEL_VERSIONS, Qdisc, TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, __qdisc_run,
+                    __QDISC_STATE_DEACTIVATED, __QDISC_STATE_SCHED, bstats_update, dev_activate, dev_deactivate,
+                    dev_xmit_complete, nolock_qdisc_is_empty, noop_qdisc, qdisc_run, qdisc_run_begin,
+                    qdisc_run_end, sch_direct_xmit)
 from .skbuff import (CHECKSUM_COMPLETE, CHECKSUM_NONE, CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, ETH_HLEN,
-                     ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, kfree_skb, pskb_expand_head, skb_checksum_start_offset,
-                     skb_header_cloned, skb_is_gso, skb_pull, skb_reset_mac_header, skb_reset_network_header,
-                     skb_reset_transport_header, skb_to_bytes)
+                     ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, SKB_GSO_TCPV4, SKB_GSO_TCPV6, kfree_skb, pskb_expand_head,
+                     skb_checksum_start_offset, skb_header_cloned, skb_is_gso, skb_pull, skb_reset_mac_header,
+                     skb_reset_network_header, skb_reset_transport_header, skb_to_bytes)
 
 __all__ = [
     "NET_RX_SUCCESS", "NET_RX_DROP", "NETIF_F_GSO_SHIFT", "NETIF_F_GSO_MASK", "NETIF_F_CSUM_MASK",
@@ -75,7 +78,8 @@ __all__ = [
     "sk_tx_queue_get", "sk_tx_queue_set", "can_checksum_protocol", "netif_skb_features", "net_gso_ok",
     "validate_xmit_skb", "validate_xmit_skb_list", "skb_checksum_help", "dev_queue_xmit_nit", "xmit_one",
     "dev_hard_start_xmit", "eth_type_trans", "netif_receive_skb", "__netif_receive_skb", "netif_rx",
-    "enqueue_to_backlog", "process_backlog", "install",
+    "enqueue_to_backlog", "process_backlog", "qdisc_pkt_len_init", "dev_qdisc_enqueue", "__dev_xmit_skb",
+    "net_tx_action", "net_dev_init",
 ]
 
 NET_RX_SUCCESS = 0
@@ -87,6 +91,71 @@ NETIF_F_CSUM_MASK = NETIF_F_IP_CSUM | NETIF_F_HW_CSUM | NETIF_F_IPV6_CSUM
 _EINVAL = -22
 _UNSET = 0xFFFF
 _U32 = 0xFFFF_FFFF
+
+
+# --- __dev_xmit_skb ---------------------------------------------------------------------------
+def qdisc_pkt_len_init(skb) -> None:
+    """``pkt_len = len``, plus the headers of the other segments for GSO: ``(gso_segs - 1) × hdr_len``.
+
+    ``hdr_len`` = MAC + network headers (transport offset from the MAC
+    header) + the TCP header (its data offset, read from the packet) or 8
+    for UDP.
+    """
+    skb.pkt_len = skb.len
+    sh = skb.shinfo
+    if sh.gso_size and skb.transport_header != 0xFFFF:
+        hdr_len = skb.transport_header - skb.mac_header
+        if sh.gso_type & (SKB_GSO_TCPV4 | SKB_GSO_TCPV6):
+            doff = skb.mem.read(skb.head + skb.transport_header + 12, 1)
+            hdr_len += (doff[0] >> 4) * 4
+        else:
+            hdr_len += 8
+        skb.pkt_len += (sh.gso_segs - 1) * hdr_len
+
+
+def dev_qdisc_enqueue(skb, q: Qdisc, txq) -> int:
+    return q.enqueue(skb) & NET_XMIT_MASK
+
+
+def __dev_xmit_skb(skb, q: Qdisc, dev, txq) -> int:
+    """Queue ``skb`` on ``q`` or send it straight to the driver when the qdisc is empty; NET_XMIT_*."""
+    net = q.net
+    qdisc_pkt_len_init(skb)
+    if q.flags & TCQ_F_NOLOCK:
+        if q.flags & TCQ_F_CAN_BYPASS and nolock_qdisc_is_empty(q) and qdisc_run_begin(q):
+            if not nolock_qdisc_is_empty(q):  # retest under the seqlock (a requeue raced)
+                rc = dev_qdisc_enqueue(skb, q, txq)
+                __qdisc_run(q)
+                qdisc_run_end(q)
+                return rc
+            bstats_update(q, skb)
+            q.bypasses += 1
+            net.count("qdisc_bypass", 1, skb.len)
+            if sch_direct_xmit(skb, q, dev, txq, True) and not nolock_qdisc_is_empty(q):
+                __qdisc_run(q)
+            qdisc_run_end(q)
+            return NET_XMIT_SUCCESS
+        rc = dev_qdisc_enqueue(skb, q, txq)
+        qdisc_run(q)
+        return rc
+    # locked qdiscs (every qdisc in 3.10; noop)
+    if q.state & __QDISC_STATE_DEACTIVATED:
+        kfree_skb(skb)
+        return NET_XMIT_DROP
+    if q.flags & TCQ_F_CAN_BYPASS and q.qlen == 0 and qdisc_run_begin(q):
+        bstats_update(q, skb)
+        q.bypasses += 1
+        net.count("qdisc_bypass", 1, skb.len)
+        if sch_direct_xmit(skb, q, dev, txq, True):
+            __qdisc_run(q)
+        qdisc_run_end(q)
+        return NET_XMIT_SUCCESS
+    rc = dev_qdisc_enqueue(skb, q, txq)
+    if qdisc_run_begin(q):
+        __qdisc_run(q)
+        qdisc_run_end(q)
+    return rc
+
 
 
 # --- transmit -------------------------------------------------------------------------------
@@ -102,7 +171,7 @@ def dev_queue_xmit(skb) -> int:
     if q is None:
         q = net.noop_qdisc
         if q is None:
-            raise RuntimeError("dev_queue_xmit: the device layer is not installed (stack.core.dev.install)")
+            raise RuntimeError("dev_queue_xmit: the device layer is not initialised (stack.core.dev.net_dev_init)")
     return __dev_xmit_skb(skb, q, dev, txq)
 
 
@@ -347,16 +416,6 @@ def validate_xmit_skb_list(skb, dev):
     return head
 
 
-def _csum(data: bytes) -> int:
-    """The folded 16-bit one's-complement sum of ``data`` (big-endian words, odd byte padded)."""
-    if len(data) & 1:
-        data += b"\0"
-    total = sum(w for (w,) in struct.iter_unpack("!H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
-
-
 def skb_checksum_help(skb) -> int:
     """Finish a CHECKSUM_PARTIAL checksum in software; 0, or -EINVAL/-ENOMEM.
 
@@ -377,7 +436,7 @@ def skb_checksum_help(skb) -> int:
     data = skb_to_bytes(skb)[offset:]
     net = skb.mem.net if skb.mem.net is not None else skb.dev.net
     charge(net, "skb_checksum_help", len(data), "csum_partial")
-    value = (~_csum(data)) & 0xFFFF or 0xFFFF
+    value = csum_fold(csum_partial(data)) or CSUM_MANGLED_0
     offset += skb.csum_offset
     if offset + 2 > headlen:
         return _EINVAL
@@ -493,7 +552,7 @@ def enqueue_to_backlog(skb, cpu: int) -> int:
     sd = net.softnet_data[cpu]
     napi = sd.backlog
     if napi is None:
-        raise RuntimeError("netif_rx: the device layer is not installed (stack.core.dev.install)")
+        raise RuntimeError("netif_rx: the device layer is not initialised (stack.core.dev.net_dev_init)")
     if netif_running(dev):
         qlen = len(sd.input_pkt_queue)
         if qlen <= net.netdev_max_backlog:
@@ -539,12 +598,41 @@ def process_backlog(net, napi, quota: int) -> int:
         sd.input_pkt_queue.clear()
 
 
-# --- wiring ------------------------------------------------------------------------------------------
-def install(net) -> None:
-    """Install the device layer on ``net``: the qdisc layer (NET_TX, dev_activate), the backlog NAPIs,
-    and ``net.dev_queue_xmit`` (how the neighbour layer and ARP reach :func:`dev_queue_xmit`)."""
-    _install_qdisc(net)
-    net.dev_queue_xmit = dev_queue_xmit
+# --- NET_TX -------------------------------------------------------------------------------------------
+def net_tx_action(net, index: int) -> None:
+    """NET_TX_SOFTIRQ on CPU ``index``: free the completion queue, then run every scheduled qdisc."""
+    charge(net, "net_tx_action")
+    net.free_completion_queue(index)
+    net.count("net_tx_action", 0, 0)
+    sd = net.softnet_data[index]
+    if not sd.output_queue:
+        return
+    head = sd.output_queue
+    sd.output_queue = []
+    for q in head:
+        if q.flags & TCQ_F_NOLOCK and q.state & __QDISC_STATE_DEACTIVATED:
+            q.state &= ~__QDISC_STATE_SCHED
+            continue
+        q.state &= ~__QDISC_STATE_SCHED
+        qdisc_run(q)
+
+
+
+# --- init ------------------------------------------------------------------------------------------
+def net_dev_init(net) -> None:
+    """``net_dev_init``: the device layer on ``net`` — the noop qdisc, ``dev_activate``/``dev_deactivate``
+    (what ``dev_open``, ``dev_close`` and carrier changes call), the per-CPU backlog NAPIs.
+
+    The NET_TX and NET_RX softirqs are opened with the net core itself
+    (:class:`stack.core.netcore.NetCore`). Devices already running get their
+    qdiscs now.
+    """
+    if net.kernel_version not in KERNEL_VERSIONS:
+        raise ValueError(f"net.kernel_version {net.kernel_version!r}: expected one of {KERNEL_VERSIONS}")
+    if net.noop_qdisc is None:
+        net.noop_qdisc = noop_qdisc(net)
+    net.dev_activate = dev_activate
+    net.dev_deactivate = dev_deactivate
     for sd in net.softnet_data:
         if sd.backlog is None:
             n = napi_struct(f"backlog/{sd.index}")
@@ -553,3 +641,6 @@ def install(net) -> None:
             n.state = 0
             n.priv = sd
             sd.backlog = n
+    for dev in net.devices:
+        if netif_running(dev):
+            dev_activate(dev)

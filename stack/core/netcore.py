@@ -4,23 +4,42 @@ It wires together, for one simulated host:
 
 * the execution context (which CPU runs now; pass the driver's Kernel so
   the stack and the driver agree, else a :class:`~stack.core.context.CpuContext`);
-* softirqs (:class:`~stack.core.softirq.Softirq`, one daemon per CPU) and
-  timers (:class:`~stack.core.timer.Timers`, the TIMER softirq);
+* softirqs (:class:`~stack.core.softirq.Softirq`, one daemon per CPU, with
+  the tasklets) and timers (:class:`~stack.core.timer.Timers`, the TIMER softirq);
 * per-CPU ``softnet_data`` (NAPI poll list, completion queue, softnet_stat);
-* the NET_RX handler (:func:`~stack.core.napi.net_rx_action`) and the
-  completion-queue part of NET_TX (:meth:`NetCore.net_tx_action`; the
-  qdisc layer replaces this handler with the full ``net_tx_action``, which
-  starts with :meth:`NetCore.free_completion_queue`);
+* the NET_RX handler (:func:`~stack.core.napi.net_rx_action`) and the NET_TX
+  handler (:func:`~stack.core.dev.net_tx_action`: the completion queue, then
+  the scheduled qdiscs), opened here as ``net_dev_init`` opens them;
 * skb memory (:class:`~stack.core.skbuff.SkbMemory`, ``net.skb``);
 * the sysctls of ``net.core`` the layers read (``netdev_budget`` 300,
   ``netdev_budget_usecs``, ``dev_weight`` 64, ``dev_tx_weight`` 64,
   ``netdev_max_backlog`` 1000; stack_facts §0);
 * ``kernel_version``: ``"recent"`` (default) or ``"3.10"``, for the layers
   whose behaviour differs between the two (stack_facts §12); set it before
-  the layers are installed and devices opened;
-* the qdisc layer's slots, empty until :func:`stack.core.qdisc.install` fills
-  them: ``dev_activate(dev)``/``dev_deactivate(dev)`` (what ``dev_open``,
-  ``dev_close`` and carrier changes call) and ``noop_qdisc``.
+  the layers are initialised and devices opened.
+
+**Every slot is declared in** :class:`NetCore` (``__slots__``: nothing is
+added at run time). Two groups start empty (None) and are filled by
+:func:`stack.init.net_init`, the one function that initialises the layers
+in Linux's order:
+
+* the device layer's (:func:`stack.core.dev.net_dev_init`): ``noop_qdisc``
+  and ``dev_activate(dev)``/``dev_deactivate(dev)`` (what ``dev_open``,
+  ``dev_close`` and carrier changes call). A net core without them is the
+  NIC-and-driver rig: the driver's queue and carrier calls work, no qdisc
+  is attached;
+* the protocol side's, as Linux's ``struct net`` holds them
+  (``include/net/net_namespace.h``: ``net->ipv4``, ``net->mib``,
+  ``net->nf``): ``ipv4`` (:class:`stack.ipv4.netns.netns_ipv4`), ``mib``
+  (the SNMP counters), ``nf`` (:class:`stack.netfilter.netns_nf`), ``tcp``
+  (:class:`stack.ipv4.tcp_sock.TcpNet`) and ``socket_table``
+  (:class:`stack.socket.SocketTable`). They sit on the net core itself,
+  as in ``struct net``, because every layer reaches the host through the
+  object it already has (``dev.net``, ``skb.mem.net``, ``sk.net``); a
+  separate protocol-owned namespace would be one more hop with no rule it
+  enforces. The net core must not import the protocol side (it sits below
+  it), so these slots are annotated with the type names as strings, never
+  imported here.
 
 ``netdev_budget_usecs`` defaults to ``2 * USEC_PER_SEC / HZ``: two
 jiffies, the 3.10 limit and today's default (8 ms at HZ=250; 2 ms only at
@@ -29,12 +48,17 @@ HZ=1000). Set it to 2000 for the 4.12–5.x default.
 from __future__ import annotations
 
 from functools import partial
+from typing import Callable
 
 from .context import CpuContext
 from .cputime import COSTS_PS, PER_BYTE_PS
+from .dev import net_tx_action
 from .jiffies import HZ, USEC_PER_SEC, jiffies
 from .napi import net_rx_action, softnet_data
-from .skbuff import SkbMemory, skb_free_deferred
+from .netdevice import NetDevice
+from .qdisc import Qdisc
+from .skb_memory import SkbMemory
+from .skbuff import skb_free_deferred
 from .softirq import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Softirq
 from .timer import Timers
 
@@ -48,6 +72,12 @@ class NetCore:
     ``allocator``: where skb memory comes from (default: the host's kmalloc pool).
     ``copy_ps_per_byte``: CPU time charged per byte copied into skbs.
     """
+
+    __slots__ = ("host", "engine", "ctx", "softirq", "timers", "softnet_data", "skb", "devices",
+                 "netdev_budget", "netdev_budget_usecs", "dev_weight", "dev_tx_weight", "netdev_max_backlog",
+                 "kernel_version", "costs", "ptype", "inet_protos", "copy_bytes", "fn_ctx_time", "layer_stats",
+                 "noop_qdisc", "dev_activate", "dev_deactivate",
+                 "ipv4", "mib", "nf", "tcp", "socket_table")
 
     def __init__(self, host, ctx=None, allocator=None, *, copy_ps_per_byte: int = 0):
         self.host = host
@@ -66,10 +96,21 @@ class NetCore:
         self.netdev_max_backlog = 1000
         #: "recent" (6.x behaviour) or "3.10" where the layers model both (stack_facts §12).
         self.kernel_version = "recent"
-        #: Installed by the qdisc layer (stack.core.qdisc.install); None without it.
-        self.dev_activate = None
-        self.dev_deactivate = None
-        self.noop_qdisc = None
+        # --- the device layer's slots (stack.core.dev.net_dev_init); None without it
+        self.noop_qdisc: Qdisc | None = None
+        self.dev_activate: Callable[[NetDevice], None] | None = None
+        self.dev_deactivate: Callable[[NetDevice], None] | None = None
+        # --- the protocol side's slots (stack.init.net_init), as struct net holds them
+        #: ``net->ipv4``: IPv4 sysctls, FIB, ARP table, UDP table, fragment queues.
+        self.ipv4: "netns_ipv4 | None" = None
+        #: ``net->mib``: the SNMP counters under their ``nstat`` names.
+        self.mib: "dict[str, int] | None" = None
+        #: ``net->nf``: the netfilter hook lists.
+        self.nf: "netns_nf | None" = None
+        #: TCP's per-host state: sysctls, MIB, hash tables, TSQ lists.
+        self.tcp: "TcpNet | None" = None
+        #: The fd table and the socket types it can create.
+        self.socket_table: "SocketTable | None" = None
         #: CPU cost table (stack.core.cputime): per-call ps by function name, per-byte ps by operation.
         self.costs: dict[str, int] = {**COSTS_PS, **PER_BYTE_PS}
         #: ethertype -> handler(skb, dev), what ``netif_receive_skb`` delivers to (``ptype_base``).
@@ -83,7 +124,7 @@ class NetCore:
         #: Per-layer counters: layer -> {"calls", "packets", "bytes"} (what a run report shows).
         self.layer_stats: dict[str, dict[str, int]] = {}
         self.softirq.open_softirq(NET_RX_SOFTIRQ, partial(net_rx_action, self))
-        self.softirq.open_softirq(NET_TX_SOFTIRQ, self.net_tx_action)
+        self.softirq.open_softirq(NET_TX_SOFTIRQ, partial(net_tx_action, self))
 
     @property
     def jiffies(self) -> int:
@@ -104,10 +145,6 @@ class NetCore:
             sd.completion_queue = []
             for skb, dropped in reversed(clist):
                 skb_free_deferred(skb, dropped)
-
-    def net_tx_action(self, index: int) -> None:
-        """NET_TX_SOFTIRQ until the qdisc layer exists: only the completion queue."""
-        self.free_completion_queue(index)
 
     @property
     def fn_time(self) -> dict[str, int]:

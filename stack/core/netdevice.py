@@ -30,6 +30,7 @@ from __future__ import annotations
 import inspect
 from typing import Callable
 
+from .dynamic_queue_limits import dql, dql_init
 from .jiffies import HZ, jiffies, time_after
 
 __all__ = [
@@ -144,8 +145,6 @@ class NetDevice:
     """
 
     def __init__(self, net, name: str = "eth0", num_tx_queues: int = 1, num_rx_queues: int = 1):
-        from .bql import dql, dql_init  # bql imports this module
-
         if num_tx_queues < 1:
             raise ValueError(f"{name}: needs at least one TX queue")
         self.net = net

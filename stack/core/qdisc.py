@@ -1,8 +1,9 @@
-"""The qdisc layer: pfifo_fast under an mq root, ``__dev_xmit_skb``, ``__qdisc_run``, NET_TX.
+"""The qdisc layer: pfifo_fast under an mq root, ``__qdisc_run``, ``sch_direct_xmit``, ``__netif_schedule``.
 
-``net/sched/sch_generic.c``, ``net/sched/sch_mq.c`` and the qdisc half of
-``net/core/dev.c`` (stack_facts §8), for the two kernels ``net.kernel_version``
-selects:
+``net/sched/sch_generic.c`` and ``net/sched/sch_mq.c`` (stack_facts §8);
+``__dev_xmit_skb`` and ``net_tx_action``, which run the qdiscs, are in
+:mod:`stack.core.dev` as in ``net/core/dev.c``. For the two kernels
+``net.kernel_version`` selects:
 
 * **recent** (6.x): pfifo_fast is lockless (``TCQ_F_NOLOCK``): three rings
   of ``tx_queue_len`` (1000) slots, one per band; the bypass is taken when
@@ -26,9 +27,8 @@ Common to both: ``qdisc_pkt_len_init`` (``pkt_len = len + (gso_segs - 1)
 × header length``), strict priority between the bands (``prio2band`` on
 ``skb.priority & 15``), the requeue slot (``gso_skb``) served first and
 only once its txq runs again, ``dev_requeue_skb`` (head of the queue,
-``requeues`` + 1, NET_TX), ``__netif_schedule`` (the qdisc goes on this
-CPU's ``softnet_data.output_queue`` once, NET_TX is raised), and
-``net_tx_action`` (completion queue first, then every scheduled qdisc).
+``requeues`` + 1, NET_TX) and ``__netif_schedule`` (the qdisc goes on this
+CPU's ``softnet_data.output_queue`` once, NET_TX is raised).
 Every place that raises NET_TX in §8.7 goes through :func:`__netif_schedule`
 here or ``NetCore.completion_queue_add``.
 
@@ -58,13 +58,12 @@ are the per-CPU sums).
 from __future__ import annotations
 
 from collections import deque
-from functools import partial
 
-from .bql import dql_avail
 from .cputime import charge
+from .dynamic_queue_limits import dql_avail
 from .netdevice import (NET_XMIT_CN, NET_XMIT_DROP, NET_XMIT_MASK, NET_XMIT_SUCCESS, NETDEV_TX_BUSY,
                         netif_carrier_ok, netif_running, netif_xmit_frozen_or_stopped, skb_get_tx_queue)
-from .skbuff import SKB_GSO_TCPV4, SKB_GSO_TCPV6, kfree_skb, skb_is_gso
+from .skbuff import kfree_skb, skb_is_gso
 from .softirq import NET_TX_SOFTIRQ
 
 __all__ = [
@@ -73,12 +72,12 @@ __all__ = [
     "__QDISC_STATE_MISSED", "__QDISC_STATE_DRAINING", "QDISC_STATE_NON_EMPTY", "TC_PRIO_MAX",
     "PFIFO_FAST_BANDS", "prio2band", "KERNEL_VERSIONS",
     "Qdisc", "noop_qdisc", "pfifo_fast", "mq",
-    "qdisc_pkt_len_init", "qdisc_pkt_len", "qdisc_drop", "qdisc_reset", "qdisc_run_begin", "qdisc_run_end",
+    "qdisc_pkt_len", "qdisc_drop", "qdisc_reset", "qdisc_run_begin", "qdisc_run_end",
     "nolock_qdisc_is_empty", "qdisc_run", "__qdisc_run", "qdisc_restart", "dequeue_skb",
     "try_bulk_dequeue_skb", "sch_direct_xmit", "dev_requeue_skb", "qdisc_maybe_clear_missed",
-    "__dev_xmit_skb", "dev_qdisc_enqueue", "__netif_schedule", "__netif_reschedule",
-    "netif_schedule_qdisc", "qdisc_schedule_txq", "net_tx_action", "dev_xmit_complete",
-    "attach_default_qdiscs", "dev_activate", "dev_deactivate", "install", "tc_qdisc_show",
+    "bstats_update", "__netif_schedule", "__netif_reschedule",
+    "netif_schedule_qdisc", "qdisc_schedule_txq", "dev_xmit_complete",
+    "attach_default_qdiscs", "dev_activate", "dev_deactivate", "tc_qdisc_show",
 ]
 
 # --- flags (include/net/sch_generic.h) ---------------------------------------------------------
@@ -214,7 +213,7 @@ def qdisc_pkt_len(skb) -> int:
     return skb.pkt_len or skb.len
 
 
-def _bstats_update(q: Qdisc, skb) -> None:
+def bstats_update(q: Qdisc, skb) -> None:
     q.bytes += qdisc_pkt_len(skb)
     q.packets += skb.shinfo.gso_segs if skb_is_gso(skb) and skb.shinfo.gso_segs else 1
 
@@ -267,7 +266,7 @@ class pfifo_fast(Qdisc):
                 if lst:
                     skb = lst.popleft()
                     self.backlog -= qdisc_pkt_len(skb)
-                    _bstats_update(self, skb)
+                    bstats_update(self, skb)
                     return skb
             if self.recent and need_retry and self.state & QDISC_STATE_NON_EMPTY:
                 # Empty: clear MISSED/DRAINING, look once more (another CPU may have enqueued).
@@ -464,18 +463,20 @@ def sch_direct_xmit(skb, q: Qdisc, dev, txq, validate: bool = True) -> bool:
     Returns whether the caller may send more. ``NETDEV_TX_BUSY``, or a
     stopped txq, requeues what was not sent (:func:`dev_requeue_skb`).
     """
+    # mutual call: dev.c runs the qdisc, sch_generic.c calls back
+    from .dev import dev_hard_start_xmit, validate_xmit_skb_list
     net = q.net
     charge(net, "sch_direct_xmit")
     ret = NETDEV_TX_BUSY
     if validate:
-        skb = devcore.validate_xmit_skb_list(skb, dev)
+        skb = validate_xmit_skb_list(skb, dev)
         if skb is None:
             return True
     cpu = net.ctx.cpu.index
     owner, txq.xmit_lock_owner = txq.xmit_lock_owner, cpu  # HARD_TX_LOCK (igb is not LLTX)
     try:
         if not netif_xmit_frozen_or_stopped(txq):
-            skb, ret = devcore.dev_hard_start_xmit(skb, dev, txq)
+            skb, ret = dev_hard_start_xmit(skb, dev, txq)
         elif _recent(net):
             qdisc_maybe_clear_missed(q, txq)
     finally:
@@ -505,70 +506,6 @@ def dev_requeue_skb(skb, q: Qdisc) -> None:
         __netif_schedule(q)
 
 
-# --- __dev_xmit_skb ---------------------------------------------------------------------------
-def qdisc_pkt_len_init(skb) -> None:
-    """``pkt_len = len``, plus the headers of the other segments for GSO: ``(gso_segs - 1) × hdr_len``.
-
-    ``hdr_len`` = MAC + network headers (transport offset from the MAC
-    header) + the TCP header (its data offset, read from the packet) or 8
-    for UDP.
-    """
-    skb.pkt_len = skb.len
-    sh = skb.shinfo
-    if sh.gso_size and skb.transport_header != 0xFFFF:
-        hdr_len = skb.transport_header - skb.mac_header
-        if sh.gso_type & (SKB_GSO_TCPV4 | SKB_GSO_TCPV6):
-            doff = skb.mem.read(skb.head + skb.transport_header + 12, 1)
-            hdr_len += (doff[0] >> 4) * 4
-        else:
-            hdr_len += 8
-        skb.pkt_len += (sh.gso_segs - 1) * hdr_len
-
-
-def dev_qdisc_enqueue(skb, q: Qdisc, txq) -> int:
-    return q.enqueue(skb) & NET_XMIT_MASK
-
-
-def __dev_xmit_skb(skb, q: Qdisc, dev, txq) -> int:
-    """Queue ``skb`` on ``q`` or send it straight to the driver when the qdisc is empty; NET_XMIT_*."""
-    net = q.net
-    qdisc_pkt_len_init(skb)
-    if q.flags & TCQ_F_NOLOCK:
-        if q.flags & TCQ_F_CAN_BYPASS and nolock_qdisc_is_empty(q) and qdisc_run_begin(q):
-            if not nolock_qdisc_is_empty(q):  # retest under the seqlock (a requeue raced)
-                rc = dev_qdisc_enqueue(skb, q, txq)
-                __qdisc_run(q)
-                qdisc_run_end(q)
-                return rc
-            _bstats_update(q, skb)
-            q.bypasses += 1
-            net.count("qdisc_bypass", 1, skb.len)
-            if sch_direct_xmit(skb, q, dev, txq, True) and not nolock_qdisc_is_empty(q):
-                __qdisc_run(q)
-            qdisc_run_end(q)
-            return NET_XMIT_SUCCESS
-        rc = dev_qdisc_enqueue(skb, q, txq)
-        qdisc_run(q)
-        return rc
-    # locked qdiscs (every qdisc in 3.10; noop)
-    if q.state & _DEACTIVATED:
-        kfree_skb(skb)
-        return NET_XMIT_DROP
-    if q.flags & TCQ_F_CAN_BYPASS and q.qlen == 0 and qdisc_run_begin(q):
-        _bstats_update(q, skb)
-        q.bypasses += 1
-        net.count("qdisc_bypass", 1, skb.len)
-        if sch_direct_xmit(skb, q, dev, txq, True):
-            __qdisc_run(q)
-        qdisc_run_end(q)
-        return NET_XMIT_SUCCESS
-    rc = dev_qdisc_enqueue(skb, q, txq)
-    if qdisc_run_begin(q):
-        __qdisc_run(q)
-        qdisc_run_end(q)
-    return rc
-
-
 # --- scheduling and NET_TX ---------------------------------------------------------------------
 def __netif_reschedule(q: Qdisc) -> None:
     """Append ``q`` to this CPU's output queue and raise NET_TX here."""
@@ -596,24 +533,6 @@ def qdisc_schedule_txq(txq) -> None:
     if q is None:
         q = txq.dev.net.noop_qdisc
     __netif_schedule(q)
-
-
-def net_tx_action(net, index: int) -> None:
-    """NET_TX_SOFTIRQ on CPU ``index``: free the completion queue, then run every scheduled qdisc."""
-    charge(net, "net_tx_action")
-    net.free_completion_queue(index)
-    net.count("net_tx_action", 0, 0)
-    sd = net.softnet_data[index]
-    if not sd.output_queue:
-        return
-    head = sd.output_queue
-    sd.output_queue = []
-    for q in head:
-        if q.flags & TCQ_F_NOLOCK and q.state & _DEACTIVATED:
-            q.state &= ~_SCHED
-            continue
-        q.state &= ~_SCHED
-        qdisc_run(q)
 
 
 # --- attaching, activating, deactivating ------------------------------------------------------------
@@ -658,7 +577,7 @@ def dev_activate(dev) -> None:
     """Attach the default qdiscs if none; with carrier, make each TX queue's qdisc live."""
     net = dev.net
     if net.noop_qdisc is None:
-        raise RuntimeError("the qdisc layer is not installed on this NetCore (stack.core.qdisc.install)")
+        raise RuntimeError("the device layer is not initialised on this NetCore (stack.core.dev.net_dev_init)")
     if dev.qdisc is None or dev.qdisc is net.noop_qdisc:
         attach_default_qdiscs(dev)
     _install_hooks(dev)
@@ -697,25 +616,3 @@ def dev_deactivate(dev) -> None:
         qdisc_reset(q)
         if q.flags & TCQ_F_NOLOCK:
             q.state &= ~QDISC_STATE_NON_EMPTY
-
-
-def install(net) -> None:
-    """Register the qdisc layer on ``net``: NET_TX handler, noop qdisc, dev_activate/dev_deactivate.
-
-    Devices already running get their qdiscs now.
-    """
-    if net.kernel_version not in KERNEL_VERSIONS:
-        raise ValueError(f"net.kernel_version {net.kernel_version!r}: expected one of {KERNEL_VERSIONS}")
-    if net.noop_qdisc is None:
-        net.noop_qdisc = noop_qdisc(net)
-    net.dev_activate = dev_activate
-    net.dev_deactivate = dev_deactivate
-    net.softirq.open_softirq(NET_TX_SOFTIRQ, partial(net_tx_action, net))
-    for dev in net.devices:
-        if netif_running(dev):
-            dev_activate(dev)
-
-
-# The device layer calls into this module and this module into it (as dev.c and sch_generic.c do);
-# imported last so that either module may be imported first.
-from . import dev as devcore  # noqa: E402

@@ -26,9 +26,9 @@ simulated CPU (through its store buffer — the payload copy of
 linear ones. The GSO fields are in ``skb_shinfo`` as in Linux (so clones
 share them).
 
-Where the memory comes from and who writes it is an :class:`SkbMemory`:
+Where the memory comes from and who writes it is an :class:`~stack.core.skb_memory.SkbMemory`:
 an allocator (``alloc(size, align) -> address | None``, ``free(address)``;
-:class:`HostAllocator` draws from the host's kmalloc pool, a driver's
+:class:`~stack.core.skb_memory.HostAllocator` draws from the host's kmalloc pool, a driver's
 Kernel can stand in to get its failure injection and leak report), the
 execution context whose current CPU does the stores, live-skb bookkeeping
 for leak checks, and free counters (consumed vs dropped, as the
@@ -48,16 +48,16 @@ from __future__ import annotations
 import copy
 from typing import Callable
 
-from sim.host import DmaPoolExhausted
-
-from .context import CpuContext, in_hardirq
+from .checksum import csum_partial
+from .context import in_hardirq
+from .skb_memory import SkbBug, SkbMemory
 
 __all__ = [
     "MAX_SKB_FRAGS", "NET_SKB_PAD", "SKB_TRUESIZE_OVERHEAD",
     "CHECKSUM_NONE", "CHECKSUM_UNNECESSARY", "CHECKSUM_COMPLETE", "CHECKSUM_PARTIAL",
     "SKB_GSO_TCPV4", "SKB_GSO_TCPV6", "SKB_GSO_UDP_L4", "SKBTX_HW_TSTAMP",
     "ETH_P_IP", "ETH_P_IPV6", "ETH_P_ARP", "ETH_P_8021Q", "ETH_HLEN",
-    "SkbBug", "SkbLeak", "SkbFrag", "skb_shared_info", "SkBuff", "SkbMemory", "HostAllocator",
+    "SkbFrag", "skb_shared_info", "SkBuff",
     "alloc_skb", "skb_from_bytes", "skb_to_bytes", "skb_clone", "skb_get",
     "skb_header_cloned", "pskb_expand_head", "skb_cow_head",
     "skb_reserve", "skb_put", "skb_put_data", "skb_push", "skb_pull",
@@ -106,14 +106,6 @@ ETH_HLEN = 14
 
 #: Value of an unset ``*_header`` offset (``(u16)~0U``).
 _UNSET = 0xFFFF
-
-
-class SkbBug(RuntimeError):
-    """A misuse Linux would BUG() on: skb_over_panic, skb_under_panic, double free, too many frags."""
-
-
-class SkbLeak(AssertionError):
-    """skbs or pages still live when a run says none should be."""
 
 
 class SkbFrag:
@@ -207,111 +199,6 @@ class SkBuff:
     def __repr__(self) -> str:
         return (f"<skb #{self.id} len={self.len} data_len={self.data_len} "
                 f"frags={len(self.shinfo.frags)} users={self.users}>")
-
-
-class HostAllocator:
-    """Allocations from the host's kmalloc pool (``host.dma.kmalloc``); None when it is exhausted."""
-
-    def __init__(self, host):
-        self.dma = host.dma
-        self.live = 0
-
-    def alloc(self, size: int, align: int = 64) -> int | None:
-        try:
-            addr = self.dma.kmalloc(size, align)
-        except DmaPoolExhausted:
-            return None
-        self.live += 1
-        return addr
-
-    def free(self, addr: int) -> None:
-        self.dma.kfree(addr)
-        self.live -= 1
-
-
-class SkbMemory:
-    """Where skb bytes come from and who writes them, plus live-skb and free accounting.
-
-    ``ctx`` is the execution context (:mod:`stack.core.context`) whose current CPU
-    does every store and load; ``net`` the NetCore that owns this memory
-    (needed only to defer frees from hard-IRQ context).
-    ``copy_ps_per_byte`` charges the writing CPU for each byte copied
-    (0 by default: the cost table of a whole system sets it).
-    """
-
-    def __init__(self, host, allocator=None, ctx=None, net=None, copy_ps_per_byte: int = 0):
-        self.host = host
-        self.allocator = allocator if allocator is not None else HostAllocator(host)
-        self.ctx = ctx if ctx is not None else CpuContext(host)
-        self.net = net
-        self.copy_ps_per_byte = copy_ps_per_byte
-        #: Live skbs by id (what a leak report lists).
-        self.live: dict[int, SkBuff] = {}
-        #: Live page allocations: address -> reference count.
-        self.pages: dict[int, int] = {}
-        self.allocated = 0
-        self.consumed = 0
-        self.dropped = 0
-        self.alloc_failures = 0
-        self._next_id = 0
-
-    def _new_id(self) -> int:
-        self._next_id += 1
-        return self._next_id
-
-    # --- bytes through the current CPU -------------------------------------
-    def write(self, addr: int, data) -> None:
-        """A memcpy into host memory by the current CPU (through its store buffer)."""
-        cpu = self.ctx.cpu
-        cpu.store_bytes(addr, data)
-        if self.copy_ps_per_byte:
-            cpu.charge(self.copy_ps_per_byte * len(data))
-
-    def read(self, addr: int, n: int) -> bytes:
-        """``n`` bytes as the current CPU sees them (its own buffered stores included)."""
-        return self.ctx.cpu.load_bytes(addr, n) if n else b""
-
-    # --- pages ---------------------------------------------------------------
-    def alloc_page(self, size: int, align: int = 64) -> int | None:
-        """A page allocation of ``size`` bytes with one reference, or None."""
-        addr = self.allocator.alloc(size, align)
-        if addr is None:
-            self.alloc_failures += 1
-            return None
-        self.pages[addr] = 1
-        return addr
-
-    def get_page(self, page: int) -> None:
-        """Take another reference to ``page``."""
-        if page not in self.pages:
-            raise SkbBug(f"get_page({page:#x}): not a live page")
-        self.pages[page] += 1
-
-    def put_page(self, page: int) -> None:
-        """Drop a reference to ``page``; the last one frees it."""
-        refs = self.pages.get(page)
-        if refs is None:
-            raise SkbBug(f"put_page({page:#x}): not a live page (double put?)")
-        if refs == 1:
-            del self.pages[page]
-            self.allocator.free(page)
-        else:
-            self.pages[page] = refs - 1
-
-    # --- accounting ------------------------------------------------------------
-    @property
-    def freed(self) -> int:
-        """skbs freed so far (consumed + dropped)."""
-        return self.consumed + self.dropped
-
-    def assert_no_leaks(self, when: str = "") -> None:
-        """Raise :class:`SkbLeak` naming every live skb and page."""
-        if not self.live and not self.pages:
-            return
-        what = [repr(s) for s in self.live.values()]
-        what += [f"page {p:#x} refs={r}" for p, r in self.pages.items()]
-        raise SkbLeak(f"{when + ': ' if when else ''}{len(self.live)} skb(s) and {len(self.pages)} "
-                      f"page(s) live: " + ", ".join(what))
 
 
 # --- allocation ------------------------------------------------------------------------
@@ -824,3 +711,34 @@ def skb_free_deferred(skb: SkBuff, dropped: bool) -> None:
     if skb.users:
         raise SkbBug(f"{skb!r} on the completion queue still has {skb.users} user(s)")
     _release(skb, dropped)
+
+
+def skb_copy_bits(skb: SkBuff, offset: int, length: int) -> bytes:
+    """``length`` bytes of the packet from ``offset`` (relative to ``data``), linear part then frags."""
+    if offset < 0 or offset + length > skb.len:
+        raise ValueError(f"skb_copy_bits({offset}, {length}) outside {skb!r}")
+    mem = skb.mem
+    headlen = skb.len - skb.data_len
+    parts = []
+    if offset < headlen:
+        n = min(length, headlen - offset)
+        parts.append(mem.read(skb.data + offset, n))
+        offset += n
+        length -= n
+    pos = headlen
+    for frag in skb.shinfo.frags:
+        if not length:
+            break
+        end = pos + frag.size
+        if offset < end:
+            n = min(length, end - offset)
+            parts.append(skb_frag_bytes(mem, frag)[offset - pos:offset - pos + n])
+            offset += n
+            length -= n
+        pos = end
+    return b"".join(parts)
+
+
+def skb_checksum(skb: SkBuff, offset: int, length: int, initial: int = 0) -> int:
+    """Folded one's complement sum over ``length`` bytes from ``offset`` (relative to ``data``)."""
+    return csum_partial(skb_copy_bits(skb, offset, length), initial)

@@ -30,6 +30,7 @@ held off while the daemon runs. ``need_resched()`` is always false.
 from __future__ import annotations
 
 import inspect
+from collections import deque
 from typing import Callable
 
 from .jiffies import jiffies, msecs_to_jiffies, time_before
@@ -38,7 +39,7 @@ __all__ = [
     "HI_SOFTIRQ", "TIMER_SOFTIRQ", "NET_TX_SOFTIRQ", "NET_RX_SOFTIRQ", "BLOCK_SOFTIRQ",
     "IRQ_POLL_SOFTIRQ", "TASKLET_SOFTIRQ", "SCHED_SOFTIRQ", "HRTIMER_SOFTIRQ", "RCU_SOFTIRQ",
     "NR_SOFTIRQS", "SOFTIRQ_NAMES", "MAX_SOFTIRQ_RESTART", "MAX_SOFTIRQ_TIME_MS",
-    "Softirq", "SoftirqCpu",
+    "Softirq", "SoftirqCpu", "tasklet_struct",
 ]
 
 (HI_SOFTIRQ, TIMER_SOFTIRQ, NET_TX_SOFTIRQ, NET_RX_SOFTIRQ, BLOCK_SOFTIRQ, IRQ_POLL_SOFTIRQ,
@@ -53,11 +54,23 @@ MAX_SOFTIRQ_RESTART = 10
 MAX_SOFTIRQ_TIME_MS = 2
 
 
+class tasklet_struct:
+    """``struct tasklet_struct``: ``func()`` run once from TASKLET_SOFTIRQ per :meth:`Softirq.tasklet_schedule`."""
+
+    __slots__ = ("func", "scheduled", "runs")
+
+    def __init__(self, func: Callable[[], object]):
+        self.func = func
+        #: ``TASKLET_STATE_SCHED``: queued on a CPU's tasklet_vec, not yet run.
+        self.scheduled = False
+        self.runs = 0
+
+
 class SoftirqCpu:
-    """One CPU's softirq state: pending mask, per-vector execution counts, ksoftirqd counters."""
+    """One CPU's softirq state: pending mask, per-vector execution counts, ksoftirqd counters, tasklet_vec."""
 
     __slots__ = ("index", "cpu", "pending", "counts", "ksoftirqd_wakeups", "ksoftirqd_runs",
-                 "in_ksoftirqd", "process", "_wake")
+                 "in_ksoftirqd", "process", "_wake", "tasklet_vec")
 
     def __init__(self, index: int, cpu):
         self.index = index
@@ -70,6 +83,8 @@ class SoftirqCpu:
         self.in_ksoftirqd = False
         self.process = None
         self._wake = None
+        #: Tasklets scheduled on this CPU, in order (``tasklet_vec``).
+        self.tasklet_vec: deque[tasklet_struct] = deque()
 
 
 class Softirq:
@@ -89,6 +104,7 @@ class Softirq:
         self._max_time_j = msecs_to_jiffies(MAX_SOFTIRQ_TIME_MS)
         for sc in self.per_cpu:
             sc.process = engine.spawn(self._daemon(sc), f"softirqd/{sc.index}")
+        self.open_softirq(TASKLET_SOFTIRQ, self.tasklet_action)   # softirq_init
 
     # --- registration and raising ------------------------------------------------
     def open_softirq(self, nr: int, action: Callable[[int], object]) -> None:
@@ -112,6 +128,24 @@ class Softirq:
         if wake is not None:
             sc._wake = None
             wake.succeed()
+
+    # --- tasklets (kernel/softirq.c) ------------------------------------------------------
+    def tasklet_schedule(self, t: tasklet_struct) -> None:
+        """Queue ``t`` on the current CPU and raise TASKLET_SOFTIRQ there (once until it runs)."""
+        if t.scheduled:
+            return
+        t.scheduled = True
+        self.per_cpu[self.ctx.cpu.index].tasklet_vec.append(t)
+        self.raise_softirq(TASKLET_SOFTIRQ)
+
+    def tasklet_action(self, index: int) -> None:
+        """TASKLET_SOFTIRQ on CPU ``index``: run every tasklet queued there, in order."""
+        sc = self.per_cpu[index]
+        lst, sc.tasklet_vec = sc.tasklet_vec, deque()
+        for t in lst:
+            t.scheduled = False
+            t.runs += 1
+            t.func()
 
     def local_softirq_pending(self) -> int:
         """The current CPU's pending mask."""

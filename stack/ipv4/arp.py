@@ -8,14 +8,14 @@
   ``arp_hh_ops`` (output ``neigh_resolve_output``).
 * :func:`arp_solicit` builds a real ARP request (:func:`arp_create`: an
   Ethernet frame, broadcast unless a unicast probe slot is left) and sends
-  it through ``net.dev_queue_xmit`` — the same qdisc path as data.
+  it with ``dev_queue_xmit`` — the same qdisc path as data.
 * :func:`arp_rcv` (``skb.data`` at the ARP header, NET_RX softirq) ->
   :func:`arp_process`: a request for one of our addresses is answered (and
   the asker's entry made STALE with its address); a reply for an entry we
   have updates it (REACHABLE for a unicast reply, STALE otherwise), which
   drains its queue right here, in NET_RX context.
 * :func:`arp_error_report`: a queued skb of a neighbour that FAILED gets an
-  ICMP host-unreachable (to its socket, see ``stack.ipv4.inet.icmp_send``) and
+  ICMP host-unreachable (to its socket, see ``stack.ipv4.icmp.icmp_send``) and
   is freed.
 
 Not modelled: proxy ARP, arp_filter/arp_ignore/arp_announce other than 0,
@@ -27,12 +27,15 @@ import errno
 import struct
 
 from stack.core.cputime import charge
-from .inet import (ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, LL_RESERVED_SPACE, icmp_send, in_dev_get, ip_hdr_read)
+from stack.core.dev import dev_queue_xmit
+from stack.core.skbuff import ETH_P_ARP, alloc_skb, consume_skb, kfree_skb, skb_put, skb_reset_network_header
 from stack.neighbour import (NEIGH_UPDATE_F_OVERRIDE, NUD_NOARP, NUD_REACHABLE, NUD_STALE, NUD_VALID,
                              __neigh_lookup, dev_hard_header, neigh_event_ns, neigh_ops, neigh_parms,
-                             neigh_resolve_output, neigh_table, neigh_update, neigh_xmit)
+                             neigh_resolve_output, neigh_table, neigh_update)
+from .icmp import ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, icmp_send
+from .inetdevice import in_dev_get
+from .ip import LL_RESERVED_SPACE, ip_hdr_read
 from .route import RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST, inet_addr_type, inet_select_addr
-from stack.core.skbuff import ETH_P_ARP, alloc_skb, consume_skb, kfree_skb, skb_put, skb_reset_network_header
 
 __all__ = [
     "ARPHRD_ETHER", "ARPOP_REQUEST", "ARPOP_REPLY", "ETH_BROADCAST", "arp_hh_ops", "arp_init",
@@ -136,7 +139,7 @@ def arp_create(net, type_: int, ptype: int, dest_ip: int, dev, src_ip: int, dest
 
 def arp_xmit(net, skb) -> int:
     """``arp_xmit``: to the device layer (no NF_ARP_OUT hooks in the model)."""
-    return neigh_xmit(net, skb)
+    return dev_queue_xmit(skb)
 
 
 def arp_send(net, type_: int, ptype: int, dest_ip: int, dev, src_ip: int, dest_hw: bytes | None,

@@ -32,14 +32,14 @@ from __future__ import annotations
 
 import struct
 
+from stack.core.checksum import csum_fold, csum_partial, ip_fast_csum
 from stack.core.cputime import charge, charge_bytes
-from .inet import (ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY, ICMP_TIME_EXCEEDED, IP_MF, IP_OFFSET,
-                   IPCB, csum_partial, csum_fold, inet_skb_parm, ip_fast_csum, ip_hdr_read,
-                   skb_copy_bits)
+from stack.core.skbuff import (CHECKSUM_NONE, CHECKSUM_UNNECESSARY, ETH_P_IP, NET_SKB_PAD, alloc_skb, consume_skb,
+                               kfree_skb, skb_copy_bits, skb_put, skb_reset_network_header)
 from stack.netfilter import NF_HOOK, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING
+from .icmp import ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY, ICMP_TIME_EXCEEDED
+from .ip import IP_MF, IP_OFFSET, IPCB, inet_skb_parm, ip_hdr_read
 from .route import ip_route_input
-from stack.core.skbuff import (CHECKSUM_NONE, CHECKSUM_UNNECESSARY, ETH_P_IP, NET_SKB_PAD, alloc_skb,
-                               consume_skb, kfree_skb, skb_put, skb_reset_network_header)
 
 __all__ = [
     "NET_RX_SUCCESS", "NET_RX_DROP", "ip_rcv", "ip_rcv_finish", "ip_local_deliver",

@@ -16,7 +16,7 @@ The path, each step a function with its Linux name and its CPU charge::
   them (CHECKSUM_PARTIAL with the seed), GSO fields for a TSO skb
   (``gso_segs`` advances the socket's IP ID by that many), ``skb.sk`` and
   the destructor as TCP wants them.
-* ``sk`` has the :class:`~stack.ipv4.inet.inet_sock` fields: ``inet_daddr``,
+* ``sk`` has the :class:`~stack.ipv4.inet_sock.inet_sock` fields: ``inet_daddr``,
   ``inet_saddr`` (0 = the route's source), ports, ``sk_protocol``,
   ``inet_id``, ``uc_ttl``, ``tos``, ``pmtudisc``, ``sk_priority``,
   ``sk_bound_dev_if``, ``sk_dst_cache``, ``sk_dst_pending_confirm``.
@@ -24,7 +24,7 @@ The path, each step a function with its Linux name and its CPU charge::
   caches it with ``sk_setup_caps`` (``sk_route_caps``, ``sk_gso_max_size``,
   ``sk_gso_max_segs``); later ones do no lookup.
 * IP owns the skb from here in every case (sent, queued on an unresolved
-  neighbour, or freed) and owns ``skb.cb`` (:class:`~stack.ipv4.inet.inet_skb_parm`).
+  neighbour, or freed) and owns ``skb.cb`` (:class:`~stack.ipv4.ip.inet_skb_parm`).
 * Returns 0 (handed to the device, or queued waiting for ARP), a positive
   ``NET_XMIT_DROP``/``NET_XMIT_CN`` from the device layer (TCP applies
   ``net_xmit_eval``), or a negative errno: -EHOSTUNREACH (no route:
@@ -55,21 +55,23 @@ leaving (``ip_finish_output2``, after fragmentation); 3.10 counts
 from __future__ import annotations
 
 import errno
-import struct
 
+from stack.core.checksum import ip_fast_csum
 from stack.core.cputime import charge, charge_bytes
-from .inet import (ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, IP_DF, IP_MF, IP_OFFSET, IP_PMTUDISC_DO,
-                   IP_PMTUDISC_WANT, IPPROTO_TCP, LL_RESERVED_SPACE, IPCB, icmp_send,
-                   inet_addr, inet_skb_parm, ip_fast_csum, ip_hdr_read, skb_checksum_help, skb_copy_bits,
-                   skb_set_owner_w)
-from stack.neighbour import __neigh_create, neigh_confirm, neigh_lookup_noref, neigh_output
+from stack.core.dev import skb_checksum_help
 from stack.core.netdevice import NET_XMIT_CN
+from stack.core.skbuff import (CHECKSUM_PARTIAL, ETH_P_IP, SKB_GSO_UDP_L4, alloc_skb, consume_skb, kfree_skb,
+                               skb_copy_bits, skb_cow_head, skb_headroom, skb_is_gso, skb_push, skb_put,
+                               skb_reset_network_header)
+from stack.neighbour import __neigh_create, neigh_confirm, neigh_lookup_noref, neigh_output
 from stack.netfilter import NF_HOOK_COND, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, nf_hook
+from .icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, icmp_send
+from .inet_sock import skb_set_owner_w
+from .ip import (IP_DF, IP_MF, IP_OFFSET, IP_PMTUDISC_DO, IP_PMTUDISC_WANT, IPCB, IPPROTO_TCP, LL_RESERVED_SPACE,
+                 inet_skb_parm, ip_hdr_read, iphdr_layout)
 from .route import (IS_ERR, __sk_dst_check, dst_metric_locked_mtu, ip_route_output, ip_route_output_ports,
                     rt_nexthop, sk_setup_caps)
-from stack.core.skbuff import (CHECKSUM_PARTIAL, ETH_P_IP, SKB_GSO_UDP_L4, alloc_skb, consume_skb, kfree_skb,
-                               skb_cow_head, skb_headroom, skb_is_gso, skb_push, skb_put,
-                               skb_reset_network_header)
+from .utils import inet_addr
 
 __all__ = [
     "IPSKB_FORWARDED", "IPSKB_REROUTED", "IPSKB_FRAG_COMPLETE", "ip_queue_xmit", "ip_build_and_send_pkt",
@@ -83,13 +85,11 @@ IPSKB_FORWARDED = 1 << 0
 IPSKB_REROUTED = 1 << 4
 IPSKB_FRAG_COMPLETE = 1 << 3
 
-_IPH = struct.Struct("!BBHHHBBHII")
-
 
 # --- header fields -------------------------------------------------------------------------------
 def ip_select_ttl(sk, rt) -> int:
     """``ip_select_ttl``: the socket's IP_TTL, else the route's hoplimit, else ``ip_default_ttl`` (64)."""
-    ttl = getattr(sk, "uc_ttl", -1) if sk is not None else -1
+    ttl = sk.uc_ttl if sk is not None else -1
     if ttl < 0:
         ttl = rt.hoplimit or rt.net.ipv4.sysctl_ip_default_ttl
     return ttl
@@ -127,7 +127,7 @@ def ip_select_ident_segs(net, sk, saddr: int, daddr: int, protocol: int, frag_of
     3.10 (``ip_select_ident_more``): DF -> the socket's ``inet_id`` if
     connected (advanced by ``segs``), else 0; no DF -> the generator.
     """
-    connected = sk is not None and getattr(sk, "inet_daddr", 0)
+    connected = sk is not None and sk.inet_daddr
     if net.kernel_version == "3.10":
         if frag_off & IP_DF:
             if connected:
@@ -161,7 +161,7 @@ def _push_iph(skb, tos: int, frag_off: int, ttl: int, protocol: int, ident: int,
     """Push a 20-byte header (tot_len and checksum left 0 for ``__ip_local_out``)."""
     skb_push(skb, 20)
     skb_reset_network_header(skb)
-    skb.mem.write(skb.data, _IPH.pack(0x45, tos & 0xFF, 0, ident, frag_off, ttl, protocol, 0, saddr, daddr))
+    skb.mem.write(skb.data, iphdr_layout.pack(0x45, tos & 0xFF, 0, ident, frag_off, ttl, protocol, 0, saddr, daddr))
 
 
 # --- ip_queue_xmit --------------------------------------------------------------------------------
@@ -183,7 +183,7 @@ def ip_queue_xmit(sk, skb) -> int:
     else:
         ipv4.stats["dst_cache_hits"] += 1
     cb = inet_skb_parm(rt)
-    cb.dst_pending_confirm = bool(getattr(sk, "sk_dst_pending_confirm", 0))
+    cb.dst_pending_confirm = bool(sk.sk_dst_pending_confirm)
     skb.cb = cb
     frag_off = IP_DF if ip_dont_fragment(sk, rt) and not cb.ignore_df else 0
     saddr = sk.inet_saddr or rt.saddr
@@ -217,7 +217,7 @@ def ip_build_and_send_pkt(skb, sk, saddr, daddr, rt=None, protocol: int = IPPROT
     ident = ip_select_ident(net, sk, src, daddr, protocol, frag_off)
     _push_iph(skb, tos, frag_off, ip_select_ttl(sk, rt), protocol, ident, src, daddr)
     if sk is not None:
-        skb.priority = getattr(sk, "sk_priority", 0)
+        skb.priority = sk.sk_priority
     return ip_local_out(net, sk, skb)
 
 
@@ -340,6 +340,7 @@ def ip_do_fragment(net, sk, skb, output, mtu: int) -> int:
             kfree_skb(skb)
             mib["IpFragFails"] += 1
             return err
+        net.ipv4.stats["sw_checksums"] += 1
     iph = ip_hdr_read(skb)
     hlen = iph.ihl * 4
     space = mtu - hlen
@@ -413,7 +414,7 @@ def sock_confirm_neigh(skb, n) -> None:
     cb = skb.cb
     if cb.dst_pending_confirm:
         sk = skb.sk
-        if sk is not None and getattr(sk, "sk_dst_pending_confirm", 0):
+        if sk is not None and sk.sk_dst_pending_confirm:
             sk.sk_dst_pending_confirm = 0
         neigh_confirm(n)
 

@@ -30,8 +30,11 @@ from __future__ import annotations
 import errno
 
 from stack.core.cputime import charge
-from .inet import (IP_MAX_MTU, in_dev_get, in_ntoa, inet_addr, inet_prefix, inet_make_mask)
 from stack.core.netdevice import NETIF_F_HW_CSUM, NETIF_F_SG, NETIF_F_TSO
+from stack.neighbour import neigh_confirm, neigh_lookup_noref
+from .inetdevice import in_dev_get
+from .ip import IP_MAX_MTU
+from .utils import in_ntoa, inet_addr, inet_make_mask, inet_prefix
 
 __all__ = [
     "RTN_UNSPEC", "RTN_UNICAST", "RTN_LOCAL", "RTN_BROADCAST", "RTN_MULTICAST", "RTN_UNREACHABLE",
@@ -170,6 +173,7 @@ def _ip_output():
     """``ip_output`` (imported late: ip_output imports this module)."""
     global _IP_OUTPUT
     if _IP_OUTPUT is None:
+        # mutual reference: route.c sets dst.output = ip_output; ip_output.c routes
         from .ip_output import ip_output
         _IP_OUTPUT = ip_output
     return _IP_OUTPUT
@@ -361,8 +365,7 @@ def ip_route_output(net, daddr, saddr=None, oif=None, tos: int = 0):
 
 def ip_route_output_ports(net, sk, daddr, saddr, dport: int, sport: int, proto: int):
     """``ip_route_output_ports``: the socket's lookup (bound device, then the FIB)."""
-    return ip_route_output(net, daddr, saddr or None, oif=getattr(sk, "sk_bound_dev_if", None),
-                           tos=getattr(sk, "tos", 0))
+    return ip_route_output(net, daddr, saddr or None, oif=sk.sk_bound_dev_if, tos=sk.tos)
 
 
 def ip_route_input(net, daddr: int, saddr: int, dev) -> int:
@@ -431,7 +434,6 @@ def sk_dst_confirm(sk) -> None:
 
 def dst_confirm_neigh(rt: rtable, daddr) -> None:
     """Confirm the neighbour of ``rt`` for ``daddr`` now (``dst_confirm_neigh``/``ipv4_confirm_neigh``)."""
-    from stack.neighbour import neigh_confirm, neigh_lookup_noref
     n = neigh_lookup_noref(rt.net.ipv4.arp_tbl, rt_nexthop(rt, inet_addr(daddr)), rt.dev)
     if n is not None:
         neigh_confirm(n)

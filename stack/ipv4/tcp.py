@@ -1,28 +1,26 @@
-"""TCP over IPv4, socket level: ``struct tcp_sock``, ``tcp_sendmsg``, ``tcp_push``, open and close.
+"""TCP's socket calls (``net/ipv4/tcp.c``): ``tcp_sendmsg``, ``tcp_push``, ``tcp_recvmsg``, close, the socket lock.
 
 Linux's TCP is split over ``tcp.c`` (socket calls), ``tcp_output.c``,
-``tcp_input.c``, ``tcp_timer.c``, ``tcp_cong.c`` and ``tcp_ipv4.c``; the
-model keeps the same split (:mod:`stack.ipv4.tcp_output`, :mod:`stack.ipv4.tcp_input`,
-:mod:`stack.ipv4.tcp_timer`, :mod:`stack.ipv4.tcp_cong`), with what ``tcp_ipv4.c``
-does for sockets (connect, the hash tables, the SYN queue) here. Facts:
+``tcp_input.c``, ``tcp_timer.c``, ``tcp_cong.c``, ``tcp_ipv4.c``,
+``inet_connection_sock.c`` and ``inet_hashtables.c``; the model keeps the
+same split, one module each (:mod:`stack.ipv4.tcp_output`,
+:mod:`stack.ipv4.tcp_input`, :mod:`stack.ipv4.tcp_timer`,
+:mod:`stack.ipv4.tcp_cong`, :mod:`stack.ipv4.tcp_ipv4`,
+:mod:`stack.ipv4.inet_connection_sock`, :mod:`stack.ipv4.inet_hashtables`),
+with what they all share (``struct tcp_sock``, ``TCP_SKB_CB``, the
+constants of ``include/net/tcp.h``) in :mod:`stack.ipv4.tcp_sock`. Facts:
 ``research/stack_facts.md`` §0–§4, §9.4, §10–§12.
 
 What is here
 ------------
-* :class:`tcp_sock` — one object that is ``struct sock``, ``inet_sock``
-  (as ``sk.inet``: saddr, daddr, sport, dport, inet_id, sk_dst_cache, ttl,
-  tos — what ``ip_queue_xmit(sk, skb)`` reads), ``inet_connection_sock`` and
-  ``tcp_sock`` at once, with Linux field names.
-* :func:`install` — per-host TCP state (``net.tcp``: sysctls, MIB counters,
-  hash tables, TSQ lists), the ``inet_protos[IPPROTO_TCP]`` handler, the
-  TASKLET softirq, the ``net.kernel_version`` switch.
+* :func:`tcp_init` — per-host TCP state (``net.tcp``: sysctls, MIB counters,
+  hash tables, TSQ lists) and the TSQ tasklets, called by ``inet_init``.
 * process context (all generators, run as a task, see
   ``driver/platform/tasks.py``): :func:`tcp_sendmsg`, :func:`tcp_recvmsg`,
-  :func:`tcp_v4_connect`, :func:`inet_csk_accept`, :func:`tcp_close`;
-  plain calls: :func:`inet_csk_listen_start`, :func:`tcp_setsockopt`.
+  :func:`tcp_close`, :func:`tcp_shutdown`; plain calls: :func:`tcp_setsockopt`.
 * the socket lock: :func:`lock_sock` / :func:`release_sock` with the
   backlog. While a task owns the socket, segments that softirq receives go
-  to ``sk_backlog`` and are processed in ``release_sock`` (or every 16 new
+  to ``sk_backlog`` and are processed (``sk_backlog_rcv``) in ``release_sock`` (or every 16 new
   skbs, ``sk_flush_backlog``, recent) in the task's context — ``sy`` time;
   TSQ and timer work found while the task owns the socket is deferred to
   ``tcp_release_cb``, as in Linux (stack_facts §1, §10.1).
@@ -47,8 +45,8 @@ cwnd of ACKed segments vs per cwnd of ACKs); PSH forced on GSO skbs
 skbs on a separate retransmit queue (4.15+ layout); 3.10 kept them on the
 write queue behind ``sk_send_head`` — the same order and the same skbs.
 
-Addresses are dotted-quad strings (``"10.0.0.1"``), as the socket API
-takes them; :func:`in_aton` gives the 4 bytes.
+Addresses are ints (host order), as the kernel keeps them; the socket
+calls convert the dotted strings programs pass.
 
 Not modelled: SACK (not offered in the SYN options), window scaling of our
 own receive window beyond a fixed ``rcv_wscale``, receive-buffer autotuning,
@@ -58,479 +56,59 @@ timers, RST generation, keepalive, SO_LINGER, pacing by TCP itself.
 """
 from __future__ import annotations
 
-import socket as _pysocket
-import zlib
-from collections import deque
-from functools import partial
 
 from sim.engine import NS, US
 
 from stack.core import cputime
-from stack.core.jiffies import HZ
-from stack.core.skbuff import (MAX_SKB_FRAGS, SKB_GSO_TCPV4, alloc_skb, skb_fill_page_desc, skb_put,
-                               skb_tailroom)
+from stack.core.skbuff import MAX_SKB_FRAGS, alloc_skb, consume_skb, skb_fill_page_desc, skb_put, skb_tailroom
+from .inet_hashtables import inet_put_port, inet_unhash
+from .tcp_output import (__tcp_push_pending_frames, tcp_current_mss, tcp_push_one, tcp_push_pending_frames,
+                         tcp_release_cb, tcp_send_fin, tcp_send_head, tcp_tasklet_init)
+from .tcp_sock import (EAGAIN, ENOPROTOOPT, EPIPE, MSG_DONTWAIT, MSG_EOR, MSG_MORE, MSG_OOB, RCV_SHUTDOWN,
+                       SEND_SHUTDOWN, SO_RCVBUF, SO_SNDBUF, SOCK_MIN_SNDBUF, SOCK_NOSPACE, SOCK_SNDBUF_LOCK,
+                       SOL_SOCKET, SOL_TCP, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CORK, TCP_ESTABLISHED, TCP_FIN_WAIT1,
+                       TCP_LAST_ACK, TCP_LISTEN, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH, TCP_NODELAY,
+                       TCP_SYN_RECV, TCP_SYN_SENT, TCPHDR_ACK, TCPHDR_PSH, TcpNet, TSQ_THROTTLED, _seq, after,
+                       is_old, max_tcp_header, sk_wmem_refcount, tcp_bound_to_half_wnd, tcp_skb_cb)
+from .tcp_timer import tcp_clear_xmit_timers
 
 __all__ = [
-    "IPPROTO_TCP", "TCP_ESTABLISHED", "TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_FIN_WAIT1", "TCP_FIN_WAIT2",
-    "TCP_TIME_WAIT", "TCP_CLOSE", "TCP_CLOSE_WAIT", "TCP_LAST_ACK", "TCP_LISTEN", "TCP_CLOSING",
-    "TCP_STATE_NAMES", "TCPHDR_FIN", "TCPHDR_SYN", "TCPHDR_RST", "TCPHDR_PSH", "TCPHDR_ACK",
-    "TCP_NAGLE_OFF", "TCP_NAGLE_CORK", "TCP_NAGLE_PUSH", "MSG_OOB", "MSG_DONTWAIT", "MSG_EOR",
-    "MSG_MORE", "TCP_NODELAY", "TCP_CORK", "SOL_SOCKET", "SOL_TCP", "SO_SNDBUF", "SO_RCVBUF",
-    "TCP_INIT_CWND", "TCP_INFINITE_SSTHRESH", "TCP_MSS_DEFAULT", "TCP_TIMEOUT_INIT", "TCP_RTO_MIN",
-    "TCP_RTO_MAX", "TCP_CA_Open", "TCP_CA_Disorder", "TCP_CA_CWR", "TCP_CA_Recovery", "TCP_CA_Loss",
-    "TCPCB_SACKED_RETRANS", "TCPCB_LOST", "TCPCB_EVER_RETRANS", "TSQ_THROTTLED", "TSQ_QUEUED",
-    "SOCK_NOSPACE", "SEND_SHUTDOWN", "RCV_SHUTDOWN",
-    "before", "after", "in_aton", "is_old", "max_tcp_header", "tcp_skb_cb", "inet_sock", "tcp_sock",
-    "TcpNet", "install", "tcp_skb_pcount", "tcp_packets_in_flight", "tcp_wnd_end",
-    "lock_sock", "release_sock", "sock_owned_by_user", "sk_stream_memory_free", "sk_stream_write_space",
-    "sk_wake", "tcp_send_mss", "tcp_sendmsg", "tcp_push", "tcp_mark_push", "forced_push",
-    "tcp_recvmsg", "tcp_v4_connect", "inet_csk_listen_start", "inet_csk_accept", "tcp_close",
-    "tcp_shutdown", "tcp_setsockopt", "sock_setsockopt", "tcp_create", "tcp_stats",
+    "tcp_init", "lock_sock", "release_sock", "sock_owned_by_user", "sk_stream_memory_free",
+    "sk_stream_write_space", "sk_wake", "tcp_send_mss", "tcp_sendmsg", "tcp_push", "tcp_mark_push",
+    "forced_push", "tcp_recvmsg", "tcp_close", "tcp_shutdown", "tcp_setsockopt", "sock_setsockopt",
+    "tcp_stats",
 ]
 
-IPPROTO_TCP = 6
 
 # sk_state (include/net/tcp_states.h)
-(TCP_ESTABLISHED, TCP_SYN_SENT, TCP_SYN_RECV, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_TIME_WAIT, TCP_CLOSE,
- TCP_CLOSE_WAIT, TCP_LAST_ACK, TCP_LISTEN, TCP_CLOSING) = range(1, 12)
-TCP_STATE_NAMES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
-                   6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
-                   11: "CLOSING"}
 
 # TCP header flags (TCPHDR_*)
-TCPHDR_FIN, TCPHDR_SYN, TCPHDR_RST, TCPHDR_PSH, TCPHDR_ACK, TCPHDR_URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 
 # tp->nonagle bits
-TCP_NAGLE_OFF = 1    # TCP_NODELAY
-TCP_NAGLE_CORK = 2   # TCP_CORK / MSG_MORE
-TCP_NAGLE_PUSH = 4   # one-shot: push now
 
 # send flags (include/linux/socket.h)
-MSG_OOB = 0x1
-MSG_DONTWAIT = 0x40
-MSG_EOR = 0x80
-MSG_MORE = 0x8000
 
 # socket options
-SOL_SOCKET = 1
-SOL_TCP = IPPROTO_TCP
-SO_SNDBUF = 7
-SO_RCVBUF = 8
-TCP_NODELAY = 1
-TCP_CORK = 3
 
-TCP_INIT_CWND = 10
-TCP_INFINITE_SSTHRESH = 0x7FFFFFFF
-TCP_MSS_DEFAULT = 536
-TCP_MIN_SND_MSS = 48
-#: Initial RTO (``TCP_TIMEOUT_INIT``), min and max, in jiffies.
-TCP_TIMEOUT_INIT = HZ
-TCP_RTO_MIN = HZ // 5
-TCP_RTO_MAX = 120 * HZ
-#: ``TCP_DELACK_MIN`` (HZ/25, 40 ms).
-TCP_DELACK_MIN = HZ // 25
 
 # icsk_ca_state
-TCP_CA_Open, TCP_CA_Disorder, TCP_CA_CWR, TCP_CA_Recovery, TCP_CA_Loss = range(5)
 
 # TCP_SKB_CB(skb)->sacked
-TCPCB_SACKED_RETRANS = 0x02
-TCPCB_LOST = 0x04
-TCPCB_EVER_RETRANS = 0x80
-TCPCB_RETRANS = TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS
 
 # sk_tsq_flags
-TSQ_THROTTLED = 1 << 0
-TSQ_QUEUED = 1 << 1
-TCP_TSQ_DEFERRED = 1 << 2
-TCP_WRITE_TIMER_DEFERRED = 1 << 3
-TCP_DELACK_TIMER_DEFERRED = 1 << 4
 
 # sock->flags, sk_shutdown, sk_userlocks
-SOCK_NOSPACE = 1 << 2
-RCV_SHUTDOWN = 1
-SEND_SHUTDOWN = 2
-SOCK_SNDBUF_LOCK = 1
 
 # errno
-EPIPE, EAGAIN, ENOTCONN, EISCONN, EINVAL, EADDRINUSE, EADDRNOTAVAIL, ECONNREFUSED, ENOMEM, ENOBUFS, \
-    EOPNOTSUPP, EALREADY, ENOPROTOOPT, EBUSY, ETIMEDOUT = (32, 11, 107, 106, 22, 98, 99, 111, 12, 105,
-                                                          95, 114, 92, 16, 110)
-
-_SEQ_MASK = 0xFFFFFFFF
-#: ``~0UL``: pacing rate before the first RTT sample (no pacing limit).
-_UNLIMITED_RATE = (1 << 64) - 1
-#: ``SOCK_MIN_SNDBUF`` (recent: 2 × TCP_SKB_MIN_TRUESIZE, 2 × (2048 + 256)).
-SOCK_MIN_SNDBUF = 4608
-
-
-def before(a: int, b: int) -> bool:
-    """``before(seq1, seq2)``: ``(s32)(seq1 - seq2) < 0``."""
-    return ((a - b) & _SEQ_MASK) >= 0x80000000
-
-
-def after(a: int, b: int) -> bool:
-    """``after(seq2, seq1)``."""
-    return before(b, a)
-
-
-def _seq(a: int) -> int:
-    return a & _SEQ_MASK
-
-
-def in_aton(addr) -> bytes:
-    """The 4 network-order bytes of an IPv4 address given as dotted quad, int (host order) or bytes."""
-    if isinstance(addr, (bytes, bytearray)):
-        if len(addr) != 4:
-            raise ValueError(f"IPv4 address must be 4 bytes, got {addr!r}")
-        return bytes(addr)
-    if isinstance(addr, int):
-        return addr.to_bytes(4, "big")
-    return _pysocket.inet_aton(addr)
-
-
-def is_old(net) -> bool:
-    """True when ``net.kernel_version`` selects the Linux 3.10 behaviour."""
-    return net.kernel_version == "3.10"
-
-
-def max_tcp_header(net) -> int:
-    """``MAX_TCP_HEADER``: 128 + MAX_HEADER (LL_MAX_HEADER 128 + 48 for tunnels) = 304;
-    recent kernels round it up to the cache line (320). Headroom of every TCP skb."""
-    return 304 if is_old(net) else 320
 
 
 # --- per-skb control block --------------------------------------------------------------
-class tcp_skb_cb:
-    """``TCP_SKB_CB(skb)``: sequence range, flags, retransmit marks, TSO count, send time."""
-
-    __slots__ = ("seq", "end_seq", "tcp_flags", "sacked", "pcount", "tcp_gso_size", "eor", "tx_us",
-                 "when")
-
-    def __init__(self, seq: int = 0, flags: int = TCPHDR_ACK):
-        self.seq = seq
-        self.end_seq = seq
-        self.tcp_flags = flags
-        self.sacked = 0
-        self.pcount = 0
-        self.tcp_gso_size = 0
-        self.eor = False
-        #: send time of the last (re)transmission, µs (``skb->skb_mstamp_ns``)
-        self.tx_us = 0
-        #: 3.10 ``TCP_SKB_CB(skb)->when`` (jiffies of the last transmission)
-        self.when = 0
-
-    def __repr__(self) -> str:
-        return f"<tcb {self.seq}-{self.end_seq} flags={self.tcp_flags:#x} pcount={self.pcount}>"
-
-
-def tcp_skb_pcount(skb) -> int:
-    return skb.cb.pcount
 
 
 # --- sockets ------------------------------------------------------------------------------
-class inet_sock:
-    """``struct inet_sock``: the fields IP output reads (``inet_saddr`` ... ``uc_ttl``)."""
-
-    __slots__ = ("saddr", "daddr", "sport", "dport", "inet_id", "sk_dst_cache", "ttl", "tos")
-
-    def __init__(self):
-        self.saddr: str | None = None
-        self.daddr: str | None = None
-        self.sport = 0
-        self.dport = 0
-        self.inet_id = 0
-        #: the socket's cached route (IP's ``__sk_dst_check``/``sk_setup_caps`` fill it)
-        self.sk_dst_cache = None
-        #: ``uc_ttl``: -1 = use the route / ``ip_default_ttl``
-        self.ttl = -1
-        self.tos = 0
-
-
-class _PageFrag:
-    """``struct page_frag`` (``sk_page_frag``): the page the copy fills, and how far."""
-
-    __slots__ = ("page", "offset", "size")
-
-    def __init__(self):
-        self.page = None
-        self.offset = 0
-        self.size = 0
-
-
-def _addr_int(addr) -> int:
-    return int.from_bytes(in_aton(addr), "big") if addr is not None else 0
-
-
-def _addr_str(value) -> str | None:
-    if not value:
-        return None
-    return value if isinstance(value, str) else _pysocket.inet_ntoa(in_aton(value))
-
-
-def _inet_field(name: str, doc: str):
-    return property(lambda self: getattr(self.inet, name), lambda self, v: setattr(self.inet, name, v), doc=doc)
-
-
-class tcp_sock:
-    """``struct sock`` + ``inet_connection_sock`` + ``tcp_sock`` of one TCP socket (Linux names).
-
-    ``sk.inet`` holds the inet_sock part with string addresses; the flat
-    ``inet_saddr``/``inet_daddr`` (ints, host order), ``inet_sport``,
-    ``inet_dport``, ``inet_id``, ``uc_ttl``, ``tos``, ``sk_dst_cache``
-    properties are the same fields under the names IPv4 output
-    (``stack.ipv4.inet.inet_sock``) reads and writes.
-    """
-
-    sk_protocol = IPPROTO_TCP
-
-    inet_sport = _inet_field("sport", "local port")
-    inet_dport = _inet_field("dport", "remote port")
-    inet_id = _inet_field("inet_id", "IP ID counter (IP advances it by gso_segs)")
-    uc_ttl = _inet_field("ttl", "IP_TTL (-1: default)")
-    tos = _inet_field("tos", "IP TOS")
-    sk_dst_cache = _inet_field("sk_dst_cache", "the cached route (IP's sk_setup_caps sets it)")
-
-    @property
-    def inet_saddr(self) -> int:
-        return _addr_int(self.inet.saddr)
-
-    @inet_saddr.setter
-    def inet_saddr(self, value) -> None:
-        self.inet.saddr = _addr_str(value)
-
-    inet_rcv_saddr = inet_saddr
-
-    @property
-    def inet_daddr(self) -> int:
-        return _addr_int(self.inet.daddr)
-
-    @inet_daddr.setter
-    def inet_daddr(self, value) -> None:
-        self.inet.daddr = _addr_str(value)
-
-    @property
-    def sk_can_gso(self) -> bool:
-        """The route can do TSO (``sk_can_gso``): IP's ``sk_setup_caps`` leaves gso_max_size 0 if not."""
-        return self.sk_gso_max_size > 0
-
-    def __init__(self, net):
-        tcp = net.tcp
-        self.net = net
-        self.sk_net = net
-        self.inet = inet_sock()
-        self.id = tcp._next_sock_id()
-        # --- inet_sock fields IPv4 reads/writes besides the properties above
-        self.pmtudisc = 1              # IP_PMTUDISC_WANT: DF set
-        self.recverr = False
-        self.sk_priority = 0
-        self.sk_bound_dev_if = None
-        self.sk_dst_pending_confirm = 0
-        self.sk_route_caps = 0
-        self.sk_gso_type = SKB_GSO_TCPV4
-        self.sk_rmem_alloc = 0
-        self.sk_err_soft = 0
-        self.sk_err_report = None
-        self.sk_write_space = None
-        self.sk_data_ready = None
-        # --- struct sock
-        self.sk_state = TCP_CLOSE
-        self.sk_sndbuf = tcp.tcp_wmem[1]
-        self.sk_rcvbuf = tcp.tcp_rmem[1]
-        self.sk_userlocks = 0
-        self.sk_wmem_queued = 0
-        #: bytes of this socket's skbs in qdisc/driver (``sk_wmem_alloc``, 0-based here)
-        self.sk_wmem_alloc = 0
-        self.sk_err = 0
-        self.sk_shutdown = 0
-        self.sk_socket_flags = 0
-        self.sk_write_queue: deque = deque()
-        self.tcp_rtx_queue: deque = deque()
-        self.sk_receive_queue = bytearray()
-        self.sk_backlog: list = []
-        self.owned = False
-        self._lock_waiters: list = []
-        self.sk_wq: list = []          # events of tasks sleeping on this socket
-        self.sk_tsq_flags = 0
-        self.sk_pacing_rate = _UNLIMITED_RATE
-        self.sk_pacing_shift = 10
-        self.sk_gso_max_size = 65536
-        self.sk_gso_max_segs = 65535
-        self.sk_page_frag = _PageFrag()
-        self.sk_max_ack_backlog = 0
-        self.accept_queue: deque = deque()
-        self.parent = None
-        self.orphan = False
-        self.bound = False
-        # --- inet_connection_sock
-        self.icsk_rto = TCP_TIMEOUT_INIT
-        self.icsk_backoff = 0
-        self.icsk_retransmits = 0
-        self.icsk_ca_state = TCP_CA_Open
-        self.icsk_pmtu_cookie = 0
-        self.icsk_pending = False
-        self.icsk_ack_pending = False
-        self.icsk_retransmit_timer = None
-        self.icsk_delack_timer = None
-        # --- tcp_sock: sequence space
-        self.snd_una = 0
-        self.snd_nxt = 0
-        self.write_seq = 0
-        self.pushed_seq = 0
-        self.snd_sml = 0
-        self.snd_up = 0
-        self.snd_wnd = 0
-        self.max_window = 0
-        self.snd_wl1 = 0
-        self.rcv_nxt = 0
-        self.rcv_wup = 0
-        self.rcv_wnd = 0
-        self.copied_seq = 0
-        self.high_seq = 0
-        self.disorder_flight = 0       # packets_out at the first duplicate ACK
-        # --- options (rx_opt)
-        self.mss_clamp = TCP_MSS_DEFAULT
-        self.mss_cache = TCP_MSS_DEFAULT
-        self.advmss = TCP_MSS_DEFAULT
-        self.tcp_header_len = 20
-        self.tstamp_ok = False
-        self.wscale_ok = False
-        self.snd_wscale = 0
-        self.rcv_wscale = 0
-        self.saw_tstamp = False
-        self.rcv_tsval = 0
-        self.rcv_tsecr = 0
-        self.ts_recent = 0
-        self.tsoffset = 0              # added to the ms clock in TSval (per connection)
-        self.nonagle = 0
-        self.xmit_size_goal_segs = 0   # 3.10
-        self.gso_segs = 0              # recent: size goal in segments
-        self.size_goal = 0             # last size goal tcp_sendmsg used (for reports)
-        # --- congestion control
-        self.snd_cwnd = TCP_INIT_CWND
-        self.snd_ssthresh = TCP_INFINITE_SSTHRESH
-        self.snd_cwnd_cnt = 0
-        self.snd_cwnd_clamp = 0xFFFFFFFF
-        self.prior_cwnd = 0
-        self.packets_out = 0
-        self.sacked_out = 0
-        self.lost_out = 0
-        self.retrans_out = 0
-        self.reordering = 3
-        self.is_cwnd_limited = False
-        self.max_packets_out = 0
-        self.cwnd_usage_seq = 0
-        self.tso_deferred = 0          # 3.10
-        # --- RTT
-        self.srtt_us = 0               # << 3
-        self.mdev_us = 0               # << 2
-        self.mdev_max_us = 0
-        self.rttvar_us = 0
-        self.rtt_seq = 0
-        self.min_rtt_us = 0
-        self.tcp_wstamp_ns = 0
-        self.lsndtime = 0
-        self.retrans_stamp = 0
-        # --- receive side
-        self.quick_acks_pending = 0    # full segments received since the last ACK
-        self.ack_now = False           # an ACK must go out after this segment
-        self.ack_pending_data = False  # data received, ACK may be delayed
-        self.tstamp_offered = False    # what our SYN offered (active open)
-        self.wscale_offered = False
-        self.icsk_probe0 = False       # the retransmit timer is the zero-window probe
-        # --- per-socket counters (tcp_info-like)
-        self.bytes_sent = 0            # payload bytes handed to IP, retransmits included
-        self.bytes_acked = 0
-        self.bytes_retrans = 0
-        self.bytes_received = 0
-        self.data_segs_out = 0
-        self.total_retrans = 0
-        self.segs_out = 0
-        self.segs_in = 0
-        self.copied_from_user = 0
-
-    # convenience views ----------------------------------------------------------
-    @property
-    def state_name(self) -> str:
-        return TCP_STATE_NAMES.get(self.sk_state, str(self.sk_state))
-
-    @property
-    def srtt(self) -> float:
-        """Smoothed RTT in µs."""
-        return self.srtt_us / 8
-
-    def __repr__(self) -> str:
-        i = self.inet
-        return (f"<tcp_sock #{self.id} {i.saddr}:{i.sport} -> {i.daddr}:{i.dport} {self.state_name} "
-                f"cwnd={self.snd_cwnd} una={self.snd_una} nxt={self.snd_nxt}>")
-
-
-def sk_wmem_refcount(sk) -> int:
-    """Linux's ``refcount_read(&sk->sk_wmem_alloc)``: the bytes plus the socket's own reference (1).
-
-    The model counts bytes from 0; Linux's comparisons (autocork, TSQ) are made on the refcount.
-    """
-    return sk.sk_wmem_alloc + 1
-
-
-def tcp_packets_in_flight(tp) -> int:
-    """``packets_out − (sacked_out + lost_out) + retrans_out``."""
-    return tp.packets_out - (tp.sacked_out + tp.lost_out) + tp.retrans_out
-
-
-def tcp_wnd_end(tp) -> int:
-    return _seq(tp.snd_una + tp.snd_wnd)
 
 
 # --- per-host TCP state ---------------------------------------------------------------------
-class TcpNet:
-    """``net->ipv4`` TCP part of one host: sysctls, MIB counters, hash tables, TSQ lists."""
-
-    def __init__(self, net):
-        self.net = net
-        # sysctls (stack_facts §0)
-        old = is_old(net)
-        self.tcp_wmem = [4096, 16384, 4 << 20]
-        self.tcp_rmem = [4096, 87380 if old else 131072, 6 << 20]
-        self.wmem_max = 212992
-        self.tcp_limit_output_bytes = 131072 if old else 4 << 20
-        self.tcp_autocorking = 0 if old else 1
-        self.tcp_tso_win_divisor = 3
-        self.tcp_min_tso_segs = 2
-        self.tcp_timestamps = 1
-        self.tcp_window_scaling = 1
-        self.tcp_pacing_ss_ratio = 200
-        self.tcp_pacing_ca_ratio = 120
-        self.tcp_reordering = 3
-        self.somaxconn = 4096
-        #: verify the checksum of received segments that arrive CHECKSUM_NONE
-        self.verify_csum = True
-        #: ``(saddr, sport, daddr, dport) -> isn``; default: a hash of the tuple plus a 64 ns clock
-        self.isn_func = None
-        #: ``daddr -> saddr`` (dotted or int) for connect() on a socket bound to no address: the
-        #: route's preferred source, e.g. ``lambda d: ip_route_output(net, inet_addr(d)).saddr``
-        self.saddr_hook = None
-        # counters: Linux MIB names (netstat -s / nstat), plus the model's own
-        self.mib: dict[str, int] = {}
-        #: why tcp_write_xmit stopped: cwnd, rwnd, nagle, tso_defer, tsq, empty, xmit_err, nomem, done
-        self.xmit_stop: dict[str, int] = {}
-        # hash tables
-        self.ehash: dict[tuple, tcp_sock] = {}
-        self.lhash: dict[tuple, tcp_sock] = {}
-        self.bound_ports: dict[int, int] = {}
-        self.next_ephemeral = 32768
-        self.sockets: list[tcp_sock] = []
-        self._sock_ids = 0
-        # TSQ: per-CPU list of sockets whose TX completions want tcp_write_xmit
-        self.tsq_lists = [deque() for _ in net.host.cpus]
-        self.tsq_tasklets = None
-
-    def _next_sock_id(self) -> int:
-        self._sock_ids += 1
-        return self._sock_ids
-
-    def inc(self, name: str, n: int = 1) -> None:
-        self.mib[name] = self.mib.get(name, 0) + n
 
 
 #: Model cost entries this layer adds to ``net.costs`` (UNCONFIRMED, like stack.core.cputime's).
@@ -543,41 +121,13 @@ _TCP_COSTS_PS = {
 }
 
 
-def install(net, *, kernel_version: str | None = None, ip_queue_xmit=None) -> TcpNet:
-    """Set up TCP on ``net``; returns ``net.tcp``.
-
-    ``kernel_version`` sets ``net.kernel_version`` ("recent" default, or
-    "3.10"); call before creating sockets. ``ip_queue_xmit(sk, skb) -> int``
-    is what TCP hands its skbs to (default: ``stack.ipv4.ip_output.ip_queue_xmit``
-    when that module exists; tests pass a fake). Registers
-    ``net.inet_protos[6]`` and, if nobody has yet, the TASKLET softirq.
-    """
-    from . import tcp_input, tcp_output
-
-    if kernel_version is not None:
-        if kernel_version not in ("recent", "3.10"):
-            raise ValueError(f"kernel_version must be 'recent' or '3.10', got {kernel_version!r}")
-        net.kernel_version = kernel_version
-    elif not hasattr(net, "kernel_version"):
-        net.kernel_version = "recent"
-    if getattr(net, "tcp", None) is not None:
-        return net.tcp
+def tcp_init(net) -> None:
+    """``tcp_init`` for ``net``: ``net.tcp`` (sysctls, MIB counters, hash tables, TSQ lists), the cost
+    entries of this layer, and the per-CPU TSQ tasklets."""
     net.tcp = TcpNet(net)
     for name, ps in _TCP_COSTS_PS.items():
         net.costs.setdefault(name, ps)
-    if ip_queue_xmit is not None:
-        net.ip_queue_xmit = ip_queue_xmit
-    elif getattr(net, "ip_queue_xmit", None) is None:
-        try:
-            from .ip_output import ip_queue_xmit as _ipq  # noqa: F401  (provided by the IP layer)
-            net.ip_queue_xmit = _ipq
-        except ImportError:
-            def _no_ip(sk, skb):
-                raise RuntimeError("TCP transmit but no IP layer: install it or set net.ip_queue_xmit")
-            net.ip_queue_xmit = _no_ip
-    net.inet_protos[IPPROTO_TCP] = partial(tcp_input.tcp_v4_rcv, net)
-    tcp_output.tcp_tasklet_init(net)
-    return net.tcp
+    tcp_tasklet_init(net)
 
 
 def tcp_stats(net) -> dict:
@@ -601,14 +151,12 @@ def lock_sock(sk):
 
 
 def _process_backlog(sk) -> int:
-    """``__release_sock``: run the backlogged segments in this (task) context; how many."""
-    from .tcp_input import tcp_v4_do_rcv
-
+    """``__release_sock``: run the backlogged segments in this (task) context (``sk_backlog_rcv``); how many."""
     n = 0
     while sk.sk_backlog:
         batch, sk.sk_backlog = sk.sk_backlog, []
         for skb in batch:
-            tcp_v4_do_rcv(sk, skb)
+            sk.sk_backlog_rcv(sk, skb)
             n += 1
     if n:
         sk.net.tcp.inc("backlog_processed", n)
@@ -617,8 +165,6 @@ def _process_backlog(sk) -> int:
 
 def release_sock(sk) -> None:
     """Process the backlog, run deferred TSQ/timer work (``tcp_release_cb``), drop the lock."""
-    from .tcp_output import tcp_release_cb
-
     cputime.charge(sk.net, "release_sock")
     _process_backlog(sk)
     tcp_release_cb(sk)
@@ -641,16 +187,6 @@ def sk_wake(sk) -> None:
         for ev in waiters:
             if not ev.triggered:
                 ev.succeed()
-
-
-def _sk_wait_event(sk, cond):
-    """Generator: sleep (lock released) until ``cond()``; the lock is held again on return."""
-    while not cond():
-        ev = sk.net.engine.event()
-        sk.sk_wq.append(ev)
-        release_sock(sk)
-        yield ev
-        yield from lock_sock(sk)
 
 
 def sk_stream_memory_free(sk) -> bool:
@@ -705,12 +241,6 @@ def sk_stream_wait_connect(sk, nonblock: bool):
 
 
 # --- sizes ----------------------------------------------------------------------------------------
-def tcp_bound_to_half_wnd(tp, pktsize: int) -> int:
-    """Half the largest window the peer offered (the whole window while it is tiny)."""
-    cutoff = tp.max_window >> 1 if tp.max_window > TCP_MSS_DEFAULT else tp.max_window
-    if cutoff and pktsize > cutoff:
-        return max(cutoff, 68 - tp.tcp_header_len)
-    return pktsize
 
 
 def tcp_xmit_size_goal(sk, mss_now: int, large_allowed: bool) -> int:
@@ -740,8 +270,6 @@ def tcp_xmit_size_goal(sk, mss_now: int, large_allowed: bool) -> int:
 
 def tcp_send_mss(sk, flags: int) -> tuple[int, int]:
     """``(mss_now, size_goal)`` for a send with ``flags``."""
-    from .tcp_output import tcp_current_mss
-
     mss_now = tcp_current_mss(sk)
     sk.size_goal = tcp_xmit_size_goal(sk, mss_now, not (flags & MSG_OOB))
     return mss_now, sk.size_goal
@@ -823,8 +351,6 @@ def _copy_from_user(sk, addr: int, chunk) -> None:
 
 def tcp_push(sk, flags: int, mss_now: int, nonagle: int, size_goal: int) -> None:
     """End of a send: PSH the tail unless MSG_MORE, autocork (recent), then push pending frames."""
-    from .tcp_output import __tcp_push_pending_frames
-
     net = sk.net
     cputime.charge(net, "tcp_push")
     if not sk.sk_write_queue:
@@ -862,8 +388,6 @@ def tcp_sendmsg(sk, data, flags: int = 0):
 
 def tcp_sendmsg_locked(sk, data, flags: int = 0):
     """Generator: copy ``data`` into skbs on the write queue and push them (stack_facts §2)."""
-    from .tcp_output import __tcp_push_pending_frames, tcp_push_one, tcp_send_head
-
     net = sk.net
     tcp = net.tcp
     old = is_old(net)
@@ -1001,71 +525,6 @@ def tcp_recvmsg(sk, n: int, flags: int = 0):
 
 
 # --- open -----------------------------------------------------------------------------------------
-def tcp_create(net) -> tcp_sock:
-    """``inet_create`` + ``tcp_v4_init_sock`` for a new SOCK_STREAM socket."""
-    if getattr(net, "tcp", None) is None:
-        install(net)
-    sk = tcp_sock(net)
-    from .tcp_timer import tcp_init_xmit_timers
-    tcp_init_xmit_timers(sk)
-    net.tcp.sockets.append(sk)
-    return sk
-
-
-def inet_bind(sk, addr: str, port: int) -> int:
-    """Bind to ``(addr, port)``; port 0 picks an ephemeral one. 0 or -errno."""
-    tcp = sk.net.tcp
-    if sk.bound or sk.sk_state != TCP_CLOSE:
-        return -EINVAL
-    if port == 0:
-        port = _ephemeral_port(tcp)
-    elif tcp.bound_ports.get(port):
-        return -EADDRINUSE
-    tcp.bound_ports[port] = tcp.bound_ports.get(port, 0) + 1
-    sk.inet.saddr = addr if addr not in ("", "0.0.0.0") else None
-    sk.inet.sport = port
-    sk.bound = True
-    return 0
-
-
-def _ephemeral_port(tcp) -> int:
-    for _ in range(61000 - 32768):
-        port = tcp.next_ephemeral
-        tcp.next_ephemeral = 32768 if port >= 60999 else port + 1
-        if not tcp.bound_ports.get(port):
-            return port
-    raise RuntimeError("no ephemeral port left")
-
-
-def _unbind(sk) -> None:
-    tcp = sk.net.tcp
-    if sk.bound and sk.parent is None:
-        port = sk.inet.sport
-        left = tcp.bound_ports.get(port, 0) - 1
-        if left > 0:
-            tcp.bound_ports[port] = left
-        else:
-            tcp.bound_ports.pop(port, None)
-    sk.bound = False
-
-
-def _ehash_key(sk) -> tuple:
-    i = sk.inet
-    return (i.saddr, i.sport, i.daddr, i.dport)
-
-
-def inet_hash(sk) -> None:
-    sk.net.tcp.ehash[_ehash_key(sk)] = sk
-
-
-def inet_unhash(sk) -> None:
-    tcp = sk.net.tcp
-    key = _ehash_key(sk)
-    if tcp.ehash.get(key) is sk:
-        del tcp.ehash[key]
-    lkey = (sk.inet.saddr, sk.inet.sport)
-    if tcp.lhash.get(lkey) is sk:
-        del tcp.lhash[lkey]
 
 
 def tcp_set_state(sk, state: int) -> None:
@@ -1073,110 +532,9 @@ def tcp_set_state(sk, state: int) -> None:
     sk.sk_state = state
     if state == TCP_CLOSE:
         inet_unhash(sk)
-        _unbind(sk)
-        from .tcp_timer import tcp_clear_xmit_timers
+        inet_put_port(sk)
         tcp_clear_xmit_timers(sk)
     sk_wake(sk)
-
-
-def inet_csk_listen_start(sk, backlog: int) -> int:
-    """``listen()``: the socket takes SYNs for its bound port. 0 or -errno."""
-    if sk.sk_state == TCP_LISTEN:
-        sk.sk_max_ack_backlog = min(backlog, sk.net.tcp.somaxconn)
-        return 0
-    if sk.sk_state != TCP_CLOSE:
-        return -EINVAL
-    if not sk.bound:
-        err = inet_bind(sk, "0.0.0.0", 0)
-        if err:
-            return err
-    sk.sk_max_ack_backlog = min(backlog, sk.net.tcp.somaxconn)
-    sk.sk_state = TCP_LISTEN
-    sk.net.tcp.lhash[(sk.inet.saddr, sk.inet.sport)] = sk
-    return 0
-
-
-def inet_csk_accept(sk, flags: int = 0):
-    """Generator: the next established child of listener ``sk``, or -errno."""
-    net = sk.net
-    cputime.charge(net, "inet_csk_accept")
-    yield from lock_sock(sk)
-    try:
-        while not sk.accept_queue:
-            if sk.sk_state != TCP_LISTEN:
-                return -EINVAL
-            if flags & MSG_DONTWAIT:
-                return -EAGAIN
-            ev = net.engine.event()
-            sk.sk_wq.append(ev)
-            release_sock(sk)
-            yield ev
-            yield from lock_sock(sk)
-        child = sk.accept_queue.popleft()
-        child.parent = None   # owned by its own file now
-        return child
-    finally:
-        release_sock(sk)
-
-
-def _secure_tcp_seq(net, saddr, sport, daddr, dport) -> int:
-    tcp = net.tcp
-    if tcp.isn_func is not None:
-        return _seq(tcp.isn_func(saddr, sport, daddr, dport))
-    h = zlib.crc32(f"{saddr}:{sport}>{daddr}:{dport}".encode())
-    return _seq(h + (net.engine.now // 64_000))   # + a 64 ns clock, as secure_tcp_seq
-
-
-def _secure_ts_off(saddr, daddr) -> int:
-    """Per address pair offset of TSval (``secure_tcp_ts_off``; a hash here, not random)."""
-    return zlib.crc32(f"ts:{saddr}>{daddr}".encode()) & 0xFFFFFFFF
-
-
-def tcp_v4_connect(sk, daddr: str, dport: int, flags: int = 0):
-    """Generator: active open (SYN, wait for SYN-ACK); 0 or -errno."""
-    from .tcp_output import tcp_connect
-
-    net = sk.net
-    cputime.charge(net, "tcp_v4_connect")
-    yield from lock_sock(sk)
-    try:
-        if sk.sk_state == TCP_ESTABLISHED:
-            return -EISCONN
-        if sk.sk_state in (TCP_SYN_SENT, TCP_SYN_RECV):
-            return -EALREADY
-        if sk.sk_state != TCP_CLOSE:
-            return -EINVAL
-        if not sk.bound:
-            err = inet_bind(sk, "0.0.0.0", 0)
-            if err:
-                return err
-        if sk.inet.saddr is None:
-            hook = net.tcp.saddr_hook
-            saddr = hook(daddr) if hook is not None else None
-            if not saddr:
-                return -EADDRNOTAVAIL
-            sk.inet.saddr = _addr_str(saddr)      # the route's preferred source (int or dotted)
-        sk.inet.daddr = daddr
-        sk.inet.dport = dport
-        key = _ehash_key(sk)
-        if key in net.tcp.ehash:
-            return -EADDRINUSE
-        sk.sk_state = TCP_SYN_SENT
-        inet_hash(sk)
-        sk.write_seq = _secure_tcp_seq(net, sk.inet.saddr, sk.inet.sport, daddr, dport)
-        sk.tsoffset = _secure_ts_off(sk.inet.saddr, daddr)
-        sk.inet.inet_id = sk.write_seq & 0xFFFF   # Linux: prandom; any start value
-        net.tcp.inc("ActiveOpens")
-        err = tcp_connect(sk)
-        if err:
-            tcp_set_state(sk, TCP_CLOSE)
-            return err
-        if flags & MSG_DONTWAIT:
-            return -115   # -EINPROGRESS
-        err = yield from sk_stream_wait_connect(sk, False)
-        return err
-    finally:
-        release_sock(sk)
 
 
 # --- close ------------------------------------------------------------------------------------------
@@ -1184,8 +542,6 @@ def tcp_close(sk):
     """Generator: ``close()``. A listener drops its children; a connection sends FIN after its
     queued data and returns without waiting for the FIN to be ACKed (the socket lives on,
     orphaned, until the exchange ends)."""
-    from .tcp_output import tcp_send_fin
-
     net = sk.net
     cputime.charge(net, "tcp_close")
     yield from lock_sock(sk)
@@ -1215,8 +571,6 @@ def tcp_close(sk):
 
 def tcp_shutdown(sk, how: int):
     """Generator: ``shutdown(SHUT_WR)`` sends FIN; reading side only marks."""
-    from .tcp_output import tcp_send_fin
-
     yield from lock_sock(sk)
     try:
         if how in (1, 2) and not sk.sk_shutdown & SEND_SHUTDOWN:
@@ -1236,8 +590,6 @@ def tcp_shutdown(sk, how: int):
 
 def _purge_queues(sk) -> None:
     """Free everything queued (``tcp_write_queue_purge``)."""
-    from stack.core.skbuff import consume_skb
-
     for q in (sk.sk_write_queue, sk.tcp_rtx_queue):
         while q:
             skb = q.popleft()
@@ -1276,8 +628,6 @@ def sock_setsockopt(sk, optname: int, val: int) -> int:
 
 def tcp_setsockopt(sk, level: int, optname: int, val: int) -> int:
     """``setsockopt``: SOL_TCP TCP_NODELAY / TCP_CORK, SOL_SOCKET SO_SNDBUF / SO_RCVBUF."""
-    from .tcp_output import tcp_push_pending_frames
-
     if level == SOL_SOCKET:
         return sock_setsockopt(sk, optname, val)
     if level != SOL_TCP:

@@ -1,22 +1,13 @@
-"""TCP input: ``tcp_v4_rcv``, the handshake, ``tcp_ack`` and what an ACK sets in motion (§11).
+"""TCP input (``net/ipv4/tcp_input.c``): the handshake states, ``tcp_ack`` and what an ACK sets in motion (§11).
 
-``net.inet_protos[6]`` is ``tcp_v4_rcv(net, skb)``: ``skb.data`` at the TCP
-header, the IP header at ``skb.network_header`` (IP has validated it and
-trimmed the skb to its total length). It runs in NET_RX softirq context.
+Segments arrive from :func:`stack.ipv4.tcp_ipv4.tcp_v4_rcv` (validation,
+socket lookup, the backlog while a task owns the socket) parsed into a
+:class:`TcpSeg` (:func:`tcp_parse`), in NET_RX softirq context or in the
+owning task at ``release_sock``:
 
-* validation: length, data offset, the checksum in software when the skb
-  arrives ``CHECKSUM_NONE`` (``net.tcp.verify_csum``; charged as
-  ``csum_partial``), then the socket lookup (established 4-tuple, else a
-  listener on the port);
-* a task owning the socket: the skb goes to ``sk_backlog`` (bounded by
-  ``sk_rcvbuf + sk_sndbuf`` bytes of truesize, else TCPBacklogDrop) and is
-  processed in ``release_sock`` in the task's context;
-* listener + SYN: a child socket in SYN_RECV answers with a SYN-ACK (MSS
-  option = route MTU − 40, timestamps and window scale if the SYN offered
-  them). Linux keeps a small request sock until the handshake ends; here the
-  child is a full socket from the SYN on (its SYN-ACK sits on its retransmit
-  queue, so the RTO and the first RTT sample work as for data). The ACK
-  makes it ESTABLISHED and puts it on the listener's accept queue;
+* :func:`tcp_rcv_state_process`: SYN-SENT, SYN-RECV (the ACK makes a
+  passive open's child ESTABLISHED and puts it on the listener's accept
+  queue), the FIN states;
 * :func:`tcp_ack`: validate (old ACKs ignored, ACKs beyond ``snd_nxt``
   dropped), window update (``snd_wl1`` rules, ``max_window``), clean the
   retransmit queue (originals freed: ``sk_wmem_queued −= truesize``; a
@@ -40,21 +31,28 @@ import struct
 
 from sim.engine import US
 
-from stack.core.jiffies import HZ
 from stack.core import cputime
-from stack.core.skbuff import CHECKSUM_NONE, SKB_TRUESIZE_OVERHEAD, consume_skb, kfree_skb, skb_to_bytes
-from .tcp import (ECONNREFUSED, TCP_CA_CWR, TCP_CA_Disorder, TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery,
-                  TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2,
-                  TCP_INIT_CWND, TCP_LAST_ACK, TCP_LISTEN, TCP_RTO_MAX, TCP_RTO_MIN, TCP_SYN_RECV, TCP_SYN_SENT,
-                  TCP_TIME_WAIT, TCPCB_LOST, TCPCB_RETRANS, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN,
-                  TCPHDR_RST, TCPHDR_SYN, SOCK_NOSPACE, SOCK_SNDBUF_LOCK, RCV_SHUTDOWN, after, before, is_old,
-                  max_tcp_header, sk_stream_write_space, sk_wake, tcp_packets_in_flight, _seq)
+from stack.core.jiffies import HZ, usecs_to_jiffies
+from stack.core.skbuff import SKB_TRUESIZE_OVERHEAD, consume_skb
+from .tcp import _purge_queues, sk_stream_write_space, sk_wake, tcp_done, tcp_set_state
+from .tcp_cong import tcp_loss_ssthresh, tcp_reno_cong_avoid
+from .tcp_output import (_dst_mtu, tcp_mark_head_lost, tcp_push_pending_frames, tcp_retransmit_skb, tcp_send_ack,
+                         tcp_sk_setup_caps, tcp_sync_mss, tcp_trim_head, tcp_tsval, tcp_xmit_retransmit_queue)
+from .tcp_sock import (ECONNREFUSED, RCV_SHUTDOWN, SOCK_NOSPACE, SOCK_SNDBUF_LOCK, TCP_CA_CWR, TCP_CA_Disorder,
+                       TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING,
+                       TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_INIT_CWND, TCP_LAST_ACK, TCP_LISTEN,
+                       TCP_RTO_MAX, TCP_RTO_MIN, TCP_SYN_RECV, TCP_SYN_SENT, TCP_TIME_WAIT, TCPCB_LOST,
+                       TCPCB_RETRANS, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, _seq,
+                       after, before, is_old, max_tcp_header, tcp_packets_in_flight, tcphdr_layout)
+from .tcp_timer import tcp_clear_xmit_timers, tcp_rearm_rto, tcp_send_delayed_ack
+from .utils import in_ntoa
 
-__all__ = ["TcpSeg", "tcp_parse", "tcp_v4_rcv", "tcp_v4_do_rcv", "tcp_rcv_established", "tcp_rcv_state_process",
-           "tcp_ack", "tcp_clean_rtx_queue", "tcp_rtt_estimator", "tcp_set_rto", "tcp_update_pacing_rate",
-           "tcp_data_snd_check", "tcp_check_space", "tcp_sndbuf_expand", "tcp_init_transfer",
-           "FLAG_DATA", "FLAG_WIN_UPDATE", "FLAG_DATA_ACKED", "FLAG_RETRANS_DATA_ACKED", "FLAG_SYN_ACKED",
-           "FLAG_SND_UNA_ADVANCED", "FLAG_ACKED", "FLAG_NOT_DUP"]
+__all__ = [
+    "TcpSeg", "tcp_parse", "tcp_rcv_established", "tcp_rcv_state_process", "tcp_ack", "tcp_clean_rtx_queue",
+    "tcp_rtt_estimator", "tcp_set_rto", "tcp_update_pacing_rate", "tcp_data_snd_check", "tcp_check_space",
+    "tcp_sndbuf_expand", "tcp_init_transfer", "FLAG_DATA", "FLAG_WIN_UPDATE", "FLAG_DATA_ACKED",
+    "FLAG_RETRANS_DATA_ACKED", "FLAG_SYN_ACKED", "FLAG_SND_UNA_ADVANCED", "FLAG_ACKED", "FLAG_NOT_DUP",
+]
 
 FLAG_DATA = 0x01
 FLAG_WIN_UPDATE = 0x02
@@ -66,7 +64,6 @@ FLAG_SND_UNA_ADVANCED = 0x400
 FLAG_ACKED = FLAG_DATA_ACKED | FLAG_SYN_ACKED
 FLAG_NOT_DUP = FLAG_DATA | FLAG_WIN_UPDATE | FLAG_ACKED
 
-_HDR = struct.Struct("!HHIIBBHHH")
 ECONNRESET = 104
 
 
@@ -77,28 +74,16 @@ class TcpSeg:
                  "payload", "mss", "wscale", "saw_tstamp", "tsval", "tsecr", "sack_ok")
 
     def __repr__(self) -> str:
-        return (f"<seg {self.saddr}:{self.sport}->{self.daddr}:{self.dport} seq={self.seq} ack={self.ack_seq} "
+        return (f"<seg {in_ntoa(self.saddr)}:{self.sport}->{in_ntoa(self.daddr)}:{self.dport} seq={self.seq} "
+                f"ack={self.ack_seq} "
                 f"flags={self.flags:#x} win={self.window} len={len(self.payload)}>")
 
 
-def _fold(total: int) -> int:
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
-
-
-def _csum_ok(saddr: bytes, daddr: bytes, tcp: bytes) -> bool:
-    data = saddr + daddr + struct.pack("!BBH", 0, 6, len(tcp)) + tcp
-    if len(data) & 1:
-        data += b"\0"
-    return _fold(sum(struct.unpack(f"!{len(data) // 2}H", data))) == 0xFFFF
-
-
-def tcp_parse(raw: bytes, saddr: str, daddr: str) -> TcpSeg | None:
+def tcp_parse(raw: bytes, saddr: int, daddr: int) -> TcpSeg | None:
     """Parse a TCP header + payload (``tcp_parse_options`` included); None if malformed."""
     if len(raw) < 20:
         return None
-    sport, dport, seq, ack, off, flags, window, _check, _urg = _HDR.unpack_from(raw)
+    sport, dport, seq, ack, off, flags, window, _check, _urg = tcphdr_layout.unpack_from(raw)
     doff = (off >> 4) * 4
     if doff < 20 or doff > len(raw):
         return None
@@ -138,121 +123,11 @@ def tcp_parse(raw: bytes, saddr: str, daddr: str) -> TcpSeg | None:
     return s
 
 
-def _ip_addrs(skb) -> tuple[bytes, bytes]:
-    iph = skb.mem.read(skb.head + skb.network_header, 20)
-    return iph[12:16], iph[16:20]
-
-
-def _ntoa(b: bytes) -> str:
-    return ".".join(str(x) for x in b)
-
-
-def tcp_v4_rcv(net, skb) -> int:
-    """The IPPROTO_TCP handler: validate, look the socket up, process or backlog. Always 0."""
-    tcp = net.tcp
-    cputime.charge(net, "tcp_v4_rcv")
-    raw = skb_to_bytes(skb)
-    sb, db = _ip_addrs(skb)
-    if skb.ip_summed == CHECKSUM_NONE and tcp.verify_csum:
-        cputime.charge_bytes(net, "csum_partial", len(raw))
-        if not _csum_ok(sb, db, raw):
-            tcp.inc("InCsumErrors")
-            tcp.inc("InErrs")
-            kfree_skb(skb)
-            return 0
-    seg = tcp_parse(raw, _ntoa(sb), _ntoa(db))
-    if seg is None:
-        tcp.inc("InErrs")
-        kfree_skb(skb)
-        return 0
-    tcp.inc("InSegs")
-    net.count("tcp_rx", 1, len(raw))
-    skb.cb = seg
-    sk = tcp.ehash.get((seg.daddr, seg.dport, seg.saddr, seg.sport))
-    if sk is None:
-        sk = tcp.lhash.get((seg.daddr, seg.dport)) or tcp.lhash.get((None, seg.dport))
-    if sk is None:
-        tcp.inc("no_socket")
-        kfree_skb(skb)
-        return 0
-    sk.segs_in += 1
-    if sk.owned:
-        queued = sum(b.truesize for b in sk.sk_backlog)
-        if queued + skb.truesize > sk.sk_rcvbuf + sk.sk_sndbuf:
-            tcp.inc("TCPBacklogDrop")
-            kfree_skb(skb)
-            return 0
-        sk.sk_backlog.append(skb)
-        tcp.inc("backlog_queued")
-        return 0
-    tcp_v4_do_rcv(sk, skb)
-    return 0
-
-
-def tcp_v4_do_rcv(sk, skb) -> None:
-    """Process one segment on ``sk`` (softirq, or the owning task at release_sock)."""
-    seg = skb.cb
-    state = sk.sk_state
-    if state == TCP_ESTABLISHED:
-        tcp_rcv_established(sk, seg)
-    elif state == TCP_LISTEN:
-        _tcp_v4_conn_request(sk, seg)
-    else:
-        tcp_rcv_state_process(sk, seg)
-    consume_skb(skb)
-
-
 # --- passive open ------------------------------------------------------------------------------------
-def _tcp_v4_conn_request(listener, seg) -> None:
-    """A SYN on a listener: a child in SYN_RECV sends the SYN-ACK."""
-    from .tcp import _secure_tcp_seq, _secure_ts_off, inet_hash, tcp_create
-    from .tcp_output import _dst_mtu, tcp_send_synack, tcp_sk_setup_caps
-
-    net = listener.net
-    tcp = net.tcp
-    if seg.flags & (TCPHDR_RST | TCPHDR_ACK) or not seg.flags & TCPHDR_SYN:
-        return
-    if len(listener.accept_queue) >= max(listener.sk_max_ack_backlog, 1):
-        tcp.inc("ListenOverflows")
-        return
-    cputime.charge(net, "tcp_conn_request")
-    child = tcp_create(net)
-    child.parent = listener
-    child.bound = True
-    i = child.inet
-    i.saddr, i.daddr, i.sport, i.dport = seg.daddr, seg.saddr, seg.dport, seg.sport
-    child.sk_sndbuf, child.sk_rcvbuf = listener.sk_sndbuf, listener.sk_rcvbuf
-    child.sk_userlocks = listener.sk_userlocks
-    child.nonagle = listener.nonagle
-    tcp_sk_setup_caps(child)
-    mtu = _dst_mtu(child)
-    child.advmss = mtu - 40
-    child.mss_clamp = min(seg.mss, child.advmss) if seg.mss else 536
-    child.tstamp_ok = seg.saw_tstamp and bool(tcp.tcp_timestamps)
-    child.wscale_ok = seg.wscale is not None and bool(tcp.tcp_window_scaling)
-    child.snd_wscale = seg.wscale if child.wscale_ok else 0
-    child.rcv_wscale = 7 if child.wscale_ok else 0
-    child.ts_recent = seg.tsval if child.tstamp_ok else 0
-    child.tcp_header_len = 20 + (12 if child.tstamp_ok else 0)
-    rmss = child.advmss - (12 if child.tstamp_ok else 0)
-    child.rcv_wnd = (min(0xFFFF, child.sk_rcvbuf) // rmss) * rmss
-    child.rcv_nxt = child.rcv_wup = child.copied_seq = _seq(seg.seq + 1)
-    child.snd_wnd = seg.window
-    child.max_window = seg.window
-    child.snd_wl1 = seg.seq
-    child.write_seq = _secure_tcp_seq(net, i.saddr, i.sport, i.daddr, i.dport)
-    child.tsoffset = _secure_ts_off(i.saddr, i.daddr)
-    child.snd_una = child.snd_nxt = child.pushed_seq = child.snd_sml = child.write_seq
-    i.inet_id = child.write_seq & 0xFFFF
-    child.sk_state = TCP_SYN_RECV
-    inet_hash(child)
-    tcp_send_synack(child)
 
 
 def tcp_init_transfer(sk) -> None:
     """The handshake is over: MSS, IW10, send buffer, pacing rate."""
-    from .tcp_output import _dst_mtu, tcp_sk_setup_caps, tcp_sync_mss
-
     tcp_sk_setup_caps(sk)
     tcp_sync_mss(sk, _dst_mtu(sk))
     sk.snd_cwnd = TCP_INIT_CWND
@@ -291,9 +166,6 @@ def _tcp_finish_established(sk) -> None:
 
 def _tcp_rcv_synsent(sk, seg) -> None:
     """SYN_SENT: a valid SYN-ACK establishes the connection (``tcp_rcv_synsent_state_process``)."""
-    from .tcp import tcp_done
-    from .tcp_output import tcp_send_ack
-
     tcp = sk.net.tcp
     if seg.flags & TCPHDR_ACK:
         if not after(seg.ack_seq, sk.snd_una) or after(seg.ack_seq, sk.snd_nxt):
@@ -307,8 +179,8 @@ def _tcp_rcv_synsent(sk, seg) -> None:
         sk.rcv_nxt = sk.rcv_wup = sk.copied_seq = _seq(seg.seq + 1)
         sk.snd_wl1 = seg.seq
         sk.mss_clamp = min(seg.mss, sk.advmss) if seg.mss else 536
-        sk.tstamp_ok = seg.saw_tstamp and getattr(sk, "tstamp_offered", True)
-        sk.wscale_ok = seg.wscale is not None and getattr(sk, "wscale_offered", True)
+        sk.tstamp_ok = seg.saw_tstamp and sk.tstamp_offered
+        sk.wscale_ok = seg.wscale is not None and sk.wscale_offered
         sk.snd_wscale = seg.wscale if sk.wscale_ok else 0
         if not sk.wscale_ok:
             sk.rcv_wscale = 0
@@ -325,9 +197,6 @@ def _tcp_rcv_synsent(sk, seg) -> None:
 
 def tcp_rcv_state_process(sk, seg) -> None:
     """Every state but LISTEN and ESTABLISHED (handshake ends, FIN/ACK exchanges)."""
-    from .tcp import tcp_done, tcp_set_state
-    from .tcp_output import tcp_retransmit_skb
-
     state = sk.sk_state
     if state == TCP_SYN_SENT:
         _tcp_rcv_synsent(sk, seg)
@@ -386,9 +255,6 @@ def tcp_rcv_state_process(sk, seg) -> None:
 def _tcp_time_wait(sk) -> None:
     """TIME_WAIT (no 2MSL timer in the model): queues freed, the socket stays hashed to ACK a
     retransmitted FIN."""
-    from .tcp import _purge_queues
-    from .tcp_timer import tcp_clear_xmit_timers
-
     sk.sk_state = TCP_TIME_WAIT
     tcp_clear_xmit_timers(sk)
     _purge_queues(sk)
@@ -405,8 +271,6 @@ def _rx_timestamps(sk, seg) -> None:
 
 def tcp_rcv_established(sk, seg) -> None:
     """ESTABLISHED: ACK processing, then data, then more to send and the ACK decision."""
-    from .tcp import tcp_done
-
     net = sk.net
     cputime.charge(net, "tcp_rcv_established")
     if seg.flags & TCPHDR_RST:
@@ -430,8 +294,6 @@ def tcp_rcv_established(sk, seg) -> None:
 # --- receiving data ----------------------------------------------------------------------------------
 def _tcp_data_queue(sk, seg) -> None:
     """In-order payload to the receive queue, FIN handling; anything else gets a duplicate ACK."""
-    from .tcp import tcp_set_state
-
     if seg.seq != sk.rcv_nxt:
         sk.net.tcp.inc("TCPOFODrop" if after(seg.seq, sk.rcv_nxt) else "TCPDupData")
         sk.ack_now = True
@@ -463,7 +325,6 @@ def _tcp_data_queue(sk, seg) -> None:
 
 
 def _tcp_send_ack_now(sk) -> None:
-    from .tcp_output import tcp_send_ack
 
     sk.ack_now = False
     sk.ack_pending_data = False
@@ -472,11 +333,9 @@ def _tcp_send_ack_now(sk) -> None:
 
 def _tcp_ack_snd_check(sk) -> None:
     """``__tcp_ack_snd_check``: ACK now, or arm the delayed ACK."""
-    from .tcp_timer import tcp_send_delayed_ack
-
-    if getattr(sk, "ack_now", False):
+    if sk.ack_now:
         _tcp_send_ack_now(sk)
-    elif getattr(sk, "ack_pending_data", False):
+    elif sk.ack_pending_data:
         sk.ack_pending_data = False
         tcp_send_delayed_ack(sk)
 
@@ -516,15 +375,12 @@ def tcp_ack(sk, seg, flag: int) -> int:
         rexmit = _tcp_fastretrans_alert(sk, acked, flag, is_dupack)
     _tcp_cong_control(sk, acked, flag, prior_in_flight)
     if rexmit:
-        from .tcp_output import tcp_xmit_retransmit_queue
         tcp_xmit_retransmit_queue(sk)
     return 1
 
 
 def _tcp_ack_update_window(sk, seg, ack: int) -> int:
     """``tcp_ack_update_window``: take the peer's window if this ACK is newer; track max_window."""
-    from .tcp_output import tcp_sync_mss
-
     flag = 0
     nwin = seg.window
     if not seg.flags & TCPHDR_SYN:
@@ -546,9 +402,6 @@ def _tcp_ack_update_window(sk, seg, ack: int) -> int:
 
 def tcp_clean_rtx_queue(sk, prior_snd_una: int, flag: int, seg) -> tuple[int, int]:
     """Free (or trim) what the ACK covers; RTT sample; re-arm the RTO. ``(packets ACKed, flag)``."""
-    from .tcp_output import tcp_trim_head
-    from .tcp_timer import tcp_rearm_rto
-
     net = sk.net
     cputime.charge(net, "tcp_clean_rtx_queue")
     now_us = net.engine.now // US
@@ -606,7 +459,6 @@ def tcp_clean_rtx_queue(sk, prior_snd_una: int, flag: int, seg) -> tuple[int, in
 def _tcp_ack_update_rtt(sk, flag: int, seq_rtt_us: int) -> None:
     """RTT sample: the send time of the oldest newly ACKed segment, else the timestamp echo."""
     if seq_rtt_us < 0 and sk.saw_tstamp and sk.rcv_tsecr and flag & FLAG_ACKED:
-        from .tcp_output import tcp_tsval
         delta = (tcp_tsval(sk) - sk.rcv_tsecr) & 0xFFFFFFFF
         if delta < 0x7FFFFFFF // 1000:
             seq_rtt_us = max(delta, 1) * 1000
@@ -655,8 +507,6 @@ def tcp_rtt_estimator(sk, mrtt_us: int) -> None:
 
 def tcp_set_rto(sk) -> None:
     """``icsk_rto = usecs_to_jiffies(srtt + rttvar)``, at most TCP_RTO_MAX."""
-    from stack.core.jiffies import usecs_to_jiffies
-
     sk.icsk_rto = min(usecs_to_jiffies((sk.srtt_us >> 3) + sk.rttvar_us), TCP_RTO_MAX)
 
 
@@ -691,9 +541,6 @@ def _tcp_remove_reno_sacks(sk, acked: int) -> None:
 
 def _tcp_force_retransmit_head(sk) -> None:
     """Fast retransmit / NewReno partial ACK: mark the first segment lost and send it now."""
-    from .tcp_output import tcp_mark_head_lost, tcp_retransmit_skb
-    from .tcp_timer import tcp_rearm_rto
-
     if not sk.tcp_rtx_queue:
         return
     tcp_mark_head_lost(sk, 1)
@@ -707,8 +554,6 @@ def _tcp_force_retransmit_head(sk) -> None:
 
 def _tcp_fastretrans_alert(sk, acked: int, flag: int, is_dupack: bool) -> bool:
     """The loss state machine; True if lost segments should be retransmitted as cwnd allows."""
-    from .tcp_cong import tcp_loss_ssthresh
-
     tcp = sk.net.tcp
     state = sk.icsk_ca_state
     if state == TCP_CA_Recovery:
@@ -743,7 +588,7 @@ def _tcp_fastretrans_alert(sk, acked: int, flag: int, is_dupack: bool) -> bool:
     if sk.lost_out or sk.sacked_out + 1 > sk.reordering:
         sk.high_seq = sk.snd_nxt
         sk.prior_cwnd = sk.snd_cwnd
-        sk.snd_ssthresh = tcp_loss_ssthresh(sk, getattr(sk, "disorder_flight", sk.packets_out))
+        sk.snd_ssthresh = tcp_loss_ssthresh(sk, sk.disorder_flight)
         sk.snd_cwnd = sk.snd_ssthresh
         sk.snd_cwnd_cnt = 0
         sk.icsk_ca_state = TCP_CA_Recovery
@@ -756,7 +601,6 @@ def _tcp_fastretrans_alert(sk, acked: int, flag: int, is_dupack: bool) -> bool:
 
 
 def _tcp_cong_control(sk, acked: int, flag: int, prior_in_flight: int) -> None:
-    from .tcp_cong import tcp_reno_cong_avoid
 
     if sk.icsk_ca_state in (TCP_CA_CWR, TCP_CA_Recovery):
         pass                               # cwnd reduction: no growth
@@ -768,8 +612,6 @@ def _tcp_cong_control(sk, acked: int, flag: int, prior_in_flight: int) -> None:
 # --- after the ACK ----------------------------------------------------------------------------------------
 def tcp_data_snd_check(sk) -> None:
     """More may go now (``tcp_push_pending_frames``); wake a writer if space was freed."""
-    from .tcp_output import tcp_push_pending_frames
-
     tcp_push_pending_frames(sk)
     tcp_check_space(sk)
 

@@ -16,7 +16,7 @@ Follows ``net/ipv4/tcp_output.c`` (stack_facts §3, §4, §9.4), switched by
   checksum with the pseudo-header (CHECKSUM_PARTIAL; for GSO over the whole
   L4 length, as ``sim/assembly/skbs.py`` documents), GSO fields, ``skb.sk`` and the
   ``tcp_wfree`` destructor, ``sk_wmem_alloc += truesize``, then
-  ``net.ip_queue_xmit(sk, skb)``; NET_XMIT_CN enters CWR.
+  ``icsk_af_ops->queue_xmit(sk, skb)`` (``ip_queue_xmit``); NET_XMIT_CN enters CWR.
 * TSQ: :func:`tcp_wfree` runs when the driver frees a clone; when the socket
   is throttled it is put on this CPU's TSQ list and the TSQ tasklet
   (TASKLET softirq) calls :func:`tcp_write_xmit` again — or, when a task
@@ -24,9 +24,8 @@ Follows ``net/ipv4/tcp_output.c`` (stack_facts §3, §4, §9.4), switched by
 * control segments: SYN, SYN-ACK, pure ACK, FIN; retransmission
   (:func:`tcp_retransmit_skb`, :func:`tcp_xmit_retransmit_queue`).
 
-The TASKLET softirq: if ``net.tasklet_schedule`` is not there yet this
-module installs a minimal tasklet layer (``net.tasklet_schedule(t)``, per-CPU
-lists, the TASKLET_SOFTIRQ handler); other layers may use it too.
+The TSQ tasklets are ``tasklet_struct``s of the net core's softirq layer
+(``net.softirq.tasklet_schedule``), one per CPU.
 
 ``tcp_tso_should_defer`` is Linux's: recent — send now in recovery, when the
 last send was more than 1 ms ago, when a full ``max_segs`` frame fits in
@@ -45,25 +44,28 @@ from functools import partial
 from sim.engine import MS, US
 
 from stack.core import cputime
+from stack.core.checksum import csum_tcpudp_nofold
 from stack.core.context import in_serving_softirq
 from stack.core.jiffies import jiffies
 from stack.core.skbuff import (CHECKSUM_PARTIAL, SKB_GSO_TCPV4, SKB_TRUESIZE_OVERHEAD, SkbFrag, alloc_skb,
                                pskb_expand_head, skb_clone, skb_header_cloned, skb_headlen, skb_headroom,
                                skb_pull, skb_push, skb_put_data, skb_reset_transport_header)
-from stack.core.softirq import TASKLET_SOFTIRQ
-from .tcp import (EAGAIN, EBUSY, ENOBUFS, ENOMEM, TCP_CA_CWR, TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery,
-                  TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_LAST_ACK,
-                  TCP_MIN_SND_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH,
-                  TCP_TSQ_DEFERRED, TCP_WRITE_TIMER_DEFERRED, TCP_DELACK_TIMER_DEFERRED, TCPCB_LOST,
-                  TCPCB_RETRANS, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN,
-                  TSQ_QUEUED, TSQ_THROTTLED, after, before, in_aton, is_old, max_tcp_header, sk_wmem_refcount,
-                  tcp_packets_in_flight,
-                  tcp_skb_cb, tcp_wnd_end, _seq)
+from stack.core.softirq import tasklet_struct
+from .ip import IPPROTO_TCP
+from .tcp_cong import tcp_reno_ssthresh
+from .tcp_sock import (EAGAIN, EBUSY, ENOBUFS, ENOMEM, TCP_CA_CWR, TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery,
+                       TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_DELACK_TIMER_DEFERRED, TCP_ESTABLISHED,
+                       TCP_FIN_WAIT1, TCP_LAST_ACK, TCP_MIN_SND_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF,
+                       TCP_NAGLE_PUSH, TCP_TSQ_DEFERRED, TCP_WRITE_TIMER_DEFERRED, TCPCB_LOST, TCPCB_RETRANS,
+                       TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN, TSQ_QUEUED,
+                       TSQ_THROTTLED, _seq, after, before, is_old, max_tcp_header, sk_wmem_refcount,
+                       tcp_bound_to_half_wnd, tcp_packets_in_flight, tcp_skb_cb, tcp_wnd_end, tcphdr_layout)
+from .tcp_timer import tcp_check_probe_timer, tcp_delack_timer_handler, tcp_rearm_rto, tcp_write_timer_handler
 
 __all__ = [
-    "NET_XMIT_SUCCESS", "NET_XMIT_DROP", "NET_XMIT_CN", "tcp_v4_check_seed", "tcp_current_mss", "tcp_sync_mss",
+    "NET_XMIT_SUCCESS", "NET_XMIT_DROP", "NET_XMIT_CN", "tcp_current_mss", "tcp_sync_mss",
     "tcp_mtu_to_mss", "tcp_sk_setup_caps", "tcp_send_head", "tcp_set_skb_tso_segs", "tcp_select_window",
-    "tcp_transmit_skb", "tcp_wfree", "sock_wfree", "tcp_tasklet_init", "tasklet_struct", "tcp_release_cb",
+    "tcp_transmit_skb", "tcp_wfree", "sock_wfree", "tcp_tasklet_init", "tcp_release_cb",
     "tcp_cwnd_test", "tcp_snd_wnd_test", "tcp_nagle_test", "tcp_tso_should_defer", "tcp_mss_split_point",
     "tcp_small_queue_check", "tcp_tso_segs", "tso_fragment", "tcp_fragment", "tcp_trim_head", "skb_split",
     "tcp_write_xmit", "__tcp_push_pending_frames", "tcp_push_pending_frames", "tcp_push_one",
@@ -76,24 +78,11 @@ NET_XMIT_DROP = 1
 NET_XMIT_CN = 2
 
 TCPOPT_NOP, TCPOPT_MSS, TCPOPT_WINDOW, TCPOPT_TIMESTAMP = 1, 2, 3, 8
-_TCPHDR = struct.Struct("!HHIIBBHHH")
 #: ``SKB_TRUESIZE(1)``
 _SKB_TRUESIZE_1 = SKB_TRUESIZE_OVERHEAD + 1
 
 
-# --- checksum seed -------------------------------------------------------------------------
-def _fold(total: int) -> int:
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
-
-
-def tcp_v4_check_seed(saddr, daddr, length: int) -> int:
-    """``~tcp_v4_check(len, saddr, daddr, 0)``: the folded, uncomplemented pseudo-header sum."""
-    pseudo = in_aton(saddr) + in_aton(daddr) + struct.pack("!BBH", 0, 6, length)
-    return _fold(sum(struct.unpack("!6H", pseudo)))
-
-
+# --- clocks ----------------------------------------------------------------------------------------
 def tcp_time_stamp(net) -> int:
     """The TS option clock: milliseconds (``tcp_time_stamp``, TCP_TS_HZ = 1000)."""
     return (net.engine.now // MS) & 0xFFFFFFFF
@@ -110,7 +99,7 @@ def _now_us(net) -> int:
 
 # --- MSS and route caps --------------------------------------------------------------------------
 def _route_dev(sk):
-    dst = sk.inet.sk_dst_cache
+    dst = sk.sk_dst_cache
     dev = getattr(dst, "dev", None) if dst is not None else None
     if dev is None and sk.net.devices:
         dev = sk.net.devices[0]
@@ -147,8 +136,6 @@ def tcp_mtu_to_mss(sk, pmtu: int) -> int:
 
 def tcp_sync_mss(sk, pmtu: int) -> int:
     """Recompute ``mss_cache`` for ``pmtu``."""
-    from .tcp import tcp_bound_to_half_wnd
-
     mss = tcp_bound_to_half_wnd(sk, tcp_mtu_to_mss(sk, pmtu))
     sk.icsk_pmtu_cookie = pmtu
     sk.mss_cache = mss
@@ -283,9 +270,8 @@ def tcp_transmit_skb(sk, skb, clone_it: bool = True, rcv_nxt: int | None = None)
     skb.destructor = tcp_wfree if is_data else sock_wfree
     sk.sk_wmem_alloc += skb.truesize
     ack = sk.rcv_nxt if rcv_nxt is None else rcv_nxt
-    inet = sk.inet
-    seed = tcp_v4_check_seed(inet.saddr, inet.daddr, skb.len)
-    header = _TCPHDR.pack(inet.sport, inet.dport, tcb.seq, ack if flags & TCPHDR_ACK else 0,
+    seed = csum_tcpudp_nofold(sk.inet_saddr, sk.inet_daddr, skb.len, IPPROTO_TCP)  # ~tcp_v4_check(len, ..., 0)
+    header = tcphdr_layout.pack(sk.inet_sport, sk.inet_dport, tcb.seq, ack if flags & TCPHDR_ACK else 0,
                           (hdr_len // 4) << 4, flags, window, seed, 0) + opts
     skb.mem.write(skb.data, header)
     skb.ip_summed = CHECKSUM_PARTIAL
@@ -306,7 +292,7 @@ def tcp_transmit_skb(sk, skb, clone_it: bool = True, rcv_nxt: int | None = None)
     sk.segs_out += pcount
     net.count("tcp", pcount, skb.len)
     skb.cb = None                       # Linux clears the cb for IP (IPCB)
-    err = net.ip_queue_xmit(sk, skb)
+    err = sk.icsk_af_ops.queue_xmit(sk, skb)
     if err > 0:
         tcp_enter_cwr(sk)
         err = 0 if err == NET_XMIT_CN else err
@@ -324,8 +310,6 @@ def _tcp_event_ack_sent(sk) -> None:
 
 def tcp_enter_cwr(sk) -> None:
     """Local congestion (qdisc said NET_XMIT_CN): halve cwnd once, state CWR."""
-    from .tcp_cong import tcp_reno_ssthresh
-
     if sk.icsk_ca_state < TCP_CA_CWR:
         sk.net.tcp.inc("TCPCWR")
         sk.prior_cwnd = sk.snd_cwnd
@@ -361,48 +345,11 @@ def tcp_wfree(skb) -> None:
     lst.append(sk)
     tcp.inc("tsq_queued")
     if empty:
-        net.tasklet_schedule(tcp.tsq_tasklets[cpu.index])
-
-
-class tasklet_struct:
-    """A tasklet: ``func()`` runs once per schedule in TASKLET softirq context on the scheduling CPU."""
-
-    __slots__ = ("func", "scheduled", "runs")
-
-    def __init__(self, func):
-        self.func = func
-        self.scheduled = False
-        self.runs = 0
-
-
-def _tasklet_softirq_init(net) -> None:
-    """Minimal ``tasklet_schedule`` + TASKLET_SOFTIRQ handler (``tasklet_action``)."""
-    vec = [deque() for _ in net.host.cpus]
-
-    def tasklet_schedule(t: tasklet_struct) -> None:
-        if t.scheduled:
-            return
-        t.scheduled = True
-        vec[net.ctx.cpu.index].append(t)
-        net.softirq.raise_softirq(TASKLET_SOFTIRQ)
-
-    def tasklet_action(index: int) -> None:
-        lst = vec[index]
-        vec[index] = deque()
-        for t in lst:
-            t.scheduled = False
-            t.runs += 1
-            t.func()
-
-    net.tasklet_vec = vec
-    net.tasklet_schedule = tasklet_schedule
-    net.softirq.open_softirq(TASKLET_SOFTIRQ, tasklet_action)
+        net.softirq.tasklet_schedule(tcp.tsq_tasklets[cpu.index])
 
 
 def tcp_tasklet_init(net) -> None:
-    """The per-CPU TSQ tasklets (and the tasklet layer if nobody installed one)."""
-    if getattr(net, "tasklet_schedule", None) is None:
-        _tasklet_softirq_init(net)
+    """The per-CPU TSQ tasklets."""
     net.tcp.tsq_tasklets = [tasklet_struct(partial(tcp_tasklet_func, net, i))
                             for i in range(len(net.host.cpus))]
 
@@ -439,7 +386,6 @@ def tcp_release_cb(sk) -> None:
     if flags & TCP_TSQ_DEFERRED:
         sk.net.tcp.inc("tsq_restarts")
         tcp_tsq_write(sk)
-    from .tcp_timer import tcp_delack_timer_handler, tcp_write_timer_handler
     if flags & TCP_WRITE_TIMER_DEFERRED:
         tcp_write_timer_handler(sk)
     if flags & TCP_DELACK_TIMER_DEFERRED:
@@ -744,8 +690,6 @@ def tcp_trim_head(sk, skb, length: int) -> int:
 # --- after a send ------------------------------------------------------------------------------------
 def tcp_event_new_data_sent(sk, skb) -> None:
     """``snd_nxt`` advances; the skb moves to the retransmit queue; the RTO starts if idle."""
-    from .tcp_timer import tcp_rearm_rto
-
     prior_packets = sk.packets_out
     sk.snd_nxt = skb.cb.end_seq
     sk.sk_write_queue.popleft()
@@ -848,7 +792,6 @@ def __tcp_push_pending_frames(sk, cur_mss: int, nonagle: int) -> None:
     if sk.sk_state == TCP_CLOSE:
         return
     if tcp_write_xmit(sk, cur_mss, nonagle, 0):
-        from .tcp_timer import tcp_check_probe_timer
         tcp_check_probe_timer(sk)
 
 
@@ -877,8 +820,6 @@ def _nondata_skb(sk, seq: int, flags: int):
 
 def _queue_sent_ctl(sk, skb) -> int:
     """Queue a SYN / SYN-ACK on the retransmit queue, send it, start the RTO."""
-    from .tcp_timer import tcp_rearm_rto
-
     sk.write_seq = skb.cb.end_seq
     sk.tcp_rtx_queue.append(skb)
     sk.sk_wmem_queued += skb.truesize
@@ -944,7 +885,6 @@ def tcp_send_ack(sk) -> None:
 
 def tcp_send_fin(sk) -> None:
     """FIN on the last unsent skb, or a new FIN skb; then push with Nagle off."""
-    from .tcp import TCPHDR_ACK as _ACK
 
     if sk.sk_write_queue:
         tskb = sk.sk_write_queue[-1]
@@ -952,7 +892,7 @@ def tcp_send_fin(sk) -> None:
         tskb.cb.end_seq = _seq(tskb.cb.end_seq + 1)
         sk.write_seq = _seq(sk.write_seq + 1)
     else:
-        skb = _nondata_skb(sk, sk.write_seq, _ACK | TCPHDR_FIN)
+        skb = _nondata_skb(sk, sk.write_seq, TCPHDR_ACK | TCPHDR_FIN)
         if skb is None:
             return
         sk.sk_write_queue.append(skb)
@@ -1019,8 +959,6 @@ def tcp_retransmit_skb(sk, skb, segs: int = 1) -> int:
 
 def tcp_xmit_retransmit_queue(sk) -> None:
     """Retransmit segments marked lost while cwnd has room (``tcp_xmit_retransmit_queue``)."""
-    from .tcp_timer import tcp_rearm_rto
-
     tcp = sk.net.tcp
     i = 0
     rtx = sk.tcp_rtx_queue

@@ -24,9 +24,11 @@ from functools import partial
 
 from stack.core import cputime
 from stack.core.jiffies import jiffies
-from .tcp import (ETIMEDOUT, TCP_CA_Disorder, TCP_CA_Loss, TCP_CLOSE, TCP_DELACK_MIN, TCP_DELACK_TIMER_DEFERRED,
-                  TCP_LISTEN, TCP_RTO_MAX, TCP_SYN_RECV, TCP_SYN_SENT, TCP_WRITE_TIMER_DEFERRED, TCPCB_LOST,
-                  TCPCB_SACKED_RETRANS, after, tcp_packets_in_flight, _seq)
+from .tcp_cong import tcp_loss_ssthresh
+from .tcp_sock import (ETIMEDOUT, TCP_CA_Disorder, TCP_CA_Loss, TCP_CLOSE, TCP_DELACK_MIN,
+                       TCP_DELACK_TIMER_DEFERRED, TCP_LISTEN, TCP_RTO_MAX, TCP_SYN_RECV, TCP_SYN_SENT,
+                       TCP_WRITE_TIMER_DEFERRED, TCPCB_LOST, TCPCB_SACKED_RETRANS, _seq, after,
+                       tcp_packets_in_flight)
 
 __all__ = ["tcp_init_xmit_timers", "tcp_clear_xmit_timers", "tcp_rearm_rto", "inet_csk_reset_xmit_timer",
            "tcp_write_timer", "tcp_write_timer_handler", "tcp_retransmit_timer", "tcp_enter_loss",
@@ -92,8 +94,6 @@ def tcp_write_timer_handler(sk) -> None:
 
 def tcp_enter_loss(sk) -> None:
     """RTO: ssthresh (once per loss episode), every outstanding segment lost, cwnd = 1."""
-    from .tcp_cong import tcp_loss_ssthresh
-
     state = sk.icsk_ca_state
     if state <= TCP_CA_Disorder or not after(sk.high_seq, sk.snd_una) or (
             state == TCP_CA_Loss and not sk.icsk_retransmits):
@@ -117,7 +117,8 @@ def tcp_enter_loss(sk) -> None:
 
 def tcp_retransmit_timer(sk) -> None:
     """The RTO expired: retransmit the head of the retransmit queue and back off."""
-    from .tcp import tcp_done
+    from .tcp import tcp_done  # mutual call: tcp_timer.c gives up with tcp.c's tcp_done; tcp.c stops these timers
+    # mutual call: tcp_timer.c retransmits, tcp_output.c arms the timers
     from .tcp_output import tcp_retransmit_skb
 
     net = sk.net
@@ -148,6 +149,7 @@ def tcp_check_probe_timer(sk) -> None:
 
 
 def _tcp_probe_timer(sk) -> None:
+    # mutual call, as tcp_timer.c <-> tcp_output.c
     from .tcp_output import tcp_current_mss, tcp_send_ack, tcp_write_xmit
 
     if sk.packets_out or not sk.sk_write_queue:
@@ -183,7 +185,7 @@ def tcp_delack_timer(sk, timer) -> None:
 
 
 def tcp_delack_timer_handler(sk) -> None:
-    from .tcp_output import tcp_send_ack
+    from .tcp_output import tcp_send_ack  # mutual call: the delayed ACK is sent by tcp_output.c, which arms it
 
     if sk.sk_state in (TCP_CLOSE, TCP_LISTEN) or not sk.icsk_ack_pending:
         return

@@ -1,6 +1,6 @@
 """UDP over IPv4 (``net/ipv4/udp.c``, the datagram half of ``ip_output.c``).
 
-The socket object is :class:`udp_sock` (an :class:`~stack.ipv4.inet.inet_sock`
+The socket object is :class:`udp_sock` (an :class:`~stack.ipv4.inet_sock.inet_sock`
 plus a receive queue); the sockets layer wraps it. Its API, all
 synchronous (a call never sleeps; "would block" is an errno)::
 
@@ -47,18 +47,19 @@ import errno
 import struct
 from collections import deque
 
+from stack.core.checksum import CSUM_MANGLED_0, csum_partial, csum_tcpudp_magic, csum_tcpudp_nofold
 from stack.core.cputime import charge, charge_bytes
-from .inet import (ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED,
-                   IP_DF, IP_PMTUDISC_DO, IP_PMTUDISC_DONT, IPPROTO_UDP, LL_RESERVED_SPACE, CSUM_MANGLED_0,
-                   csum_partial, csum_tcpudp_magic, csum_tcpudp_nofold, icmp_err_convert,
-                   icmp_send, inet_addr, inet_skb_parm, inet_sock, skb_checksum, skb_copy_bits, skb_set_owner_r,
-                   skb_set_owner_w)
+from stack.core.netdevice import NETIF_F_HW_CSUM, NETIF_F_IP_CSUM
+from stack.core.skbuff import (CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, alloc_skb, consume_skb, kfree_skb,
+                               skb_checksum, skb_copy_bits, skb_orphan, skb_put)
+from .icmp import (ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, icmp_err_convert,
+                   icmp_send)
+from .inet_sock import inet_sock, skb_set_owner_r, skb_set_owner_w
+from .ip import IP_DF, IP_PMTUDISC_DO, IP_PMTUDISC_DONT, IPPROTO_UDP, LL_RESERVED_SPACE, inet_skb_parm
 from .ip_input import pskb_trim
 from .ip_output import _push_iph, ip_dont_fragment, ip_select_ident, ip_select_ttl, ip_send_skb
-from stack.core.netdevice import NETIF_F_HW_CSUM, NETIF_F_IP_CSUM
 from .route import IS_ERR, RTN_BROADCAST, RTN_LOCAL, __sk_dst_check, inet_addr_type, ip_route_output_ports
-from stack.core.skbuff import (CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, alloc_skb, consume_skb, kfree_skb,
-                               skb_orphan, skb_put)
+from .utils import inet_addr
 
 __all__ = [
     "UDP_HLEN", "udp_sock", "udp_bind", "udp_lib_get_port", "udp_connect", "udp_disconnect", "udp_close",
@@ -72,7 +73,7 @@ _CLOSE = "CLOSE"
 
 
 class udp_sock(inet_sock):
-    """A UDP socket: :class:`~stack.ipv4.inet.inet_sock` + receive queue, state, ``sk_no_check_tx``."""
+    """A UDP socket: :class:`~stack.ipv4.inet_sock.inet_sock` + receive queue, state, ``sk_no_check_tx``."""
 
     sk_protocol = IPPROTO_UDP
 
@@ -89,7 +90,7 @@ class udp_sock(inet_sock):
         self.sk_drops = 0
 
     def err_handler(self, type_: int, code: int, info: int, skb=None) -> None:
-        """An ICMP error about a datagram this socket sent (see ``stack.ipv4.inet.sk_icmp_error``)."""
+        """An ICMP error about a datagram this socket sent (see ``stack.ipv4.icmp.sk_icmp_error``)."""
         udp_err_sk(self, type_, code, info)
 
 
@@ -428,48 +429,3 @@ def udp_err(net, info: dict) -> None:
     sk = __udp4_lib_lookup(net, info["daddr"], info["dport"], info["saddr"], info["sport"])
     if sk is not None:
         udp_err_sk(sk, info["type"], info["code"], info["info"])
-
-
-
-# --- the socket layer's view (``inet_dgram_ops``) ---------------------------------------------------------
-class UdpOps:
-    """``inet_dgram_ops`` for SOCK_DGRAM: what ``stack.socket`` calls for a UDP socket."""
-
-    @staticmethod
-    def bind(sock, addr):
-        host, port = addr
-        return udp_bind(sock.sk, host, port)
-
-    @staticmethod
-    def connect(sock, addr, flags):
-        host, port = addr
-        return udp_connect(sock.sk, host, port)
-
-    @staticmethod
-    def sendmsg(sock, data, flags, addr):
-        if addr is None:
-            return udp_sendmsg(sock.sk, data, flags=flags)
-        host, port = addr
-        return udp_sendmsg(sock.sk, data, host, port, flags)
-
-    @staticmethod
-    def recvmsg(sock, n, flags):
-        got = udp_recvmsg(sock.sk, n)
-        return got[0] if got is not None else -errno.EAGAIN
-
-    @staticmethod
-    def release(sock):
-        udp_close(sock.sk)
-        return 0
-
-
-def _udp_create(net, protocol: int):
-    if protocol not in (0, IPPROTO_UDP):
-        return -errno.EPROTONOSUPPORT
-    return udp_sock(net), UdpOps
-
-
-def udp_socket_install(net) -> None:
-    """Register ``socket(AF_INET, SOCK_DGRAM)`` with the socket layer (``stack.socket``)."""
-    from stack.socket import AF_INET, SOCK_DGRAM, register_socket_type
-    register_socket_type(net, AF_INET, SOCK_DGRAM, _udp_create)

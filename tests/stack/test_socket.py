@@ -1,9 +1,9 @@
 """The socket system calls: fd table, proto_ops dispatch, errors, options, the UDP hook, CPU context."""
 from sim.engine import US
 from stack import socket as so
-from stack.ipv4.tcp import SOCK_SNDBUF_LOCK, TCP_NAGLE_OFF
+from stack.ipv4.tcp_sock import SOCK_SNDBUF_LOCK, TCP_NAGLE_OFF
 
-from tests.stack.ipv4.test_tcp_harness import HOST, establish, make_net, run_for, task
+from tests.stack.conftest import HOST, establish, make_net, run_for, task
 
 
 def _run(net, gen, comm="app"):
@@ -30,6 +30,7 @@ def test_fds_start_at_3_and_unknown_fds_are_ebadf():
 
 def test_sock_dgram_needs_a_registered_udp_and_uses_the_hook():
     net, fake = make_net()
+    del net.socket_table.types[(so.AF_INET, so.SOCK_DGRAM)]   # as before inet_init registers UDP
 
     def prog():
         return (yield from so.socket(net, so.AF_INET, so.SOCK_DGRAM))

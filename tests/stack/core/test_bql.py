@@ -18,9 +18,9 @@ Every expected number below is worked by hand from lib/dynamic_queue_limits.c
 """
 import pytest
 
-from stack.core.bql import (DQL_MAX_LIMIT, UINT_MAX, DqlBug, bql_sysfs, dql, dql_avail, dql_completed,
-                            dql_init, dql_queued, netdev_tx_completed_queue, netdev_tx_reset_queue,
-                            netdev_tx_sent_queue)
+from stack.core.bql import bql_sysfs, netdev_tx_completed_queue, netdev_tx_reset_queue, netdev_tx_sent_queue
+from stack.core.dynamic_queue_limits import (DQL_MAX_LIMIT, UINT_MAX, DqlBug, dql, dql_avail, dql_completed,
+                                             dql_init, dql_queued)
 from stack.core.jiffies import HZ
 from stack.core.netdevice import (NetDevice, __netif_subqueue_stopped, netdev_get_tx_queue,
                                   netif_stop_subqueue, netif_xmit_stopped)

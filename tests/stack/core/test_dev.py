@@ -24,24 +24,17 @@ import pytest
 from sim.engine import MS, US
 from sim.assembly.skbs import make_skb
 from sim.assembly.system import IgbSystem
-from stack.core.dev import (NET_RX_DROP, NET_RX_SUCCESS, dev_queue_xmit, install, netdev_pick_tx, netif_rx,
+from stack.core.dev import (NET_RX_DROP, NET_RX_SUCCESS, dev_queue_xmit, net_dev_init, netdev_pick_tx, netif_rx,
                             reciprocal_scale, skb_get_hash)
-from stack.core.netdevice import (NET_XMIT_SUCCESS, NETDEV_TX_OK, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM,
-                                  NETIF_F_SG, NetDevice, dev_open)
+from stack.core.netdevice import NET_XMIT_SUCCESS, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM, NETIF_F_SG
 from stack.core.qdisc import mq, tc_qdisc_show
 from stack.core.skbuff import (CHECKSUM_NONE, CHECKSUM_PARTIAL, ETH_P_IP, consume_skb, skb_clone,
                                skb_from_bytes, skb_to_bytes)
 from stack.core.softirq import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ
 
+from tests.stack.conftest import FakeDriver
+
 ETH_P_TEST = 0x88B5
-
-
-def run_gen(gen):
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        return stop.value
 
 
 def numbered(n: int, size: int = 100) -> bytes:
@@ -80,34 +73,24 @@ class Sock:
         self.sk_dst_cache = object() if dst else None
 
 
-class Recorder:
-    """A device (opened, ``ntx`` queues) whose driver keeps what it was given."""
-
-    def __init__(self, net, ntx=1, version="recent"):
-        net.kernel_version = version
-        install(net)
-        self.net = net
-        self.dev = NetDevice(net, "fake0", num_tx_queues=ntx)
-        self.dev.ndo_start_xmit = self.xmit
-        self.got = []  # (bytes, ip_summed, queue_mapping)
-        run_gen(dev_open(self.dev))
-
-    def xmit(self, skb, dev):
-        self.got.append((skb_to_bytes(skb), skb.ip_summed, skb.queue_mapping))
-        consume_skb(skb)
-        return NETDEV_TX_OK
+def recorder(net, ntx=1, version="recent"):
+    """The device layer for ``version`` and an opened fake device with ``ntx`` queues."""
+    net.kernel_version = version
+    net_dev_init(net)
+    r = FakeDriver(net, "fake0", ntx)
+    r.open()
+    return r
 
 
 # --- queue selection --------------------------------------------------------------------------------
-def test_install_registers_the_layer_on_the_net_core(net):
-    Recorder(net)
-    assert net.dev_queue_xmit is dev_queue_xmit
+def test_net_dev_init_fills_the_device_layer_slots_of_the_net_core(net):
+    recorder(net)
     assert all(sd.backlog is not None and sd.backlog.weight == 64 for sd in net.softnet_data)
     assert net.noop_qdisc is not None and net.dev_activate is not None and net.dev_deactivate is not None
 
 
 def test_one_real_queue_is_always_queue_0(net):
-    r = Recorder(net, ntx=4)
+    r = recorder(net, ntx=4)
     r.dev.real_num_tx_queues = 1
     sk = Sock()
     sk.sk_tx_queue_mapping = 3
@@ -118,7 +101,7 @@ def test_one_real_queue_is_always_queue_0(net):
 
 
 def test_flow_hash_scaled_onto_the_real_queues_and_cached_on_the_socket(net):
-    r = Recorder(net, ntx=8)
+    r = recorder(net, ntx=8)
     r.dev.real_num_tx_queues = 4
     sk = Sock()
     with net.ctx.on_cpu(0, "task:app"):
@@ -143,7 +126,7 @@ def test_flow_hash_scaled_onto_the_real_queues_and_cached_on_the_socket(net):
 
 
 def test_xps_map_of_the_current_cpu_wins_over_the_hash(net):
-    r = Recorder(net, ntx=4)
+    r = recorder(net, ntx=4)
     r.dev.xps_cpus = {2: {0}, 3: {1}}
     picks = []
     for cpu in (0, 1):
@@ -162,7 +145,7 @@ def test_xps_map_of_the_current_cpu_wins_over_the_hash(net):
 
 
 def test_ndo_select_queue_is_asked_and_capped(net):
-    r = Recorder(net, ntx=4)
+    r = recorder(net, ntx=4)
     r.dev.ndo_select_queue = lambda dev, skb: 9
     with net.ctx.on_cpu(0, "task:app"):
         skb = skb_from_bytes(net.skb, numbered(0))
@@ -173,7 +156,7 @@ def test_ndo_select_queue_is_asked_and_capped(net):
 
 
 def test_flow_hash_from_the_headers_is_reproducible_and_the_same_both_ways(net):
-    Recorder(net)
+    recorder(net)
     a, b = [10, 0, 0, 1], [10, 0, 0, 2]
     with net.ctx.on_cpu(0, "task:app"):
         one = skb_from_bytes(net.skb, ipv4_frame(a, b, 1000, 80, proto=6))
@@ -186,7 +169,7 @@ def test_flow_hash_from_the_headers_is_reproducible_and_the_same_both_ways(net):
 
 
 def test_3_10_hashes_the_protocol_when_there_is_no_socket(net):
-    r = Recorder(net, ntx=8, version="3.10")
+    r = recorder(net, ntx=8, version="3.10")
     picks = set()
     with net.ctx.on_cpu(0, "task:app"):
         for i in range(20):
@@ -207,7 +190,7 @@ def _udp_ok(frame: bytes) -> bool:
 
 @pytest.mark.parametrize("version", ["recent", "3.10"])
 def test_checksum_partial_is_completed_in_software_when_the_device_cannot(net, version):
-    r = Recorder(net, version=version)
+    r = recorder(net, version=version)
     r.dev.features = NETIF_F_SG  # no checksum offload
     frame = ipv4_frame([10, 0, 0, 1], [10, 0, 0, 2], 5000, 53, payload=bytes(range(37)))
     with net.ctx.on_cpu(0, "task:app"):
@@ -215,13 +198,13 @@ def test_checksum_partial_is_completed_in_software_when_the_device_cannot(net, v
         skb.dev = r.dev
         assert skb.ip_summed == CHECKSUM_PARTIAL and not _udp_ok(skb_to_bytes(skb))
         assert dev_queue_xmit(skb) == NET_XMIT_SUCCESS
-    sent, summed, _ = r.got[0]
+    sent, summed = r.sent[0].data, r.sent[0].ip_summed
     assert summed == CHECKSUM_NONE and _udp_ok(sent)
     assert sent[:40] == frame[:40]  # everything but the checksum field as given
 
 
 def test_a_device_that_offloads_gets_the_partial_checksum_untouched(net):
-    r = Recorder(net)
+    r = recorder(net)
     r.dev.features = NETIF_F_SG | NETIF_F_IP_CSUM
     frame = ipv4_frame([10, 0, 0, 1], [10, 0, 0, 2], 5000, 53)
     with net.ctx.on_cpu(0, "task:app"):
@@ -229,11 +212,11 @@ def test_a_device_that_offloads_gets_the_partial_checksum_untouched(net):
         seeded = skb_to_bytes(skb)
         skb.dev = r.dev
         dev_queue_xmit(skb)
-    assert r.got[0][1] == CHECKSUM_PARTIAL and r.got[0][0] == seeded
+    assert r.sent[0].ip_summed == CHECKSUM_PARTIAL and r.sent[0].data == seeded
 
 
 def test_software_checksum_on_a_clone_leaves_the_original_alone(net):
-    r = Recorder(net)
+    r = recorder(net)
     r.dev.features = NETIF_F_SG
     frame = ipv4_frame([10, 0, 0, 1], [10, 0, 0, 2], 5000, 53)
     with net.ctx.on_cpu(0, "task:app"):
@@ -244,12 +227,12 @@ def test_software_checksum_on_a_clone_leaves_the_original_alone(net):
         dev_queue_xmit(clone)
         assert skb_to_bytes(original) == before
         consume_skb(original)
-    assert _udp_ok(r.got[0][0])
+    assert _udp_ok(r.sent[0].data)
     assert not net.skb.live
 
 
 def test_offloads_the_model_cannot_do_in_software_are_refused_loudly(net):
-    r = Recorder(net)
+    r = recorder(net)
     r.dev.features = NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_HW_VLAN_CTAG_TX  # no TSO
     frame = ipv4_frame([10, 0, 0, 1], [10, 0, 0, 2], 5000, 80, proto=6, payload=bytes(3000))
     with net.ctx.on_cpu(0, "task:app"):
@@ -261,7 +244,7 @@ def test_offloads_the_model_cannot_do_in_software_are_refused_loudly(net):
 
 # --- taps -------------------------------------------------------------------------------------------
 def test_taps_see_each_transmitted_and_received_frame_with_its_direction(net):
-    r = Recorder(net)
+    r = recorder(net)
     seen = []
     r.dev.taps.append(lambda frame, direction, dev: seen.append((direction, frame, dev)))
     net.ptype[ETH_P_TEST] = lambda skb, dev: consume_skb(skb)
@@ -279,7 +262,7 @@ def test_taps_see_each_transmitted_and_received_frame_with_its_direction(net):
 
 # --- receive: netif_rx, the backlog NAPI, netif_receive_skb ------------------------------------------
 def test_netif_rx_is_delivered_by_the_backlog_napi_in_net_rx_context(net):
-    r = Recorder(net)
+    r = recorder(net)
     got = []
 
     def handler(skb, dev):
@@ -303,7 +286,7 @@ def test_netif_rx_is_delivered_by_the_backlog_napi_in_net_rx_context(net):
 
 
 def test_a_full_backlog_drops_and_the_napi_works_64_per_poll(net):
-    r = Recorder(net)
+    r = recorder(net)
     got = []
     net.ptype[ETH_P_TEST] = lambda skb, dev: (got.append(1), consume_skb(skb))
     with net.ctx.on_cpu(0, "task:app"):
@@ -323,7 +306,7 @@ def test_a_full_backlog_drops_and_the_napi_works_64_per_poll(net):
 
 
 def test_no_handler_for_the_protocol_drops_and_counts(net):
-    r = Recorder(net)
+    r = recorder(net)
     with net.ctx.on_cpu(0, "task:app"):
         skb = skb_from_bytes(net.skb, numbered(0))
         skb.dev = r.dev

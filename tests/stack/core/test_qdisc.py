@@ -25,10 +25,10 @@ import struct
 
 import pytest
 
-from stack.core.bql import netdev_tx_completed_queue, netdev_tx_sent_queue
-from stack.core.dev import dev_queue_xmit, install
-from stack.core.netdevice import (NET_XMIT_CN, NET_XMIT_DROP, NET_XMIT_SUCCESS, NETDEV_TX_BUSY, NETDEV_TX_OK,
-                                  QUEUE_STATE_STACK_XOFF, NetDevice, dev_close, dev_open, netif_carrier_off,
+from stack.core.bql import netdev_tx_completed_queue
+from stack.core.dev import dev_queue_xmit, net_dev_init
+from stack.core.netdevice import (NET_XMIT_CN, NET_XMIT_DROP, NET_XMIT_SUCCESS, NETDEV_TX_OK,
+                                  QUEUE_STATE_STACK_XOFF, dev_close, dev_open, netif_carrier_off,
                                   netif_carrier_on, netif_stop_subqueue, netif_wake_subqueue)
 from stack.core.qdisc import (TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, TCQ_F_ONETXQUEUE, __QDISC_STATE_DEACTIVATED,
                               dev_activate, dev_deactivate, dev_requeue_skb, mq, pfifo_fast, prio2band,
@@ -36,8 +36,14 @@ from stack.core.qdisc import (TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, TCQ_F_ONETXQUEUE, 
 from stack.core.skbuff import consume_skb, dev_kfree_skb_irq, skb_from_bytes, skb_to_bytes
 from stack.core.softirq import NET_TX_SOFTIRQ
 
+from tests.stack.conftest import FakeDriver, run_gen
+
 VERSIONS = ["recent", "3.10"]
 L = 100  # frame size used throughout
+
+
+def seq(frame: bytes) -> int:
+    return struct.unpack(">I", frame[14:18])[0]
 
 
 def frame(n: int, size: int = L) -> bytes:
@@ -45,50 +51,21 @@ def frame(n: int, size: int = L) -> bytes:
     return head + bytes(size - len(head))
 
 
-def run_gen(gen):
-    """Run a generator that never sleeps (dev_open/dev_close of a device without ndo_open/ndo_stop)."""
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        return stop.value
-
-
-class FakeDev:
-    """A device whose ndo_start_xmit records (seq, queue, xmit_more, cpu, context) and frees the skb.
-
-    ``busy_at``: call numbers answered NETDEV_TX_BUSY (after stopping the
-    queue if ``stop_on_busy``); ``bql``: report sent bytes to BQL as a driver does.
-    """
+class FakeDev(FakeDriver):
+    """The fake driver with the qdisc tests' helpers: numbered frames, a log of transmits."""
 
     def __init__(self, net, ntx: int = 1, bql: bool = False):
-        self.net = net
-        self.dev = NetDevice(net, "fake0", num_tx_queues=ntx)
-        self.dev.ndo_start_xmit = self.xmit
-        self.sent = []
-        self.calls = 0
-        self.busy_at = set()
-        self.stop_on_busy = True
-        self.bql = bql
+        super().__init__(net, "fake0", ntx, bql=bql)
         self.log = []
 
-    def xmit(self, skb, dev):
-        self.calls += 1
-        if self.calls in self.busy_at:
-            if self.stop_on_busy:
-                netif_stop_subqueue(dev, skb.queue_mapping)
-            return NETDEV_TX_BUSY
-        cpu = self.net.ctx.cpu
-        seq = struct.unpack(">I", skb_to_bytes(skb)[14:18])[0]
-        self.sent.append((seq, skb.queue_mapping, skb.xmit_more, cpu.index, cpu.context))
-        self.log.append(("xmit", seq))
-        if self.bql:
-            netdev_tx_sent_queue(dev._tx[skb.queue_mapping], skb.len)
-        consume_skb(skb)
-        return NETDEV_TX_OK
+    def ndo_start_xmit(self, skb, dev):
+        rc = super().ndo_start_xmit(skb, dev)
+        if rc == NETDEV_TX_OK:
+            self.log.append(("xmit", seq(self.sent[-1].data)))
+        return rc
 
     def seqs(self):
-        return [s[0] for s in self.sent]
+        return [seq(s.data) for s in self.sent]
 
     def skb(self, n: int, priority: int = 0, size: int = L):
         skb = skb_from_bytes(self.net.skb, frame(n, size))
@@ -107,9 +84,9 @@ class FakeDev:
 
 def make(net, version="recent", ntx=1, bql=False):
     net.kernel_version = version
-    install(net)
+    net_dev_init(net)
     fake = FakeDev(net, ntx, bql)
-    assert run_gen(dev_open(fake.dev)) == 0
+    fake.open()
     return fake
 
 
@@ -236,7 +213,7 @@ def test_an_empty_qdisc_is_bypassed_nothing_enqueued_and_no_net_tx(net, version)
     q = qdisc0(fake)
     assert rcs == [NET_XMIT_SUCCESS] * 3
     assert fake.seqs() == [0, 1, 2]
-    assert {s[4] for s in fake.sent} == {"task:app"}
+    assert {s.context for s in fake.sent} == {"task:app"}
     assert q.enqueues == 0 and q.bypasses == 3
     assert q.packets == 3 and q.bytes == 3 * L and q.qlen == 0 and q.backlog == 0
     assert net_tx(net) == 0
@@ -282,7 +259,7 @@ def test_one_run_sends_64_then_net_tx_takes_over(net, version, waiting, net_tx_r
     assert fake.seqs() == list(range(in_task))
     net.engine.run()
     assert fake.seqs() == list(range(waiting))
-    assert [s[4] for s in fake.sent] == ["task:app"] * in_task + ["softirq:NET_TX"] * (waiting - in_task)
+    assert [s.context for s in fake.sent] == ["task:app"] * in_task + ["softirq:NET_TX"] * (waiting - in_task)
     assert net_tx(net) == net_tx_runs
     assert q.quota_exhausted == net_tx_runs
 
@@ -315,7 +292,7 @@ def test_busy_with_the_queue_stopped_requeues_and_the_wake_sends_in_order(net, v
         netif_wake_subqueue(fake.dev, 0)
     net.engine.run()
     assert fake.seqs() == [0, 1, 2, 3, 4]
-    assert [(s[3], s[4]) for s in fake.sent[2:]] == [(1, "softirq:NET_TX")] * 3
+    assert [(s.cpu, s.context) for s in fake.sent[2:]] == [(1, "softirq:NET_TX")] * 3
     assert net_tx(net, 1) == 1 and q.requeues == 1 and q.qlen == 0
 
 
@@ -359,7 +336,7 @@ def test_bql_stack_xoff_stops_dequeue_and_the_completion_schedules_the_qdisc(net
         netdev_tx_completed_queue(txq, 2, 2 * L)
     net.engine.run()
     assert fake.seqs() == [0, 1, 2, 3] and net_tx(net, 1) == 2
-    assert [s[4] for s in fake.sent] == ["task:app"] + ["softirq:NET_TX"] * 3
+    assert [s.context for s in fake.sent] == ["task:app"] + ["softirq:NET_TX"] * 3
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -375,7 +352,7 @@ def test_bulk_dequeue_within_bql_budget_with_xmit_more(net, version):
     # 0 comes from the requeue slot alone; then recent kernels chain 1, 2, 3 while
     # bytelimit = avail(2.5L) − len stays positive (2.5L−L, −L, −L); 3 takes BQL over its limit.
     assert fake.seqs() == [0, 1, 2, 3]
-    mores = [s[2] for s in fake.sent]
+    mores = [s.xmit_more for s in fake.sent]
     assert mores == ([False, True, True, False] if version == "recent" else [False] * 4)
     assert txq.state & QUEUE_STATE_STACK_XOFF and qdisc0(fake).qlen == 1
 
@@ -455,7 +432,7 @@ def test_close_and_carrier_loss_deactivate_carrier_return_activates(net):
 
 
 def test_an_open_without_carrier_waits_for_it(net):
-    install(net)
+    net_dev_init(net)
     fake = FakeDev(net)
     netif_carrier_off(fake.dev)
     run_gen(dev_open(fake.dev))

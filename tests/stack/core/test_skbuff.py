@@ -11,13 +11,14 @@ import pytest
 from sim.host import DmaDirection, Host, POISON_FREE
 from sim.engine import Engine
 from stack.core.netcore import NetCore
-from stack.core.skbuff import (CHECKSUM_PARTIAL, MAX_SKB_FRAGS, NET_SKB_PAD, SkbBug, SkbLeak, SkbMemory,
-                               alloc_skb, consume_skb, dev_consume_skb_any, dev_kfree_skb_any, kfree_skb,
-                               napi_consume_skb, skb_checksum_start_offset, skb_clone, skb_fill_page_desc,
-                               skb_from_bytes, skb_get, skb_headlen, skb_headroom, skb_network_header_len,
-                               skb_network_offset, skb_partial_csum_set, skb_pull, skb_push, skb_put,
-                               skb_put_data, skb_put_frag_data, skb_set_network_header, skb_shinfo,
-                               skb_tailroom, skb_to_bytes, skb_transport_offset)
+from stack.core.skb_memory import SkbBug, SkbLeak, SkbMemory
+from stack.core.skbuff import (CHECKSUM_PARTIAL, MAX_SKB_FRAGS, NET_SKB_PAD, alloc_skb, consume_skb,
+                               dev_consume_skb_any, dev_kfree_skb_any, kfree_skb, napi_consume_skb,
+                               skb_checksum_start_offset, skb_clone, skb_fill_page_desc, skb_from_bytes, skb_get,
+                               skb_headlen, skb_headroom, skb_network_header_len, skb_network_offset,
+                               skb_partial_csum_set, skb_pull, skb_push, skb_put, skb_put_data, skb_put_frag_data,
+                               skb_set_network_header, skb_shinfo, skb_tailroom, skb_to_bytes,
+                               skb_transport_offset)
 from stack.core.softirq import NET_TX_SOFTIRQ
 
 

@@ -14,101 +14,23 @@ in NET_RX softirq context, as the driver's RX clean would deliver them.
 """
 import errno
 import struct
-from collections import deque, namedtuple
 
 import pytest
 from scapy.all import ARP, IP, Ether, Raw
 
-from sim.engine import MS, S, US, Engine
-from sim.host import Host
-from stack.ipv4 import inet
-from stack.core.netcore import NetCore
-from stack.ipv4.inet import in_aton, inet_sock
+from sim.engine import MS, S
+from stack.ipv4.inet_sock import inet_sock
+from stack.ipv4.utils import in_aton
 from stack.ipv4.ip_output import ip_queue_xmit
 from stack.core.jiffies import HZ
-from stack.core.napi import napi_complete_done, napi_enable, napi_schedule, napi_struct, netif_napi_add
-from stack.core.netdevice import NETIF_F_IP_CSUM, NETIF_F_SG, NETIF_F_TSO, NetDevice
 from stack.neighbour import (NUD_DELAY, NUD_FAILED, NUD_INCOMPLETE, NUD_PROBE, NUD_REACHABLE, NUD_STALE,
                              neigh_lookup)
 from stack.ipv4.route import sk_dst_confirm
-from stack.core.skbuff import (alloc_skb, consume_skb, skb_from_bytes, skb_pull, skb_put,
-                               skb_reset_mac_header, skb_reset_transport_header, skb_to_bytes)
+from stack.core.skbuff import alloc_skb, skb_put, skb_reset_transport_header, skb_to_bytes
 from stack.ipv4.udp import udp_connect, udp_sendmsg, udp_sock
 
-MAC_A = "02:00:00:00:00:01"
-MAC_B = "02:00:00:00:00:02"
-MAC_GW = "02:00:00:00:00:fe"
-Frame = namedtuple("Frame", "data context time")
+from tests.stack.ipv4.conftest import MAC_A, MAC_B, MAC_GW, StackEnv
 
-
-class Env:
-    """10.0.0.1/24 on eth0 (default via 10.0.0.254), a fake device layer, frames in through NAPI."""
-
-    def __init__(self, kernel_version="recent"):
-        self.engine = Engine()
-        self.host = Host(self.engine, "x86-tso", ncpus=2)
-        self.net = NetCore(self.host)
-        self.dev = NetDevice(self.net, "eth0")
-        self.dev.features = NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_TSO
-        inet.install(self.net, kernel_version)
-        inet.ip_link_set_address(self.dev, MAC_A)
-        inet.ip_addr_add(self.net, self.dev, "10.0.0.1/24")
-        inet.ip_route_add(self.net, "default", via="10.0.0.254")
-        self.wire: list[Frame] = []
-        self.net.dev_queue_xmit = self.xmit
-        self.rxq: deque = deque()
-        self.napi = napi_struct("eth0-rx")
-        netif_napi_add(self.dev, self.napi, self._poll)
-        napi_enable(self.napi)
-
-    @property
-    def tbl(self):
-        return self.net.ipv4.arp_tbl
-
-    def xmit(self, skb):
-        self.wire.append(Frame(skb_to_bytes(skb), self.net.ctx.cpu.context, self.engine.now))
-        consume_skb(skb)
-        return 0
-
-    def task(self, fn, *args):
-        with self.net.ctx.on_cpu(0, "task:app"):
-            rc = fn(*args)
-        self.host.cpus[0].settle()
-        return rc
-
-    def _poll(self, napi, budget):
-        work = 0
-        while self.rxq and work < budget:
-            frame = self.rxq.popleft()
-            skb = skb_from_bytes(self.net.skb, frame)
-            skb_reset_mac_header(skb)
-            skb_pull(skb, 14)
-            skb.protocol = int.from_bytes(frame[12:14], "big")
-            skb.dev = self.dev
-            self.net.ptype[skb.protocol](skb, self.dev)
-            work += 1
-        if work < budget:
-            napi_complete_done(napi, work)
-        return work
-
-    def rx(self, *frames):
-        """Frames from the wire: an interrupt schedules NAPI; NET_RX delivers them."""
-        self.rxq.extend(bytes(f) for f in frames)
-        with self.net.ctx.on_cpu(0, "hardirq:eth0-rx"):
-            napi_schedule(self.napi)
-        self.run_for(50 * US)
-
-    def run_for(self, ps):
-        self.engine.run(until=self.engine.now + ps)
-
-    def run_until(self, t):
-        self.engine.run(until=t)
-
-    def arps(self):
-        return [f for f in self.wire if Ether(f.data).type == 0x0806]
-
-    def ips(self):
-        return [f for f in self.wire if Ether(f.data).type == 0x0800]
 
 
 class Sock(inet_sock):
@@ -135,9 +57,14 @@ def reply(src_mac=MAC_B, src_ip="10.0.0.2", dst_mac=MAC_A):
     return Ether(dst=dst_mac, src=src_mac) / ARP(op=2, hwsrc=src_mac, psrc=src_ip, hwdst=MAC_A, pdst="10.0.0.1")
 
 
+def arp_env(**kw):
+    """The host with no neighbour known: every next hop resolves over ARP."""
+    return StackEnv(neighbours=(), **kw)
+
+
 @pytest.fixture
 def env():
-    return Env()
+    return arp_env()
 
 
 def test_first_packet_sends_one_broadcast_request_and_is_queued(env):
@@ -239,7 +166,7 @@ def test_queue_byte_limit_drops_the_oldest(env):
 
 
 def test_310_queue_is_64k_and_an_oversize_skb_still_queues_alone():
-    env = Env(kernel_version="3.10")
+    env = arp_env(kernel_version="3.10")
     sk = Sock(env.net)
     assert env.tbl.parms.queue_len_bytes == 65536
     send(env, sk, b"a", size=40000)
@@ -253,7 +180,7 @@ def test_310_queue_is_64k_and_an_oversize_skb_still_queues_alone():
 
 def test_probe_rearm_floor_is_hz_over_100_recent_and_hz_over_2_in_310():
     for version, gap in (("recent", HZ // 100), ("3.10", HZ // 2)):
-        env = Env(kernel_version=version)
+        env = arp_env(kernel_version=version)
         env.dev.ip_ptr.arp_parms.retrans_time = 1  # ip neigh: retrans 4 ms, below both floors
         send(env, Sock(env.net))
         env.run_until(3 * S)
@@ -293,7 +220,7 @@ def test_reachable_time_is_randomised_within_half_to_one_and_a_half_base(env):
     env.rx(reply())
     rt = env.dev.ip_ptr.arp_parms.reachable_time  # the device's parameters, chosen at first use
     assert 15 * HZ <= rt < 45 * HZ
-    other = Env()  # same engine seed, same choice
+    other = arp_env()  # same engine seed, same choice
     send(other, Sock(other.net))
     other.rx(reply())
     assert other.dev.ip_ptr.arp_parms.reachable_time == rt

@@ -9,78 +9,19 @@ datagram is complete and delivered once. Frames are built with scapy and
 enter through a NAPI poll in NET_RX softirq context.
 """
 import errno
-from collections import deque
 
 import pytest
 from scapy.all import ICMP, IP, UDP, Ether, Raw, fragment
 
-from sim.engine import S, US, Engine
-from sim.host import Host
-from stack.ipv4 import inet
-from stack.core.netcore import NetCore
+from sim.engine import S
 from stack.ipv4.ip_input import NET_RX_DROP
-from stack.core.napi import napi_complete_done, napi_enable, napi_schedule, napi_struct, netif_napi_add
-from stack.core.netdevice import NetDevice
 from stack.netfilter import NF_DROP, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING, NF_STOLEN, nf_register_hook
-from stack.core.skbuff import (consume_skb, kfree_skb, skb_from_bytes, skb_pull, skb_reset_mac_header,
-                               skb_to_bytes)
+from stack.core.skbuff import consume_skb, kfree_skb, skb_to_bytes
 from stack.ipv4.udp import udp_connect, udp_sock
 
-MAC_A = "02:00:00:00:00:01"
-MAC_B = "02:00:00:00:00:02"
+from tests.stack.ipv4.conftest import MAC_A, MAC_B, StackEnv
+
 PROTO = 253  # experimental: a protocol handler the test registers
-
-
-class Env:
-    def __init__(self):
-        self.engine = Engine()
-        self.host = Host(self.engine, "x86-tso", ncpus=2)
-        self.net = NetCore(self.host)
-        self.dev = NetDevice(self.net, "eth0")
-        inet.install(self.net)
-        inet.ip_link_set_address(self.dev, MAC_A)
-        inet.ip_addr_add(self.net, self.dev, "10.0.0.1/24")
-        inet.ip_neigh_add(self.net, self.dev, "10.0.0.2", MAC_B)
-        self.wire = []
-        self.net.dev_queue_xmit = self.xmit
-        self.delivered = []  # (L4 bytes, context, rc of ip_rcv)
-        self.net.inet_protos[PROTO] = self.proto_rcv
-        self.rcs = []
-        self.rxq: deque = deque()
-        self.napi = napi_struct("eth0-rx")
-        netif_napi_add(self.dev, self.napi, self._poll)
-        napi_enable(self.napi)
-
-    def xmit(self, skb):
-        self.wire.append(skb_to_bytes(skb))
-        consume_skb(skb)
-        return 0
-
-    def proto_rcv(self, skb):
-        self.delivered.append((skb_to_bytes(skb), self.net.ctx.cpu.context))
-        consume_skb(skb)
-        return 0
-
-    def _poll(self, napi, budget):
-        work = 0
-        while self.rxq and work < budget:
-            frame = self.rxq.popleft()
-            skb = skb_from_bytes(self.net.skb, frame)
-            skb_reset_mac_header(skb)
-            skb_pull(skb, 14)
-            skb.protocol = int.from_bytes(frame[12:14], "big")
-            skb.dev = self.dev
-            self.rcs.append(self.net.ptype[skb.protocol](skb, self.dev))
-            work += 1
-        if work < budget:
-            napi_complete_done(napi, work)
-        return work
-
-    def rx(self, *frames):
-        self.rxq.extend(bytes(f) for f in frames)
-        with self.net.ctx.on_cpu(0, "hardirq:eth0-rx"):
-            napi_schedule(self.napi)
-        self.engine.run(until=self.engine.now + 50 * US)
 
 
 def eth(pkt):
@@ -89,7 +30,16 @@ def eth(pkt):
 
 @pytest.fixture
 def env():
-    return Env()
+    """The host (no default route) with protocol PROTO registered: ``env.delivered`` gets (L4 bytes, context)."""
+    env = StackEnv(default_route=False, neighbours=(("10.0.0.2", MAC_B),))
+    env.delivered = []
+
+    def proto_rcv(skb):
+        env.delivered.append((skb_to_bytes(skb), env.net.ctx.cpu.context))
+        consume_skb(skb)
+        return 0
+    env.net.inet_protos[PROTO] = proto_rcv
+    return env
 
 
 def test_good_packet_reaches_the_protocol_with_data_at_the_l4_header(env):
@@ -149,7 +99,7 @@ def test_pre_routing_drop_and_local_in_steal(env):
     for tail in (b"D", b"S", b"A"):
         env.rx(eth(IP(src="10.0.0.2", dst="10.0.0.1", proto=PROTO) / Raw(b"x" + tail)))
     assert [d[0] for d in env.delivered] == [b"xA"]
-    assert len(stolen) == 1 and env.net.nf_stats[NF_INET_PRE_ROUTING]["drop"] == 1
+    assert len(stolen) == 1 and env.net.nf.stats[NF_INET_PRE_ROUTING]["drop"] == 1
     kfree_skb(stolen[0])
     env.net.skb.assert_no_leaks()
 

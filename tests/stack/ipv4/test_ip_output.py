@@ -6,60 +6,28 @@ IP_PMTUDISC_WANT; the IP ID is the connected socket's inet_id, advanced by
 gso_segs per skb; the header checksum is valid (scapy recomputes it);
 fragments carry 8-byte-aligned payloads of (mtu - 20) & ~7 bytes, MF on
 all but the last, frag_off = offset / 8, and reassemble to the original.
-The device layer is a fake ``net.dev_queue_xmit`` that records each frame.
+The device is a fake driver whose ``ndo_start_xmit`` records each frame (``StackEnv``).
 """
 import errno
 import math
 import struct
-from collections import namedtuple
 
-import pytest
 from scapy.all import IP, TCP, UDP, Ether, Raw, defragment
 
-from sim.engine import Engine
-from sim.host import Host
 from stack.ipv4 import inet
-from stack.core.netcore import NetCore
-from stack.ipv4.inet import IP_PMTUDISC_DONT, csum_tcpudp_nofold, in_aton, inet_sock
+from stack.core.checksum import csum_tcpudp_nofold
+from stack.ipv4.inet_sock import inet_sock
+from stack.ipv4.ip import IP_PMTUDISC_DONT
+from stack.ipv4.utils import in_aton
 from stack.ipv4.ip_output import ip_build_and_send_pkt, ip_queue_xmit
-from stack.core.netdevice import NETIF_F_IP_CSUM, NETIF_F_SG, NETIF_F_TSO, NetDevice
+from stack.core.netdevice import NETIF_F_TSO
 from stack.netfilter import (NF_ACCEPT, NF_DROP, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NF_STOLEN,
                              nf_register_hook, nf_unregister_hook)
-from stack.core.skbuff import (CHECKSUM_PARTIAL, SKB_GSO_TCPV4, alloc_skb, consume_skb, kfree_skb, skb_put,
+from stack.core.skbuff import (CHECKSUM_PARTIAL, SKB_GSO_TCPV4, alloc_skb, kfree_skb, skb_put,
                                skb_reset_transport_header, skb_to_bytes)
 
-MAC_A = "02:00:00:00:00:01"
-MAC_B = "02:00:00:00:00:02"
-MAC_GW = "02:00:00:00:00:fe"
-Frame = namedtuple("Frame", "data context time")
+from tests.stack.ipv4.conftest import MAC_A, MAC_B, MAC_GW, StackEnv
 
-
-class Env:
-    """One host with eth0 = 10.0.0.1/24, default via 10.0.0.254, static neighbours, a fake device layer."""
-
-    def __init__(self, kernel_version="recent", features=NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_TSO):
-        self.engine = Engine()
-        self.host = Host(self.engine, "x86-tso", ncpus=2)
-        self.net = NetCore(self.host)
-        self.dev = NetDevice(self.net, "eth0")
-        self.dev.features = features
-        inet.install(self.net, kernel_version)
-        inet.ip_link_set_address(self.dev, MAC_A)
-        inet.ip_addr_add(self.net, self.dev, "10.0.0.1/24")
-        inet.ip_route_add(self.net, "default", via="10.0.0.254")
-        inet.ip_neigh_add(self.net, self.dev, "10.0.0.2", MAC_B)
-        inet.ip_neigh_add(self.net, self.dev, "10.0.0.254", MAC_GW)
-        self.wire: list[Frame] = []
-        self.net.dev_queue_xmit = self.xmit
-
-    def xmit(self, skb):
-        self.wire.append(Frame(skb_to_bytes(skb), self.net.ctx.cpu.context, self.engine.now))
-        consume_skb(skb)
-        return 0
-
-    def task(self, fn, *args):
-        with self.net.ctx.on_cpu(0, "task:app"):
-            return fn(*args)
 
 
 class TcpLikeSock(inet_sock):
@@ -96,11 +64,6 @@ def tcp_skb(env, sk, payload: bytes, gso_size=0, headroom=128):
         skb.shinfo.gso_type = SKB_GSO_TCPV4
     skb.sk = sk
     return skb
-
-
-@pytest.fixture
-def env():
-    return Env()
 
 
 def test_ip_header_fields_ttl_df_id_checksum(env):
@@ -223,7 +186,7 @@ def test_gso_skb_goes_whole_when_its_segments_fit_the_mtu(env):
     env.dev.mtu = 1400
     assert env.task(ip_queue_xmit, sk, tcp_skb(env, sk, b"g" * 4 * 1448, gso_size=1448)) == -errno.EMSGSIZE
     assert env.net.ipv4.stats["gso_oversize_drops"] == 1
-    old = Env(kernel_version="3.10")
+    old = StackEnv(kernel_version="3.10")
     old.dev.mtu = 1400
     sk3 = TcpLikeSock(old.net)
     assert old.task(ip_queue_xmit, sk3, tcp_skb(old, sk3, b"g" * 4 * 1448, gso_size=1448)) == 0
@@ -305,7 +268,7 @@ def test_local_out_hook_drops(env):
     sk = TcpLikeSock(env.net)
     assert env.task(ip_queue_xmit, sk, tcp_skb(env, sk, b"x")) == -errno.EPERM
     assert seen == ["10.0.0.2"] and env.wire == []
-    assert env.net.nf_stats[NF_INET_LOCAL_OUT]["drop"] == 1
+    assert env.net.nf.stats[NF_INET_LOCAL_OUT]["drop"] == 1
     env.net.skb.assert_no_leaks()
 
 
@@ -333,7 +296,7 @@ def test_hooks_run_in_priority_order_and_accept_passes(env):
 
 
 def test_310_counts_out_requests_in_ip_output_and_keeps_the_socket_id(env):
-    old = Env(kernel_version="3.10")
+    old = StackEnv(kernel_version="3.10")
     sk = TcpLikeSock(old.net)
     old.task(ip_queue_xmit, sk, tcp_skb(old, sk, b"a" * 3 * 1448, gso_size=1448))
     old.task(ip_queue_xmit, sk, tcp_skb(old, sk, b"b"))

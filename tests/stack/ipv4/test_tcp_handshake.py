@@ -13,9 +13,11 @@ import pytest
 from sim.engine import MS, US
 from stack import socket as so
 from stack.core.jiffies import TICK_PS
-from stack.ipv4.tcp import TCP_TIMEOUT_INIT
+from stack.ipv4.tcp_sock import TCP_TIMEOUT_INIT
 
-from tests.stack.ipv4.test_tcp_harness import (HOST, PEER, PEER_PORT, PORT, Peer, establish, make_net,
+from stack.ipv4.utils import in_aton
+
+from tests.stack.conftest import (HOST, PEER, PEER_PORT, PORT, Peer, establish, make_net,
                                                run_for, sender, task)
 
 
@@ -45,7 +47,8 @@ def test_syn_ack_carries_mss_1460_wscale_and_timestamps(version):
     assert synack.window == 45 * 1448                         # unscaled in a SYN
     assert synack.hdr_len == 40 and len(synack.options) == 20
     assert sk.state_name == "ESTABLISHED"
-    assert sk.inet.saddr == HOST and sk.inet.daddr == PEER and sk.inet.sport == PORT and sk.inet.dport == PEER_PORT
+    assert (sk.inet_saddr == in_aton(HOST) and sk.inet_daddr == in_aton(PEER) and sk.inet_sport == PORT
+            and sk.inet_dport == PEER_PORT)
 
 
 def test_mss_is_1448_with_timestamps_and_1460_without():
@@ -112,7 +115,7 @@ def test_active_open_is_symmetric():
     assert struct.unpack("!II", opts[8])[1] == 0              # TSecr 0 in a SYN
     sk = so.sock_of(net, out["fd"]).sk
     assert sk.state_name == "SYN_SENT" and not proc.triggered
-    peer = Peer(net, port=80, host_port=sk.inet.sport, seq=7000)
+    peer = Peer(net, port=80, host_port=sk.inet_sport, seq=7000)
     peer.ts_echo = struct.unpack("!II", opts[8])[0]
     synack = peer.skb("SA", seq=7000, ack=(syn.seq + 1) & 0xFFFFFFFF, window=65535,
                       options=[("MSS", 1460), ("NOP", None), ("NOP", None), ("Timestamp", (900, peer.ts_echo)),

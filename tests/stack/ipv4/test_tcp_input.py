@@ -18,9 +18,9 @@ import pytest
 from sim.engine import MS, US
 from stack import socket as so
 from stack.core.jiffies import TICK_PS, usecs_to_jiffies
-from stack.ipv4.tcp import TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery, after, before
+from stack.ipv4.tcp_sock import TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery, after, before
 
-from tests.stack.ipv4.test_tcp_harness import establish, make_net, run_for, sender, task
+from tests.stack.conftest import establish, make_net, run_for, sender, task
 
 MSS = 1448
 DATA = bytes((i * 7 + 3) & 0xFF for i in range(8 << 20))

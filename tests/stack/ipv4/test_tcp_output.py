@@ -28,10 +28,10 @@ from sim.engine import MS, US
 from sim.assembly.skbs import make_skb
 from stack import socket as so
 from stack.core.skbuff import CHECKSUM_PARTIAL, SKB_GSO_TCPV4, consume_skb
-from stack.ipv4.tcp import TCP_NODELAY, SOL_TCP, tcp_packets_in_flight
+from stack.ipv4.tcp_sock import SOL_TCP, TCP_NODELAY, tcp_packets_in_flight
 from stack.ipv4.tcp_output import tcp_tsq_limit
 
-from tests.stack.ipv4.test_tcp_harness import HOST, PEER, establish, make_net, run_for, sender, task
+from tests.stack.conftest import HOST, PEER, establish, make_net, run_for, sender, task
 
 DATA = bytes((i * 31 + 7) & 0xFF for i in range(1 << 20))
 

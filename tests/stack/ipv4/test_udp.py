@@ -9,83 +9,17 @@ skb (4000 bytes, ``copy_from_user``) and, by the fragmentation slow path,
 once more (4008 bytes, ``ip_fragment``).
 """
 import errno
-from collections import deque, namedtuple
 
 import pytest
 from scapy.all import IP, UDP, Ether, Raw, defragment, fragment
 
-from sim.engine import US, Engine
-from sim.host import Host
-from stack.ipv4 import inet
-from stack.core.netcore import NetCore
-from stack.ipv4.inet import in_aton, in_ntoa
-from stack.core.napi import napi_complete_done, napi_enable, napi_schedule, napi_struct, netif_napi_add
-from stack.core.netdevice import NETIF_F_IP_CSUM, NETIF_F_SG, NetDevice
-from stack.ipv4.inet import skb_checksum_help
-from stack.core.skbuff import (CHECKSUM_PARTIAL, consume_skb, skb_from_bytes, skb_pull, skb_reset_mac_header,
-                               skb_to_bytes)
+from stack.ipv4.utils import in_aton, in_ntoa
+from stack.core.netdevice import NETIF_F_SG
+from stack.core.skbuff import CHECKSUM_PARTIAL, consume_skb
 from stack.ipv4.udp import udp_bind, udp_close, udp_connect, udp_recvmsg, udp_sendmsg, udp_sock
 
-MAC_A = "02:00:00:00:00:01"
-MAC_B = "02:00:00:00:00:02"
-Frame = namedtuple("Frame", "data context ip_summed")
+from tests.stack.ipv4.conftest import MAC_A, MAC_B, StackEnv
 
-
-class Env:
-    def __init__(self, features=NETIF_F_SG | NETIF_F_IP_CSUM):
-        self.engine = Engine()
-        self.host = Host(self.engine, "x86-tso", ncpus=2)
-        self.net = NetCore(self.host)
-        self.dev = NetDevice(self.net, "eth0")
-        self.dev.features = features
-        inet.install(self.net)
-        inet.ip_link_set_address(self.dev, MAC_A)
-        inet.ip_addr_add(self.net, self.dev, "10.0.0.1/24")
-        inet.ip_route_add(self.net, "default", via="10.0.0.254")
-        inet.ip_neigh_add(self.net, self.dev, "10.0.0.2", MAC_B)
-        inet.ip_neigh_add(self.net, self.dev, "10.0.0.254", "02:00:00:00:00:fe")
-        self.wire: list[Frame] = []
-        self.net.dev_queue_xmit = self.xmit
-        self.rxq: deque = deque()
-        self.napi = napi_struct("eth0-rx")
-        netif_napi_add(self.dev, self.napi, self._poll)
-        napi_enable(self.napi)
-
-    def xmit(self, skb):
-        """The device: a CHECKSUM_PARTIAL skb gets the checksum the NIC would insert."""
-        summed = skb.ip_summed
-        if summed == CHECKSUM_PARTIAL:
-            skb_checksum_help(skb)
-        self.wire.append(Frame(skb_to_bytes(skb), self.net.ctx.cpu.context, summed))
-        consume_skb(skb)
-        return 0
-
-    def task(self, fn, *args, **kw):
-        with self.net.ctx.on_cpu(0, "task:app"):
-            rc = fn(*args, **kw)
-        self.host.cpus[0].settle()
-        return rc
-
-    def _poll(self, napi, budget):
-        work = 0
-        while self.rxq and work < budget:
-            frame = self.rxq.popleft()
-            skb = skb_from_bytes(self.net.skb, frame)
-            skb_reset_mac_header(skb)
-            skb_pull(skb, 14)
-            skb.protocol = int.from_bytes(frame[12:14], "big")
-            skb.dev = self.dev
-            self.net.ptype[skb.protocol](skb, self.dev)
-            work += 1
-        if work < budget:
-            napi_complete_done(napi, work)
-        return work
-
-    def rx(self, *frames):
-        self.rxq.extend(bytes(f) for f in frames)
-        with self.net.ctx.on_cpu(0, "hardirq:eth0-rx"):
-            napi_schedule(self.napi)
-        self.engine.run(until=self.engine.now + 50 * US)
 
 
 def udp_checksum_ok(ip) -> bool:
@@ -97,7 +31,7 @@ def udp_checksum_ok(ip) -> bool:
 
 @pytest.fixture
 def env():
-    return Env()
+    return StackEnv(nic_csum=True)
 
 
 def test_4000_byte_datagram_leaves_as_three_fragments(env):
@@ -139,7 +73,7 @@ def test_small_datagram_offloads_the_checksum_and_sets_df(env):
 
 
 def test_without_checksum_offload_the_checksum_is_computed_in_software():
-    env = Env(features=NETIF_F_SG)
+    env = StackEnv(features=NETIF_F_SG, nic_csum=True)
     sk = udp_sock(env.net)
     env.task(udp_sendmsg, sk, b"x" * 101, "10.0.0.2", 53)
     frame = env.wire[0]
@@ -165,9 +99,8 @@ def test_connected_socket_looks_the_route_up_once_unconnected_every_call(env):
 
 
 def test_send_buffer_full_is_eagain():
-    env = Env()
-    held = []  # the "device" keeps the skbs: nothing is freed
-    env.net.dev_queue_xmit = lambda skb: held.append(skb) or 0
+    env = StackEnv(nic_csum=True)
+    env.driver.hold = True  # the "device" keeps the skbs: nothing is freed
     sk = udp_sock(env.net)
     sk.sk_sndbuf = 3000
     assert env.task(udp_sendmsg, sk, b"a" * 1000, "10.0.0.2", 53) == 1000
@@ -176,7 +109,7 @@ def test_send_buffer_full_is_eagain():
     assert env.task(udp_sendmsg, sk, b"c" * 1000, "10.0.0.2", 53) == -errno.EAGAIN and sk.sk_nospace
     freed = []
     sk.sk_write_space = lambda s: freed.append(s.sk_wmem_alloc)
-    for skb in held:
+    for skb in env.driver.held:
         consume_skb(skb)
     assert sk.sk_wmem_alloc == 0 and len(freed) == 2
 
