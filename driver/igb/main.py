@@ -19,10 +19,11 @@ from collections import Counter
 
 from driver.platform import pci_resource_len, pci_resource_start
 from stack.core.napi import napi_disable, napi_enable
-from stack.core.netdevice import (NETIF_F_GSO_UDP_L4, NETIF_F_HIGHDMA, NETIF_F_HW_CSUM, NETIF_F_HW_VLAN_CTAG_TX,
-                                  NETIF_F_IP_CSUM, NETIF_F_IPV6_CSUM, NETIF_F_SG, NETIF_F_TSO, NETIF_F_TSO6, NetDevice,
-                                  dev_close, netif_carrier_off, netif_running, netif_tx_start_all_queues,
-                                  netif_tx_stop_all_queues)
+from stack.core.dev import dev_close
+from stack.core.netdevice import (NETIF_F_GSO_UDP_L4, NETIF_F_HIGHDMA, NETIF_F_HW_CSUM,
+                                  NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM, NETIF_F_IPV6_CSUM, NETIF_F_SG,
+                                  NETIF_F_TSO, NETIF_F_TSO6, NetDevice, netif_carrier_off, netif_running,
+                                  netif_tx_start_all_queues, netif_tx_stop_all_queues)
 
 from .configure import igb_configure_tx, igb_get_hw_control, igb_release_hw_control, igb_setup_tctl
 from .e1000_regs import (E1000_CTRL, E1000_CTRL_DEV_RST, E1000_CTRL_RST, E1000_ICR, E1000_IMC, E1000_RCTL,

@@ -40,8 +40,9 @@ from sim.engine import MS, US, Engine, SeededPolicy
 from sim.host import Host
 from sim.host.pcie import PCIE_82576, PCIE_I210
 from stack.core import dev as dev_layer
+from stack.core.dev import dev_close, dev_open
 from stack.core.netcore import NetCore
-from stack.core.netdevice import dev_close, dev_open, netif_carrier_ok
+from stack.core.netdevice import netif_carrier_ok
 from stack.core.skbuff import NET_SKB_PAD, alloc_skb, skb_put
 from stack.initcalls import net_init
 from stack.ipv4 import inet
@@ -97,8 +98,9 @@ class IgbSystem:
         self.host.map_device("nic-bar0", BAR0, BAR0_SIZE, self.nic)
         self.host.map_device("nic-bar3", BAR3, BAR3_SIZE, self.nic.msix)
         self.kernel = Kernel(self.host)
-        self.net = NetCore(self.host, ctx=self.kernel)
-        net_init(self.net, kernel_version, protocols=stack)   # at boot, before any driver probes
+        self.net = NetCore(self.host, ctx=self.kernel, kernel_version=kernel_version)
+        if stack:
+            net_init(self.net)   # at boot, before any driver probes
         self.pdev = PciDev("0000:01:00.0", 0x8086, profile.device_id,
                            {0: (BAR0, BAR0_SIZE), 3: (BAR3, BAR3_SIZE)})
         if barriers:   # before probe, so the configuration covers the probe's own accesses

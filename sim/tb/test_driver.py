@@ -64,7 +64,8 @@ from sim.engine import MS, NS, US, Engine, S
 from sim.assembly.system import BAR3, IgbSystem
 from sim.assembly.wire import fcs
 from sim.tb.adapter import CocotbEngine, hdl_time_ps, pin_driver
-from stack.core.netdevice import dev_close, dev_open, netdev_get_tx_queue, netif_carrier_ok
+from stack.core.dev import dev_close, dev_open
+from stack.core.netdevice import netdev_get_tx_queue, netif_carrier_ok
 from stack.core.skbuff import skb_from_bytes
 
 NIC = "82576"

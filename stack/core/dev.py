@@ -53,6 +53,7 @@ context it runs in, and counts in ``net.count``.
 """
 from __future__ import annotations
 
+import inspect
 import struct
 from functools import partial
 
@@ -61,7 +62,8 @@ from .cputime import charge
 from .napi import NAPIF_STATE_SCHED, napi_schedule_on, napi_struct
 from .netdevice import (NET_XMIT_DROP, NET_XMIT_MASK, NET_XMIT_SUCCESS, NETDEV_TX_BUSY, NETDEV_TX_OK,
                         NETIF_F_HW_CSUM, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM, NETIF_F_IPV6_CSUM, NETIF_F_SG,
-                        netdev_get_tx_queue, netdev_start_xmit, netif_running, netif_tx_queue_stopped)
+                        __LINK_STATE_START, NetDevice, __netdev_watchdog_up, netdev_get_tx_queue, netdev_start_xmit,
+                        netif_carrier_ok, netif_running, netif_trans_update, netif_tx_queue_stopped)
 from .qdisc import (KERNEL_VERSIONS, Qdisc, TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, __qdisc_run,
                     __QDISC_STATE_DEACTIVATED, __QDISC_STATE_SCHED, bstats_update, dev_activate, dev_deactivate,
                     dev_xmit_complete, nolock_qdisc_is_empty, noop_qdisc, qdisc_run, qdisc_run_begin,
@@ -79,7 +81,7 @@ __all__ = [
     "validate_xmit_skb", "validate_xmit_skb_list", "skb_checksum_help", "dev_queue_xmit_nit", "xmit_one",
     "dev_hard_start_xmit", "eth_type_trans", "netif_receive_skb", "__netif_receive_skb", "netif_rx",
     "enqueue_to_backlog", "process_backlog", "qdisc_pkt_len_init", "dev_qdisc_enqueue", "__dev_xmit_skb",
-    "net_tx_action", "net_dev_init",
+    "dev_open", "dev_close", "net_tx_action", "net_dev_init",
 ]
 
 NET_RX_SUCCESS = 0
@@ -598,6 +600,44 @@ def process_backlog(net, napi, quota: int) -> int:
         sd.input_pkt_queue.clear()
 
 
+# --- dev_open / dev_close ------------------------------------------------------------------------
+def _call(fn, *args):
+    """Run a callback that may be a generator function (it may sleep); its return value."""
+    result = fn(*args)
+    if inspect.isgenerator(result):
+        result = yield from result
+    return result
+
+
+def dev_open(dev: NetDevice):
+    """Generator: bring the device up (START, ``ndo_open``, watchdog); 0 or ``ndo_open``'s error."""
+    if netif_running(dev):
+        return 0
+    dev.state |= __LINK_STATE_START
+    ret = 0
+    if dev.ndo_open is not None:
+        ret = yield from _call(dev.ndo_open, dev)
+    if ret:
+        dev.state &= ~__LINK_STATE_START
+        return ret
+    dev_activate(dev)  # attach the default qdiscs; live now if there is carrier
+    netif_trans_update(dev)  # dev_activate
+    if netif_carrier_ok(dev):
+        __netdev_watchdog_up(dev)
+    return 0
+
+
+def dev_close(dev: NetDevice):
+    """Generator: take the device down (clear START, deactivate the qdiscs, stop the watchdog, ``ndo_stop``)."""
+    if not netif_running(dev):
+        return
+    dev.state &= ~__LINK_STATE_START
+    dev_deactivate(dev)  # qdiscs to noop, queued skbs freed (qdisc_reset)
+    dev.net.timers.del_timer(dev.watchdog_timer)
+    if dev.ndo_stop is not None:
+        yield from _call(dev.ndo_stop, dev)
+
+
 # --- NET_TX -------------------------------------------------------------------------------------------
 def net_tx_action(net, index: int) -> None:
     """NET_TX_SOFTIRQ on CPU ``index``: free the completion queue, then run every scheduled qdisc."""
@@ -620,19 +660,17 @@ def net_tx_action(net, index: int) -> None:
 
 # --- init ------------------------------------------------------------------------------------------
 def net_dev_init(net) -> None:
-    """``net_dev_init``: the device layer on ``net`` — the noop qdisc, ``dev_activate``/``dev_deactivate``
-    (what ``dev_open``, ``dev_close`` and carrier changes call), the per-CPU backlog NAPIs.
+    """``net_dev_init``: the device layer on ``net`` — the noop qdisc and the per-CPU backlog NAPIs.
 
-    The NET_TX and NET_RX softirqs are opened with the net core itself
-    (:class:`stack.core.netcore.NetCore`). Devices already running get their
-    qdiscs now.
+    Run by :class:`stack.core.netcore.NetCore` as it is built, with the
+    NET_TX and NET_RX softirqs it opens, so every net core has its device
+    layer, as every Linux kernel does: ``dev_open`` attaches the default
+    qdiscs (:func:`stack.core.qdisc.dev_activate`), ``dev_close`` and
+    carrier loss deactivate them.
     """
     if net.kernel_version not in KERNEL_VERSIONS:
         raise ValueError(f"net.kernel_version {net.kernel_version!r}: expected one of {KERNEL_VERSIONS}")
-    if net.noop_qdisc is None:
-        net.noop_qdisc = noop_qdisc(net)
-    net.dev_activate = dev_activate
-    net.dev_deactivate = dev_deactivate
+    net.noop_qdisc = noop_qdisc(net)
     for sd in net.softnet_data:
         if sd.backlog is None:
             n = napi_struct(f"backlog/{sd.index}")
@@ -641,6 +679,3 @@ def net_dev_init(net) -> None:
             n.state = 0
             n.priv = sd
             sd.backlog = n
-    for dev in net.devices:
-        if netif_running(dev):
-            dev_activate(dev)

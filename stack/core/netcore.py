@@ -18,17 +18,16 @@ It wires together, for one simulated host:
   whose behaviour differs between the two (stack_facts §12); set it before
   the layers are initialised and devices opened.
 
-**Every slot is declared in** :class:`NetCore` (``__slots__``: nothing is
-added at run time). Two groups start empty (None) and are filled by
-:func:`stack.init.net_init`, the one function that initialises the layers
-in Linux's order:
+The device layer (:func:`stack.core.dev.net_dev_init`: the noop qdisc, the
+per-CPU backlogs) is initialised as the net core is built, with the
+softirqs it opens: a net core always has it, and ``dev_open`` always
+attaches qdiscs, as in Linux.
 
-* the device layer's (:func:`stack.core.dev.net_dev_init`): ``noop_qdisc``
-  and ``dev_activate(dev)``/``dev_deactivate(dev)`` (what ``dev_open``,
-  ``dev_close`` and carrier changes call). A net core without them is the
-  NIC-and-driver rig: the driver's queue and carrier calls work, no qdisc
-  is attached;
-* the protocol side's, as Linux's ``struct net`` holds them
+**Every slot is declared in** :class:`NetCore` (``__slots__``: nothing is
+added at run time). The protocol slots start empty (None) and are filled by
+:func:`stack.initcalls.net_init`, the one function that initialises the
+protocol layers in Linux's order. They are the protocol side's, as Linux's
+``struct net`` holds them
   (``include/net/net_namespace.h``: ``net->ipv4``, ``net->mib``,
   ``net->nf``): ``ipv4`` (:class:`stack.ipv4.netns.netns_ipv4`), ``mib``
   (the SNMP counters), ``nf`` (:class:`stack.netfilter.netns_nf`), ``tcp``
@@ -48,14 +47,12 @@ HZ=1000). Set it to 2000 for the 4.12–5.x default.
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable
 
 from .context import CpuContext
 from .cputime import COSTS_PS, PER_BYTE_PS
-from .dev import net_tx_action
+from .dev import net_dev_init, net_tx_action
 from .jiffies import HZ, USEC_PER_SEC, jiffies
 from .napi import net_rx_action, softnet_data
-from .netdevice import NetDevice
 from .qdisc import Qdisc
 from .skb_memory import SkbMemory
 from .skbuff import skb_free_deferred
@@ -71,15 +68,16 @@ class NetCore:
     ``ctx``: execution context (default: a CpuContext on CPU 0).
     ``allocator``: where skb memory comes from (default: the host's kmalloc pool).
     ``copy_ps_per_byte``: CPU time charged per byte copied into skbs.
+    ``kernel_version``: "recent" or "3.10" (module docstring).
     """
 
     __slots__ = ("host", "engine", "ctx", "softirq", "timers", "softnet_data", "skb", "devices",
                  "netdev_budget", "netdev_budget_usecs", "dev_weight", "dev_tx_weight", "netdev_max_backlog",
                  "kernel_version", "costs", "ptype", "inet_protos", "copy_bytes", "fn_ctx_time", "layer_stats",
-                 "noop_qdisc", "dev_activate", "dev_deactivate",
+                 "noop_qdisc",
                  "ipv4", "mib", "nf", "tcp", "socket_table")
 
-    def __init__(self, host, ctx=None, allocator=None, *, copy_ps_per_byte: int = 0):
+    def __init__(self, host, ctx=None, allocator=None, *, copy_ps_per_byte: int = 0, kernel_version: str = "recent"):
         self.host = host
         self.engine = host.engine
         self.ctx = ctx if ctx is not None else CpuContext(host)
@@ -95,12 +93,10 @@ class NetCore:
         self.dev_tx_weight = 64
         self.netdev_max_backlog = 1000
         #: "recent" (6.x behaviour) or "3.10" where the layers model both (stack_facts §12).
-        self.kernel_version = "recent"
-        # --- the device layer's slots (stack.core.dev.net_dev_init); None without it
+        self.kernel_version = kernel_version
+        #: The qdisc of a device that is down (set by net_dev_init).
         self.noop_qdisc: Qdisc | None = None
-        self.dev_activate: Callable[[NetDevice], None] | None = None
-        self.dev_deactivate: Callable[[NetDevice], None] | None = None
-        # --- the protocol side's slots (stack.init.net_init), as struct net holds them
+        # --- the protocol side's slots (stack.initcalls.net_init), as struct net holds them
         #: ``net->ipv4``: IPv4 sysctls, FIB, ARP table, UDP table, fragment queues.
         self.ipv4: "netns_ipv4 | None" = None
         #: ``net->mib``: the SNMP counters under their ``nstat`` names.
@@ -125,6 +121,7 @@ class NetCore:
         self.layer_stats: dict[str, dict[str, int]] = {}
         self.softirq.open_softirq(NET_RX_SOFTIRQ, partial(net_rx_action, self))
         self.softirq.open_softirq(NET_TX_SOFTIRQ, partial(net_tx_action, self))
+        net_dev_init(self)
 
     @property
     def jiffies(self) -> int:

@@ -27,7 +27,6 @@ for use inside class bodies, where Python would mangle the name.
 """
 from __future__ import annotations
 
-import inspect
 from typing import Callable
 
 from .dynamic_queue_limits import dql, dql_init
@@ -51,7 +50,7 @@ __all__ = [
     "netif_xmit_frozen_or_stopped", "netif_xmit_frozen_or_drv_stopped", "__netif_schedule",
     "netif_schedule_txq", "netif_schedule_queue", "txq_trans_update", "netif_trans_update",
     "netif_running", "netif_device_present", "netif_carrier_on", "netif_carrier_off",
-    "netif_carrier_ok", "netdev_start_xmit", "dev_open", "dev_close", "__netdev_watchdog_up",
+    "netif_carrier_ok", "netdev_start_xmit", "__netdev_watchdog_up",
     "netdev_watchdog_up", "dev_watchdog",
 ]
 
@@ -372,45 +371,6 @@ def netif_carrier_off(dev: NetDevice) -> None:
         dev.net.engine.log(dev.name, "carrier", 0)
         for fn in dev.carrier_hooks:
             fn(dev, False)
-
-
-def _call(fn, *args):
-    """Run a callback that may be a generator function (it may sleep); its return value."""
-    result = fn(*args)
-    if inspect.isgenerator(result):
-        result = yield from result
-    return result
-
-
-def dev_open(dev: NetDevice):
-    """Generator: bring the device up (START, ``ndo_open``, watchdog); 0 or ``ndo_open``'s error."""
-    if netif_running(dev):
-        return 0
-    dev.state |= __LINK_STATE_START
-    ret = 0
-    if dev.ndo_open is not None:
-        ret = yield from _call(dev.ndo_open, dev)
-    if ret:
-        dev.state &= ~__LINK_STATE_START
-        return ret
-    if dev.net.dev_activate is not None:
-        dev.net.dev_activate(dev)  # attach the default qdiscs; live now if there is carrier
-    netif_trans_update(dev)  # dev_activate
-    if netif_carrier_ok(dev):
-        __netdev_watchdog_up(dev)
-    return 0
-
-
-def dev_close(dev: NetDevice):
-    """Generator: take the device down (clear START, deactivate the qdiscs, stop the watchdog, ``ndo_stop``)."""
-    if not netif_running(dev):
-        return
-    dev.state &= ~__LINK_STATE_START
-    if dev.net.dev_deactivate is not None:
-        dev.net.dev_deactivate(dev)  # qdiscs to noop, queued skbs freed (qdisc_reset)
-    dev.net.timers.del_timer(dev.watchdog_timer)
-    if dev.ndo_stop is not None:
-        yield from _call(dev.ndo_stop, dev)
 
 
 # --- the TX watchdog ---------------------------------------------------------------------------

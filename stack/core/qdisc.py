@@ -575,10 +575,7 @@ def _linkwatch(dev, up: bool) -> None:
 
 def dev_activate(dev) -> None:
     """Attach the default qdiscs if none; with carrier, make each TX queue's qdisc live."""
-    net = dev.net
-    if net.noop_qdisc is None:
-        raise RuntimeError("the device layer is not initialised on this NetCore (stack.core.dev.net_dev_init)")
-    if dev.qdisc is None or dev.qdisc is net.noop_qdisc:
+    if dev.qdisc is None or dev.qdisc is dev.net.noop_qdisc:
         attach_default_qdiscs(dev)
     _install_hooks(dev)
     if not netif_carrier_ok(dev):

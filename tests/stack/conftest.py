@@ -38,9 +38,9 @@ from sim.engine import US, Engine
 from sim.host import Host
 from stack import socket as so
 from stack.core.bql import netdev_tx_sent_queue
-from stack.core.dev import skb_checksum_help
 from stack.core.netcore import NetCore
-from stack.core.netdevice import NETDEV_TX_BUSY, NETDEV_TX_OK, NetDevice, dev_open, netif_stop_subqueue
+from stack.core.dev import dev_open, skb_checksum_help
+from stack.core.netdevice import NETDEV_TX_BUSY, NETDEV_TX_OK, NetDevice, netif_stop_subqueue
 from stack.core.skbuff import (CHECKSUM_PARTIAL, ETH_P_IP, consume_skb, skb_from_bytes, skb_pull,
                                skb_reset_network_header, skb_to_bytes)
 from stack.initcalls import net_init

@@ -24,7 +24,7 @@ import pytest
 from sim.engine import MS, US
 from sim.assembly.skbs import make_skb
 from sim.assembly.system import IgbSystem
-from stack.core.dev import (NET_RX_DROP, NET_RX_SUCCESS, dev_queue_xmit, net_dev_init, netdev_pick_tx, netif_rx,
+from stack.core.dev import (NET_RX_DROP, NET_RX_SUCCESS, dev_queue_xmit, netdev_pick_tx, netif_rx,
                             reciprocal_scale, skb_get_hash)
 from stack.core.netdevice import NET_XMIT_SUCCESS, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM, NETIF_F_SG
 from stack.core.qdisc import mq, tc_qdisc_show
@@ -76,17 +76,17 @@ class Sock:
 def recorder(net, ntx=1, version="recent"):
     """The device layer for ``version`` and an opened fake device with ``ntx`` queues."""
     net.kernel_version = version
-    net_dev_init(net)
     r = FakeDriver(net, "fake0", ntx)
     r.open()
     return r
 
 
 # --- queue selection --------------------------------------------------------------------------------
-def test_net_dev_init_fills_the_device_layer_slots_of_the_net_core(net):
-    recorder(net)
+def test_a_net_core_has_its_device_layer_and_open_attaches_the_qdiscs(net):
     assert all(sd.backlog is not None and sd.backlog.weight == 64 for sd in net.softnet_data)
-    assert net.noop_qdisc is not None and net.dev_activate is not None and net.dev_deactivate is not None
+    assert net.noop_qdisc is not None
+    r = recorder(net)
+    assert r.dev.qdisc is not None and r.dev.qdisc is not net.noop_qdisc
 
 
 def test_one_real_queue_is_always_queue_0(net):

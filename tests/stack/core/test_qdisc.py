@@ -26,10 +26,10 @@ import struct
 import pytest
 
 from stack.core.bql import netdev_tx_completed_queue
-from stack.core.dev import dev_queue_xmit, net_dev_init
+from stack.core.dev import dev_close, dev_open, dev_queue_xmit
 from stack.core.netdevice import (NET_XMIT_CN, NET_XMIT_DROP, NET_XMIT_SUCCESS, NETDEV_TX_OK,
-                                  QUEUE_STATE_STACK_XOFF, dev_close, dev_open, netif_carrier_off,
-                                  netif_carrier_on, netif_stop_subqueue, netif_wake_subqueue)
+                                  QUEUE_STATE_STACK_XOFF, netif_carrier_off, netif_carrier_on,
+                                  netif_stop_subqueue, netif_wake_subqueue)
 from stack.core.qdisc import (TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, TCQ_F_ONETXQUEUE, __QDISC_STATE_DEACTIVATED,
                               dev_activate, dev_deactivate, dev_requeue_skb, mq, pfifo_fast, prio2band,
                               qdisc_run, tc_qdisc_show)
@@ -84,7 +84,6 @@ class FakeDev(FakeDriver):
 
 def make(net, version="recent", ntx=1, bql=False):
     net.kernel_version = version
-    net_dev_init(net)
     fake = FakeDev(net, ntx, bql)
     fake.open()
     return fake
@@ -432,7 +431,6 @@ def test_close_and_carrier_loss_deactivate_carrier_return_activates(net):
 
 
 def test_an_open_without_carrier_waits_for_it(net):
-    net_dev_init(net)
     fake = FakeDev(net)
     netif_carrier_off(fake.dev)
     run_gen(dev_open(fake.dev))
