@@ -62,6 +62,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from stack.core.checksum import csum_partial
 from stack.core.skbuff import (ETH_HLEN, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, SKB_GSO_TCPV4, SKB_GSO_TCPV6,
                                SKB_GSO_UDP_L4, SkBuff, __vlan_hwaccel_put_tag, skb_from_bytes,
                                skb_partial_csum_set, skb_reset_mac_header, skb_set_network_header,
@@ -162,12 +163,6 @@ def parse_headers(frame: bytes) -> Headers:
                    l4_hdr_len=l4_hdr_len, saddr=saddr, daddr=daddr, l4_len=n - l4)
 
 
-def _fold(total: int) -> int:
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
-
-
 def pseudo_header_sum(h: Headers, l4_len: int) -> int:
     """``P``: the folded, uncomplemented one's-complement sum of the pseudo-header (module docstring)."""
     if h.ip_version == 4:
@@ -176,7 +171,7 @@ def pseudo_header_sum(h: Headers, l4_len: int) -> int:
         pseudo = h.saddr + h.daddr + struct.pack("!I3xB", l4_len, h.l4_proto)
     else:
         raise ValueError("no IP header: no pseudo-header")
-    return _fold(sum(struct.unpack(f"!{len(pseudo) // 2}H", pseudo)))
+    return csum_partial(pseudo)
 
 
 def make_skb(net, frame: bytes, *, nr_frags: int = 0, frag_sizes: list[int] | None = None,
