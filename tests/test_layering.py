@@ -195,16 +195,23 @@ def check(root: pathlib.Path, known_circles=None, long_modules=None) -> list[str
                     edges.add(imp.module)
             elif layer in STDLIB_ONLY and top not in sys.stdlib_module_names and top != "__future__":
                 problems.append(f"{rel}:{imp.line} imports {imp.module}: the engine is stdlib only")
-        length = len(path.read_text().splitlines())
-        if length > MAX_LINES and rel not in long_modules:
-            problems.append(f"{rel} has {length} lines (over {MAX_LINES}) and mirrors no Linux file that long")
     for comp in _circles(graph):
         layers = sorted({str(layer_by_module.get(m)) for m in comp})
         if len(layers) > 1:
             problems.append(f"import circle across layers {layers}: {sorted(comp)}")
         elif frozenset(comp) not in known_circles:
             problems.append(f"import circle in {layers[0]} not known to mirror Linux: {sorted(comp)}")
-    return problems + _test_imports(root)
+    return problems + _long_modules(root, long_modules) + _test_imports(root)
+
+
+def _long_modules(root: pathlib.Path, long_modules) -> list[str]:
+    """Modules (code and tests) over MAX_LINES that mirror no Linux source file that long."""
+    problems = []
+    for path in list(_sources(root)) + (sorted((root / "tests").rglob("*.py")) if (root / "tests").is_dir() else []):
+        rel, length = path.relative_to(root).as_posix(), len(path.read_text().splitlines())
+        if length > MAX_LINES and rel not in long_modules:
+            problems.append(f"{rel} has {length} lines (over {MAX_LINES}) and mirrors no Linux file that long")
+    return problems
 
 
 def _test_imports(root: pathlib.Path) -> list[str]:
@@ -280,6 +287,7 @@ PLANTED = [
     ("an import in a function with no reason",
      {"stack/ipv4/tcp.py": "def f():\n    from stack.core import skbuff\n"}, "no comment why"),
     ("a long module", {"stack/ipv4/tcp.py": "x = 1\n" * (MAX_LINES + 1)}, "over 800"),
+    ("a long test module", {"tests/test_b.py": "x = 1\n" * (MAX_LINES + 1)}, "over 800"),
     ("a test file imports a test file", {"tests/test_b.py": "from tests.test_a import cli\n"}, "test module"),
 ]
 
