@@ -45,7 +45,7 @@ def igbsim_pingpong(rounds: int) -> float:
 
 def simpy_pingpong(rounds: int) -> float:
     """Seconds for ``rounds`` rounds on SimPy (the baseline)."""
-    import simpy
+    import simpy  # the baseline only: nothing else in igbsim may need SimPy installed
 
     env = simpy.Environment()
     ch = {"ping": env.event(), "pong": env.event()}

@@ -23,6 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks import driver_nic
 from sim.run.cli import parse_args
 from sim.run.scenarios import run_scenario
 
@@ -39,7 +40,6 @@ def run(bulk_bytes: int = 20_000_000, small_writes: int = 4096) -> dict:
     bulk, bulk_wall = _timed(["run", "bulk", "--bytes", str(bulk_bytes), "--quiet"])
     small, small_wall = _timed(["run", "small-writes", "--bytes", str(64 * small_writes), "--write-size", "64",
                                 "--quiet"])
-    from benchmarks import driver_nic
     drv = driver_nic.run_once(64, packets=5_000, burst=1, check_memory=False)
     return {
         "bulk_bytes": bulk_bytes, "bulk_sim_s": bulk.sim_time_ps / 1e12, "bulk_wall_s": bulk_wall,

@@ -18,17 +18,26 @@ Rules:
    layer only the circles listed in ``KNOWN_CIRCLES``, each with the Linux
    reason (functions of those files call each other in Linux too).
 3. **An import inside a function says why**: a comment on its line or on
-   the line above.
+   the line above that is a reason, not a tool directive (``# noqa``,
+   ``# type:``, ``# pragma``), whatever it imports.
 4. **No module over 800 lines** except those in ``LONG_MODULES``, each
    mirroring one Linux source file of that size.
-5. **No test file imports another test file**: shared rigs are fixtures in
-   conftest files, shared oracles plain modules not named ``test_*``.
+5. **No test file imports another test file or a conftest**: shared rigs are
+   fixtures in conftest files, shared helpers and oracles plain modules not
+   named ``test_*``.
+
+Type-only imports (under ``if TYPE_CHECKING:``) name types for annotations
+and load nothing at run time: they are not dependencies, and no rule counts
+them.
 """
 from __future__ import annotations
 
 import ast
+import io
 import pathlib
+import re
 import sys
+import tokenize
 from dataclasses import dataclass
 
 import pytest
@@ -91,6 +100,29 @@ def layer_of(root: pathlib.Path, path: pathlib.Path) -> str | None:
     return next((layer for layer in LAYERS if rel.startswith(layer + "/")), None)
 
 
+DIRECTIVE = re.compile(r"#\s*(noqa|type:|pragma)\b[^#]*")
+
+
+def _reasons(source: str) -> dict[int, bool]:
+    """Line -> whether a comment on it gives a reason (not just a tool directive)."""
+    out = {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:
+            text = DIRECTIVE.sub("", tok.string).strip("# \t")
+            out[tok.start[0]] = bool(text)
+    return out
+
+
+def _type_only_nodes(tree: ast.AST) -> set[int]:
+    """Nodes under ``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``)."""
+    inside = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                inside.update(id(n) for n in ast.walk(child))
+    return inside
+
+
 def _function_nodes(tree: ast.AST) -> set[int]:
     inside = set()
     for fn in ast.walk(tree):
@@ -116,15 +148,15 @@ def imports_of(root: pathlib.Path, path: pathlib.Path, exists) -> list[Import]:
     source = path.read_text()
     lines = source.splitlines()
     tree = ast.parse(source, str(path))
-    inside = _function_nodes(tree)
+    inside, type_only, reasons = _function_nodes(tree), _type_only_nodes(tree), _reasons(source)
     name = module_name(root, path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out = []
     for node in ast.walk(tree):
-        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)) or id(node) in type_only:
             continue
-        here, above = lines[node.lineno - 1], lines[node.lineno - 2] if node.lineno > 1 else ""
-        commented = "#" in here or above.strip().startswith("#")
+        above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
+        commented = reasons.get(node.lineno, False) or (above.startswith("#") and reasons.get(node.lineno - 1, False))
         for target in _targets(node, package, exists):
             out.append(Import(target, node.lineno, id(node) in inside, commented))
     return out
@@ -185,12 +217,12 @@ def check(root: pathlib.Path, known_circles=None, long_modules=None) -> list[str
         edges = graph.setdefault(mod, set())
         for imp in imports_of(root, path, exists):
             top = imp.module.split(".")[0]
+            if imp.in_function and not imp.commented:
+                problems.append(f"{rel}:{imp.line} imports {imp.module} inside a function with no comment why")
             if top in PROJECT:
                 if layer and not any(imp.module == a or imp.module.startswith(a + ".")
                                      for a in LAYERS[layer] | {layer.replace("/", ".")}):
                     problems.append(f"{rel}:{imp.line} imports {imp.module}, which {layer} may not")
-                if imp.in_function and not imp.commented:
-                    problems.append(f"{rel}:{imp.line} imports {imp.module} inside a function with no comment why")
                 if imp.module in names and imp.module != mod:
                     edges.add(imp.module)
             elif layer in STDLIB_ONLY and top not in sys.stdlib_module_names and top != "__future__":
@@ -215,15 +247,18 @@ def _long_modules(root: pathlib.Path, long_modules) -> list[str]:
 
 
 def _test_imports(root: pathlib.Path) -> list[str]:
-    """Test files that import other test files (rigs belong in conftest files, oracles in support modules)."""
+    """Test modules that import a test file or a conftest (rigs are fixtures, helpers support modules)."""
     problems = []
-    for path in sorted((root / "tests").rglob("test_*.py")) if (root / "tests").is_dir() else ():
+    for path in sorted((root / "tests").rglob("*.py")) if (root / "tests").is_dir() else ():
         for node in ast.walk(ast.parse(path.read_text())):
             mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names] \
+                if isinstance(node, ast.ImportFrom) else []
             for mod in mods:
-                if mod.rpartition(".")[2].startswith("test_"):
-                    problems.append(f"{path.relative_to(root).as_posix()}:{node.lineno} imports test module {mod}")
+                last = mod.rpartition(".")[2]
+                if last.startswith("test_") or last == "conftest":
+                    problems.append(f"{path.relative_to(root).as_posix()}:{node.lineno} imports {mod}")
+                    break
     return problems
 
 
@@ -279,16 +314,22 @@ PLANTED = [
      "stack/core may not"),
     ("the assembly imports the run layer", {"sim/assembly/system.py": "from sim.run.cli import main\n"},
      "sim/assembly may not"),
-    ("a circle across layers", {"stack/core/skbuff.py": "def f():\n    # why\n    from stack.ipv4 import tcp\n"},
-     "stack/core may not"),
+    ("a circle across layers", {"sim/tb/__init__.py": "", "sim/tb/bench.py": "from sim.run import cli\n",
+                                "sim/run/cli.py": "from sim.tb import bench\n"}, "import circle across layers"),
     ("an unknown circle inside a layer",
      {"stack/ipv4/udp.py": "from . import tcp\n", "stack/ipv4/tcp.py": "from . import udp\n"},
      "not known to mirror Linux"),
     ("an import in a function with no reason",
      {"stack/ipv4/tcp.py": "def f():\n    from stack.core import skbuff\n"}, "no comment why"),
+    ("an import in a function with only a directive",
+     {"stack/ipv4/tcp.py": "def f():\n    from stack.core import skbuff  # noqa: F401\n"}, "no comment why"),
+    ("a stdlib import in a function with no reason",
+     {"sim/run/cli.py": "def f():\n    import json\n"}, "no comment why"),
     ("a long module", {"stack/ipv4/tcp.py": "x = 1\n" * (MAX_LINES + 1)}, "over 800"),
     ("a long test module", {"tests/test_b.py": "x = 1\n" * (MAX_LINES + 1)}, "over 800"),
-    ("a test file imports a test file", {"tests/test_b.py": "from tests.test_a import cli\n"}, "test module"),
+    ("a test file imports a test file", {"tests/test_b.py": "from tests.test_a import cli\n"}, "tests.test_a"),
+    ("a test file imports a conftest", {"tests/test_b.py": "from tests.conftest import x\n"}, "tests.conftest"),
+    ("a test file imports a conftest by name", {"tests/test_b.py": "from tests import conftest\n"}, "conftest"),
 ]
 
 
@@ -300,6 +341,12 @@ def test_a_clean_tree_passes(tmp_path):
 def test_a_planted_violation_is_caught(tmp_path, files, expect):
     problems = check(_plant(tmp_path, {**CLEAN, **files}), known_circles={}, long_modules={})
     assert any(expect in p for p in problems), problems
+
+
+def test_type_only_imports_are_not_dependencies(tmp_path):
+    root = _plant(tmp_path, {**CLEAN, "stack/core/skbuff.py": "from typing import TYPE_CHECKING\n"
+                             "if TYPE_CHECKING:\n    from stack.ipv4.tcp import tcp_sock\n"})
+    assert check(root, known_circles={}, long_modules={}) == []
 
 
 def test_a_known_circle_and_a_commented_import_pass(tmp_path):

@@ -186,10 +186,6 @@ class Kernel(CpuContext):
             raise ValueError(f"store of {value:#x} at {addr:#x} does not fit in {size} bytes")
         self.cpu.store(addr, size, value)
 
-    def write_le16(self, addr: int, value: int) -> None:
-        """Store a little-endian u16 (e.g. a descriptor field)."""
-        self._store(addr, 2, value)
-
     def write_le32(self, addr: int, value: int) -> None:
         """Store a little-endian u32."""
         self._store(addr, 4, value)
@@ -197,10 +193,6 @@ class Kernel(CpuContext):
     def write_le64(self, addr: int, value: int) -> None:
         """Store a little-endian u64 (e.g. a descriptor's buffer address)."""
         self._store(addr, 8, value)
-
-    def read_le16(self, addr: int) -> int:
-        """Load a little-endian u16 (maybe stale under a weak profile)."""
-        return self.cpu.load(addr, 2)
 
     def read_le32(self, addr: int) -> int:
         """Load a little-endian u32 (maybe stale under a weak profile)."""

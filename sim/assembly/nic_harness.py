@@ -32,6 +32,7 @@ from sim.engine import Engine, SeededPolicy
 from sim.host import Host
 from sim.host.iommu import DmaDirection
 from sim.host.pcie import PCIE_82576
+from stack.core.checksum import csum_partial
 
 __all__ = ["NicTestHost", "TxRing", "Offload", "BAR0", "BAR3"]
 
@@ -257,9 +258,6 @@ def _seed_checksum(packet: bytes, off: Offload) -> bytes:
     l4_off = ip_off + off.iplen
     l4_len = 0 if off.tso_mss else len(packet) - l4_off
     pseudo = pseudo_header(packet, ip_off, off.ipv4, off.l4t, l4_len)
-    total = sum(struct.unpack(f"!{len(pseudo) // 2}H", pseudo))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
     where = l4_off + (16 if off.l4t == "tcp" else 6)
-    struct.pack_into("!H", buf, where, total)
+    struct.pack_into("!H", buf, where, csum_partial(pseudo))
     return bytes(buf)

@@ -5,7 +5,7 @@ simulated host — is written against :class:`EngineAPI` and nothing else, so
 the same code runs on the native engine (:class:`sim.engine.Engine`: fast,
 for scenarios, benchmarks and the explorer) and inside cocotb
 (:class:`sim.tb.adapter.CocotbEngine`: the HDL simulator's time is the
-model's time). ``tests/engine/test_api.py`` checks that both implement every
+model's time). ``tests/sim/engine/test_api.py`` checks that both implement every
 member with the same signature.
 
 A process is a generator. It waits by yielding an :class:`~sim.engine.events.Event`

@@ -1,7 +1,7 @@
 // nic_top: harness top for the igb NIC model (rtl_model/nic.py) at transaction level (L0).
 //
 // There is no DUT logic here: the NIC, the host it sits in and the test host
-// programming it (sim/nichost.py) are Python models run by the cocotb engine
+// programming it (sim/assembly/nic_harness.py) are Python models run by the cocotb engine
 // adapter (sim/tb/adapter.py), with this simulator's time as their time. The
 // top only provides
 //   * simulated time and a free-running clock generated in HDL (an `always #`

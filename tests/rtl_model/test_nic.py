@@ -6,15 +6,10 @@ datasheet facts (igb_facts §1.5, §6.1–§6.4), not read off the model.
 import pytest
 
 from sim.assembly.nic_harness import BAR0, NicTestHost
+from tests.rtl_model.frames import frame, tags
 
 NS = 1000
 US = 1_000_000
-
-
-def frame(n_bytes: int, tag: int = 0) -> bytes:
-    """An Ethernet frame of ``n_bytes`` without FCS: unicast dst, a tag byte, zero padding."""
-    body = bytes([0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00, tag])
-    return body + bytes(n_bytes - len(body))
 
 
 def make_host(**kw):
@@ -178,7 +173,7 @@ def test_tdt_outside_the_ring_is_ignored_and_nothing_is_lost():
     assert h.rd32("TDT0") == 1
     h.send(ring, [frame(100, 2)])
     h.run()
-    assert [f[14] for f, _, _ in h.wire] == [1, 2]
+    assert tags(h) == [1, 2]
 
 
 def test_buffer_dma_fault_stops_the_queue_and_raises_a_cause():
@@ -192,7 +187,7 @@ def test_buffer_dma_fault_stops_the_queue_and_raises_a_cause():
     h.post(ring, frame(100, 3))
     h.ring_doorbell(ring)
     h.run()
-    assert [f[14] for f, _, _ in h.wire] == [1]
+    assert tags(h) == [1]
     assert h.host.iommu.faults and h.host.iommu.faults[0].iova == 0xDEAD_0000
     assert h.nic.queues[0].faulted
     assert h.rd32("ICR") & 0x1000_0000
@@ -211,7 +206,7 @@ def test_malformed_packet_is_dropped_counted_and_completed():
     h.ring_doorbell(ring)
     h.run()
     assert h.nic.counters["malformed_drops"] == 1
-    assert [f[14] for f, _, _ in h.wire] == [9]
+    assert tags(h) == [9]
     assert h.dd(ring, 1) and h.dd(ring, 2)
 
 
@@ -278,13 +273,13 @@ def test_queues_are_served_round_robin():
     h.ring_doorbell(r0)
     h.ring_doorbell(r1)
     h.run()
-    tags = [f[14] for f, _, _ in h.wire]
-    assert sorted(tags) == [0] * 10 + [1] * 10
+    seen = tags(h)
+    assert sorted(seen) == [0] * 10 + [1] * 10
     # queue 0's descriptors arrive first, so its first packets_in_flight packets are taken
     # before queue 1 has any; from then on the queues alternate until queue 0 runs dry
     k = h.nic.packets_in_flight
-    assert tags[:k] == [0] * k
-    assert tags[k:2 * (10 - k) + k] == [1, 0] * (10 - k)
+    assert seen[:k] == [0] * k
+    assert seen[k:2 * (10 - k) + k] == [1, 0] * (10 - k)
 
 
 def test_legacy_intx_level_follows_icr_and_ims():
@@ -310,7 +305,7 @@ def test_i210_profile_sends_through_its_queue_registers():
     h.run_for(10 * US)
     h.send(ring, [frame(100, 7)])
     h.run()
-    assert [f[14] for f, _, _ in h.wire] == [7]
+    assert tags(h) == [7]
     assert [name for _, name in h.interrupts] == ["tx3"]
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from rtl_model.profiles import get_nic_profile
 from sim.assembly.nic_harness import BAR3, NicTestHost
+from tests.rtl_model.frames import frame, tags
 
 NS = 1000
 US = 1_000_000
@@ -23,16 +24,6 @@ TCTL_NO_EN = 0x8 | 0x0100_0000 | 15 << 4   # igb_setup_tctl's PSP | RTLC | CT=15
 TXDCTL_ENABLE = 0x0200_0000
 IMS_TXDW = 0x1
 FRAME_WITH_FCS = 1514 + 4                  # a full-size frame as it sits in the packet buffer
-
-
-def frame(n_bytes: int, tag: int = 0) -> bytes:
-    """An Ethernet frame of ``n_bytes`` without FCS: unicast dst, ``tag`` at byte 14, zero padding."""
-    body = bytes([0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00, tag])
-    return body + bytes(n_bytes - len(body))
-
-
-def tags(h) -> list[int]:
-    return [f[14] for f, _, _ in h.wire]
 
 
 def reset(h) -> None:

@@ -1,12 +1,7 @@
 """The FIFO Store (sim/engine/store.py)."""
 import pytest
 
-from sim.engine import Engine, Store
-
-
-@pytest.fixture
-def eng():
-    return Engine()
+from sim.engine import Store
 
 
 def test_items_come_out_in_fifo_order(eng):

@@ -22,7 +22,7 @@ from sim.engine.events import Call, Condition
 
 adapter = pytest.importorskip("sim.tb.adapter", reason="cocotb is not installed")
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 #: Folders of model code: written against the engine API only.
 MODEL_CODE = ["rtl_model", "driver", "stack", "sim/host", "sim/examples"]
 #: Model-side modules that build and drive their own native engine, so may also call ``run``.
