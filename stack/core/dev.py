@@ -169,12 +169,7 @@ def dev_queue_xmit(skb) -> int:
     net.count("dev_queue_xmit", 1, skb.len)
     skb_reset_mac_header(skb)
     txq = netdev_pick_tx(dev, skb)
-    q = txq.qdisc
-    if q is None:
-        q = net.noop_qdisc
-        if q is None:
-            raise RuntimeError("dev_queue_xmit: the device layer is not initialised (stack.core.dev.net_dev_init)")
-    return __dev_xmit_skb(skb, q, dev, txq)
+    return __dev_xmit_skb(skb, txq.qdisc, dev, txq)
 
 
 __dev_queue_xmit = dev_queue_xmit

@@ -94,8 +94,8 @@ class NetCore:
         self.netdev_max_backlog = 1000
         #: "recent" (6.x behaviour) or "3.10" where the layers model both (stack_facts §12).
         self.kernel_version = kernel_version
-        #: The qdisc of a device that is down (set by net_dev_init).
-        self.noop_qdisc: Qdisc | None = None
+        #: The qdisc of a device that is down (set by net_dev_init, below).
+        self.noop_qdisc: Qdisc
         # --- the protocol side's slots (stack.initcalls.net_init), as struct net holds them
         #: ``net->ipv4``: IPv4 sysctls, FIB, ARP table, UDP table, fragment queues.
         self.ipv4: "netns_ipv4 | None" = None

@@ -193,7 +193,7 @@ def test_dev_queue_xmit_returns_drop_when_the_qdisc_is_full(net, version):
     fake = make(net, version)
     fake.dev.tx_queue_len = 3
     dev_deactivate(fake.dev)
-    fake.dev.qdisc = None  # re-create the qdiscs with the new tx_queue_len
+    fake.dev.qdisc = net.noop_qdisc  # re-create the qdiscs with the new tx_queue_len
     dev_activate(fake.dev)
     netif_stop_subqueue(fake.dev, 0)
     rcs = fake.send(range(6))
@@ -434,7 +434,7 @@ def test_an_open_without_carrier_waits_for_it(net):
     fake = FakeDev(net)
     netif_carrier_off(fake.dev)
     run_gen(dev_open(fake.dev))
-    assert fake.dev._tx[0].qdisc is None and fake.dev.qdisc is not None
+    assert fake.dev._tx[0].qdisc is net.noop_qdisc and fake.dev.qdisc is not net.noop_qdisc
     assert fake.send([1]) == [NET_XMIT_CN]  # nothing live yet: noop
     with net.ctx.on_cpu(0, "task:linkwatch"):
         netif_carrier_on(fake.dev)
