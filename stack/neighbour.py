@@ -301,18 +301,12 @@ def __neigh_create(tbl: neigh_table, key: int, dev):
     return n
 
 
-neigh_create = __neigh_create
-
-
 def __neigh_lookup(tbl: neigh_table, key: int, dev, creat: bool):
     """``__neigh_lookup``: look up, and create when ``creat``; None (or -errno) if not found/made."""
     n = neigh_lookup(tbl, key, dev)
     if n is not None or not creat:
         return n
     return __neigh_create(tbl, key, dev)
-
-
-neigh_lookup_create = __neigh_lookup
 
 
 # --- the state machine ------------------------------------------------------------------------------------

@@ -75,11 +75,11 @@ from .skbuff import (CHECKSUM_COMPLETE, CHECKSUM_NONE, CHECKSUM_PARTIAL, CHECKSU
 
 __all__ = [
     "NET_RX_SUCCESS", "NET_RX_DROP", "NETIF_F_GSO_SHIFT", "NETIF_F_GSO_MASK", "NETIF_F_CSUM_MASK",
-    "dev_queue_xmit", "__dev_queue_xmit", "netdev_pick_tx", "__netdev_pick_tx", "dev_cap_txqueue",
+    "dev_queue_xmit", "netdev_pick_tx", "__netdev_pick_tx", "dev_cap_txqueue",
     "get_xps_queue", "skb_tx_hash", "skb_get_hash", "reciprocal_scale", "jhash_3words", "jhash_1word",
     "sk_tx_queue_get", "sk_tx_queue_set", "can_checksum_protocol", "netif_skb_features", "net_gso_ok",
     "validate_xmit_skb", "validate_xmit_skb_list", "skb_checksum_help", "dev_queue_xmit_nit", "xmit_one",
-    "dev_hard_start_xmit", "eth_type_trans", "netif_receive_skb", "__netif_receive_skb", "netif_rx",
+    "dev_hard_start_xmit", "eth_type_trans", "netif_receive_skb", "netif_rx",
     "enqueue_to_backlog", "process_backlog", "qdisc_pkt_len_init", "dev_qdisc_enqueue", "__dev_xmit_skb",
     "dev_open", "dev_close", "net_tx_action", "net_dev_init",
 ]
@@ -170,9 +170,6 @@ def dev_queue_xmit(skb) -> int:
     skb_reset_mac_header(skb)
     txq = netdev_pick_tx(dev, skb)
     return __dev_xmit_skb(skb, txq.qdisc, dev, txq)
-
-
-__dev_queue_xmit = dev_queue_xmit
 
 
 def dev_cap_txqueue(dev, queue_index: int) -> int:
@@ -537,9 +534,6 @@ def netif_receive_skb(skb) -> int:
         return NET_RX_DROP
     rc = handler(skb, dev)
     return NET_RX_SUCCESS if rc is None else rc
-
-
-__netif_receive_skb = netif_receive_skb
 
 
 def enqueue_to_backlog(skb, cpu: int) -> int:

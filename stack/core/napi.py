@@ -182,10 +182,6 @@ def __napi_schedule(n: napi_struct) -> None:
     ____napi_schedule(net, net.ctx.cpu.index, n)
 
 
-#: Alias callable from class bodies (Python mangles ``__napi_schedule`` there).
-napi_schedule_now = __napi_schedule
-
-
 def napi_schedule(n: napi_struct) -> bool:
     """Schedule ``n`` on the current CPU (from its IRQ handler); True if this call did it."""
     if napi_schedule_prep(n):

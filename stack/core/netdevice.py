@@ -25,9 +25,6 @@ A driver fills the ``ndo_*`` slots: ``ndo_start_xmit(skb, dev)`` returns
 (may be generator functions: they may sleep); ``ndo_tx_timeout(dev,
 txqueue)``, which the watchdog calls when a queue has been stopped for more
 than ``watchdog_timeo`` jiffies (5 s by default) since its ``trans_start``.
-
-Functions whose Linux name starts with ``__`` have an underscore-free alias
-for use inside class bodies, where Python would mangle the name.
 """
 from __future__ import annotations
 

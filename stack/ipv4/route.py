@@ -42,7 +42,7 @@ __all__ = [
     "fib_entry", "fib_table", "rtable", "IS_ERR", "fib_init", "fib_add_ifaddr", "fib_del_ifaddr",
     "fib_route_add", "fib_route_del", "fib_lookup", "rt_cache_flush", "ip_route_output",
     "ip_route_output_ports", "ip_route_input", "rt_nexthop", "dst_mtu", "dst_metric_locked_mtu",
-    "inet_addr_type", "inet_select_addr", "__sk_dst_check", "sk_dst_check", "sk_dst_reset",
+    "inet_addr_type", "inet_select_addr", "__sk_dst_check", "sk_dst_reset",
     "sk_setup_caps", "sk_dst_confirm", "dst_confirm_neigh",
 ]
 
@@ -394,9 +394,6 @@ def __sk_dst_check(sk, cookie: int = 0):
         sk.sk_dst_cache = None
         return None
     return rt
-
-
-sk_dst_check = __sk_dst_check
 
 
 def sk_dst_reset(sk) -> None:

@@ -76,7 +76,6 @@ __all__ = [
     "tcp_init", "lock_sock", "release_sock", "sock_owned_by_user", "sk_stream_memory_free",
     "sk_stream_write_space", "sk_wake", "tcp_send_mss", "tcp_sendmsg", "tcp_push", "tcp_mark_push",
     "forced_push", "tcp_recvmsg", "tcp_close", "tcp_shutdown", "tcp_setsockopt", "sock_setsockopt",
-    "tcp_stats",
 ]
 
 
@@ -128,12 +127,6 @@ def tcp_init(net) -> None:
     for name, ps in _TCP_COSTS_PS.items():
         net.costs.setdefault(name, ps)
     tcp_tasklet_init(net)
-
-
-def tcp_stats(net) -> dict:
-    """The TCP counters of ``net`` in one dict (MIB counters, write_xmit stop reasons)."""
-    t = net.tcp
-    return {"mib": dict(t.mib), "xmit_stop": dict(t.xmit_stop)}
 
 
 # --- socket lock and waiting ------------------------------------------------------------------
