@@ -42,9 +42,9 @@ the table reaches ``gc_thresh3``), ``neigh_probe`` hands the queued skb to
 """
 from __future__ import annotations
 
-import errno
 from collections import deque
 
+from .core import errno
 from .core.cputime import charge
 from .core.dev import dev_queue_xmit
 from .core.jiffies import HZ

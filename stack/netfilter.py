@@ -28,9 +28,9 @@ accept / drop / stolen) say what the hooks did.
 """
 from __future__ import annotations
 
-import errno
 from typing import Callable
 
+from .core import errno
 from .core.cputime import charge
 from .core.skbuff import kfree_skb
 

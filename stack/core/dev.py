@@ -59,12 +59,13 @@ from functools import partial
 
 from .checksum import CSUM_MANGLED_0, csum_fold, csum_partial
 from .cputime import charge
+from .errno import EINVAL
 from .napi import NAPIF_STATE_SCHED, napi_schedule_on, napi_struct
 from .netdevice import (NET_XMIT_DROP, NET_XMIT_MASK, NET_XMIT_SUCCESS, NETDEV_TX_BUSY, NETDEV_TX_OK,
                         NETIF_F_HW_CSUM, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM, NETIF_F_IPV6_CSUM, NETIF_F_SG,
                         __LINK_STATE_START, NetDevice, __netdev_watchdog_up, netdev_get_tx_queue, netdev_start_xmit,
                         netif_carrier_ok, netif_running, netif_trans_update, netif_tx_queue_stopped)
-from .qdisc import (KERNEL_VERSIONS, Qdisc, TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, __qdisc_run,
+from .qdisc import (Qdisc, TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, __qdisc_run,
                     __QDISC_STATE_DEACTIVATED, __QDISC_STATE_SCHED, bstats_update, dev_activate, dev_deactivate,
                     dev_xmit_complete, nolock_qdisc_is_empty, noop_qdisc, qdisc_run, qdisc_run_begin,
                     qdisc_run_end, sch_direct_xmit)
@@ -90,7 +91,6 @@ NET_RX_DROP = 1
 NETIF_F_GSO_SHIFT = 16
 NETIF_F_GSO_MASK = ((1 << 18) - 1) << NETIF_F_GSO_SHIFT
 NETIF_F_CSUM_MASK = NETIF_F_IP_CSUM | NETIF_F_HW_CSUM | NETIF_F_IPV6_CSUM
-_EINVAL = -22
 _UNSET = 0xFFFF
 _U32 = 0xFFFF_FFFF
 
@@ -422,18 +422,18 @@ def skb_checksum_help(skb) -> int:
         skb.ip_summed = CHECKSUM_NONE
         return 0
     if skb_is_gso(skb):
-        return _EINVAL
+        return -EINVAL
     headlen = skb.len - skb.data_len
     offset = skb_checksum_start_offset(skb)
     if offset >= headlen:
-        return _EINVAL
+        return -EINVAL
     data = skb_to_bytes(skb)[offset:]
     net = skb.mem.net if skb.mem.net is not None else skb.dev.net
     charge(net, "skb_checksum_help", len(data), "csum_partial")
     value = csum_fold(csum_partial(data)) or CSUM_MANGLED_0
     offset += skb.csum_offset
     if offset + 2 > headlen:
-        return _EINVAL
+        return -EINVAL
     if skb_header_cloned(skb):  # skb_ensure_writable
         ret = pskb_expand_head(skb, 0, 0)
         if ret:
@@ -657,8 +657,6 @@ def net_dev_init(net) -> None:
     qdiscs (:func:`stack.core.qdisc.dev_activate`), ``dev_close`` and
     carrier loss deactivate them.
     """
-    if net.kernel_version not in KERNEL_VERSIONS:
-        raise ValueError(f"net.kernel_version {net.kernel_version!r}: expected one of {KERNEL_VERSIONS}")
     net.noop_qdisc = noop_qdisc(net)
     for sd in net.softnet_data:
         if sd.backlog is None:

@@ -59,7 +59,10 @@ from .skbuff import skb_free_deferred
 from .softirq import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Softirq
 from .timer import Timers
 
-__all__ = ["NetCore"]
+__all__ = ["KERNEL_VERSIONS", "NetCore"]
+
+#: The kernel versions whose differing behaviour the layers model (stack_facts §12).
+KERNEL_VERSIONS = ("recent", "3.10")
 
 
 class NetCore:
@@ -93,6 +96,8 @@ class NetCore:
         self.dev_tx_weight = 64
         self.netdev_max_backlog = 1000
         #: "recent" (6.x behaviour) or "3.10" where the layers model both (stack_facts §12).
+        if kernel_version not in KERNEL_VERSIONS:
+            raise ValueError(f"kernel_version {kernel_version!r}: one of {KERNEL_VERSIONS}")
         self.kernel_version = kernel_version
         #: The qdisc of a device that is down (set by net_dev_init, below).
         self.noop_qdisc: Qdisc

@@ -73,7 +73,7 @@ __all__ = [
     "TCQ_F_BUILTIN", "TCQ_F_CAN_BYPASS", "TCQ_F_MQROOT", "TCQ_F_ONETXQUEUE", "TCQ_F_CPUSTATS",
     "TCQ_F_NOPARENT", "TCQ_F_NOLOCK", "__QDISC_STATE_SCHED", "__QDISC_STATE_DEACTIVATED",
     "__QDISC_STATE_MISSED", "__QDISC_STATE_DRAINING", "QDISC_STATE_NON_EMPTY", "TC_PRIO_MAX",
-    "PFIFO_FAST_BANDS", "prio2band", "KERNEL_VERSIONS",
+    "PFIFO_FAST_BANDS", "prio2band",
     "Qdisc", "noop_qdisc", "pfifo_fast", "mq",
     "qdisc_pkt_len", "qdisc_drop", "qdisc_reset", "qdisc_run_begin", "qdisc_run_end",
     "nolock_qdisc_is_empty", "qdisc_run", "__qdisc_run", "qdisc_restart", "dequeue_skb",
@@ -104,9 +104,6 @@ TC_PRIO_MAX = 15
 PFIFO_FAST_BANDS = 3
 #: Band of each ``skb.priority & TC_PRIO_MAX`` (``prio2band``): 6/7 -> 0, 0/4/8-15 -> 1, 1-3/5 -> 2.
 prio2band = (1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
-
-KERNEL_VERSIONS = ("recent", "3.10")
-
 
 def _recent(net) -> bool:
     return net.kernel_version != "3.10"

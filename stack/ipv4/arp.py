@@ -23,9 +23,9 @@ gratuitous-ARP acceptance (``arp_accept``), the NF_ARP hooks.
 """
 from __future__ import annotations
 
-import errno
 import struct
 
+from stack.core import errno
 from stack.core.cputime import charge
 from stack.core.dev import dev_queue_xmit
 from stack.core.skbuff import ETH_P_ARP, alloc_skb, consume_skb, kfree_skb, skb_put, skb_reset_network_header

@@ -6,8 +6,8 @@ ICMP messages to remote hosts are counted, not sent.
 """
 from __future__ import annotations
 
-import errno
 
+from stack.core import errno
 from stack.core.skbuff import SkBuff
 from .ip import ip_hdr_read
 

@@ -37,13 +37,14 @@ each other: :mod:`stack.ipv4.ip` (protocol numbers, header, ``IPCB``),
 checksums are the net core's (:mod:`stack.core.checksum`).
 
 Shortcut: there is no loopback device (a route to a local address is
-refused with -EINVAL).
+refused with -errno.EINVAL).
 """
 from __future__ import annotations
 
-import errno
 from functools import partial
 
+from stack.core import errno
+from stack.core.netcore import KERNEL_VERSIONS
 from stack.core.skbuff import ETH_P_IP
 from stack.neighbour import (NEIGH_UPDATE_F_ADMIN, NEIGH_UPDATE_F_OVERRIDE, NUD_PERMANENT, NUD_REACHABLE,
                              __neigh_lookup, neigh_parms_clone, neigh_update, nud_name)
@@ -54,11 +55,10 @@ from .inet_connection_sock import inet_bind, inet_csk_accept, inet_csk_listen_st
 from .inetdevice import __in_dev_get, in_device, in_ifaddr
 from .ip import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
 from .ip_input import icmp_rcv, ip_rcv
-from .netns import KERNEL_VERSIONS, MIB_FIELDS, netns_ipv4
+from .netns import MIB_FIELDS, netns_ipv4
 from .tcp import (lock_sock, release_sock, tcp_close, tcp_init, tcp_recvmsg, tcp_sendmsg, tcp_setsockopt,
                   tcp_shutdown)
 from .tcp_ipv4 import tcp_create, tcp_v4_connect, tcp_v4_rcv
-from .tcp_sock import EINVAL
 from .udp import udp_bind, udp_close, udp_connect, udp_err, udp_rcv, udp_recvmsg, udp_sendmsg, udp_sock
 from .utils import in_ntoa, inet_addr, inet_make_mask, inet_prefix, mac_aton, mac_ntoa
 
@@ -128,7 +128,7 @@ class inet_stream_ops:
     @staticmethod
     def shutdown(sock, how):
         if how not in (0, 1, 2):
-            return -EINVAL
+            return -errno.EINVAL
         return tcp_shutdown(sock.sk, how)
 
     @staticmethod

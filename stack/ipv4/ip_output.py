@@ -54,8 +54,8 @@ leaving (``ip_finish_output2``, after fragmentation); 3.10 counts
 """
 from __future__ import annotations
 
-import errno
 
+from stack.core import errno
 from stack.core.checksum import ip_fast_csum
 from stack.core.cputime import charge, charge_bytes
 from stack.core.dev import skb_checksum_help

@@ -27,8 +27,8 @@ from ICMP, route expiry, device-down (dead) nexthops, multicast routes.
 """
 from __future__ import annotations
 
-import errno
 
+from stack.core import errno
 from stack.core.cputime import charge
 from stack.core.netdevice import NETIF_F_HW_CSUM, NETIF_F_SG, NETIF_F_TSO
 from stack.neighbour import neigh_confirm, neigh_lookup_noref

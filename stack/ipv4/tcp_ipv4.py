@@ -31,15 +31,17 @@ import zlib
 
 from stack.core import cputime
 from stack.core.checksum import csum_partial, csum_tcpudp_nofold
+from stack.core.errno import EADDRINUSE, EADDRNOTAVAIL, EALREADY, EINVAL, EISCONN
 from stack.core.skbuff import CHECKSUM_NONE, consume_skb, kfree_skb, skb_to_bytes
+from stack.socket import MSG_DONTWAIT
 from .inet_connection_sock import inet_bind
 from .inet_hashtables import inet_ehash_key, inet_hash
+from .ip import IPPROTO_TCP
 from .ip_output import ip_queue_xmit
 from .tcp import lock_sock, release_sock, sk_stream_wait_connect, tcp_set_state
 from .tcp_input import tcp_parse, tcp_rcv_established, tcp_rcv_state_process
 from .tcp_output import _dst_mtu, tcp_connect, tcp_send_synack, tcp_sk_setup_caps
-from .tcp_sock import (EADDRINUSE, EADDRNOTAVAIL, EALREADY, EINVAL, EISCONN, IPPROTO_TCP, MSG_DONTWAIT, TCP_CLOSE,
-                       TCP_ESTABLISHED, TCP_LISTEN, TCP_SYN_RECV, TCP_SYN_SENT, TCPHDR_ACK, TCPHDR_RST,
+from .tcp_sock import (TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, TCP_SYN_RECV, TCP_SYN_SENT, TCPHDR_ACK, TCPHDR_RST,
                        TCPHDR_SYN, _seq, inet_connection_sock_af_ops, tcp_sock)
 from .tcp_timer import tcp_init_xmit_timers
 from .utils import in_ntoa, inet_addr

@@ -50,16 +50,17 @@ from stack.core.jiffies import jiffies
 from stack.core.skbuff import (CHECKSUM_PARTIAL, SKB_GSO_TCPV4, SKB_TRUESIZE_OVERHEAD, SkbFrag, alloc_skb,
                                pskb_expand_head, skb_clone, skb_header_cloned, skb_headlen, skb_headroom,
                                skb_pull, skb_push, skb_put_data, skb_reset_transport_header)
+from stack.core.errno import EAGAIN, EBUSY, ENOBUFS, ENOMEM
 from stack.core.softirq import tasklet_struct
 from .ip import IPPROTO_TCP
 from .tcp_cong import tcp_reno_ssthresh
-from .tcp_sock import (EAGAIN, EBUSY, ENOBUFS, ENOMEM, TCP_CA_CWR, TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery,
-                       TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_DELACK_TIMER_DEFERRED, TCP_ESTABLISHED,
-                       TCP_FIN_WAIT1, TCP_LAST_ACK, TCP_MIN_SND_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF,
-                       TCP_NAGLE_PUSH, TCP_TSQ_DEFERRED, TCP_WRITE_TIMER_DEFERRED, TCPCB_LOST, TCPCB_RETRANS,
-                       TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN, TSQ_QUEUED,
-                       TSQ_THROTTLED, _seq, after, before, is_old, max_tcp_header, sk_wmem_refcount,
-                       tcp_bound_to_half_wnd, tcp_packets_in_flight, tcp_skb_cb, tcp_wnd_end, tcphdr_layout)
+from .tcp_sock import (TCP_CA_CWR, TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING,
+                       TCP_DELACK_TIMER_DEFERRED, TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_LAST_ACK, TCP_MIN_SND_MSS,
+                       TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH, TCP_TSQ_DEFERRED, TCP_WRITE_TIMER_DEFERRED,
+                       TCPCB_LOST, TCPCB_RETRANS, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH,
+                       TCPHDR_SYN, TSQ_QUEUED, TSQ_THROTTLED, _seq, after, before, is_old, max_tcp_header,
+                       sk_wmem_refcount, tcp_bound_to_half_wnd, tcp_packets_in_flight, tcp_skb_cb, tcp_wnd_end,
+                       tcphdr_layout)
 from .tcp_timer import tcp_check_probe_timer, tcp_delack_timer_handler, tcp_rearm_rto, tcp_write_timer_handler
 
 __all__ = [

@@ -18,14 +18,15 @@ from collections import deque
 from stack.core.jiffies import HZ
 from stack.core.skbuff import SKB_GSO_TCPV4
 from .inet_sock import inet_sock
+from .ip import IPPROTO_TCP
 from .utils import in_ntoa
 
 __all__ = [
-    "IPPROTO_TCP", "TCP_ESTABLISHED", "TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_FIN_WAIT1", "TCP_FIN_WAIT2",
+    "TCP_ESTABLISHED", "TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_FIN_WAIT1", "TCP_FIN_WAIT2",
     "TCP_TIME_WAIT", "TCP_CLOSE", "TCP_CLOSE_WAIT", "TCP_LAST_ACK", "TCP_LISTEN", "TCP_CLOSING",
     "TCP_STATE_NAMES", "TCPHDR_FIN", "TCPHDR_SYN", "TCPHDR_RST", "TCPHDR_PSH", "TCPHDR_ACK",
-    "TCP_NAGLE_OFF", "TCP_NAGLE_CORK", "TCP_NAGLE_PUSH", "MSG_OOB", "MSG_DONTWAIT", "MSG_EOR",
-    "MSG_MORE", "TCP_NODELAY", "TCP_CORK", "SOL_SOCKET", "SOL_TCP", "SO_SNDBUF", "SO_RCVBUF",
+    "TCP_NAGLE_OFF", "TCP_NAGLE_CORK", "TCP_NAGLE_PUSH",
+    "TCP_NODELAY", "TCP_CORK", "SOL_TCP",
     "TCP_INIT_CWND", "TCP_INFINITE_SSTHRESH", "TCP_MSS_DEFAULT", "TCP_TIMEOUT_INIT", "TCP_RTO_MIN",
     "TCP_RTO_MAX", "TCP_CA_Open", "TCP_CA_Disorder", "TCP_CA_CWR", "TCP_CA_Recovery", "TCP_CA_Loss",
     "TCPCB_SACKED_RETRANS", "TCPCB_LOST", "TCPCB_EVER_RETRANS", "TSQ_THROTTLED", "TSQ_QUEUED",
@@ -34,8 +35,6 @@ __all__ = [
     "sk_wmem_refcount", "tcp_packets_in_flight", "tcp_wnd_end", "tcp_bound_to_half_wnd",
     "inet_connection_sock_af_ops", "TcpNet", "tcphdr_layout",
 ]
-
-IPPROTO_TCP = 6
 
 # sk_state (include/net/tcp_states.h)
 (TCP_ESTABLISHED, TCP_SYN_SENT, TCP_SYN_RECV, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_TIME_WAIT, TCP_CLOSE,
@@ -55,17 +54,8 @@ TCP_NAGLE_OFF = 1    # TCP_NODELAY
 TCP_NAGLE_CORK = 2   # TCP_CORK / MSG_MORE
 TCP_NAGLE_PUSH = 4   # one-shot: push now
 
-# send flags (include/linux/socket.h)
-MSG_OOB = 0x1
-MSG_DONTWAIT = 0x40
-MSG_EOR = 0x80
-MSG_MORE = 0x8000
-
-# socket options
-SOL_SOCKET = 1
+# TCP socket options (include/uapi/linux/tcp.h)
 SOL_TCP = IPPROTO_TCP
-SO_SNDBUF = 7
-SO_RCVBUF = 8
 TCP_NODELAY = 1
 TCP_CORK = 3
 
@@ -101,11 +91,6 @@ SOCK_NOSPACE = 1 << 2
 RCV_SHUTDOWN = 1
 SEND_SHUTDOWN = 2
 SOCK_SNDBUF_LOCK = 1
-
-# errno
-EPIPE, EAGAIN, ENOTCONN, EISCONN, EINVAL, EADDRINUSE, EADDRNOTAVAIL, ECONNREFUSED, ENOMEM, ENOBUFS, \
-    EOPNOTSUPP, EALREADY, ENOPROTOOPT, EBUSY, ETIMEDOUT = (32, 11, 107, 106, 22, 98, 99, 111, 12, 105,
-                                                          95, 114, 92, 16, 110)
 
 _SEQ_MASK = 0xFFFFFFFF
 #: ``~0UL``: pacing rate before the first RTT sample (no pacing limit).

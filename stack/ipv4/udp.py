@@ -43,10 +43,10 @@ is under ``sk_rcvbuf`` (else ``UdpRcvbufErrors``); no socket: ``UdpNoPorts``
 """
 from __future__ import annotations
 
-import errno
 import struct
 from collections import deque
 
+from stack.core import errno
 from stack.core.checksum import CSUM_MANGLED_0, csum_partial, csum_tcpudp_magic, csum_tcpudp_nofold
 from stack.core.cputime import charge, charge_bytes
 from stack.core.netdevice import NETIF_F_HW_CSUM, NETIF_F_IP_CSUM

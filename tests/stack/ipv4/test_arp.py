@@ -12,7 +12,7 @@ bytes of truesize (212992 recent, 65536 in 3.10), dropping the oldest.
 Frames are checked with scapy; received frames enter through a NAPI poll
 in NET_RX softirq context, as the driver's RX clean would deliver them.
 """
-import errno
+from stack.core import errno
 import struct
 
 import pytest

@@ -8,7 +8,7 @@ header and any Ethernet padding gone); fragments are held until the
 datagram is complete and delivered once. Frames are built with scapy and
 enter through a NAPI poll in NET_RX softirq context.
 """
-import errno
+from stack.core import errno
 
 import pytest
 from scapy.all import ICMP, IP, UDP, Ether, Raw, fragment

@@ -8,7 +8,7 @@ fragments carry 8-byte-aligned payloads of (mtu - 20) & ~7 bytes, MF on
 all but the last, frag_off = offset / 8, and reassemble to the original.
 The device is a fake driver whose ``ndo_start_xmit`` records each frame (``StackEnv``).
 """
-import errno
+from stack.core import errno
 import math
 import struct
 

@@ -8,7 +8,7 @@ total lengths 1500, 1500, 1068. The user's bytes are copied once into the
 skb (4000 bytes, ``copy_from_user``) and, by the fragmentation slow path,
 once more (4008 bytes, ``ip_fragment``).
 """
-import errno
+from stack.core import errno
 
 import pytest
 from scapy.all import IP, UDP, Ether, Raw, defragment, fragment
