@@ -37,7 +37,7 @@ from __future__ import annotations
 import inspect
 
 from .core import cputime
-from .core.errno import EAFNOSUPPORT, EBADF, EMFILE, EOPNOTSUPP, EPROTONOSUPPORT
+from .core.errno import EAFNOSUPPORT, EBADF, EOPNOTSUPP, EPROTONOSUPPORT
 from .ipv4.inet_sock import inet_sock
 from .ipv4.ip import IPPROTO_TCP, IPPROTO_UDP
 from .ipv4.tcp_sock import SOL_TCP, TCP_CORK, TCP_NODELAY

@@ -659,10 +659,9 @@ def net_dev_init(net) -> None:
     """
     net.noop_qdisc = noop_qdisc(net)
     for sd in net.softnet_data:
-        if sd.backlog is None:
-            n = napi_struct(f"backlog/{sd.index}")
-            n.poll = partial(process_backlog, net)
-            n.weight = net.dev_weight
-            n.state = 0
-            n.priv = sd
-            sd.backlog = n
+        n = napi_struct(f"backlog/{sd.index}")
+        n.poll = partial(process_backlog, net)
+        n.weight = net.dev_weight
+        n.state = 0
+        n.priv = sd
+        sd.backlog = n

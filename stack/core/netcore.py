@@ -10,7 +10,7 @@ It wires together, for one simulated host:
 * the NET_RX handler (:func:`~stack.core.napi.net_rx_action`) and the NET_TX
   handler (:func:`~stack.core.dev.net_tx_action`: the completion queue, then
   the scheduled qdiscs), opened here as ``net_dev_init`` opens them;
-* skb memory (:class:`~stack.core.skbuff.SkbMemory`, ``net.skb``);
+* skb memory (:class:`~stack.core.skb_memory.SkbMemory`, ``net.skb``);
 * the sysctls of ``net.core`` the layers read (``netdev_budget`` 300,
   ``netdev_budget_usecs``, ``dev_weight`` 64, ``dev_tx_weight`` 64,
   ``netdev_max_backlog`` 1000; stack_facts §0);

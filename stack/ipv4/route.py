@@ -252,7 +252,7 @@ def fib_del_ifaddr(net, ifa) -> None:
 
 def fib_route_add(net, prefix: str, via=None, dev=None, src=None, mtu: int | None = None,
                   mtu_lock: bool = False, hoplimit: int | None = None, metric: int = 0) -> fib_entry:
-    """A static route in the main table (see ``stack.ipv4.inet.ip_route_add``)."""
+    """A static route in the main table (see ``stack.ipv4.iproute2.ip_route_add``)."""
     ipv4 = net.ipv4
     addr, plen = inet_prefix(prefix)
     gw = inet_addr(via) if via is not None else 0

@@ -22,7 +22,7 @@ from stack.core.netcore import NetCore
 from stack.core.netdevice import NETIF_F_IP_CSUM, NETIF_F_SG, NETIF_F_TSO
 from stack.core.skbuff import skb_from_bytes, skb_pull, skb_reset_mac_header
 from stack.initcalls import net_init
-from stack.ipv4 import inet
+from stack.ipv4 import iproute2
 
 from tests.stack.conftest import FakeDriver
 
@@ -52,12 +52,12 @@ class StackEnv:
         self.dev.features = features
         self.wire = self.driver.sent
         self.driver.open()
-        inet.ip_link_set_address(self.dev, MAC_A)
-        inet.ip_addr_add(self.net, self.dev, "10.0.0.1/24")
+        iproute2.ip_link_set_address(self.dev, MAC_A)
+        iproute2.ip_addr_add(self.net, self.dev, "10.0.0.1/24")
         if default_route:
-            inet.ip_route_add(self.net, "default", via="10.0.0.254")
+            iproute2.ip_route_add(self.net, "default", via="10.0.0.254")
         for addr, mac in neighbours:
-            inet.ip_neigh_add(self.net, self.dev, addr, mac)
+            iproute2.ip_neigh_add(self.net, self.dev, addr, mac)
         self.rxq: deque = deque()
         #: What ``ptype`` returned for each received frame.
         self.rcs: list = []
