@@ -37,8 +37,8 @@ protocol layers in Linux's order. They are the protocol side's, as Linux's
   object it already has (``dev.net``, ``skb.mem.net``, ``sk.net``); a
   separate protocol-owned namespace would be one more hop with no rule it
   enforces. The net core must not import the protocol side (it sits below
-  it), so these slots are annotated with the type names as strings, never
-  imported here.
+  it): their types are imported for the annotations only, under
+  ``if TYPE_CHECKING:``, which never runs.
 
 ``netdev_budget_usecs`` defaults to ``2 * USEC_PER_SEC / HZ``: two
 jiffies, the 3.10 limit and today's default (8 ms at HZ=250; 2 ms only at
@@ -47,6 +47,7 @@ HZ=1000). Set it to 2000 for the 4.12–5.x default.
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING
 
 from .context import CpuContext
 from .cputime import COSTS_PS, PER_BYTE_PS
@@ -58,6 +59,12 @@ from .skb_memory import SkbMemory
 from .skbuff import skb_free_deferred
 from .softirq import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Softirq
 from .timer import Timers
+
+if TYPE_CHECKING:  # the protocol side's types, for the annotations only: the net core never imports it
+    from stack.ipv4.netns import netns_ipv4
+    from stack.ipv4.tcp_sock import TcpNet
+    from stack.netfilter import netns_nf
+    from stack.socket import SocketTable
 
 __all__ = ["KERNEL_VERSIONS", "NetCore"]
 
@@ -103,15 +110,15 @@ class NetCore:
         self.noop_qdisc: Qdisc
         # --- the protocol side's slots (stack.initcalls.net_init), as struct net holds them
         #: ``net->ipv4``: IPv4 sysctls, FIB, ARP table, UDP table, fragment queues.
-        self.ipv4: "netns_ipv4 | None" = None
+        self.ipv4: netns_ipv4 | None = None
         #: ``net->mib``: the SNMP counters under their ``nstat`` names.
-        self.mib: "dict[str, int] | None" = None
+        self.mib: dict[str, int] | None = None
         #: ``net->nf``: the netfilter hook lists.
-        self.nf: "netns_nf | None" = None
+        self.nf: netns_nf | None = None
         #: TCP's per-host state: sysctls, MIB, hash tables, TSQ lists.
-        self.tcp: "TcpNet | None" = None
+        self.tcp: TcpNet | None = None
         #: The fd table and the socket types it can create.
-        self.socket_table: "SocketTable | None" = None
+        self.socket_table: SocketTable | None = None
         #: CPU cost table (stack.core.cputime): per-call ps by function name, per-byte ps by operation.
         self.costs: dict[str, int] = {**COSTS_PS, **PER_BYTE_PS}
         #: ethertype -> handler(skb, dev), what ``netif_receive_skb`` delivers to (``ptype_base``).

@@ -163,6 +163,11 @@ class NetDevice:
         self.hard_header_len = 14
         self.needed_headroom = 0
         self.dev_addr = bytes(6)
+        #: The link-layer broadcast address (``dev->broadcast``: Ethernet's, as ``ether_setup`` sets it).
+        self.broadcast = b"\xff" * 6
+        #: IPv4's per-device state (``dev->ip_ptr``: an ``in_device``), made when the first
+        #: address is added; None until then.
+        self.ip_ptr = None
         self.stats = net_device_stats()
         #: Frames received for a protocol nobody handles (``dev->rx_nohandler``).
         self.rx_nohandler = 0
