@@ -49,6 +49,7 @@ from .core.cputime import charge
 from .core.dev import dev_queue_xmit
 from .core.jiffies import HZ
 from .core.skbuff import ETH_HLEN, kfree_skb, skb_push, skb_reset_mac_header
+from .core.sock import SK_WMEM_MAX
 from .ipv4.utils import in_ntoa
 
 __all__ = [
@@ -111,7 +112,7 @@ class neigh_parms:
         self.mcast_reprobes = 0
         self.app_probes = 0
         #: unres_qlen_bytes: SK_WMEM_MAX (212992) recent, 64 KiB in 3.10.
-        self.queue_len_bytes = 212992 if kernel_version == "recent" else 64 * 1024
+        self.queue_len_bytes = SK_WMEM_MAX if kernel_version == "recent" else 64 * 1024
         self.locktime = 1 * HZ
         #: Floor of a neighbour timer re-arm: HZ/100 recent, HZ/2 in 3.x.
         self.rearm_min = HZ // 100 if kernel_version == "recent" else HZ // 2

@@ -194,10 +194,7 @@ def netdev_pick_tx(dev, skb):
 
 
 def sk_tx_queue_get(sk) -> int:
-    if sk is None:
-        return -1
-    q = getattr(sk, "sk_tx_queue_mapping", -1)
-    return -1 if q is None else q
+    return sk.sk_tx_queue_mapping if sk is not None else -1
 
 
 def sk_tx_queue_set(sk, queue_index: int) -> None:
@@ -212,7 +209,7 @@ def __netdev_pick_tx(dev, skb) -> int:
         new_index = get_xps_queue(dev, skb)
         if new_index < 0:
             new_index = skb_tx_hash(dev, skb)
-        if queue_index != new_index and sk is not None and getattr(sk, "sk_dst_cache", True) is not None:
+        if queue_index != new_index and sk is not None and sk.sk_dst_cache is not None:
             sk_tx_queue_set(sk, new_index)
         queue_index = new_index
     return queue_index
@@ -244,7 +241,7 @@ def skb_tx_hash(dev, skb) -> int:
     qcount = dev.real_num_tx_queues
     if dev.net.kernel_version == "3.10":
         sk = skb.sk
-        h = getattr(sk, "sk_hash", 0) if sk is not None else 0
+        h = sk.sk_hash if sk is not None else 0
         if not h:
             h = skb.protocol
         return reciprocal_scale(jhash_1word(h, 0), qcount)

@@ -17,6 +17,7 @@ from collections import deque
 
 from stack.core.jiffies import HZ
 from stack.core.skbuff import SKB_GSO_TCPV4
+from stack.core.sock import SK_WMEM_MAX
 from .inet_sock import inet_sock
 from .ip import IPPROTO_TCP
 from .utils import in_ntoa
@@ -368,7 +369,7 @@ class TcpNet:
         old = is_old(net)
         self.tcp_wmem = [4096, 16384, 4 << 20]
         self.tcp_rmem = [4096, 87380 if old else 131072, 6 << 20]
-        self.wmem_max = 212992
+        self.wmem_max = SK_WMEM_MAX  # net.core.wmem_max
         self.tcp_limit_output_bytes = 131072 if old else 4 << 20
         self.tcp_autocorking = 0 if old else 1
         self.tcp_tso_win_divisor = 3

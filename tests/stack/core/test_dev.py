@@ -30,6 +30,7 @@ from stack.core.netdevice import NET_XMIT_SUCCESS, NETIF_F_HW_VLAN_CTAG_TX, NETI
 from stack.core.qdisc import mq, tc_qdisc_show
 from stack.core.skbuff import (CHECKSUM_NONE, CHECKSUM_PARTIAL, ETH_P_IP, consume_skb, skb_clone,
                                skb_from_bytes, skb_to_bytes)
+from stack.core.sock import sock
 from stack.core.softirq import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ
 
 from tests.stack.conftest import FakeDriver
@@ -65,12 +66,11 @@ def ones_sum(data: bytes) -> int:
     return total
 
 
-class Sock:
-    """What the device layer reads of a socket: the cached TX queue and whether it has a route."""
-
-    def __init__(self, dst=True):
-        self.sk_tx_queue_mapping = -1
-        self.sk_dst_cache = object() if dst else None
+def sock_with_route(net, dst=True):
+    """A socket whose cached route is a stand-in (the device layer only asks whether there is one)."""
+    sk = sock(net)
+    sk.sk_dst_cache = object() if dst else None
+    return sk
 
 
 def recorder(net, ntx=1, version="recent"):
@@ -92,7 +92,7 @@ def test_a_net_core_has_its_device_layer_and_open_attaches_the_qdiscs(net):
 def test_one_real_queue_is_always_queue_0(net):
     r = recorder(net, ntx=4)
     r.dev.real_num_tx_queues = 1
-    sk = Sock()
+    sk = sock_with_route(net)
     sk.sk_tx_queue_mapping = 3
     with net.ctx.on_cpu(0, "task:app"):
         skb = skb_from_bytes(net.skb, numbered(0))
@@ -103,7 +103,7 @@ def test_one_real_queue_is_always_queue_0(net):
 def test_flow_hash_scaled_onto_the_real_queues_and_cached_on_the_socket(net):
     r = recorder(net, ntx=8)
     r.dev.real_num_tx_queues = 4
-    sk = Sock()
+    sk = sock_with_route(net)
     with net.ctx.on_cpu(0, "task:app"):
         def pick(h, ooo=False, sock=sk):
             skb = skb_from_bytes(net.skb, numbered(0))
@@ -120,7 +120,7 @@ def test_flow_hash_scaled_onto_the_real_queues_and_cached_on_the_socket(net):
         assert sk.sk_tx_queue_mapping == 3
         sk.sk_tx_queue_mapping = 6                    # beyond real_num_tx_queues: re-pick
         assert pick(0x0000_0001) == 0 and sk.sk_tx_queue_mapping == 0
-        no_route = Sock(dst=False)
+        no_route = sock_with_route(net, dst=False)
         assert pick(0xC000_0000, sock=no_route) == 3 and no_route.sk_tx_queue_mapping == -1
         assert pick(0x8000_0000, sock=None) == 2
 
