@@ -382,11 +382,6 @@ class TcpNet:
         self.somaxconn = 4096
         #: verify the checksum of received segments that arrive CHECKSUM_NONE
         self.verify_csum = True
-        #: ``(saddr, sport, daddr, dport) -> isn``; default: a hash of the tuple plus a 64 ns clock
-        self.isn_func = None
-        #: ``daddr -> saddr`` (dotted or int) for connect() on a socket bound to no address: the
-        #: route's preferred source, e.g. ``lambda d: ip_route_output(net, inet_addr(d)).saddr``
-        self.saddr_hook = None
         # counters: Linux MIB names (netstat -s / nstat), plus the model's own
         self.mib: dict[str, int] = {}
         #: why tcp_write_xmit stopped: cwnd, rwnd, nagle, tso_defer, tsq, empty, xmit_err, nomem, done
