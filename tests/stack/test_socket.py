@@ -6,7 +6,7 @@ from stack.ipv4 import iproute2
 from stack.ipv4.tcp_sock import SOCK_SNDBUF_LOCK, TCP_NAGLE_OFF
 from stack.ipv4.utils import in_aton
 
-from tests.stack.conftest import HOST, establish, make_net, run_for, task
+from tests.stack.harness import HOST, establish, make_net, run_for, task
 
 
 def _run(net, gen, comm="app"):

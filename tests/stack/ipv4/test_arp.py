@@ -29,7 +29,7 @@ from stack.ipv4.route import sk_dst_confirm
 from stack.core.skbuff import alloc_skb, skb_put, skb_reset_transport_header, skb_to_bytes
 from stack.ipv4.udp import udp_connect, udp_sendmsg, udp_sock
 
-from tests.stack.ipv4.conftest import MAC_A, MAC_B, MAC_GW, StackEnv
+from tests.stack.ipv4.harness import MAC_A, MAC_B, MAC_GW, StackEnv
 
 
 

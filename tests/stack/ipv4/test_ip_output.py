@@ -26,7 +26,7 @@ from stack.netfilter import (NF_ACCEPT, NF_DROP, NF_INET_LOCAL_OUT, NF_INET_POST
 from stack.core.skbuff import (CHECKSUM_PARTIAL, SKB_GSO_TCPV4, alloc_skb, kfree_skb, skb_put,
                                skb_reset_transport_header, skb_to_bytes)
 
-from tests.stack.ipv4.conftest import MAC_A, MAC_B, MAC_GW, StackEnv
+from tests.stack.ipv4.harness import MAC_A, MAC_B, MAC_GW, StackEnv, udp_checksum_ok
 
 
 
@@ -227,14 +227,6 @@ def test_oversize_datagram_without_df_is_fragmented_by_copying(env):
     assert mib["IpFragOKs"] == 1 and mib["IpFragCreates"] == 3 and mib["IpOutRequests"] == 1
     assert env.net.layer_stats["ip_fragment"]["packets"] == 3
     env.net.skb.assert_no_leaks()
-
-
-def udp_checksum_ok(ip) -> bool:
-    """The UDP checksum sent equals scapy's."""
-    sent = ip[UDP].chksum
-    p = IP(bytes(ip))
-    del p[UDP].chksum
-    return IP(bytes(p))[UDP].chksum == sent
 
 
 def test_ip_build_and_send_pkt_without_a_connection(env):
