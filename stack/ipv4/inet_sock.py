@@ -31,6 +31,10 @@ class inet_sock(sock):
     others get ``sk_err`` and ``sk_err_report``.
     """
 
+    #: ``err_handler(type, code, info, skb)`` of a protocol that takes ICMP errors itself (a method
+    #: of its socket class, e.g. ``udp_sock``); None: ``sk_err`` and ``sk_err_report``.
+    err_handler = None
+
     def __init__(self, net):
         super().__init__(net)
         self.inet_saddr = 0
