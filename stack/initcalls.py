@@ -18,8 +18,8 @@ changes nothing.
 """
 from __future__ import annotations
 
+from .core.netcore import KERNEL_VERSIONS
 from .ipv4.inet import inet_init
-from .ipv4.netns import KERNEL_VERSIONS
 from .socket import sock_init
 
 __all__ = ["net_init"]

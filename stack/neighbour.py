@@ -42,13 +42,14 @@ the table reaches ``gc_thresh3``), ``neigh_probe`` hands the queued skb to
 """
 from __future__ import annotations
 
-import errno
 from collections import deque
 
+from .core import errno
 from .core.cputime import charge
 from .core.dev import dev_queue_xmit
 from .core.jiffies import HZ
 from .core.skbuff import ETH_HLEN, kfree_skb, skb_push, skb_reset_mac_header
+from .core.sock import SK_WMEM_MAX
 from .ipv4.utils import in_ntoa
 
 __all__ = [
@@ -111,7 +112,7 @@ class neigh_parms:
         self.mcast_reprobes = 0
         self.app_probes = 0
         #: unres_qlen_bytes: SK_WMEM_MAX (212992) recent, 64 KiB in 3.10.
-        self.queue_len_bytes = 212992 if kernel_version == "recent" else 64 * 1024
+        self.queue_len_bytes = SK_WMEM_MAX if kernel_version == "recent" else 64 * 1024
         self.locktime = 1 * HZ
         #: Floor of a neighbour timer re-arm: HZ/100 recent, HZ/2 in 3.x.
         self.rearm_min = HZ // 100 if kernel_version == "recent" else HZ // 2
@@ -301,18 +302,12 @@ def __neigh_create(tbl: neigh_table, key: int, dev):
     return n
 
 
-neigh_create = __neigh_create
-
-
 def __neigh_lookup(tbl: neigh_table, key: int, dev, creat: bool):
     """``__neigh_lookup``: look up, and create when ``creat``; None (or -errno) if not found/made."""
     n = neigh_lookup(tbl, key, dev)
     if n is not None or not creat:
         return n
     return __neigh_create(tbl, key, dev)
-
-
-neigh_lookup_create = __neigh_lookup
 
 
 # --- the state machine ------------------------------------------------------------------------------------

@@ -23,14 +23,14 @@ lists cost one dict lookup.
 
 The lists live in ``net.nf`` (:class:`netns_nf`, Linux's ``struct
 netns_nf``), made by :func:`netfilter_init` when the stack is initialised
-(:func:`stack.init.net_init`). Per-hook counters (``net.nf.stats[hooknum]``:
+(:func:`stack.initcalls.net_init`). Per-hook counters (``net.nf.stats[hooknum]``:
 accept / drop / stolen) say what the hooks did.
 """
 from __future__ import annotations
 
-import errno
 from typing import Callable
 
+from .core import errno
 from .core.cputime import charge
 from .core.skbuff import kfree_skb
 

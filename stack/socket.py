@@ -37,28 +37,32 @@ from __future__ import annotations
 import inspect
 
 from .core import cputime
+from .core.errno import EAFNOSUPPORT, EBADF, EOPNOTSUPP, EPROTONOSUPPORT
 from .ipv4.inet_sock import inet_sock
-from .ipv4.tcp_sock import (EOPNOTSUPP, IPPROTO_TCP, MSG_DONTWAIT, SO_RCVBUF, SO_SNDBUF, SOL_SOCKET, SOL_TCP,
-                            TCP_CORK, TCP_NODELAY)
+from .ipv4.ip import IPPROTO_TCP, IPPROTO_UDP
+from .ipv4.tcp_sock import SOL_TCP, TCP_CORK, TCP_NODELAY
 from .ipv4.utils import in_ntoa
 from .netfilter import netfilter_init
 
 __all__ = ["AF_INET", "SOCK_STREAM", "SOCK_DGRAM", "IPPROTO_TCP", "IPPROTO_UDP", "SOL_SOCKET", "SOL_TCP",
-           "SO_SNDBUF", "SO_RCVBUF", "TCP_NODELAY", "TCP_CORK", "MSG_DONTWAIT", "MSG_MORE", "O_NONBLOCK",
-           "EBADF", "EPROTONOSUPPORT", "socket_struct", "SocketTable", "sock_init", "register_socket_type",
+           "SO_SNDBUF", "SO_RCVBUF", "TCP_NODELAY", "TCP_CORK", "MSG_OOB", "MSG_DONTWAIT", "MSG_EOR", "MSG_MORE",
+           "O_NONBLOCK", "socket_struct", "SocketTable", "sock_init", "register_socket_type",
            "sock_of", "socket", "bind", "listen", "accept", "connect", "send", "sendto", "recv", "close",
            "shutdown", "setsockopt", "getsockname", "getpeername", "set_nonblocking"]
 
 AF_INET = 2
 SOCK_STREAM = 1
 SOCK_DGRAM = 2
-IPPROTO_UDP = 17
-MSG_MORE = 0x8000
 O_NONBLOCK = 0o4000
-EBADF = 9
-EPROTONOSUPPORT = 93
-EAFNOSUPPORT = 97
-EMFILE = 24
+# send flags (include/linux/socket.h)
+MSG_OOB = 0x1
+MSG_DONTWAIT = 0x40
+MSG_EOR = 0x80
+MSG_MORE = 0x8000
+# socket-level options (include/uapi/asm-generic/socket.h)
+SOL_SOCKET = 1
+SO_SNDBUF = 7
+SO_RCVBUF = 8
 
 
 class socket_struct:

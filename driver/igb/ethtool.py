@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from stack.core.errno import EINVAL
 from stack.core.netdevice import netif_running
 
 from .igb import (IGB_FLAG_QUEUE_PAIRS, IGB_MAX_ITR_USECS, IGB_MAX_TXD, IGB_MIN_ITR_USECS, IGB_MIN_TXD,
@@ -20,10 +21,9 @@ from .main import (igb_clear_interrupt_scheme, igb_close, igb_down, igb_init_int
 from .rings import igb_free_tx_resources, igb_setup_tx_resources
 
 __all__ = ["igb_get_ringparam", "igb_set_ringparam", "igb_get_coalesce", "igb_set_coalesce",
-           "igb_get_channels", "igb_set_channels", "EINVAL"]
+           "igb_get_channels", "igb_set_channels"]
 
 log = logging.getLogger("igbsim.driver.igb")
-EINVAL = -22
 
 
 def igb_get_ringparam(adapter) -> dict[str, int]:
@@ -40,7 +40,7 @@ def igb_set_ringparam(adapter, tx_pending: int):
     """Generator: resize every TX ring (clamped, aligned to 8); 0 or a negative errno."""
     if tx_pending < 0:   # a u32 in ethtool: 0 is clamped to IGB_MIN_TXD like any small value
         log.error("%s: ring size %d: must not be negative", adapter.netdev.name, tx_pending)
-        return EINVAL
+        return -EINVAL
     while __IGB_RESETTING in adapter.state:
         yield adapter.kernel.usleep_range(1000, 2000)
     new_tx_count = _ring_count(tx_pending)
@@ -102,10 +102,10 @@ def igb_set_coalesce(adapter, rx_usecs: int | None = None, tx_usecs: int | None 
         if _bad_usecs(v):
             log.error("%s: %s %d: use 0, 1, 3 or %d..%d", adapter.netdev.name, what, v,
                       IGB_MIN_ITR_USECS, IGB_MAX_ITR_USECS)
-            return EINVAL
+            return -EINVAL
     if adapter.flags & IGB_FLAG_QUEUE_PAIRS and tx:
         log.error("%s: tx-usecs cannot be set while TX and RX share vectors", adapter.netdev.name)
-        return EINVAL
+        return -EINVAL
     if tx_max_coalesced_frames_irq:
         adapter.tx_work_limit = tx_max_coalesced_frames_irq
     adapter.rx_itr_setting = rx if rx and rx <= 3 else rx << 2
@@ -133,7 +133,7 @@ def igb_set_channels(adapter, combined_count: int):
     max_combined = adapter.hw.mac.max_rss_queues
     if not 1 <= combined_count <= max_combined:
         log.error("%s: %d channels: use 1..%d", adapter.netdev.name, combined_count, max_combined)
-        return EINVAL
+        return -EINVAL
     if combined_count == adapter.rss_queues:
         return 0
     adapter.rss_queues = combined_count

@@ -24,26 +24,25 @@ from collections import deque
 from stack.core.dev import dev_queue_xmit
 from stack.core.netdevice import NET_XMIT_SUCCESS, netif_running
 from stack.core.skbuff import kfree_skb
+from stack.core.sock import skb_set_owner_w, sock
 
-__all__ = ["PacketSender", "SK_SNDBUF"]
-
-#: ``net.core.wmem_default``: a new socket's ``sk_sndbuf`` (bytes of skb truesize in flight).
-SK_SNDBUF = 212992
+__all__ = ["PacketSender"]
 
 
 class PacketSender:
     """A task on CPU ``cpu`` writing skbs to ``dev`` through ``dev_queue_xmit`` (see the module docstring)."""
 
-    def __init__(self, system, cpu: int, queue: int | None, comm: str, sndbuf: int = SK_SNDBUF):
+    def __init__(self, system, cpu: int, queue: int | None, comm: str):
         self.system = system
         self.dev = system.netdev
         self.cpu = cpu
         self.comm = comm
-        self.sndbuf = sndbuf
+        #: The packet socket (``sk_sndbuf``: net.core.wmem_default); a freed skb wakes the writer.
+        self.sk = sock(system.net)
+        self.sk.sk_write_space = self._sk_write_space
         if queue is not None and self.dev.real_num_tx_queues > 1:
             _pin_xps(self.dev, cpu, queue)
         self.backlog: deque = deque()       # writes the program has not made yet
-        self.wmem_alloc = 0                 # sk_wmem_alloc: truesize of our skbs not yet freed
         self.sent = 0                       # dev_queue_xmit returned NET_XMIT_SUCCESS
         self.xmit_errors = 0                # NET_XMIT_DROP / NET_XMIT_CN: the qdisc dropped it
         self.wmem_waits = 0                 # times the program slept on a full send buffer
@@ -73,13 +72,13 @@ class PacketSender:
         """The program: write the backlog, ``burst`` at a time, sleeping while the send buffer is full."""
         engine = self.system.engine
         while self.backlog:
-            if self.wmem_alloc >= self.sndbuf:     # sock_alloc_send_skb: sleep until sock_wfree
+            if self.sk.sk_wmem_alloc >= self.sk.sk_sndbuf:  # sock_alloc_send_skb: sleep until sock_wfree
                 self.wmem_waits += 1
                 self._wake = engine.event(f"{self.comm} wmem")
                 yield self._wake
                 continue
             for _ in range(self._burst):
-                if not self.backlog or self.wmem_alloc >= self.sndbuf:
+                if not self.backlog or self.sk.sk_wmem_alloc >= self.sk.sk_sndbuf:
                     break
                 self._write(self.backlog.popleft())
             yield self._gap_ps
@@ -91,18 +90,15 @@ class PacketSender:
             kfree_skb(skb)
             return
         skb.dev = self.dev
-        charged = skb.truesize
-        skb.destructor = lambda _skb: self._sock_wfree(charged)
-        self.wmem_alloc += charged
+        skb_set_owner_w(skb, self.sk)
         if dev_queue_xmit(skb) == NET_XMIT_SUCCESS:
             self.sent += 1
         else:
             self.xmit_errors += 1
 
-    def _sock_wfree(self, charged: int) -> None:
-        """An skb of ours is freed: what it was charged leaves the send buffer; a sleeping writer wakes."""
-        self.wmem_alloc -= charged
-        if self.wmem_alloc < self.sndbuf:
+    def _sk_write_space(self, sk) -> None:
+        """``sk_write_space`` (after ``sock_wfree``): a sleeping writer wakes once the buffer has room."""
+        if sk.sk_wmem_alloc < sk.sk_sndbuf:
             self._wakeup()
 
     def _wakeup(self) -> None:

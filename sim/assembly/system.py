@@ -45,7 +45,7 @@ from stack.core.netcore import NetCore
 from stack.core.netdevice import netif_carrier_ok
 from stack.core.skbuff import NET_SKB_PAD, alloc_skb, skb_put
 from stack.initcalls import net_init
-from stack.ipv4 import inet
+from stack.ipv4 import iproute2
 
 from .partner import LinkPartner
 from .pcap import PcapWriter
@@ -112,8 +112,8 @@ class IgbSystem:
         self.netdev = self.adapter.netdev
         self.netdev.mtu = mtu
         if stack:
-            inet.ip_link_set_address(self.netdev, HOST_MAC)
-            inet.ip_addr_add(self.net, self.netdev, f"{HOST_IP}/24")
+            iproute2.ip_link_set_address(self.netdev, HOST_MAC)
+            iproute2.ip_addr_add(self.net, self.netdev, f"{HOST_IP}/24")
         if speed_mbps != 1000:
             self.nic.set_link_speed(speed_mbps)
         if itr != 3:

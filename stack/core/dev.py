@@ -59,12 +59,13 @@ from functools import partial
 
 from .checksum import CSUM_MANGLED_0, csum_fold, csum_partial
 from .cputime import charge
+from .errno import EINVAL
 from .napi import NAPIF_STATE_SCHED, napi_schedule_on, napi_struct
 from .netdevice import (NET_XMIT_DROP, NET_XMIT_MASK, NET_XMIT_SUCCESS, NETDEV_TX_BUSY, NETDEV_TX_OK,
                         NETIF_F_HW_CSUM, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM, NETIF_F_IPV6_CSUM, NETIF_F_SG,
                         __LINK_STATE_START, NetDevice, __netdev_watchdog_up, netdev_get_tx_queue, netdev_start_xmit,
                         netif_carrier_ok, netif_running, netif_trans_update, netif_tx_queue_stopped)
-from .qdisc import (KERNEL_VERSIONS, Qdisc, TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, __qdisc_run,
+from .qdisc import (Qdisc, TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, __qdisc_run,
                     __QDISC_STATE_DEACTIVATED, __QDISC_STATE_SCHED, bstats_update, dev_activate, dev_deactivate,
                     dev_xmit_complete, nolock_qdisc_is_empty, noop_qdisc, qdisc_run, qdisc_run_begin,
                     qdisc_run_end, sch_direct_xmit)
@@ -75,11 +76,11 @@ from .skbuff import (CHECKSUM_COMPLETE, CHECKSUM_NONE, CHECKSUM_PARTIAL, CHECKSU
 
 __all__ = [
     "NET_RX_SUCCESS", "NET_RX_DROP", "NETIF_F_GSO_SHIFT", "NETIF_F_GSO_MASK", "NETIF_F_CSUM_MASK",
-    "dev_queue_xmit", "__dev_queue_xmit", "netdev_pick_tx", "__netdev_pick_tx", "dev_cap_txqueue",
+    "dev_queue_xmit", "netdev_pick_tx", "__netdev_pick_tx", "dev_cap_txqueue",
     "get_xps_queue", "skb_tx_hash", "skb_get_hash", "reciprocal_scale", "jhash_3words", "jhash_1word",
     "sk_tx_queue_get", "sk_tx_queue_set", "can_checksum_protocol", "netif_skb_features", "net_gso_ok",
     "validate_xmit_skb", "validate_xmit_skb_list", "skb_checksum_help", "dev_queue_xmit_nit", "xmit_one",
-    "dev_hard_start_xmit", "eth_type_trans", "netif_receive_skb", "__netif_receive_skb", "netif_rx",
+    "dev_hard_start_xmit", "eth_type_trans", "netif_receive_skb", "netif_rx",
     "enqueue_to_backlog", "process_backlog", "qdisc_pkt_len_init", "dev_qdisc_enqueue", "__dev_xmit_skb",
     "dev_open", "dev_close", "net_tx_action", "net_dev_init",
 ]
@@ -90,7 +91,6 @@ NET_RX_DROP = 1
 NETIF_F_GSO_SHIFT = 16
 NETIF_F_GSO_MASK = ((1 << 18) - 1) << NETIF_F_GSO_SHIFT
 NETIF_F_CSUM_MASK = NETIF_F_IP_CSUM | NETIF_F_HW_CSUM | NETIF_F_IPV6_CSUM
-_EINVAL = -22
 _UNSET = 0xFFFF
 _U32 = 0xFFFF_FFFF
 
@@ -169,15 +169,7 @@ def dev_queue_xmit(skb) -> int:
     net.count("dev_queue_xmit", 1, skb.len)
     skb_reset_mac_header(skb)
     txq = netdev_pick_tx(dev, skb)
-    q = txq.qdisc
-    if q is None:
-        q = net.noop_qdisc
-        if q is None:
-            raise RuntimeError("dev_queue_xmit: the device layer is not initialised (stack.core.dev.net_dev_init)")
-    return __dev_xmit_skb(skb, q, dev, txq)
-
-
-__dev_queue_xmit = dev_queue_xmit
+    return __dev_xmit_skb(skb, txq.qdisc, dev, txq)
 
 
 def dev_cap_txqueue(dev, queue_index: int) -> int:
@@ -202,10 +194,7 @@ def netdev_pick_tx(dev, skb):
 
 
 def sk_tx_queue_get(sk) -> int:
-    if sk is None:
-        return -1
-    q = getattr(sk, "sk_tx_queue_mapping", -1)
-    return -1 if q is None else q
+    return sk.sk_tx_queue_mapping if sk is not None else -1
 
 
 def sk_tx_queue_set(sk, queue_index: int) -> None:
@@ -220,7 +209,7 @@ def __netdev_pick_tx(dev, skb) -> int:
         new_index = get_xps_queue(dev, skb)
         if new_index < 0:
             new_index = skb_tx_hash(dev, skb)
-        if queue_index != new_index and sk is not None and getattr(sk, "sk_dst_cache", True) is not None:
+        if queue_index != new_index and sk is not None and sk.sk_dst_cache is not None:
             sk_tx_queue_set(sk, new_index)
         queue_index = new_index
     return queue_index
@@ -252,7 +241,7 @@ def skb_tx_hash(dev, skb) -> int:
     qcount = dev.real_num_tx_queues
     if dev.net.kernel_version == "3.10":
         sk = skb.sk
-        h = getattr(sk, "sk_hash", 0) if sk is not None else 0
+        h = sk.sk_hash if sk is not None else 0
         if not h:
             h = skb.protocol
         return reciprocal_scale(jhash_1word(h, 0), qcount)
@@ -430,18 +419,18 @@ def skb_checksum_help(skb) -> int:
         skb.ip_summed = CHECKSUM_NONE
         return 0
     if skb_is_gso(skb):
-        return _EINVAL
+        return -EINVAL
     headlen = skb.len - skb.data_len
     offset = skb_checksum_start_offset(skb)
     if offset >= headlen:
-        return _EINVAL
+        return -EINVAL
     data = skb_to_bytes(skb)[offset:]
     net = skb.mem.net if skb.mem.net is not None else skb.dev.net
     charge(net, "skb_checksum_help", len(data), "csum_partial")
     value = csum_fold(csum_partial(data)) or CSUM_MANGLED_0
     offset += skb.csum_offset
     if offset + 2 > headlen:
-        return _EINVAL
+        return -EINVAL
     if skb_header_cloned(skb):  # skb_ensure_writable
         ret = pskb_expand_head(skb, 0, 0)
         if ret:
@@ -542,9 +531,6 @@ def netif_receive_skb(skb) -> int:
         return NET_RX_DROP
     rc = handler(skb, dev)
     return NET_RX_SUCCESS if rc is None else rc
-
-
-__netif_receive_skb = netif_receive_skb
 
 
 def enqueue_to_backlog(skb, cpu: int) -> int:
@@ -668,14 +654,11 @@ def net_dev_init(net) -> None:
     qdiscs (:func:`stack.core.qdisc.dev_activate`), ``dev_close`` and
     carrier loss deactivate them.
     """
-    if net.kernel_version not in KERNEL_VERSIONS:
-        raise ValueError(f"net.kernel_version {net.kernel_version!r}: expected one of {KERNEL_VERSIONS}")
     net.noop_qdisc = noop_qdisc(net)
     for sd in net.softnet_data:
-        if sd.backlog is None:
-            n = napi_struct(f"backlog/{sd.index}")
-            n.poll = partial(process_backlog, net)
-            n.weight = net.dev_weight
-            n.state = 0
-            n.priv = sd
-            sd.backlog = n
+        n = napi_struct(f"backlog/{sd.index}")
+        n.poll = partial(process_backlog, net)
+        n.weight = net.dev_weight
+        n.state = 0
+        n.priv = sd
+        sd.backlog = n

@@ -46,7 +46,7 @@ __all__ = [
     "napi_is_scheduled", "net_rx_action",
 ]
 
-log = logging.getLogger("igbsim.stack.napi")
+log = logging.getLogger("igbsim.stack.core.napi")
 
 #: Default NAPI weight (``NAPI_POLL_WEIGHT``, = ``dev_weight`` 64).
 NAPI_POLL_WEIGHT = 64
@@ -78,7 +78,7 @@ class softnet_data:
         #: Qdiscs to run from NET_TX (the qdisc layer fills and drains it).
         self.output_queue: list = []
         #: ``netif_rx``'s per-CPU backlog (``stack.core.dev``): skbs queued, skbs being processed,
-        #: and the backlog napi that drains them (None until the device layer is installed).
+        #: and the backlog napi that drains them (made by ``net_dev_init`` as the NetCore is built).
         self.input_pkt_queue: deque = deque()
         self.process_queue: deque = deque()
         self.backlog: napi_struct | None = None
@@ -180,10 +180,6 @@ def __napi_schedule(n: napi_struct) -> None:
     """Put a claimed napi on the current CPU's poll list and raise NET_RX there."""
     net = n.dev.net
     ____napi_schedule(net, net.ctx.cpu.index, n)
-
-
-#: Alias callable from class bodies (Python mangles ``__napi_schedule`` there).
-napi_schedule_now = __napi_schedule
 
 
 def napi_schedule(n: napi_struct) -> bool:

@@ -10,7 +10,7 @@ It wires together, for one simulated host:
 * the NET_RX handler (:func:`~stack.core.napi.net_rx_action`) and the NET_TX
   handler (:func:`~stack.core.dev.net_tx_action`: the completion queue, then
   the scheduled qdiscs), opened here as ``net_dev_init`` opens them;
-* skb memory (:class:`~stack.core.skbuff.SkbMemory`, ``net.skb``);
+* skb memory (:class:`~stack.core.skb_memory.SkbMemory`, ``net.skb``);
 * the sysctls of ``net.core`` the layers read (``netdev_budget`` 300,
   ``netdev_budget_usecs``, ``dev_weight`` 64, ``dev_tx_weight`` 64,
   ``netdev_max_backlog`` 1000; stack_facts §0);
@@ -37,8 +37,8 @@ protocol layers in Linux's order. They are the protocol side's, as Linux's
   object it already has (``dev.net``, ``skb.mem.net``, ``sk.net``); a
   separate protocol-owned namespace would be one more hop with no rule it
   enforces. The net core must not import the protocol side (it sits below
-  it), so these slots are annotated with the type names as strings, never
-  imported here.
+  it): their types are imported for the annotations only, under
+  ``if TYPE_CHECKING:``, which never runs.
 
 ``netdev_budget_usecs`` defaults to ``2 * USEC_PER_SEC / HZ``: two
 jiffies, the 3.10 limit and today's default (8 ms at HZ=250; 2 ms only at
@@ -47,6 +47,7 @@ HZ=1000). Set it to 2000 for the 4.12–5.x default.
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING
 
 from .context import CpuContext
 from .cputime import COSTS_PS, PER_BYTE_PS
@@ -59,7 +60,16 @@ from .skbuff import skb_free_deferred
 from .softirq import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Softirq
 from .timer import Timers
 
-__all__ = ["NetCore"]
+if TYPE_CHECKING:  # the protocol side's types, for the annotations only: the net core never imports it
+    from stack.ipv4.netns import netns_ipv4
+    from stack.ipv4.tcp_sock import TcpNet
+    from stack.netfilter import netns_nf
+    from stack.socket import SocketTable
+
+__all__ = ["KERNEL_VERSIONS", "NetCore"]
+
+#: The kernel versions whose differing behaviour the layers model (stack_facts §12).
+KERNEL_VERSIONS = ("recent", "3.10")
 
 
 class NetCore:
@@ -93,20 +103,22 @@ class NetCore:
         self.dev_tx_weight = 64
         self.netdev_max_backlog = 1000
         #: "recent" (6.x behaviour) or "3.10" where the layers model both (stack_facts §12).
+        if kernel_version not in KERNEL_VERSIONS:
+            raise ValueError(f"kernel_version {kernel_version!r}: one of {KERNEL_VERSIONS}")
         self.kernel_version = kernel_version
-        #: The qdisc of a device that is down (set by net_dev_init).
-        self.noop_qdisc: Qdisc | None = None
+        #: The qdisc of a device that is down (set by net_dev_init, below).
+        self.noop_qdisc: Qdisc
         # --- the protocol side's slots (stack.initcalls.net_init), as struct net holds them
         #: ``net->ipv4``: IPv4 sysctls, FIB, ARP table, UDP table, fragment queues.
-        self.ipv4: "netns_ipv4 | None" = None
+        self.ipv4: netns_ipv4 | None = None
         #: ``net->mib``: the SNMP counters under their ``nstat`` names.
-        self.mib: "dict[str, int] | None" = None
+        self.mib: dict[str, int] | None = None
         #: ``net->nf``: the netfilter hook lists.
-        self.nf: "netns_nf | None" = None
+        self.nf: netns_nf | None = None
         #: TCP's per-host state: sysctls, MIB, hash tables, TSQ lists.
-        self.tcp: "TcpNet | None" = None
+        self.tcp: TcpNet | None = None
         #: The fd table and the socket types it can create.
-        self.socket_table: "SocketTable | None" = None
+        self.socket_table: SocketTable | None = None
         #: CPU cost table (stack.core.cputime): per-call ps by function name, per-byte ps by operation.
         self.costs: dict[str, int] = {**COSTS_PS, **PER_BYTE_PS}
         #: ethertype -> handler(skb, dev), what ``netif_receive_skb`` delivers to (``ptype_base``).

@@ -10,20 +10,21 @@ Each TX queue has a state word with Linux's bits:
 
 ``netif_xmit_stopped`` is true for either XOFF; ``__netif_subqueue_stopped``
 (what a driver asks) only for DRV_XOFF. Waking a queue the driver stopped,
-or BQL clearing STACK_XOFF, *schedules* it: Linux calls
-``__netif_schedule(txq->qdisc)`` so NET_TX restarts the qdisc. The qdisc
-layer (:mod:`stack.core.qdisc`) installs ``dev.netif_schedule_hook(txq)`` when
-it activates the device; without it a schedule is only counted in
-``txq.schedules``.
+or BQL clearing STACK_XOFF, *schedules* it: as Linux's inlines do, these
+call ``__netif_schedule(txq->qdisc)`` (:mod:`stack.core.qdisc`) directly, so
+NET_TX restarts the qdisc. A carrier change calls ``linkwatch_do_dev``
+(:mod:`stack.core.link_watch`) directly: the qdiscs of a running device
+follow the carrier at once (Linux runs linkwatch from a workqueue).
+
+Every device starts on the noop qdisc (``dev_init_scheduler``: ``dev->qdisc``
+and each queue's ``qdisc``/``qdisc_sleeping``); ``dev_activate`` attaches the
+real ones.
 
 A driver fills the ``ndo_*`` slots: ``ndo_start_xmit(skb, dev)`` returns
 :data:`NETDEV_TX_OK` or :data:`NETDEV_TX_BUSY`; ``ndo_open``/``ndo_stop``
 (may be generator functions: they may sleep); ``ndo_tx_timeout(dev,
 txqueue)``, which the watchdog calls when a queue has been stopped for more
 than ``watchdog_timeo`` jiffies (5 s by default) since its ``trans_start``.
-
-Functions whose Linux name starts with ``__`` have an underscore-free alias
-for use inside class bodies, where Python would mangle the name.
 """
 from __future__ import annotations
 
@@ -45,13 +46,12 @@ __all__ = [
     "netif_tx_wake_queue", "netif_tx_start_all_queues", "netif_tx_wake_all_queues",
     "netif_tx_stop_all_queues", "netif_tx_disable", "netif_stop_queue", "netif_start_queue",
     "netif_wake_queue", "netif_queue_stopped", "netif_stop_subqueue", "netif_start_subqueue",
-    "netif_wake_subqueue", "__netif_subqueue_stopped", "netif_subqueue_stopped_idx",
+    "netif_wake_subqueue", "__netif_subqueue_stopped",
     "netif_subqueue_stopped", "netif_tx_queue_stopped", "netif_xmit_stopped",
-    "netif_xmit_frozen_or_stopped", "netif_xmit_frozen_or_drv_stopped", "__netif_schedule",
-    "netif_schedule_txq", "netif_schedule_queue", "txq_trans_update", "netif_trans_update",
+    "netif_xmit_frozen_or_stopped", "netif_xmit_frozen_or_drv_stopped",
+    "netif_schedule_queue", "txq_trans_update", "netif_trans_update",
     "netif_running", "netif_device_present", "netif_carrier_on", "netif_carrier_off",
-    "netif_carrier_ok", "netdev_start_xmit", "__netdev_watchdog_up",
-    "netdev_watchdog_up", "dev_watchdog",
+    "netif_carrier_ok", "netdev_start_xmit", "__netdev_watchdog_up", "dev_watchdog",
 ]
 
 # --- return codes -------------------------------------------------------------------------
@@ -103,15 +103,12 @@ class net_device_stats:
         for name in self.__slots__:
             setattr(self, name, 0)
 
-    def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
 
 class netdev_queue:
     """One TX queue of a device: state bits, ``trans_start``, BQL's ``dql``, the qdisc slot."""
 
     __slots__ = ("dev", "index", "state", "trans_start", "trans_timeout", "qdisc", "qdisc_sleeping",
-                 "dql", "xmit_lock_owner", "schedules")
+                 "dql", "xmit_lock_owner")
 
     def __init__(self, dev: "NetDevice", index: int, dql):
         self.dev = dev
@@ -121,15 +118,13 @@ class netdev_queue:
         self.trans_start = 0
         #: TX timeouts the watchdog declared on this queue.
         self.trans_timeout = 0
-        #: The qdisc packets are queued to now (None until the qdisc layer attaches one;
-        #: the noop qdisc while the device is deactivated).
-        self.qdisc = None
+        noop = dev.net.noop_qdisc  # dev_init_scheduler_queue
+        #: The qdisc packets are queued to now (the noop qdisc while the device is deactivated).
+        self.qdisc = noop
         #: The qdisc this queue owns, active or not (``qdisc_sleeping``).
-        self.qdisc_sleeping = None
+        self.qdisc_sleeping = noop
         self.dql = dql
         self.xmit_lock_owner = -1
-        #: Times this queue was scheduled for NET_TX (``__netif_schedule``).
-        self.schedules = 0
 
     def __repr__(self) -> str:
         return f"<netdev_queue {self.dev.name}:{self.index} state={self.state:#x}>"
@@ -168,11 +163,17 @@ class NetDevice:
         self.hard_header_len = 14
         self.needed_headroom = 0
         self.dev_addr = bytes(6)
+        #: The link-layer broadcast address (``dev->broadcast``: Ethernet's, as ``ether_setup`` sets it).
+        self.broadcast = b"\xff" * 6
+        #: IPv4's per-device state (``dev->ip_ptr``: an ``in_device``), made when the first
+        #: address is added; None until then.
+        self.ip_ptr = None
         self.stats = net_device_stats()
         #: Frames received for a protocol nobody handles (``dev->rx_nohandler``).
         self.rx_nohandler = 0
-        #: The root qdisc (``dev->qdisc``: mq on a multiqueue device), set by the qdisc layer.
-        self.qdisc = None
+        #: The root qdisc (``dev->qdisc``: the noop qdisc until dev_activate attaches the
+        #: default ones, mq on a multiqueue device).
+        self.qdisc = net.noop_qdisc
         #: Packet taps (``ptype_all``: tcpdump, AF_PACKET): ``fn(frame: bytes, direction, dev)``
         #: with direction "tx" (a copy of each frame handed to the driver) or "rx".
         self.taps: list[Callable] = []
@@ -190,11 +191,6 @@ class NetDevice:
         self.ndo_start_xmit: Callable | None = None
         self.ndo_tx_timeout: Callable | None = None
         self.ndo_select_queue: Callable | None = None
-        #: Installed by the qdisc layer: ``fn(txq)`` does ``__netif_schedule(txq->qdisc)``.
-        self.netif_schedule_hook: Callable[[netdev_queue], None] | None = None
-        #: ``fn(dev, up)`` on every carrier change: where linkwatch's work (dev_activate /
-        #: dev_deactivate) hooks in.
-        self.carrier_hooks: list[Callable[["NetDevice", bool], None]] = []
         net.devices.append(self)
 
     def __repr__(self) -> str:
@@ -208,17 +204,6 @@ def netdev_get_tx_queue(dev: NetDevice, index: int) -> netdev_queue:
 
 def skb_get_tx_queue(dev: NetDevice, skb) -> netdev_queue:
     return dev._tx[skb.queue_mapping]
-
-
-def __netif_schedule(txq: netdev_queue) -> None:
-    """Ask NET_TX to run this queue's qdisc (through the qdisc layer's hook); counted."""
-    txq.schedules += 1
-    hook = txq.dev.netif_schedule_hook
-    if hook is not None:
-        hook(txq)
-
-
-netif_schedule_txq = __netif_schedule
 
 
 def netif_tx_stop_queue(txq: netdev_queue) -> None:
@@ -235,7 +220,9 @@ def netif_tx_wake_queue(txq: netdev_queue) -> None:
     """Clear DRV_XOFF; if it was set, schedule the queue so the qdisc resumes."""
     if txq.state & QUEUE_STATE_DRV_XOFF:
         txq.state &= ~QUEUE_STATE_DRV_XOFF
-        __netif_schedule(txq)
+        # mutual call: netdevice.h's inlines call __netif_schedule, and sch_generic.c uses netdevice.h
+        from .qdisc import __netif_schedule
+        __netif_schedule(txq.qdisc)
 
 
 def netif_tx_start_all_queues(dev: NetDevice) -> None:
@@ -290,9 +277,6 @@ def __netif_subqueue_stopped(dev: NetDevice, queue_index: int) -> bool:
     return bool(dev._tx[queue_index].state & QUEUE_STATE_DRV_XOFF)
 
 
-netif_subqueue_stopped_idx = __netif_subqueue_stopped
-
-
 def netif_subqueue_stopped(dev: NetDevice, skb) -> bool:
     return __netif_subqueue_stopped(dev, skb.queue_mapping)
 
@@ -317,7 +301,9 @@ def netif_xmit_frozen_or_drv_stopped(txq: netdev_queue) -> bool:
 def netif_schedule_queue(txq: netdev_queue) -> None:
     """Schedule the queue unless it is (still) stopped — BQL's wake path."""
     if not txq.state & QUEUE_STATE_ANY_XOFF:
-        __netif_schedule(txq)
+        # mutual call: netdevice.h's inlines call __netif_schedule, and sch_generic.c uses netdevice.h
+        from .qdisc import __netif_schedule
+        __netif_schedule(txq.qdisc)
 
 
 def txq_trans_update(txq: netdev_queue) -> None:
@@ -359,8 +345,9 @@ def netif_carrier_on(dev: NetDevice) -> None:
         dev.net.engine.log(dev.name, "carrier", 1)
         if netif_running(dev):
             __netdev_watchdog_up(dev)
-        for fn in dev.carrier_hooks:
-            fn(dev, True)
+        # mutual call: link_watch.c runs sch_generic.c's dev_activate, which uses netdevice.h
+        from .link_watch import linkwatch_fire_event
+        linkwatch_fire_event(dev)
 
 
 def netif_carrier_off(dev: NetDevice) -> None:
@@ -369,8 +356,9 @@ def netif_carrier_off(dev: NetDevice) -> None:
         dev.state |= __LINK_STATE_NOCARRIER
         dev.carrier_down_count += 1
         dev.net.engine.log(dev.name, "carrier", 0)
-        for fn in dev.carrier_hooks:
-            fn(dev, False)
+        # mutual call: link_watch.c runs sch_generic.c's dev_deactivate, which uses netdevice.h
+        from .link_watch import linkwatch_fire_event
+        linkwatch_fire_event(dev)
 
 
 # --- the TX watchdog ---------------------------------------------------------------------------
@@ -381,9 +369,6 @@ def __netdev_watchdog_up(dev: NetDevice) -> None:
     if dev.watchdog_timeo <= 0:
         dev.watchdog_timeo = 5 * HZ
     dev.net.timers.mod_timer(dev.watchdog_timer, jiffies(dev.net.engine.now) + dev.watchdog_timeo)
-
-
-netdev_watchdog_up = __netdev_watchdog_up
 
 
 def dev_watchdog(dev: NetDevice) -> None:

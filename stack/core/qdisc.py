@@ -32,21 +32,24 @@ CPU's ``softnet_data.output_queue`` once, NET_TX is raised).
 Every place that raises NET_TX in §8.7 goes through :func:`__netif_schedule`
 here or ``NetCore.completion_queue_add``.
 
-Attaching: :func:`dev_activate` (called by ``dev_open`` and on carrier up)
-creates the default qdiscs once — ``mq`` with one pfifo_fast child per TX
-queue when the device has more than one (``num_tx_queues > 1``, as igb),
-else one pfifo_fast — flagged ``ONETXQUEUE | NOPARENT``, and makes them
-live if the device has carrier; :func:`dev_deactivate` (``dev_close``,
-carrier down) points every txq at the noop qdisc (which drops and returns
-``NET_XMIT_CN``) and resets the real ones: what they held is freed as drops.
-Carrier changes reach here synchronously through ``dev.carrier_hooks``
-(Linux's linkwatch work runs them from a workqueue, carrier-off possibly up
-to a second later).
+Attaching: every device starts on the noop qdisc (``dev_init_scheduler``,
+in :class:`stack.core.netdevice.NetDevice`); :func:`dev_activate` (called
+by ``dev_open`` and, through ``linkwatch_do_dev``, on carrier up) creates
+the default qdiscs once — ``mq`` with one pfifo_fast child per TX queue when
+the device has more than one (``num_tx_queues > 1``, as igb), else one
+pfifo_fast — flagged ``ONETXQUEUE | NOPARENT``, and makes them live if the
+device has carrier; :func:`dev_deactivate` (``dev_close``, carrier down)
+points every txq at the noop qdisc (which drops and returns ``NET_XMIT_CN``)
+and resets the real ones: what they held is freed as drops. Carrier changes
+reach here synchronously (:mod:`stack.core.link_watch`; Linux's linkwatch
+work runs from a workqueue, carrier-off possibly up to a second later).
 
-The driver's queue wake and BQL's completion reach :func:`__netif_schedule`
-through ``dev.netif_schedule_hook``, which :func:`dev_activate` installs
-(chaining any hook that was there before, such as ``IgbSystem``'s sender
-wake-up).
+``__netif_schedule`` is ``net/core/dev.c``'s; it is here, beside the qdisc
+state it sets, because every caller but the netdevice.h inlines (queue
+wake, BQL's completion) is in this file: in :mod:`stack.core.dev` it would
+make ``netdevice.h``'s inlines and every requeue in this file call back
+into dev.py. The driver's queue wake and BQL's completion call it directly
+with ``txq->qdisc``.
 
 The model runs every qdisc operation synchronously on one CPU, so a run
 never finds another CPU inside it: ``qdisc_run_begin`` fails only for a
@@ -62,7 +65,7 @@ from collections import deque
 from .cputime import charge
 from .dynamic_queue_limits import dql_avail
 from .netdevice import (NET_XMIT_CN, NET_XMIT_DROP, NET_XMIT_MASK, NET_XMIT_SUCCESS, NETDEV_TX_BUSY,
-                        netif_carrier_ok, netif_running, netif_xmit_frozen_or_stopped, skb_get_tx_queue)
+                        netif_carrier_ok, netif_xmit_frozen_or_stopped, skb_get_tx_queue)
 from .skbuff import kfree_skb, skb_is_gso
 from .softirq import NET_TX_SOFTIRQ
 
@@ -70,13 +73,12 @@ __all__ = [
     "TCQ_F_BUILTIN", "TCQ_F_CAN_BYPASS", "TCQ_F_MQROOT", "TCQ_F_ONETXQUEUE", "TCQ_F_CPUSTATS",
     "TCQ_F_NOPARENT", "TCQ_F_NOLOCK", "__QDISC_STATE_SCHED", "__QDISC_STATE_DEACTIVATED",
     "__QDISC_STATE_MISSED", "__QDISC_STATE_DRAINING", "QDISC_STATE_NON_EMPTY", "TC_PRIO_MAX",
-    "PFIFO_FAST_BANDS", "prio2band", "KERNEL_VERSIONS",
+    "PFIFO_FAST_BANDS", "prio2band",
     "Qdisc", "noop_qdisc", "pfifo_fast", "mq",
     "qdisc_pkt_len", "qdisc_drop", "qdisc_reset", "qdisc_run_begin", "qdisc_run_end",
     "nolock_qdisc_is_empty", "qdisc_run", "__qdisc_run", "qdisc_restart", "dequeue_skb",
     "try_bulk_dequeue_skb", "sch_direct_xmit", "dev_requeue_skb", "qdisc_maybe_clear_missed",
-    "bstats_update", "__netif_schedule", "__netif_reschedule",
-    "netif_schedule_qdisc", "qdisc_schedule_txq", "dev_xmit_complete",
+    "bstats_update", "__netif_schedule", "__netif_reschedule", "dev_xmit_complete",
     "attach_default_qdiscs", "dev_activate", "dev_deactivate", "tc_qdisc_show",
 ]
 
@@ -102,9 +104,6 @@ TC_PRIO_MAX = 15
 PFIFO_FAST_BANDS = 3
 #: Band of each ``skb.priority & TC_PRIO_MAX`` (``prio2band``): 6/7 -> 0, 0/4/8-15 -> 1, 1-3/5 -> 2.
 prio2band = (1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
-
-KERNEL_VERSIONS = ("recent", "3.10")
-
 
 def _recent(net) -> bool:
     return net.kernel_version != "3.10"
@@ -523,18 +522,6 @@ def __netif_schedule(q: Qdisc) -> None:
         __netif_reschedule(q)
 
 
-#: Underscore-free alias (usable inside class bodies).
-netif_schedule_qdisc = __netif_schedule
-
-
-def qdisc_schedule_txq(txq) -> None:
-    """``__netif_schedule(txq->qdisc)``: what a queue wake and BQL's completion do."""
-    q = txq.qdisc
-    if q is None:
-        q = txq.dev.net.noop_qdisc
-    __netif_schedule(q)
-
-
 # --- attaching, activating, deactivating ------------------------------------------------------------
 def attach_default_qdiscs(dev) -> None:
     """mq + one pfifo_fast per TX queue on a multiqueue device, else a pfifo_fast per queue."""
@@ -549,35 +536,10 @@ def attach_default_qdiscs(dev) -> None:
         dev.qdisc = dev._tx[0].qdisc_sleeping
 
 
-def _install_hooks(dev) -> None:
-    """The schedule hook (chaining a previous one) and the linkwatch carrier hook, once per device."""
-    prev = dev.netif_schedule_hook
-    if not getattr(prev, "_qdisc_layer", False):
-        def hook(txq, _prev=prev):
-            qdisc_schedule_txq(txq)
-            if _prev is not None:
-                _prev(txq)
-        hook._qdisc_layer = True
-        dev.netif_schedule_hook = hook
-    if _linkwatch not in dev.carrier_hooks:
-        dev.carrier_hooks.append(_linkwatch)
-
-
-def _linkwatch(dev, up: bool) -> None:
-    """``linkwatch_do_dev``: a running device's qdiscs follow its carrier."""
-    if not netif_running(dev):
-        return
-    if up:
-        dev_activate(dev)
-    else:
-        dev_deactivate(dev)
-
-
 def dev_activate(dev) -> None:
     """Attach the default qdiscs if none; with carrier, make each TX queue's qdisc live."""
-    if dev.qdisc is None or dev.qdisc is dev.net.noop_qdisc:
+    if dev.qdisc is dev.net.noop_qdisc:
         attach_default_qdiscs(dev)
-    _install_hooks(dev)
     if not netif_carrier_ok(dev):
         return  # activation waits for the carrier
     for txq in dev._tx:  # transition_one_qdisc
@@ -601,15 +563,12 @@ def dev_deactivate(dev) -> None:
     noop = net.noop_qdisc
     for txq in dev._tx:  # dev_deactivate_queue
         q = txq.qdisc
-        if q is not None:
-            if not q.flags & TCQ_F_BUILTIN:
-                q.state |= _DEACTIVATED
-            txq.qdisc = noop
+        if not q.flags & TCQ_F_BUILTIN:
+            q.state |= _DEACTIVATED
+        txq.qdisc = noop
     net.timers.del_timer(dev.watchdog_timer)  # dev_watchdog_down
     for txq in dev._tx:  # dev_reset_queue (Linux first waits out running qdiscs; none can run here)
         q = txq.qdisc_sleeping
-        if q is None:
-            continue
         qdisc_reset(q)
         if q.flags & TCQ_F_NOLOCK:
             q.state &= ~QDISC_STATE_NON_EMPTY

@@ -50,6 +50,7 @@ from typing import Callable
 
 from .checksum import csum_partial
 from .context import in_hardirq
+from .errno import ENOMEM
 from .skb_memory import SkbBug, SkbMemory
 
 __all__ = [
@@ -306,7 +307,7 @@ def pskb_expand_head(skb: SkBuff, nhead: int, ntail: int) -> int:
     head = mem.allocator.alloc(size or 1, 64)
     if head is None:
         mem.alloc_failures += 1
-        return -12  # -ENOMEM
+        return -ENOMEM
     mem.write(head + nhead, mem.read(skb.head, skb.end))
     old = skb.shinfo
     if skb_header_cloned(skb):
@@ -333,7 +334,8 @@ def pskb_expand_head(skb: SkBuff, nhead: int, ntail: int) -> int:
     if skb.ip_summed == CHECKSUM_PARTIAL:
         skb.csum_start += nhead
     skb.cloned = False
-    skb.truesize += nhead + ntail
+    if skb.sk is None:  # an skb charged to a socket keeps its truesize (the charge must match)
+        skb.truesize += nhead + ntail
     return 0
 
 

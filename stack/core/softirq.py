@@ -147,10 +147,6 @@ class Softirq:
             t.runs += 1
             t.func()
 
-    def local_softirq_pending(self) -> int:
-        """The current CPU's pending mask."""
-        return self.per_cpu[self.ctx.cpu.index].pending
-
     def running(self, index: int, nr: int):
         """The ``on_cpu`` block a generator handler wraps its synchronous work in."""
         return self.ctx.on_cpu(index, self._contexts[nr])

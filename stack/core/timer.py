@@ -63,17 +63,9 @@ class Timers:
         timer._call = self.engine.call_later(fire - now, self._expire, timer)
         return was
 
-    def add_timer(self, timer: timer_list) -> None:
-        """Arm ``timer`` for its ``expires`` field."""
-        self.mod_timer(timer, timer.expires)
-
     def del_timer(self, timer: timer_list) -> bool:
         """Cancel ``timer``; True if it was pending."""
         return self._detach(timer)
-
-    @staticmethod
-    def timer_pending(timer: timer_list) -> bool:
-        return timer.pending
 
     def _detach(self, timer: timer_list) -> bool:
         if timer._call is not None:

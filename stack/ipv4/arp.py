@@ -23,9 +23,9 @@ gratuitous-ARP acceptance (``arp_accept``), the NF_ARP hooks.
 """
 from __future__ import annotations
 
-import errno
 import struct
 
+from stack.core import errno
 from stack.core.cputime import charge
 from stack.core.dev import dev_queue_xmit
 from stack.core.skbuff import ETH_P_ARP, alloc_skb, consume_skb, kfree_skb, skb_put, skb_reset_network_header
@@ -84,7 +84,7 @@ def arp_constructor(n) -> int:
         n.ha = bytes((0x01, 0x00, 0x5E, (key >> 16) & 0x7F, (key >> 8) & 0xFF, key & 0xFF))
     elif n.type == RTN_BROADCAST:
         n.nud_state = NUD_NOARP
-        n.ha = getattr(dev, "broadcast", ETH_BROADCAST)
+        n.ha = dev.broadcast
     n.output = n.ops.connected_output if n.nud_state & NUD_VALID else n.ops.output
     return 0
 
@@ -130,7 +130,7 @@ def arp_create(net, type_: int, ptype: int, dest_ip: int, dev, src_ip: int, dest
     if src_hw is None:
         src_hw = dev.dev_addr
     if dest_hw is None:
-        dest_hw = getattr(dev, "broadcast", ETH_BROADCAST)
+        dest_hw = dev.broadcast
     th = target_hw if target_hw is not None else bytes(6)
     skb.mem.write(addr, struct.pack(_ARP_FMT, ARPHRD_ETHER, 0x0800, 6, 4, type_, src_hw, src_ip, th, dest_ip))
     dev_hard_header(skb, dev, ptype, dest_hw, src_hw)

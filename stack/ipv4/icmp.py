@@ -6,8 +6,8 @@ ICMP messages to remote hosts are counted, not sent.
 """
 from __future__ import annotations
 
-import errno
 
+from stack.core import errno
 from stack.core.skbuff import SkBuff
 from .ip import ip_hdr_read
 
@@ -66,7 +66,7 @@ def icmp_send(skb: SkBuff, type_: int, code: int, info: int = 0) -> None:
 
 def sk_icmp_error(sk, type_: int, code: int, info: int, skb: SkBuff | None = None) -> None:
     """Hand an ICMP error to a socket: its ``err_handler`` if it has one, else ``sk_err`` + ``sk_err_report``."""
-    handler = getattr(sk, "err_handler", None)
+    handler = sk.err_handler
     if handler is not None:
         handler(type_, code, info, skb)
         return

@@ -1,4 +1,4 @@
-"""IPv4 for one host (``net/ipv4/af_inet.c``, ``devinet.c``): ``inet_init``, the socket types, addresses, routes.
+"""IPv4 for one host (``net/ipv4/af_inet.c``): ``inet_init`` and the socket types' ``proto_ops``.
 
 :func:`inet_init` is the IPv4 part of :func:`stack.initcalls.net_init`, in
 Linux's order: ``net.ipv4`` (:class:`~stack.ipv4.netns.netns_ipv4`:
@@ -12,13 +12,7 @@ protocol handlers (``inet_add_protocol``: ``net.inet_protos[IPPROTO_ICMP]``,
 (the FIB); ``tcp_init``; and ``net.ptype[ETH_P_IP] = ip_rcv``
 (``dev_add_pack``).
 
-Setting a host up (what ``ip addr``/``ip route``/``ip neigh`` would do)::
-
-    from stack.ipv4 import inet
-    inet.ip_link_set_address(dev, "02:00:00:00:00:01")
-    inet.ip_addr_add(net, dev, "10.0.0.1/24")           # + connected route, local and broadcast routes
-    inet.ip_route_add(net, "0.0.0.0/0", via="10.0.0.254")
-    inet.ip_neigh_add(net, dev, "10.0.0.2", "02:00:00:00:00:02")   # optional static entry
+A host is set up with the ``ip`` commands of :mod:`stack.ipv4.iproute2`.
 
 ``net.kernel_version`` ("recent", the default, or "3.10") selects the
 behaviours that differ (stack_facts §12): the ARP unresolved-queue limit
@@ -28,7 +22,7 @@ floor (HZ/100 vs HZ/2), IP ID selection (``ip_select_ident_segs`` vs
 GSO skb larger than the MTU is checked (recent) or passed (3.10).
 
 Addresses are ``int`` (host byte order; :mod:`stack.ipv4.utils` converts);
-these configuration calls also take dotted strings.
+``inet_stream_ops``/``inet_dgram_ops`` convert the dotted strings programs pass.
 
 What the IPv4 modules share lives apart, so that they import it rather than
 each other: :mod:`stack.ipv4.ip` (protocol numbers, header, ``IPCB``),
@@ -37,33 +31,29 @@ each other: :mod:`stack.ipv4.ip` (protocol numbers, header, ``IPCB``),
 checksums are the net core's (:mod:`stack.core.checksum`).
 
 Shortcut: there is no loopback device (a route to a local address is
-refused with -EINVAL).
+refused with -errno.EINVAL).
 """
 from __future__ import annotations
 
-import errno
 from functools import partial
 
+from stack.core import errno
+from stack.core.netcore import KERNEL_VERSIONS
 from stack.core.skbuff import ETH_P_IP
-from stack.neighbour import (NEIGH_UPDATE_F_ADMIN, NEIGH_UPDATE_F_OVERRIDE, NUD_PERMANENT, NUD_REACHABLE,
-                             __neigh_lookup, neigh_parms_clone, neigh_update, nud_name)
 from stack.socket import AF_INET, SOCK_DGRAM, SOCK_STREAM, register_socket_type
 from . import route
 from .arp import arp_init
 from .inet_connection_sock import inet_bind, inet_csk_accept, inet_csk_listen_start
-from .inetdevice import __in_dev_get, in_device, in_ifaddr
 from .ip import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
 from .ip_input import icmp_rcv, ip_rcv
-from .netns import KERNEL_VERSIONS, MIB_FIELDS, netns_ipv4
+from .netns import MIB_FIELDS, netns_ipv4
 from .tcp import (lock_sock, release_sock, tcp_close, tcp_init, tcp_recvmsg, tcp_sendmsg, tcp_setsockopt,
                   tcp_shutdown)
 from .tcp_ipv4 import tcp_create, tcp_v4_connect, tcp_v4_rcv
-from .tcp_sock import EINVAL
 from .udp import udp_bind, udp_close, udp_connect, udp_err, udp_rcv, udp_recvmsg, udp_sendmsg, udp_sock
-from .utils import in_ntoa, inet_addr, inet_make_mask, inet_prefix, mac_aton, mac_ntoa
+from .utils import inet_addr
 
-__all__ = ["inet_init", "inet_stream_ops", "inet_dgram_ops", "inet_create", "ip_link_set_address", "ip_addr_add",
-           "ip_addr_del", "ip_route_add", "ip_route_del", "ip_neigh_add", "ip_neigh_show"]
+__all__ = ["inet_init", "inet_stream_ops", "inet_dgram_ops", "inet_create"]
 
 
 # --- init -------------------------------------------------------------------------------------------------
@@ -128,7 +118,7 @@ class inet_stream_ops:
     @staticmethod
     def shutdown(sock, how):
         if how not in (0, 1, 2):
-            return -EINVAL
+            return -errno.EINVAL
         return tcp_shutdown(sock.sk, how)
 
     @staticmethod
@@ -174,87 +164,3 @@ def inet_create(net, protocol: int, type_: int):
     if type_ == SOCK_DGRAM and protocol in (0, IPPROTO_UDP):
         return udp_sock(net), inet_dgram_ops
     return -errno.EPROTONOSUPPORT
-
-
-# --- configuration (the ip command) -------------------------------------------------------------------------
-def ip_link_set_address(dev, mac) -> None:
-    """``ip link set dev DEV address MAC``."""
-    dev.dev_addr = mac_aton(mac)
-
-
-def _in_dev_create(net, dev) -> in_device:
-    in_dev = __in_dev_get(dev)
-    if in_dev is None:
-        in_dev = dev.ip_ptr = in_device(dev, neigh_parms_clone(net.ipv4.arp_tbl.parms))
-    return in_dev
-
-
-def ip_addr_add(net, dev, cidr: str, broadcast=None) -> in_ifaddr:
-    """``ip addr add CIDR dev DEV`` (brd: the subnet's all-ones unless given).
-
-    Adds the local route (RTN_LOCAL), the broadcast route, and the
-    connected route ``prefix/len dev DEV scope link src ADDR`` (main table).
-    """
-    ipv4 = net.ipv4
-    addr, plen = inet_prefix(cidr)
-    if addr in ipv4.local_addrs:
-        raise ValueError(f"{in_ntoa(addr)} is already configured")
-    mask = inet_make_mask(plen)
-    if broadcast is None:
-        brd = (addr | ~mask) & 0xFFFFFFFF if plen < 31 else 0
-    else:
-        brd = inet_addr(broadcast)
-    in_dev = _in_dev_create(net, dev)
-    ifa = in_ifaddr(addr, plen, brd, in_dev)
-    in_dev.ifa_list.append(ifa)
-    ipv4.local_addrs[addr] = ifa
-    route.fib_add_ifaddr(net, ifa)
-    return ifa
-
-
-def ip_addr_del(net, dev, cidr: str) -> None:
-    """``ip addr del CIDR dev DEV``: the address and the routes it brought."""
-    ipv4 = net.ipv4
-    addr, plen = inet_prefix(cidr)
-    in_dev = __in_dev_get(dev)
-    ifa = ipv4.local_addrs.get(addr)
-    if in_dev is None or ifa is None or ifa.ifa_dev is not in_dev or ifa.ifa_prefixlen != plen:
-        raise ValueError(f"{cidr} is not configured on {dev.name}")
-    in_dev.ifa_list.remove(ifa)
-    del ipv4.local_addrs[addr]
-    route.fib_del_ifaddr(net, ifa)
-
-
-def ip_route_add(net, prefix: str, via=None, dev=None, src=None, mtu: int | None = None,
-                 mtu_lock: bool = False, hoplimit: int | None = None, metric: int = 0):
-    """``ip route add PREFIX [via GW] [dev DEV] [src ADDR] [mtu [lock] N] [hoplimit N] [metric N]``.
-
-    A gateway must be reachable on-link (through a connected route); the
-    device defaults to that route's. Returns the FIB entry.
-    """
-    return route.fib_route_add(net, prefix, via=via, dev=dev, src=src, mtu=mtu, mtu_lock=mtu_lock,
-                               hoplimit=hoplimit, metric=metric)
-
-
-def ip_route_del(net, prefix: str, via=None, dev=None) -> None:
-    """``ip route del PREFIX [via GW] [dev DEV]``."""
-    route.fib_route_del(net, prefix, via=via, dev=dev)
-
-
-def ip_neigh_add(net, dev, addr, lladdr, permanent: bool = True):
-    """``ip neigh replace ADDR lladdr MAC dev DEV nud permanent`` (or ``nud reachable``)."""
-    n = __neigh_lookup(net.ipv4.arp_tbl, inet_addr(addr), dev, True)
-    if isinstance(n, int):
-        raise ValueError(f"cannot create a neighbour for {addr} on {dev.name}: {n}")
-    neigh_update(n, mac_aton(lladdr), NUD_PERMANENT if permanent else NUD_REACHABLE,
-                 NEIGH_UPDATE_F_OVERRIDE | NEIGH_UPDATE_F_ADMIN)
-    return n
-
-
-def ip_neigh_show(net) -> list[tuple[str, str, str, str]]:
-    """``ip neigh show``: (address, device, lladdr, state) per entry."""
-    out = []
-    for dev, entries in net.ipv4.arp_tbl.hash.items():
-        for key, n in entries.items():
-            out.append((in_ntoa(key), dev.name, mac_ntoa(n.ha), nud_name(n.nud_state)))
-    return out

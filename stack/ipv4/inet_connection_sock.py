@@ -7,8 +7,10 @@ run by a task: it sleeps until the listener's accept queue has a child.
 from __future__ import annotations
 
 from stack.core import cputime
+from stack.core.errno import EADDRINUSE, EAGAIN, EINVAL
+from stack.socket import MSG_DONTWAIT
 from .tcp import lock_sock, release_sock
-from .tcp_sock import EADDRINUSE, EAGAIN, EINVAL, MSG_DONTWAIT, TCP_CLOSE, TCP_LISTEN
+from .tcp_sock import TCP_CLOSE, TCP_LISTEN
 
 __all__ = ["inet_bind", "inet_csk_listen_start", "inet_csk_accept"]
 

@@ -35,7 +35,7 @@ class in_device:
 
 
 def __in_dev_get(dev) -> in_device | None:
-    return getattr(dev, "ip_ptr", None)
+    return dev.ip_ptr
 in_dev_get = __in_dev_get
 
 

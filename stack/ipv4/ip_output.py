@@ -54,19 +54,19 @@ leaving (``ip_finish_output2``, after fragmentation); 3.10 counts
 """
 from __future__ import annotations
 
-import errno
 
+from stack.core import errno
 from stack.core.checksum import ip_fast_csum
 from stack.core.cputime import charge, charge_bytes
 from stack.core.dev import skb_checksum_help
 from stack.core.netdevice import NET_XMIT_CN
+from stack.core.sock import skb_set_owner_w
 from stack.core.skbuff import (CHECKSUM_PARTIAL, ETH_P_IP, SKB_GSO_UDP_L4, alloc_skb, consume_skb, kfree_skb,
                                skb_copy_bits, skb_cow_head, skb_headroom, skb_is_gso, skb_push, skb_put,
                                skb_reset_network_header)
 from stack.neighbour import __neigh_create, neigh_confirm, neigh_lookup_noref, neigh_output
 from stack.netfilter import NF_HOOK_COND, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, nf_hook
 from .icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, icmp_send
-from .inet_sock import skb_set_owner_w
 from .ip import (IP_DF, IP_MF, IP_OFFSET, IP_PMTUDISC_DO, IP_PMTUDISC_WANT, IPCB, IPPROTO_TCP, LL_RESERVED_SPACE,
                  inet_skb_parm, ip_hdr_read, iphdr_layout)
 from .route import (IS_ERR, __sk_dst_check, dst_metric_locked_mtu, ip_route_output, ip_route_output_ports,

@@ -9,10 +9,7 @@ from __future__ import annotations
 from stack.core.jiffies import HZ
 from .inetdevice import in_ifaddr
 
-__all__ = ["KERNEL_VERSIONS", "MIB_FIELDS", "netns_ipv4"]
-
-#: The kernel versions whose differing behaviour the layers model (stack_facts §12).
-KERNEL_VERSIONS = ("recent", "3.10")
+__all__ = ["MIB_FIELDS", "netns_ipv4"]
 #: The SNMP counters kept in ``net.mib`` (``nstat`` names), all starting at 0.
 MIB_FIELDS = (
     "IpInReceives", "IpInHdrErrors", "IpInAddrErrors", "IpInUnknownProtos", "IpInDiscards",

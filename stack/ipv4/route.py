@@ -27,8 +27,8 @@ from ICMP, route expiry, device-down (dead) nexthops, multicast routes.
 """
 from __future__ import annotations
 
-import errno
 
+from stack.core import errno
 from stack.core.cputime import charge
 from stack.core.netdevice import NETIF_F_HW_CSUM, NETIF_F_SG, NETIF_F_TSO
 from stack.neighbour import neigh_confirm, neigh_lookup_noref
@@ -42,7 +42,7 @@ __all__ = [
     "fib_entry", "fib_table", "rtable", "IS_ERR", "fib_init", "fib_add_ifaddr", "fib_del_ifaddr",
     "fib_route_add", "fib_route_del", "fib_lookup", "rt_cache_flush", "ip_route_output",
     "ip_route_output_ports", "ip_route_input", "rt_nexthop", "dst_mtu", "dst_metric_locked_mtu",
-    "inet_addr_type", "inet_select_addr", "__sk_dst_check", "sk_dst_check", "sk_dst_reset",
+    "inet_addr_type", "inet_select_addr", "__sk_dst_check", "sk_dst_reset",
     "sk_setup_caps", "sk_dst_confirm", "dst_confirm_neigh",
 ]
 
@@ -252,7 +252,7 @@ def fib_del_ifaddr(net, ifa) -> None:
 
 def fib_route_add(net, prefix: str, via=None, dev=None, src=None, mtu: int | None = None,
                   mtu_lock: bool = False, hoplimit: int | None = None, metric: int = 0) -> fib_entry:
-    """A static route in the main table (see ``stack.ipv4.inet.ip_route_add``)."""
+    """A static route in the main table (see ``stack.ipv4.iproute2.ip_route_add``)."""
     ipv4 = net.ipv4
     addr, plen = inet_prefix(prefix)
     gw = inet_addr(via) if via is not None else 0
@@ -394,9 +394,6 @@ def __sk_dst_check(sk, cookie: int = 0):
         sk.sk_dst_cache = None
         return None
     return rt
-
-
-sk_dst_check = __sk_dst_check
 
 
 def sk_dst_reset(sk) -> None:

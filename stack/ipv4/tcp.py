@@ -60,23 +60,23 @@ from __future__ import annotations
 from sim.engine import NS, US
 
 from stack.core import cputime
+from stack.core.errno import EAGAIN, ENOPROTOOPT, EPIPE
 from stack.core.skbuff import MAX_SKB_FRAGS, alloc_skb, consume_skb, skb_fill_page_desc, skb_put, skb_tailroom
+from stack.socket import MSG_DONTWAIT, MSG_EOR, MSG_MORE, MSG_OOB, SO_RCVBUF, SO_SNDBUF, SOL_SOCKET
 from .inet_hashtables import inet_put_port, inet_unhash
 from .tcp_output import (__tcp_push_pending_frames, tcp_current_mss, tcp_push_one, tcp_push_pending_frames,
                          tcp_release_cb, tcp_send_fin, tcp_send_head, tcp_tasklet_init)
-from .tcp_sock import (EAGAIN, ENOPROTOOPT, EPIPE, MSG_DONTWAIT, MSG_EOR, MSG_MORE, MSG_OOB, RCV_SHUTDOWN,
-                       SEND_SHUTDOWN, SO_RCVBUF, SO_SNDBUF, SOCK_MIN_SNDBUF, SOCK_NOSPACE, SOCK_SNDBUF_LOCK,
-                       SOL_SOCKET, SOL_TCP, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CORK, TCP_ESTABLISHED, TCP_FIN_WAIT1,
-                       TCP_LAST_ACK, TCP_LISTEN, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH, TCP_NODELAY,
-                       TCP_SYN_RECV, TCP_SYN_SENT, TCPHDR_ACK, TCPHDR_PSH, TcpNet, TSQ_THROTTLED, _seq, after,
-                       is_old, max_tcp_header, sk_wmem_refcount, tcp_bound_to_half_wnd, tcp_skb_cb)
+from .tcp_sock import (RCV_SHUTDOWN, SEND_SHUTDOWN, SOCK_MIN_SNDBUF, SOCK_NOSPACE, SOCK_SNDBUF_LOCK, SOL_TCP,
+                       TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CORK, TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_LAST_ACK, TCP_LISTEN,
+                       TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH, TCP_NODELAY, TCP_SYN_RECV, TCP_SYN_SENT,
+                       TCPHDR_ACK, TCPHDR_PSH, TcpNet, TSQ_THROTTLED, _seq, after, is_old, max_tcp_header,
+                       sk_wmem_refcount, tcp_bound_to_half_wnd, tcp_skb_cb)
 from .tcp_timer import tcp_clear_xmit_timers
 
 __all__ = [
     "tcp_init", "lock_sock", "release_sock", "sock_owned_by_user", "sk_stream_memory_free",
     "sk_stream_write_space", "sk_wake", "tcp_send_mss", "tcp_sendmsg", "tcp_push", "tcp_mark_push",
     "forced_push", "tcp_recvmsg", "tcp_close", "tcp_shutdown", "tcp_setsockopt", "sock_setsockopt",
-    "tcp_stats",
 ]
 
 
@@ -128,12 +128,6 @@ def tcp_init(net) -> None:
     for name, ps in _TCP_COSTS_PS.items():
         net.costs.setdefault(name, ps)
     tcp_tasklet_init(net)
-
-
-def tcp_stats(net) -> dict:
-    """The TCP counters of ``net`` in one dict (MIB counters, write_xmit stop reasons)."""
-    t = net.tcp
-    return {"mib": dict(t.mib), "xmit_stop": dict(t.xmit_stop)}
 
 
 # --- socket lock and waiting ------------------------------------------------------------------

@@ -32,18 +32,19 @@ import struct
 from sim.engine import US
 
 from stack.core import cputime
+from stack.core.errno import ECONNREFUSED, ECONNRESET
 from stack.core.jiffies import HZ, usecs_to_jiffies
 from stack.core.skbuff import SKB_TRUESIZE_OVERHEAD, consume_skb
 from .tcp import _purge_queues, sk_stream_write_space, sk_wake, tcp_done, tcp_set_state
 from .tcp_cong import tcp_loss_ssthresh, tcp_reno_cong_avoid
 from .tcp_output import (_dst_mtu, tcp_mark_head_lost, tcp_push_pending_frames, tcp_retransmit_skb, tcp_send_ack,
                          tcp_sk_setup_caps, tcp_sync_mss, tcp_trim_head, tcp_tsval, tcp_xmit_retransmit_queue)
-from .tcp_sock import (ECONNREFUSED, RCV_SHUTDOWN, SOCK_NOSPACE, SOCK_SNDBUF_LOCK, TCP_CA_CWR, TCP_CA_Disorder,
-                       TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING,
-                       TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_INIT_CWND, TCP_LAST_ACK, TCP_LISTEN,
-                       TCP_RTO_MAX, TCP_RTO_MIN, TCP_SYN_RECV, TCP_SYN_SENT, TCP_TIME_WAIT, TCPCB_LOST,
-                       TCPCB_RETRANS, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, _seq,
-                       after, before, is_old, max_tcp_header, tcp_packets_in_flight, tcphdr_layout)
+from .tcp_sock import (RCV_SHUTDOWN, SOCK_NOSPACE, SOCK_SNDBUF_LOCK, TCP_CA_CWR, TCP_CA_Disorder, TCP_CA_Loss,
+                       TCP_CA_Open, TCP_CA_Recovery, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_ESTABLISHED,
+                       TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_INIT_CWND, TCP_LAST_ACK, TCP_LISTEN, TCP_RTO_MAX,
+                       TCP_RTO_MIN, TCP_SYN_RECV, TCP_SYN_SENT, TCP_TIME_WAIT, TCPCB_LOST, TCPCB_RETRANS,
+                       TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, _seq, after, before,
+                       is_old, max_tcp_header, tcp_packets_in_flight, tcphdr_layout)
 from .tcp_timer import tcp_clear_xmit_timers, tcp_rearm_rto, tcp_send_delayed_ack
 from .utils import in_ntoa
 
@@ -64,7 +65,6 @@ FLAG_SND_UNA_ADVANCED = 0x400
 FLAG_ACKED = FLAG_DATA_ACKED | FLAG_SYN_ACKED
 FLAG_NOT_DUP = FLAG_DATA | FLAG_WIN_UPDATE | FLAG_ACKED
 
-ECONNRESET = 104
 
 
 class TcpSeg:

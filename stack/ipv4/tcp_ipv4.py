@@ -23,6 +23,11 @@
 
 The ISN and the timestamp offset are hashes of the connection's addresses
 (``secure_tcp_seq``/``secure_tcp_ts_off`` use a random key in Linux).
+
+An unbound ``connect()`` takes its source address from the route to the
+peer, as ``ip_route_connect`` does; the route is not cached in the socket
+here (Linux's ``sk_setup_caps`` at connect): IP caches it at the first
+transmit.
 """
 from __future__ import annotations
 
@@ -31,18 +36,21 @@ import zlib
 
 from stack.core import cputime
 from stack.core.checksum import csum_partial, csum_tcpudp_nofold
+from stack.core.errno import EADDRINUSE, EALREADY, EINVAL, EISCONN
 from stack.core.skbuff import CHECKSUM_NONE, consume_skb, kfree_skb, skb_to_bytes
+from stack.socket import MSG_DONTWAIT
 from .inet_connection_sock import inet_bind
 from .inet_hashtables import inet_ehash_key, inet_hash
+from .ip import IPPROTO_TCP
 from .ip_output import ip_queue_xmit
+from .route import IS_ERR, ip_route_output_ports
 from .tcp import lock_sock, release_sock, sk_stream_wait_connect, tcp_set_state
 from .tcp_input import tcp_parse, tcp_rcv_established, tcp_rcv_state_process
 from .tcp_output import _dst_mtu, tcp_connect, tcp_send_synack, tcp_sk_setup_caps
-from .tcp_sock import (EADDRINUSE, EADDRNOTAVAIL, EALREADY, EINVAL, EISCONN, IPPROTO_TCP, MSG_DONTWAIT, TCP_CLOSE,
-                       TCP_ESTABLISHED, TCP_LISTEN, TCP_SYN_RECV, TCP_SYN_SENT, TCPHDR_ACK, TCPHDR_RST,
+from .tcp_sock import (TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, TCP_SYN_RECV, TCP_SYN_SENT, TCPHDR_ACK, TCPHDR_RST,
                        TCPHDR_SYN, _seq, inet_connection_sock_af_ops, tcp_sock)
 from .tcp_timer import tcp_init_xmit_timers
-from .utils import in_ntoa, inet_addr
+from .utils import in_ntoa
 
 __all__ = ["ipv4_specific", "tcp_create", "tcp_v4_connect", "tcp_v4_rcv", "tcp_v4_do_rcv", "tcp_v4_conn_request"]
 
@@ -61,9 +69,7 @@ def tcp_create(net) -> tcp_sock:
 
 
 def _secure_tcp_seq(net, saddr, sport, daddr, dport) -> int:
-    tcp = net.tcp
-    if tcp.isn_func is not None:
-        return _seq(tcp.isn_func(saddr, sport, daddr, dport))
+    """The ISN (``secure_tcp_seq``): a hash of the connection's addresses and ports plus a 64 ns clock."""
     h = zlib.crc32(f"{in_ntoa(saddr)}:{sport}>{in_ntoa(daddr)}:{dport}".encode())
     return _seq(h + (net.engine.now // 64_000))   # + a 64 ns clock, as secure_tcp_seq
 
@@ -89,12 +95,11 @@ def tcp_v4_connect(sk, daddr: int, dport: int, flags: int = 0):
             err = inet_bind(sk, 0, 0)
             if err:
                 return err
-        if not sk.inet_saddr:
-            hook = net.tcp.saddr_hook
-            saddr = hook(daddr) if hook is not None else None
-            if not saddr:
-                return -EADDRNOTAVAIL
-            sk.inet_saddr = inet_addr(saddr)      # the route's preferred source (int or dotted)
+        if not sk.inet_saddr:  # ip_route_connect: the route's source address (inet_select_addr)
+            rt = ip_route_output_ports(net, sk, daddr, 0, dport, sk.inet_sport, IPPROTO_TCP)
+            if IS_ERR(rt):
+                return rt
+            sk.inet_saddr = rt.saddr
         sk.inet_daddr = daddr
         sk.inet_dport = dport
         key = inet_ehash_key(sk)

@@ -50,16 +50,18 @@ from stack.core.jiffies import jiffies
 from stack.core.skbuff import (CHECKSUM_PARTIAL, SKB_GSO_TCPV4, SKB_TRUESIZE_OVERHEAD, SkbFrag, alloc_skb,
                                pskb_expand_head, skb_clone, skb_header_cloned, skb_headlen, skb_headroom,
                                skb_pull, skb_push, skb_put_data, skb_reset_transport_header)
+from stack.core.errno import EAGAIN, EBUSY, ENOBUFS, ENOMEM
 from stack.core.softirq import tasklet_struct
 from .ip import IPPROTO_TCP
+from .route import fib_lookup
 from .tcp_cong import tcp_reno_ssthresh
-from .tcp_sock import (EAGAIN, EBUSY, ENOBUFS, ENOMEM, TCP_CA_CWR, TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery,
-                       TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_DELACK_TIMER_DEFERRED, TCP_ESTABLISHED,
-                       TCP_FIN_WAIT1, TCP_LAST_ACK, TCP_MIN_SND_MSS, TCP_NAGLE_CORK, TCP_NAGLE_OFF,
-                       TCP_NAGLE_PUSH, TCP_TSQ_DEFERRED, TCP_WRITE_TIMER_DEFERRED, TCPCB_LOST, TCPCB_RETRANS,
-                       TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_SYN, TSQ_QUEUED,
-                       TSQ_THROTTLED, _seq, after, before, is_old, max_tcp_header, sk_wmem_refcount,
-                       tcp_bound_to_half_wnd, tcp_packets_in_flight, tcp_skb_cb, tcp_wnd_end, tcphdr_layout)
+from .tcp_sock import (TCP_CA_CWR, TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING,
+                       TCP_DELACK_TIMER_DEFERRED, TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_LAST_ACK, TCP_MIN_SND_MSS,
+                       TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH, TCP_TSQ_DEFERRED, TCP_WRITE_TIMER_DEFERRED,
+                       TCPCB_LOST, TCPCB_RETRANS, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH,
+                       TCPHDR_SYN, TSQ_QUEUED, TSQ_THROTTLED, _seq, after, before, is_old, max_tcp_header,
+                       sk_wmem_refcount, tcp_bound_to_half_wnd, tcp_packets_in_flight, tcp_skb_cb, tcp_wnd_end,
+                       tcphdr_layout)
 from .tcp_timer import tcp_check_probe_timer, tcp_delack_timer_handler, tcp_rearm_rto, tcp_write_timer_handler
 
 __all__ = [
@@ -99,22 +101,21 @@ def _now_us(net) -> int:
 
 # --- MSS and route caps --------------------------------------------------------------------------
 def _route_dev(sk):
+    """The socket's cached route and its device; before IP has cached one, no route and the device of
+    the route to the peer (``fib_lookup``: Linux's connect and ``tcp_v4_syn_recv_sock`` route first)."""
     dst = sk.sk_dst_cache
-    dev = getattr(dst, "dev", None) if dst is not None else None
-    if dev is None and sk.net.devices:
-        dev = sk.net.devices[0]
-    return dst, dev
+    if dst is not None:
+        return dst, dst.dev
+    e = fib_lookup(sk.net, sk.inet_daddr, sk.sk_bound_dev_if)
+    return None, e.dev if e is not None else None
 
 
 def _dst_mtu(sk) -> int:
-    """The path MTU: the cached route's, else the (first) device's, else 1500."""
+    """The path MTU: the cached route's, else the device's of the route to the peer, else 1500."""
     dst, dev = _route_dev(sk)
-    mtu = getattr(dst, "mtu", None) if dst is not None else None
-    if callable(mtu):
-        mtu = mtu()
-    if mtu is None:
-        mtu = getattr(dev, "mtu", None) if dev is not None else None
-    return int(mtu) if mtu else 1500
+    if dst is not None:
+        return dst.mtu
+    return dev.mtu if dev is not None else 1500
 
 
 def tcp_sk_setup_caps(sk) -> None:
@@ -122,8 +123,8 @@ def tcp_sk_setup_caps(sk) -> None:
     has, its ``sk_setup_caps`` set them (0 when the device cannot do TSO) and they are kept."""
     dst, dev = _route_dev(sk)
     if dst is None and dev is not None:
-        sk.sk_gso_max_size = getattr(dev, "gso_max_size", sk.sk_gso_max_size)
-        sk.sk_gso_max_segs = getattr(dev, "gso_max_segs", sk.sk_gso_max_segs)
+        sk.sk_gso_max_size = dev.gso_max_size
+        sk.sk_gso_max_segs = dev.gso_max_segs
 
 
 def tcp_mtu_to_mss(sk, pmtu: int) -> int:

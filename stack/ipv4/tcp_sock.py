@@ -17,15 +17,17 @@ from collections import deque
 
 from stack.core.jiffies import HZ
 from stack.core.skbuff import SKB_GSO_TCPV4
+from stack.core.sock import SK_WMEM_MAX
 from .inet_sock import inet_sock
+from .ip import IPPROTO_TCP
 from .utils import in_ntoa
 
 __all__ = [
-    "IPPROTO_TCP", "TCP_ESTABLISHED", "TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_FIN_WAIT1", "TCP_FIN_WAIT2",
+    "TCP_ESTABLISHED", "TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_FIN_WAIT1", "TCP_FIN_WAIT2",
     "TCP_TIME_WAIT", "TCP_CLOSE", "TCP_CLOSE_WAIT", "TCP_LAST_ACK", "TCP_LISTEN", "TCP_CLOSING",
     "TCP_STATE_NAMES", "TCPHDR_FIN", "TCPHDR_SYN", "TCPHDR_RST", "TCPHDR_PSH", "TCPHDR_ACK",
-    "TCP_NAGLE_OFF", "TCP_NAGLE_CORK", "TCP_NAGLE_PUSH", "MSG_OOB", "MSG_DONTWAIT", "MSG_EOR",
-    "MSG_MORE", "TCP_NODELAY", "TCP_CORK", "SOL_SOCKET", "SOL_TCP", "SO_SNDBUF", "SO_RCVBUF",
+    "TCP_NAGLE_OFF", "TCP_NAGLE_CORK", "TCP_NAGLE_PUSH",
+    "TCP_NODELAY", "TCP_CORK", "SOL_TCP",
     "TCP_INIT_CWND", "TCP_INFINITE_SSTHRESH", "TCP_MSS_DEFAULT", "TCP_TIMEOUT_INIT", "TCP_RTO_MIN",
     "TCP_RTO_MAX", "TCP_CA_Open", "TCP_CA_Disorder", "TCP_CA_CWR", "TCP_CA_Recovery", "TCP_CA_Loss",
     "TCPCB_SACKED_RETRANS", "TCPCB_LOST", "TCPCB_EVER_RETRANS", "TSQ_THROTTLED", "TSQ_QUEUED",
@@ -34,8 +36,6 @@ __all__ = [
     "sk_wmem_refcount", "tcp_packets_in_flight", "tcp_wnd_end", "tcp_bound_to_half_wnd",
     "inet_connection_sock_af_ops", "TcpNet", "tcphdr_layout",
 ]
-
-IPPROTO_TCP = 6
 
 # sk_state (include/net/tcp_states.h)
 (TCP_ESTABLISHED, TCP_SYN_SENT, TCP_SYN_RECV, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_TIME_WAIT, TCP_CLOSE,
@@ -55,17 +55,8 @@ TCP_NAGLE_OFF = 1    # TCP_NODELAY
 TCP_NAGLE_CORK = 2   # TCP_CORK / MSG_MORE
 TCP_NAGLE_PUSH = 4   # one-shot: push now
 
-# send flags (include/linux/socket.h)
-MSG_OOB = 0x1
-MSG_DONTWAIT = 0x40
-MSG_EOR = 0x80
-MSG_MORE = 0x8000
-
-# socket options
-SOL_SOCKET = 1
+# TCP socket options (include/uapi/linux/tcp.h)
 SOL_TCP = IPPROTO_TCP
-SO_SNDBUF = 7
-SO_RCVBUF = 8
 TCP_NODELAY = 1
 TCP_CORK = 3
 
@@ -101,11 +92,6 @@ SOCK_NOSPACE = 1 << 2
 RCV_SHUTDOWN = 1
 SEND_SHUTDOWN = 2
 SOCK_SNDBUF_LOCK = 1
-
-# errno
-EPIPE, EAGAIN, ENOTCONN, EISCONN, EINVAL, EADDRINUSE, EADDRNOTAVAIL, ECONNREFUSED, ENOMEM, ENOBUFS, \
-    EOPNOTSUPP, EALREADY, ENOPROTOOPT, EBUSY, ETIMEDOUT = (32, 11, 107, 106, 22, 98, 99, 111, 12, 105,
-                                                          95, 114, 92, 16, 110)
 
 _SEQ_MASK = 0xFFFFFFFF
 #: ``~0UL``: pacing rate before the first RTT sample (no pacing limit).
@@ -383,7 +369,7 @@ class TcpNet:
         old = is_old(net)
         self.tcp_wmem = [4096, 16384, 4 << 20]
         self.tcp_rmem = [4096, 87380 if old else 131072, 6 << 20]
-        self.wmem_max = 212992
+        self.wmem_max = SK_WMEM_MAX  # net.core.wmem_max
         self.tcp_limit_output_bytes = 131072 if old else 4 << 20
         self.tcp_autocorking = 0 if old else 1
         self.tcp_tso_win_divisor = 3
@@ -396,11 +382,6 @@ class TcpNet:
         self.somaxconn = 4096
         #: verify the checksum of received segments that arrive CHECKSUM_NONE
         self.verify_csum = True
-        #: ``(saddr, sport, daddr, dport) -> isn``; default: a hash of the tuple plus a 64 ns clock
-        self.isn_func = None
-        #: ``daddr -> saddr`` (dotted or int) for connect() on a socket bound to no address: the
-        #: route's preferred source, e.g. ``lambda d: ip_route_output(net, inet_addr(d)).saddr``
-        self.saddr_hook = None
         # counters: Linux MIB names (netstat -s / nstat), plus the model's own
         self.mib: dict[str, int] = {}
         #: why tcp_write_xmit stopped: cwnd, rwnd, nagle, tso_defer, tsq, empty, xmit_err, nomem, done

@@ -23,12 +23,12 @@ from __future__ import annotations
 from functools import partial
 
 from stack.core import cputime
+from stack.core.errno import ETIMEDOUT
 from stack.core.jiffies import jiffies
 from .tcp_cong import tcp_loss_ssthresh
-from .tcp_sock import (ETIMEDOUT, TCP_CA_Disorder, TCP_CA_Loss, TCP_CLOSE, TCP_DELACK_MIN,
-                       TCP_DELACK_TIMER_DEFERRED, TCP_LISTEN, TCP_RTO_MAX, TCP_SYN_RECV, TCP_SYN_SENT,
-                       TCP_WRITE_TIMER_DEFERRED, TCPCB_LOST, TCPCB_SACKED_RETRANS, _seq, after,
-                       tcp_packets_in_flight)
+from .tcp_sock import (TCP_CA_Disorder, TCP_CA_Loss, TCP_CLOSE, TCP_DELACK_MIN, TCP_DELACK_TIMER_DEFERRED, TCP_LISTEN,
+                       TCP_RTO_MAX, TCP_SYN_RECV, TCP_SYN_SENT, TCP_WRITE_TIMER_DEFERRED, TCPCB_LOST,
+                       TCPCB_SACKED_RETRANS, _seq, after, tcp_packets_in_flight)
 
 __all__ = ["tcp_init_xmit_timers", "tcp_clear_xmit_timers", "tcp_rearm_rto", "inet_csk_reset_xmit_timer",
            "tcp_write_timer", "tcp_write_timer_handler", "tcp_retransmit_timer", "tcp_enter_loss",

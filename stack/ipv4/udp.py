@@ -43,18 +43,19 @@ is under ``sk_rcvbuf`` (else ``UdpRcvbufErrors``); no socket: ``UdpNoPorts``
 """
 from __future__ import annotations
 
-import errno
 import struct
 from collections import deque
 
+from stack.core import errno
 from stack.core.checksum import CSUM_MANGLED_0, csum_partial, csum_tcpudp_magic, csum_tcpudp_nofold
 from stack.core.cputime import charge, charge_bytes
 from stack.core.netdevice import NETIF_F_HW_CSUM, NETIF_F_IP_CSUM
 from stack.core.skbuff import (CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, alloc_skb, consume_skb, kfree_skb,
                                skb_checksum, skb_copy_bits, skb_orphan, skb_put)
+from stack.core.sock import skb_set_owner_r, skb_set_owner_w
 from .icmp import (ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, icmp_err_convert,
                    icmp_send)
-from .inet_sock import inet_sock, skb_set_owner_r, skb_set_owner_w
+from .inet_sock import inet_sock
 from .ip import IP_DF, IP_PMTUDISC_DO, IP_PMTUDISC_DONT, IPPROTO_UDP, LL_RESERVED_SPACE, inet_skb_parm
 from .ip_input import pskb_trim
 from .ip_output import _push_iph, ip_dont_fragment, ip_select_ident, ip_select_ttl, ip_send_skb

@@ -2,8 +2,14 @@
 
 The kernel keeps an IPv4 address as one integer (``__be32``); the model
 keeps it as a Python ``int`` in host order everywhere below the socket
-calls, and converts text only at the edges (``net/core/utils.c``'s
-``in_aton``, the ``ip`` command's prefixes, the socket calls' addresses).
+calls, and converts text only at the edges: the socket calls' addresses,
+the ``ip`` command's prefixes (:mod:`stack.ipv4.iproute2`), log and report
+output. Of these, ``in_aton`` is ``net/core/utils.c``'s and
+``inet_make_mask`` ``include/linux/inetdevice.h``'s; ``mac_aton`` does what
+``lib/net_utils.c``'s ``mac_pton`` does; ``in_ntoa``/``mac_ntoa`` print what
+the kernel's ``%pI4``/``%pM`` print; ``inet_addr`` (an int or a dotted
+string, as an int) and ``inet_prefix`` (``"10.0.0.1/24"``) are the model's
+own, for the calls that accept either form.
 """
 from __future__ import annotations
 

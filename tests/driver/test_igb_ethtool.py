@@ -18,10 +18,11 @@ generators run as tasks with ``IgbSystem.run_task``.
 import pytest
 
 from driver.igb.e1000_regs import E1000_EITR
-from driver.igb.ethtool import (EINVAL, igb_get_channels, igb_get_coalesce, igb_get_ringparam, igb_set_channels,
+from driver.igb.ethtool import (igb_get_channels, igb_get_coalesce, igb_get_ringparam, igb_set_channels,
                                 igb_set_coalesce, igb_set_ringparam)
 from driver.igb.igb import IGB_FLAG_QUEUE_PAIRS
 from sim.engine import MS
+from stack.core.errno import EINVAL
 from stack.core.skbuff import skb_from_bytes
 
 CNT_IGNR = 0x8000_0000
@@ -47,7 +48,7 @@ def test_ringparam_clamps_and_rounds_up_to_a_multiple_of_8(asked, count, system,
 
 def test_ringparam_negative_is_rejected_and_changes_nothing(system):
     s = system("82576", ring_size=256, up=False)
-    assert s.run_task(igb_set_ringparam(s.adapter, -8)) == EINVAL
+    assert s.run_task(igb_set_ringparam(s.adapter, -8)) == -EINVAL
     assert s.adapter.tx_ring_count == 256 and [r.count for r in s.adapter.tx_ring] == [256, 256]
 
 
@@ -125,7 +126,7 @@ def test_coalesce_rejects_2_4_to_9_above_10000_and_negative_and_changes_nothing(
     for q in a.q_vector:
         q.set_itr = 0
     before = (a.rx_itr_setting, a.tx_itr_setting, [(q.itr_val, q.set_itr) for q in a.q_vector])
-    assert igb_set_coalesce(a, **{which: usecs}) == EINVAL == -22
+    assert igb_set_coalesce(a, **{which: usecs}) == -EINVAL == -22
     assert (a.rx_itr_setting, a.tx_itr_setting, [(q.itr_val, q.set_itr) for q in a.q_vector]) == before
 
 
@@ -133,7 +134,7 @@ def test_coalesce_tx_usecs_is_refused_while_queues_are_paired(system):
     s = system("82576", queues=8, up=False)   # 8 > 8/2: paired
     a = s.adapter
     assert a.flags & IGB_FLAG_QUEUE_PAIRS
-    assert igb_set_coalesce(a, tx_usecs=50) == EINVAL
+    assert igb_set_coalesce(a, tx_usecs=50) == -EINVAL
     assert igb_get_coalesce(a)["tx_coalesce_usecs"] == 0
     assert igb_set_coalesce(a, rx_usecs=50) == 0  # TX follows RX
     assert (a.rx_itr_setting, a.tx_itr_setting) == (200, 200)
@@ -214,7 +215,7 @@ def test_channels_out_of_range_are_rejected_and_change_nothing(nic, bad, system,
     s = system(nic)
     a = s.adapter
     before = (a.rss_queues, a.flags, list(a.q_vector), list(a.tx_ring), list(a.msix_entries))
-    assert s.run_task(igb_set_channels(a, bad)) == EINVAL
+    assert s.run_task(igb_set_channels(a, bad)) == -EINVAL
     assert (a.rss_queues, a.flags, list(a.q_vector), list(a.tx_ring), list(a.msix_entries)) == before
     send_frames(s, 20)
     close_and_remove(s)

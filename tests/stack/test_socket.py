@@ -1,9 +1,12 @@
 """The socket system calls: fd table, proto_ops dispatch, errors, options, the UDP hook, CPU context."""
 from sim.engine import US
 from stack import socket as so
+from stack.core.netdevice import NetDevice
+from stack.ipv4 import iproute2
 from stack.ipv4.tcp_sock import SOCK_SNDBUF_LOCK, TCP_NAGLE_OFF
+from stack.ipv4.utils import in_aton
 
-from tests.stack.conftest import HOST, establish, make_net, run_for, task
+from tests.stack.harness import HOST, establish, make_net, run_for, task
 
 
 def _run(net, gen, comm="app"):
@@ -123,23 +126,27 @@ def test_nonblocking_accept_and_send_return_eagain():
     assert _run(net, prog()) == -11
 
 
-def test_connect_without_source_address_fails_cleanly():
+def test_an_unbound_connect_takes_the_routes_source_address():
     net, fake = make_net()
 
     def prog():
         fd = yield from so.socket(net, so.AF_INET, so.SOCK_STREAM)
         return (yield from so.connect(net, fd, ("10.0.0.2", 80)))
 
-    assert _run(net, prog()) == -99                           # EADDRNOTAVAIL: no route hook, not bound
-    net.tcp.saddr_hook = lambda daddr: HOST
+    assert _run(net, prog()) == -101                          # ENETUNREACH: no route to the peer
+    dev = NetDevice(net, "eth0")
+    iproute2.ip_addr_add(net, dev, f"{HOST}/24")              # the connected route 10.0.0.0/24, src HOST
+    out = {}
 
     def prog2():
         fd = yield from so.socket(net, so.AF_INET, so.SOCK_STREAM)
         so.set_nonblocking(net, fd)
+        out["fd"] = fd
         return (yield from so.connect(net, fd, ("10.0.0.2", 80)))
 
     assert _run(net, prog2()) == -115                         # EINPROGRESS
     assert fake.sent[-1].flags == 0x02
+    assert so.sock_of(net, out["fd"]).sk.inet_saddr == in_aton(HOST)
 
 
 def test_syscalls_run_in_the_task_context():

@@ -21,7 +21,9 @@ import pytest
 from stack.core.bql import bql_sysfs, netdev_tx_completed_queue, netdev_tx_reset_queue, netdev_tx_sent_queue
 from stack.core.dynamic_queue_limits import (DQL_MAX_LIMIT, UINT_MAX, DqlBug, dql, dql_avail, dql_completed,
                                              dql_init, dql_queued)
+from stack.core import qdisc
 from stack.core.jiffies import HZ
+from stack.core.qdisc import dev_activate
 from stack.core.netdevice import (NetDevice, __netif_subqueue_stopped, netdev_get_tx_queue,
                                   netif_stop_subqueue, netif_xmit_stopped)
 
@@ -154,10 +156,12 @@ def test_completing_more_than_queued_is_a_bug():
 
 # --- netdev hooks -----------------------------------------------------------------------------
 @pytest.fixture
-def txq(net):
+def txq(net, monkeypatch):
+    """The queue of a one-queue device with its qdisc live; ``dev.woken``: the queues scheduled, in order."""
     dev = NetDevice(net, "eth0", 1)
+    dev_activate(dev)
     dev.woken = []
-    dev.netif_schedule_hook = dev.woken.append
+    monkeypatch.setattr(qdisc, "__netif_schedule", lambda q: dev.woken.append(q.dev_queue))
     return netdev_get_tx_queue(dev, 0)
 
 

@@ -22,28 +22,19 @@ import struct
 import pytest
 
 from sim.engine import MS, US
-from sim.assembly.skbs import make_skb
-from sim.assembly.system import IgbSystem
+from sim.assembly.skbs import ETH_P_TEST, frame_seq, make_skb, numbered_frame
 from stack.core.dev import (NET_RX_DROP, NET_RX_SUCCESS, dev_queue_xmit, netdev_pick_tx, netif_rx,
                             reciprocal_scale, skb_get_hash)
 from stack.core.netdevice import NET_XMIT_SUCCESS, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM, NETIF_F_SG
 from stack.core.qdisc import mq, tc_qdisc_show
 from stack.core.skbuff import (CHECKSUM_NONE, CHECKSUM_PARTIAL, ETH_P_IP, consume_skb, skb_clone,
                                skb_from_bytes, skb_to_bytes)
+from stack.core.sock import sock
 from stack.core.softirq import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ
 
-from tests.stack.conftest import FakeDriver
+from tests.stack.harness import FakeDriver
 
-ETH_P_TEST = 0x88B5
-
-
-def numbered(n: int, size: int = 100) -> bytes:
-    head = bytes.fromhex("02000000000202000000000188b5") + struct.pack(">I", n)
-    return head + bytes(size - len(head))
-
-
-def seq(frame: bytes) -> int:
-    return struct.unpack(">I", frame[14:18])[0]
+L = 100  # frame size of the numbered test frames
 
 
 def ipv4_frame(src, dst, sport, dport, proto=17, payload=b"hello, world"):
@@ -65,12 +56,11 @@ def ones_sum(data: bytes) -> int:
     return total
 
 
-class Sock:
-    """What the device layer reads of a socket: the cached TX queue and whether it has a route."""
-
-    def __init__(self, dst=True):
-        self.sk_tx_queue_mapping = -1
-        self.sk_dst_cache = object() if dst else None
+def sock_with_route(net, dst=True):
+    """A socket whose cached route is a stand-in (the device layer only asks whether there is one)."""
+    sk = sock(net)
+    sk.sk_dst_cache = object() if dst else None
+    return sk
 
 
 def recorder(net, ntx=1, version="recent"):
@@ -92,10 +82,10 @@ def test_a_net_core_has_its_device_layer_and_open_attaches_the_qdiscs(net):
 def test_one_real_queue_is_always_queue_0(net):
     r = recorder(net, ntx=4)
     r.dev.real_num_tx_queues = 1
-    sk = Sock()
+    sk = sock_with_route(net)
     sk.sk_tx_queue_mapping = 3
     with net.ctx.on_cpu(0, "task:app"):
-        skb = skb_from_bytes(net.skb, numbered(0))
+        skb = skb_from_bytes(net.skb, numbered_frame(0, L))
         skb.sk, skb.hash = sk, 0xFFFF_FFFF
         assert netdev_pick_tx(r.dev, skb).index == 0 and skb.queue_mapping == 0
 
@@ -103,10 +93,10 @@ def test_one_real_queue_is_always_queue_0(net):
 def test_flow_hash_scaled_onto_the_real_queues_and_cached_on_the_socket(net):
     r = recorder(net, ntx=8)
     r.dev.real_num_tx_queues = 4
-    sk = Sock()
+    sk = sock_with_route(net)
     with net.ctx.on_cpu(0, "task:app"):
         def pick(h, ooo=False, sock=sk):
-            skb = skb_from_bytes(net.skb, numbered(0))
+            skb = skb_from_bytes(net.skb, numbered_frame(0, L))
             skb.sk, skb.hash, skb.ooo_okay = sock, h, ooo
             q = netdev_pick_tx(r.dev, skb).index
             assert skb.queue_mapping == q
@@ -120,7 +110,7 @@ def test_flow_hash_scaled_onto_the_real_queues_and_cached_on_the_socket(net):
         assert sk.sk_tx_queue_mapping == 3
         sk.sk_tx_queue_mapping = 6                    # beyond real_num_tx_queues: re-pick
         assert pick(0x0000_0001) == 0 and sk.sk_tx_queue_mapping == 0
-        no_route = Sock(dst=False)
+        no_route = sock_with_route(net, dst=False)
         assert pick(0xC000_0000, sock=no_route) == 3 and no_route.sk_tx_queue_mapping == -1
         assert pick(0x8000_0000, sock=None) == 2
 
@@ -131,14 +121,14 @@ def test_xps_map_of_the_current_cpu_wins_over_the_hash(net):
     picks = []
     for cpu in (0, 1):
         with net.ctx.on_cpu(cpu, "task:app"):
-            skb = skb_from_bytes(net.skb, numbered(0))
+            skb = skb_from_bytes(net.skb, numbered_frame(0, L))
             skb.hash = 0x1
             picks.append(netdev_pick_tx(r.dev, skb).index)
             consume_skb(skb)
     assert picks == [2, 3]
     r.dev.xps_cpus = {0: {0}, 2: {0, 1}}  # two queues for CPU 0: the hash picks among [0, 2]
     with net.ctx.on_cpu(0, "task:app"):
-        skb = skb_from_bytes(net.skb, numbered(0))
+        skb = skb_from_bytes(net.skb, numbered_frame(0, L))
         skb.hash = 0xC000_0000
         assert netdev_pick_tx(r.dev, skb).index == 2
         consume_skb(skb)
@@ -148,7 +138,7 @@ def test_ndo_select_queue_is_asked_and_capped(net):
     r = recorder(net, ntx=4)
     r.dev.ndo_select_queue = lambda dev, skb: 9
     with net.ctx.on_cpu(0, "task:app"):
-        skb = skb_from_bytes(net.skb, numbered(0))
+        skb = skb_from_bytes(net.skb, numbered_frame(0, L))
         assert netdev_pick_tx(r.dev, skb).index == 0
         r.dev.ndo_select_queue = lambda dev, skb: 2
         assert netdev_pick_tx(r.dev, skb).index == 2
@@ -249,15 +239,15 @@ def test_taps_see_each_transmitted_and_received_frame_with_its_direction(net):
     r.dev.taps.append(lambda frame, direction, dev: seen.append((direction, frame, dev)))
     net.ptype[ETH_P_TEST] = lambda skb, dev: consume_skb(skb)
     with net.ctx.on_cpu(0, "task:app"):
-        skb = skb_from_bytes(net.skb, numbered(1))
+        skb = skb_from_bytes(net.skb, numbered_frame(1, L))
         skb.dev = r.dev
         dev_queue_xmit(skb)
     with net.ctx.on_cpu(1, "hardirq:eth0"):
-        skb = skb_from_bytes(net.skb, numbered(2))
+        skb = skb_from_bytes(net.skb, numbered_frame(2, L))
         skb.dev = r.dev
         netif_rx(skb)
     net.engine.run()
-    assert seen == [("tx", numbered(1), r.dev), ("rx", numbered(2), r.dev)]
+    assert seen == [("tx", numbered_frame(1, L), r.dev), ("rx", numbered_frame(2, L), r.dev)]
 
 
 # --- receive: netif_rx, the backlog NAPI, netif_receive_skb ------------------------------------------
@@ -275,7 +265,7 @@ def test_netif_rx_is_delivered_by_the_backlog_napi_in_net_rx_context(net):
     with net.ctx.on_cpu(1, "hardirq:eth0"):
         rcs = []
         for n in range(3):
-            skb = skb_from_bytes(net.skb, numbered(n))
+            skb = skb_from_bytes(net.skb, numbered_frame(n, L))
             skb.dev = r.dev
             rcs.append(netif_rx(skb))
     assert rcs == [NET_RX_SUCCESS] * 3 and got == []  # nothing runs inside the interrupt
@@ -292,7 +282,7 @@ def test_a_full_backlog_drops_and_the_napi_works_64_per_poll(net):
     with net.ctx.on_cpu(0, "task:app"):
         rcs = []
         for n in range(1002):
-            skb = skb_from_bytes(net.skb, numbered(n))
+            skb = skb_from_bytes(net.skb, numbered_frame(n, L))
             skb.dev = r.dev
             rcs.append(netif_rx(skb))
     # accepted while the queue holds at most netdev_max_backlog (1000): 1001 fit, the 1002nd drops
@@ -308,7 +298,7 @@ def test_a_full_backlog_drops_and_the_napi_works_64_per_poll(net):
 def test_no_handler_for_the_protocol_drops_and_counts(net):
     r = recorder(net)
     with net.ctx.on_cpu(0, "task:app"):
-        skb = skb_from_bytes(net.skb, numbered(0))
+        skb = skb_from_bytes(net.skb, numbered_frame(0, L))
         skb.dev = r.dev
         netif_rx(skb)
     dropped = net.skb.dropped
@@ -318,9 +308,8 @@ def test_no_handler_for_the_protocol_drops_and_counts(net):
 
 
 # --- igb end to end -------------------------------------------------------------------------------------
-def _igb(version="recent", **kw):
-    s = IgbSystem("82576", kernel_version=version, **kw)
-    assert s.open() == 0
+def _igb(system, version="recent"):
+    s = system(kernel_version=version)
     s.run_for(100 * MS)  # the watchdog task brings the carrier up: linkwatch activates the qdiscs
     return s
 
@@ -328,7 +317,7 @@ def _igb(version="recent", **kw):
 def _sender(s, n, burst, gap_ps, rcs, size=1000):
     dev = s.netdev
     for i in range(n):
-        skb = skb_from_bytes(s.net.skb, numbered(i, size))
+        skb = skb_from_bytes(s.net.skb, numbered_frame(i, size))
         skb.dev = dev
         rcs.append(dev_queue_xmit(skb))
         if gap_ps and (i + 1) % burst == 0:
@@ -337,15 +326,15 @@ def _sender(s, n, burst, gap_ps, rcs, size=1000):
 
 
 @pytest.mark.parametrize("version", ["recent", "3.10"])
-def test_igb_paced_sender_1000_frames_in_order_net_tx_rare(version):
-    s = _igb(version)
+def test_igb_paced_sender_1000_frames_in_order_net_tx_rare(system, version):
+    s = _igb(system, version)
     assert isinstance(s.netdev.qdisc, mq)
     assert [n for n, _ in tc_qdisc_show(s.netdev)][:2] == ["mq", "pfifo_fast parent :1"]
     tx0, rx0 = s.net.softirq.count(NET_TX_SOFTIRQ), s.net.softirq.count(NET_RX_SOFTIRQ)
     rcs = []
     s.task(_sender(s, 1000, 4, 50 * US, rcs), cpu=0, comm="sender")
     s.run_for(50 * MS)
-    seqs = [seq(f) for f in s.frames()]
+    seqs = [frame_seq(f) for f in s.frames()]
     assert seqs == list(range(1000))
     assert rcs == [NET_XMIT_SUCCESS] * 1000
     net_tx = s.net.softirq.count(NET_TX_SOFTIRQ) - tx0
@@ -359,12 +348,12 @@ def test_igb_paced_sender_1000_frames_in_order_net_tx_rare(version):
 
 
 @pytest.mark.parametrize("version", ["recent", "3.10"])
-def test_igb_unpaced_burst_of_1000_waits_in_the_qdisc_and_all_arrive_in_order(version):
-    s = _igb(version)
+def test_igb_unpaced_burst_of_1000_waits_in_the_qdisc_and_all_arrive_in_order(system, version):
+    s = _igb(system, version)
     rcs = []
     s.task(_sender(s, 1000, 1000, 0, rcs), cpu=0, comm="sender")
     s.run_for(50 * MS)
-    assert [seq(f) for f in s.frames()] == list(range(1000))
+    assert [frame_seq(f) for f in s.frames()] == list(range(1000))
     assert rcs == [NET_XMIT_SUCCESS] * 1000
     st = s.netdev.qdisc.stats()
     # BQL starts at limit 0: after the first packet the rest queue (one is requeued) and NET_TX
@@ -376,15 +365,15 @@ def test_igb_unpaced_burst_of_1000_waits_in_the_qdisc_and_all_arrive_in_order(ve
     assert not s.leaks().items and not s.net.skb.live
 
 
-def test_igb_close_drops_what_the_qdisc_still_holds():
-    s = _igb()
+def test_igb_close_drops_what_the_qdisc_still_holds(system):
+    s = _igb(system)
     rcs = []
     s.run_task(_sender(s, 1000, 1000, 0, rcs), cpu=0, comm="sender")
     held = s.netdev.qdisc.stats()["qlen"]
     assert held > 900
     dropped = s.net.skb.dropped
     s.close()
-    seqs = [seq(f) for f in s.frames()]
+    seqs = [frame_seq(f) for f in s.frames()]
     assert seqs == list(range(len(seqs)))
     assert s.net.skb.dropped - dropped >= held and s.netdev.qdisc.stats()["qlen"] == 0
     assert all(t.qdisc is s.net.noop_qdisc for t in s.netdev._tx)

@@ -25,6 +25,7 @@ import struct
 
 import pytest
 
+from sim.assembly.skbs import frame_seq, numbered_frame
 from stack.core.bql import netdev_tx_completed_queue
 from stack.core.dev import dev_close, dev_open, dev_queue_xmit
 from stack.core.netdevice import (NET_XMIT_CN, NET_XMIT_DROP, NET_XMIT_SUCCESS, NETDEV_TX_OK,
@@ -36,19 +37,10 @@ from stack.core.qdisc import (TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, TCQ_F_ONETXQUEUE, 
 from stack.core.skbuff import consume_skb, dev_kfree_skb_irq, skb_from_bytes, skb_to_bytes
 from stack.core.softirq import NET_TX_SOFTIRQ
 
-from tests.stack.conftest import FakeDriver, run_gen
+from tests.stack.harness import FakeDriver, run_gen
 
 VERSIONS = ["recent", "3.10"]
 L = 100  # frame size used throughout
-
-
-def seq(frame: bytes) -> int:
-    return struct.unpack(">I", frame[14:18])[0]
-
-
-def frame(n: int, size: int = L) -> bytes:
-    head = bytes.fromhex("02000000000202000000000188b5") + struct.pack(">I", n)
-    return head + bytes(size - len(head))
 
 
 class FakeDev(FakeDriver):
@@ -61,14 +53,14 @@ class FakeDev(FakeDriver):
     def ndo_start_xmit(self, skb, dev):
         rc = super().ndo_start_xmit(skb, dev)
         if rc == NETDEV_TX_OK:
-            self.log.append(("xmit", seq(self.sent[-1].data)))
+            self.log.append(("xmit", frame_seq(self.sent[-1].data)))
         return rc
 
     def seqs(self):
-        return [seq(s.data) for s in self.sent]
+        return [frame_seq(s.data) for s in self.sent]
 
     def skb(self, n: int, priority: int = 0, size: int = L):
-        skb = skb_from_bytes(self.net.skb, frame(n, size))
+        skb = skb_from_bytes(self.net.skb, numbered_frame(n, size))
         skb.dev = self.dev
         skb.priority = priority
         return skb
@@ -140,7 +132,7 @@ def test_strict_priority_between_the_bands(net, version):
             q.enqueue(fake.skb(n, priority=p))
         order = []
         while (skb := q.dequeue()) is not None:
-            order.append(struct.unpack(">I", skb_to_bytes(skb)[14:18])[0])
+            order.append(frame_seq(skb_to_bytes(skb)))
             consume_skb(skb)
     assert order == [2, 5, 0, 3, 1, 4]
 
@@ -193,7 +185,7 @@ def test_dev_queue_xmit_returns_drop_when_the_qdisc_is_full(net, version):
     fake = make(net, version)
     fake.dev.tx_queue_len = 3
     dev_deactivate(fake.dev)
-    fake.dev.qdisc = None  # re-create the qdiscs with the new tx_queue_len
+    fake.dev.qdisc = net.noop_qdisc  # re-create the qdiscs with the new tx_queue_len
     dev_activate(fake.dev)
     netif_stop_subqueue(fake.dev, 0)
     rcs = fake.send(range(6))
@@ -434,7 +426,7 @@ def test_an_open_without_carrier_waits_for_it(net):
     fake = FakeDev(net)
     netif_carrier_off(fake.dev)
     run_gen(dev_open(fake.dev))
-    assert fake.dev._tx[0].qdisc is None and fake.dev.qdisc is not None
+    assert fake.dev._tx[0].qdisc is net.noop_qdisc and fake.dev.qdisc is not net.noop_qdisc
     assert fake.send([1]) == [NET_XMIT_CN]  # nothing live yet: noop
     with net.ctx.on_cpu(0, "task:linkwatch"):
         netif_carrier_on(fake.dev)

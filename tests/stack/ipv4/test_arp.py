@@ -12,7 +12,7 @@ bytes of truesize (212992 recent, 65536 in 3.10), dropping the oldest.
 Frames are checked with scapy; received frames enter through a NAPI poll
 in NET_RX softirq context, as the driver's RX clean would deliver them.
 """
-import errno
+from stack.core import errno
 import struct
 
 import pytest
@@ -29,7 +29,7 @@ from stack.ipv4.route import sk_dst_confirm
 from stack.core.skbuff import alloc_skb, skb_put, skb_reset_transport_header, skb_to_bytes
 from stack.ipv4.udp import udp_connect, udp_sendmsg, udp_sock
 
-from tests.stack.ipv4.conftest import MAC_A, MAC_B, MAC_GW, StackEnv
+from tests.stack.ipv4.harness import MAC_A, MAC_B, MAC_GW, StackEnv
 
 
 

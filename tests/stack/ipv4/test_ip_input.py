@@ -8,7 +8,7 @@ header and any Ethernet padding gone); fragments are held until the
 datagram is complete and delivered once. Frames are built with scapy and
 enter through a NAPI poll in NET_RX softirq context.
 """
-import errno
+from stack.core import errno
 
 import pytest
 from scapy.all import ICMP, IP, UDP, Ether, Raw, fragment
@@ -19,7 +19,7 @@ from stack.netfilter import NF_DROP, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING, NF_S
 from stack.core.skbuff import consume_skb, kfree_skb, skb_to_bytes
 from stack.ipv4.udp import udp_connect, udp_sock
 
-from tests.stack.ipv4.conftest import MAC_A, MAC_B, StackEnv
+from tests.stack.ipv4.harness import MAC_A, MAC_B, StackEnv
 
 PROTO = 253  # experimental: a protocol handler the test registers
 

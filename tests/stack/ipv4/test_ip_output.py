@@ -8,13 +8,13 @@ fragments carry 8-byte-aligned payloads of (mtu - 20) & ~7 bytes, MF on
 all but the last, frag_off = offset / 8, and reassemble to the original.
 The device is a fake driver whose ``ndo_start_xmit`` records each frame (``StackEnv``).
 """
-import errno
+from stack.core import errno
 import math
 import struct
 
 from scapy.all import IP, TCP, UDP, Ether, Raw, defragment
 
-from stack.ipv4 import inet
+from stack.ipv4 import iproute2
 from stack.core.checksum import csum_tcpudp_nofold
 from stack.ipv4.inet_sock import inet_sock
 from stack.ipv4.ip import IP_PMTUDISC_DONT
@@ -26,7 +26,7 @@ from stack.netfilter import (NF_ACCEPT, NF_DROP, NF_INET_LOCAL_OUT, NF_INET_POST
 from stack.core.skbuff import (CHECKSUM_PARTIAL, SKB_GSO_TCPV4, alloc_skb, kfree_skb, skb_put,
                                skb_reset_transport_header, skb_to_bytes)
 
-from tests.stack.ipv4.conftest import MAC_A, MAC_B, MAC_GW, StackEnv
+from tests.stack.ipv4.harness import MAC_A, MAC_B, MAC_GW, StackEnv, udp_checksum_ok
 
 
 
@@ -102,7 +102,7 @@ def test_socket_ttl_and_route_hoplimit_override_the_default(env):
     sk.uc_ttl = 7
     env.task(ip_queue_xmit, sk, tcp_skb(env, sk, b"x"))
     assert Ether(env.wire[-1].data)[IP].ttl == 7
-    inet.ip_route_add(env.net, "192.0.2.0/24", via="10.0.0.254", hoplimit=33)
+    iproute2.ip_route_add(env.net, "192.0.2.0/24", via="10.0.0.254", hoplimit=33)
     sk2 = TcpLikeSock(env.net, daddr="192.0.2.9")
     env.task(ip_queue_xmit, sk2, tcp_skb(env, sk2, b"x"))
     frame = Ether(env.wire[-1].data)
@@ -114,7 +114,7 @@ def test_pmtudisc_dont_and_locked_mtu_clear_df(env):
     sk.pmtudisc = IP_PMTUDISC_DONT
     env.task(ip_queue_xmit, sk, tcp_skb(env, sk, b"x"))
     assert Ether(env.wire[-1].data)[IP].flags == 0
-    inet.ip_route_add(env.net, "198.51.100.0/24", via="10.0.0.254", mtu=1400, mtu_lock=True)
+    iproute2.ip_route_add(env.net, "198.51.100.0/24", via="10.0.0.254", mtu=1400, mtu_lock=True)
     sk2 = TcpLikeSock(env.net, daddr="198.51.100.1")
     env.task(ip_queue_xmit, sk2, tcp_skb(env, sk2, b"x"))
     assert Ether(env.wire[-1].data)[IP].flags == 0
@@ -134,11 +134,11 @@ def test_route_is_looked_up_once_per_connection(env):
     # sk_setup_caps: the device's features (+SG|HW_CSUM with TSO) and its GSO limits
     assert sk.sk_route_caps & NETIF_F_TSO and sk.sk_gso_max_size == 65536
     sk2 = TcpLikeSock(env.net, daddr="10.0.0.3", sport=40001)
-    inet.ip_neigh_add(env.net, env.dev, "10.0.0.3", "02:00:00:00:00:03")
+    iproute2.ip_neigh_add(env.net, env.dev, "10.0.0.3", "02:00:00:00:00:03")
     env.task(ip_queue_xmit, sk2, tcp_skb(env, sk2, b"q"))
     assert stats["route_lookups"] == 2
     # a FIB change makes cached routes obsolete: one new lookup, then cached again
-    inet.ip_route_add(env.net, "203.0.113.0/24", via="10.0.0.254")
+    iproute2.ip_route_add(env.net, "203.0.113.0/24", via="10.0.0.254")
     env.task(ip_queue_xmit, sk, tcp_skb(env, sk, b"r"))
     env.task(ip_queue_xmit, sk, tcp_skb(env, sk, b"s"))
     assert stats["route_lookups"] == 3
@@ -146,19 +146,19 @@ def test_route_is_looked_up_once_per_connection(env):
 
 def test_longest_prefix_match_picks_the_most_specific_route(env):
     from stack.ipv4.route import ip_route_output
-    inet.ip_route_add(env.net, "10.1.0.0/16", via="10.0.0.2")
-    inet.ip_route_add(env.net, "10.1.2.0/24", via="10.0.0.254")
+    iproute2.ip_route_add(env.net, "10.1.0.0/16", via="10.0.0.2")
+    iproute2.ip_route_add(env.net, "10.1.2.0/24", via="10.0.0.254")
     assert ip_route_output(env.net, "10.1.2.3").rt_gateway == in_aton("10.0.0.254")
     assert ip_route_output(env.net, "10.1.3.3").rt_gateway == in_aton("10.0.0.2")
     assert ip_route_output(env.net, "8.8.8.8").rt_gateway == in_aton("10.0.0.254")
     assert ip_route_output(env.net, "10.0.0.77").rt_gateway == 0  # connected: on-link
     assert ip_route_output(env.net, "10.0.0.1") == -errno.EINVAL  # local: no loopback device
-    inet.ip_route_del(env.net, "default")
+    iproute2.ip_route_del(env.net, "default")
     assert ip_route_output(env.net, "8.8.8.8") == -errno.ENETUNREACH
 
 
 def test_no_route_frees_the_skb_and_counts(env):
-    inet.ip_route_del(env.net, "default")
+    iproute2.ip_route_del(env.net, "default")
     sk = TcpLikeSock(env.net, daddr="8.8.8.8")
     assert env.task(ip_queue_xmit, sk, tcp_skb(env, sk, b"x")) == -errno.EHOSTUNREACH
     assert env.net.mib["IpOutNoRoutes"] == 1 and env.wire == []
@@ -227,14 +227,6 @@ def test_oversize_datagram_without_df_is_fragmented_by_copying(env):
     assert mib["IpFragOKs"] == 1 and mib["IpFragCreates"] == 3 and mib["IpOutRequests"] == 1
     assert env.net.layer_stats["ip_fragment"]["packets"] == 3
     env.net.skb.assert_no_leaks()
-
-
-def udp_checksum_ok(ip) -> bool:
-    """The UDP checksum sent equals scapy's."""
-    sent = ip[UDP].chksum
-    p = IP(bytes(ip))
-    del p[UDP].chksum
-    return IP(bytes(p))[UDP].chksum == sent
 
 
 def test_ip_build_and_send_pkt_without_a_connection(env):

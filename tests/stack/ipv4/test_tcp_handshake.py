@@ -17,7 +17,7 @@ from stack.ipv4.tcp_sock import TCP_TIMEOUT_INIT
 
 from stack.ipv4.utils import in_aton
 
-from tests.stack.conftest import (HOST, PEER, PEER_PORT, PORT, Peer, establish, make_net,
+from tests.stack.harness import (HOST, PEER, PEER_PORT, PORT, Peer, establish, make_net,
                                                run_for, sender, task)
 
 

@@ -1,8 +1,8 @@
-"""The TCP harness itself (tests/stack/conftest.py): the handshake it drives, the completions it runs."""
+"""The TCP harness itself (tests/stack/harness.py): the handshake it drives, the completions it runs."""
 from sim.engine import MS, US
 from stack.core.skbuff import CHECKSUM_PARTIAL
 
-from tests.stack.conftest import establish, make_net, run_for, sender
+from tests.stack.harness import establish, make_net, run_for, sender
 
 
 def test_harness_handshake_and_capture():

@@ -20,7 +20,7 @@ from stack import socket as so
 from stack.core.jiffies import TICK_PS, usecs_to_jiffies
 from stack.ipv4.tcp_sock import TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery, after, before
 
-from tests.stack.conftest import establish, make_net, run_for, sender, task
+from tests.stack.harness import establish, make_net, run_for, sender, task
 
 MSS = 1448
 DATA = bytes((i * 7 + 3) & 0xFF for i in range(8 << 20))

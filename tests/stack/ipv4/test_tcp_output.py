@@ -31,7 +31,7 @@ from stack.core.skbuff import CHECKSUM_PARTIAL, SKB_GSO_TCPV4, consume_skb
 from stack.ipv4.tcp_sock import SOL_TCP, TCP_NODELAY, tcp_packets_in_flight
 from stack.ipv4.tcp_output import tcp_tsq_limit
 
-from tests.stack.conftest import HOST, PEER, establish, make_net, run_for, sender, task
+from tests.stack.harness import HOST, PEER, establish, make_net, run_for, sender, task
 
 DATA = bytes((i * 31 + 7) & 0xFF for i in range(1 << 20))
 

@@ -8,7 +8,7 @@ total lengths 1500, 1500, 1068. The user's bytes are copied once into the
 skb (4000 bytes, ``copy_from_user``) and, by the fragmentation slow path,
 once more (4008 bytes, ``ip_fragment``).
 """
-import errno
+from stack.core import errno
 
 import pytest
 from scapy.all import IP, UDP, Ether, Raw, defragment, fragment
@@ -18,15 +18,8 @@ from stack.core.netdevice import NETIF_F_SG
 from stack.core.skbuff import CHECKSUM_PARTIAL, consume_skb
 from stack.ipv4.udp import udp_bind, udp_close, udp_connect, udp_recvmsg, udp_sendmsg, udp_sock
 
-from tests.stack.ipv4.conftest import MAC_A, MAC_B, StackEnv
+from tests.stack.ipv4.harness import MAC_A, MAC_B, StackEnv, udp_checksum_ok
 
-
-
-def udp_checksum_ok(ip) -> bool:
-    sent = ip[UDP].chksum
-    p = IP(bytes(ip))
-    del p[UDP].chksum
-    return sent != 0 and IP(bytes(p))[UDP].chksum == sent
 
 
 @pytest.fixture
