@@ -65,9 +65,11 @@ STDLIB_ONLY = {"sim/engine"}
 
 # Import circles allowed inside one layer: the files' functions call each other in Linux too.
 KNOWN_CIRCLES: dict[frozenset[str], str] = {
-    frozenset({"stack.core.dev", "stack.core.qdisc"}):
+    frozenset({"stack.core.dev", "stack.core.link_watch", "stack.core.netdevice", "stack.core.qdisc"}):
         "net/core/dev.c runs the qdisc (__dev_xmit_skb -> __qdisc_run) and net/sched/sch_generic.c's "
-        "sch_direct_xmit hands skbs back to dev.c's dev_hard_start_xmit",
+        "sch_direct_xmit hands skbs back to dev.c's dev_hard_start_xmit; the netdevice.h inlines "
+        "netif_tx_wake_queue/netif_schedule_queue call __netif_schedule; netif_carrier_on/off fire "
+        "link_watch.c's event, whose linkwatch_do_dev calls dev_activate/dev_deactivate",
     frozenset({"stack.ipv4.route", "stack.ipv4.ip_output"}):
         "net/ipv4/route.c sets dst.output = ip_output; net/ipv4/ip_output.c looks routes up in ip_queue_xmit",
     frozenset({"stack.ipv4.tcp", "stack.ipv4.tcp_output", "stack.ipv4.tcp_timer"}):
