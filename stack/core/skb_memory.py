@@ -7,12 +7,16 @@ that lets tests assert that nothing leaked (:class:`SkbLeak`).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sim.host import DmaPoolExhausted
 
 from .context import CpuContext
 
-__all__ = ["SkbBug", "SkbLeak", "HostAllocator", "SkbMemory"]
+if TYPE_CHECKING:
+    from .skbuff import SkBuff
 
+__all__ = ["SkbBug", "SkbLeak", "HostAllocator", "SkbMemory"]
 
 
 class SkbBug(RuntimeError):

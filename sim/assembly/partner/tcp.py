@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import struct
 from bisect import insort
+from typing import TYPE_CHECKING
 
 from .checksum import checksum_ok, inet_checksum, pseudo_header
 from .proto import (ACK, FIN, IPPROTO_TCP, M32, PS_PER_MS, PS_PER_S, RST, SYN, TCP_HDR, TS_OPT, ip_bytes,
                     ip_str)
+
+if TYPE_CHECKING:
+    from .host import LinkPartner
 
 __all__ = ["TcpConn", "TcpLayer", "TCP_STATS"]
 
