@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from driver.igb import IGB_SITES, igb_probe, igb_remove
 from driver.igb.ethtool import igb_set_coalesce
+from driver.igb.igb import IGB_FLAG_QUEUE_PAIRS
 from driver.platform import Kernel, PciDev
 from rtl_model.nic import Nic
 from rtl_model.profiles import get_nic_profile
@@ -116,8 +117,9 @@ class IgbSystem:
             iproute2.ip_addr_add(self.net, self.netdev, f"{HOST_IP}/24")
         if speed_mbps != 1000:
             self.nic.set_link_speed(speed_mbps)
-        if itr != 3:
-            err = igb_set_coalesce(self.adapter, rx_usecs=itr, tx_usecs=itr)
+        if itr != 3:   # ethtool -C; with TX and RX sharing vectors, rx-usecs sets both (tx-usecs is refused)
+            tx_usecs = None if self.adapter.flags & IGB_FLAG_QUEUE_PAIRS else itr
+            err = igb_set_coalesce(self.adapter, rx_usecs=itr, tx_usecs=tx_usecs)
             if err:
                 raise ValueError(f"coalescing {itr}: rejected by igb ({err})")
         self.pcap = PcapWriter(pcap) if pcap else None

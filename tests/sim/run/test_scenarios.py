@@ -24,7 +24,7 @@ from scapy.utils import rdpcap
 
 from sim.run.cli import parse_args
 from sim.engine import MS, S
-from sim.assembly.system import HOST_IP
+from sim.assembly.system import HOST_IP, IgbSystem
 from sim.run.report import tx_path_contexts
 from sim.run.scenarios import run_scenario
 from stack import socket as sk
@@ -212,3 +212,15 @@ def test_the_cli_runs_a_scenario_and_prints_the_report():
     for needle in ("layer", "softirqs", "CPU time", "payload copies: 1.000 per byte", "goodput",
                    "exactly the bytes sent", "interrupts"):
         assert needle in p.stdout
+
+
+@pytest.mark.parametrize("nic,cpus", [("82576", 8), ("i210", 3)])
+def test_an_itr_with_tx_and_rx_sharing_vectors_is_set_through_rx_usecs(nic, cpus):
+    """82576 with 8 queues and I210 with 3 pair TX with RX on one vector (IGB_FLAG_QUEUE_PAIRS): igb then
+    refuses tx-usecs and takes rx-usecs for both, so ``--itr 50`` is ``ethtool -C rx-usecs 50``: both
+    settings 50 << 2 (igb keeps µs × 4), and the run completes."""
+    p = subprocess.run([sys.executable, "-m", "sim.run.cli", "run", "udp", "--bytes", "10K", "--nic", nic,
+                        "--cpus", str(cpus), "--itr", "50", "--quiet"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    s = IgbSystem(nic, ncpus=cpus, itr=50)
+    assert s.adapter.rx_itr_setting == s.adapter.tx_itr_setting == 200
