@@ -235,7 +235,18 @@ def check(root: pathlib.Path, known_circles=None, long_modules=None) -> list[str
             problems.append(f"import circle across layers {layers}: {sorted(comp)}")
         elif frozenset(comp) not in known_circles:
             problems.append(f"import circle in {layers[0]} not known to mirror Linux: {sorted(comp)}")
-    return problems + _long_modules(root, long_modules) + _test_imports(root)
+    return problems + _test_function_imports(root, exists) + _long_modules(root, long_modules) + _test_imports(root)
+
+
+def _test_function_imports(root: pathlib.Path, exists) -> list[str]:
+    """Rule 3 for the test modules: an import inside a test function says why too."""
+    problems = []
+    for path in sorted((root / "tests").rglob("*.py")) if (root / "tests").is_dir() else ():
+        for imp in imports_of(root, path, exists):
+            if imp.in_function and not imp.commented:
+                rel = path.relative_to(root).as_posix()
+                problems.append(f"{rel}:{imp.line} imports {imp.module} inside a function with no comment why")
+    return problems
 
 
 def _long_modules(root: pathlib.Path, long_modules) -> list[str]:
@@ -327,6 +338,8 @@ PLANTED = [
      {"stack/ipv4/tcp.py": "def f():\n    from stack.core import skbuff  # noqa: F401\n"}, "no comment why"),
     ("a stdlib import in a function with no reason",
      {"sim/run/cli.py": "def f():\n    import json\n"}, "no comment why"),
+    ("an import in a test function with no reason",
+     {"tests/test_b.py": "def test_x():\n    import json\n"}, "no comment why"),
     ("a long module", {"stack/ipv4/tcp.py": "x = 1\n" * (MAX_LINES + 1)}, "over 800"),
     ("a long test module", {"tests/test_b.py": "x = 1\n" * (MAX_LINES + 1)}, "over 800"),
     ("a test file imports a test file", {"tests/test_b.py": "from tests.test_a import cli\n"}, "tests.test_a"),

@@ -162,7 +162,7 @@ class Wire:
         frame = bytes(frame)
         if len(frame) < 14:
             raise ValueError(f"{len(frame)}-byte frame: shorter than an Ethernet header")
-        if self.mac is not None and not getattr(self.mac, "link_up", True):
+        if self.mac is not None and not self.mac.link_up:
             self.dropped_link_down += 1
             self.engine.log(self.name, "drop b->a", len(frame), "link down")
             return None

@@ -249,7 +249,7 @@ class Engine(EngineBase):
             if stop_time is not None and stop_time <= self.now:
                 return  # 'until' is exclusive: nothing is due before it
         budget = max_steps if max_steps is not None else -1
-        if getattr(self.policy, "choose_ties", False):
+        if self.policy.choose_ties:
             self._loop_explore(stop_time, stop_event, budget)
         elif stop_event is None and budget < 0:
             self._loop_fast(stop_time)

@@ -156,7 +156,7 @@ class CocotbEngine(EngineBase):
 
     def __init__(self, policy=None, *, epoch_ps: int = 0):
         self.policy = policy if policy is not None else SeededPolicy(0)
-        if getattr(self.policy, "choose_ties", False):
+        if self.policy.choose_ties:
             raise ValueError("the cocotb adapter cannot order same-time items (cocotb does); "
                              "use a policy with choose_ties=False")
         self.epoch_ps = int(epoch_ps)

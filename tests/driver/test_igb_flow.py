@@ -7,13 +7,15 @@ wakes it when at least TX_WAKE_THRESHOLD = 2 × 21 = 42 are free, and
 cleans at most IGB_DEFAULT_TX_WORK = 128 packets per call.
 """
 import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
 
 import driver.igb.clean as clean_mod
 import driver.igb.interrupts as irq_mod
 import driver.igb.xmit as xmit_mod
 from driver.igb.igb import TXD_USE_COUNT, igb_desc_unused
 from sim.engine import MS
-from sim.assembly.skbs import frame_seq, numbered_frame
+from sim.assembly.skbs import frame_seq, make_skb, numbered_frame
 from stack.core.netdevice import netdev_get_tx_queue
 from stack.core.skbuff import skb_from_bytes
 
@@ -134,10 +136,6 @@ def test_a_packet_needing_more_than_the_free_descriptors_gets_busy_then_goes(wat
     the 40 KiB packet buffer (26 × 1518 ≤ 40960 < 27 × 1518) and complete,
     then 58 more wait in the ring (79 − 58 = 21, not below DESC_NEEDED).
     """
-    from scapy.layers.inet import IP, TCP
-    from scapy.layers.l2 import Ether
-
-    from sim.assembly.skbs import make_skb
     s = system("82576", ring_size=80)
     no_bql_limit(s)
     s.nic.mmio_write(0x400, 4, s.nic.regs.get("TCTL") & ~0x2)      # TCTL.EN off

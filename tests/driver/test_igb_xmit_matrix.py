@@ -27,6 +27,7 @@ from sim.assembly.skbs import make_skb, parse_headers, pseudo_header_sum
 from stack.core.skbuff import (CHECKSUM_PARTIAL, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, SKB_GSO_TCPV4,
                                SKB_GSO_TCPV6, SKB_GSO_UDP_L4, skb_checksum_start_offset, skb_headlen,
                                skb_network_offset, skb_shinfo, skb_to_bytes, skb_transport_offset)
+from tests.oracle import ones_sum
 
 NICS = ["82576", "i210"]
 DST, SRC = "00:1b:21:0a:0b:0c", "00:1b:21:01:02:03"
@@ -157,15 +158,6 @@ def assert_frames(got: list[bytes], expected: list[bytes]) -> None:
 
 
 # --- the skb builder itself ------------------------------------------------------------------------
-def _ones_sum(data: bytes) -> int:
-    if len(data) & 1:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
-
-
 @pytest.mark.parametrize("l3", ["v4", "v6"])
 @pytest.mark.parametrize("l4", ["tcp", "udp"])
 def test_make_skb_seed_completes_to_the_real_checksum(l3, l4, system):
@@ -183,7 +175,7 @@ def test_make_skb_seed_completes_to_the_real_checksum(l3, l4, system):
     assert skb.protocol == (ETH_P_IP if l3 == "v4" else ETH_P_IPV6)
     assert skb_headlen(skb) >= start + (32 if l4 == "tcp" else 8)
     assert data[:at] == frame[:at] and data[at + 2:] == frame[at + 2:]
-    completed = ~_ones_sum(data[start:]) & 0xFFFF
+    completed = ~ones_sum(data[start:]) & 0xFFFF
     assert completed == struct.unpack_from("!H", frame, at)[0]   # scapy's checksum
 
 

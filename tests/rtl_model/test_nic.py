@@ -7,6 +7,7 @@ import pytest
 
 from sim.assembly.nic_harness import BAR0, NicTestHost
 from tests.rtl_model.frames import frame, tags
+from rtl_model import descriptors as d
 
 NS = 1000
 US = 1_000_000
@@ -182,7 +183,6 @@ def test_buffer_dma_fault_stops_the_queue_and_raises_a_cause():
     ring = ready(h)
     h.post(ring, frame(100, 1))
     # a descriptor whose buffer address was never mapped
-    from rtl_model import descriptors as d
     h._write_desc(ring, d.encode_adv_data(0xDEAD_0000, 100, eop=True, rs=True, paylen=100))
     h.post(ring, frame(100, 3))
     h.ring_doorbell(ring)
@@ -195,7 +195,6 @@ def test_buffer_dma_fault_stops_the_queue_and_raises_a_cause():
 
 def test_malformed_packet_is_dropped_counted_and_completed():
     """TSE with MSS 0: the packet is dropped and counted, its descriptors still complete."""
-    from rtl_model import descriptors as d
     h = make_host()
     ring = ready(h)
     h._write_desc(ring, d.encode_adv_context(iplen=20, maclen=14, tucmd_ipv4=True, l4t="tcp", l4len=20, mss=0))

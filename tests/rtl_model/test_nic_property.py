@@ -28,7 +28,7 @@ from rtl_model.profiles import get_nic_profile
 from rtl_model.regs import build_table, txq_name
 from sim.host.iommu import IOVA_BASE, IOVA_SIZE
 from sim.assembly.nic_harness import BAR0, BAR0_SIZE, NicTestHost, Offload
-from tests.rtl_model.oracle import strip_fcs
+from tests.oracle import strip_fcs
 
 # IGBSIM_PROPERTY_EXAMPLES=2000 for a soak run; the default keeps the suite fast.
 SETTINGS = settings(max_examples=int(os.environ.get("IGBSIM_PROPERTY_EXAMPLES", "60")), deadline=None,

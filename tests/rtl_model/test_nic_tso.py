@@ -19,7 +19,7 @@ from scapy.packet import Raw, raw
 
 from rtl_model import descriptors as d
 from sim.assembly.nic_harness import NicTestHost, Offload
-from tests.rtl_model.oracle import MAC, V4, V6, assert_checksums_valid, payload_bytes, rechecked, strip_fcs
+from tests.oracle import MAC, V4, V6, assert_checksums_valid, payload_bytes, rechecked, strip_fcs
 
 MSS = 1448
 PAYLOAD = 64000          # L4 payload: PAYLEN fits 18 bits, the packet 2 descriptors of <= 32 KiB

@@ -19,7 +19,7 @@ from scapy.packet import Raw, raw
 
 from rtl_model.offload import (OffloadRequest, build_frames, ethernet_fcs, ipv4_header_checksum,
                                l4_checksum, pseudo_header, sctp_crc32c)
-from tests.rtl_model.oracle import MAC, V4, V6, payload_bytes, rechecked, strip_fcs
+from tests.oracle import MAC, V4, V6, ones_sum, payload_bytes, rechecked, strip_fcs
 
 MSS = 1448
 TS_OPTS = [("NOP", None), ("NOP", None), ("Timestamp", (123456, 654321))]  # 12 bytes: TCP header 32
@@ -254,11 +254,8 @@ def test_ipv4_checksum_offload_as_igb_asks_for_it_without_tucmd_ipv4(l4, use_see
     sent[at:at + 2] = bytes(2)
     if use_seed:   # what the stack leaves: the folded pseudo-header sum, with the L4 length
         l4_len = len(sent) - 34
-        words = struct.unpack("!4H", sent[26:34]) + ({"tcp": 6, "udp": 17}[l4t], l4_len)
-        total = sum(words)
-        while total >> 16:
-            total = (total & 0xFFFF) + (total >> 16)
-        struct.pack_into("!H", sent, at, total)
+        pseudo = sent[26:34] + struct.pack("!HH", {"tcp": 6, "udp": 17}[l4t], l4_len)
+        struct.pack_into("!H", sent, at, ones_sum(bytes(pseudo)))
     res = build_frames(bytes(sent), req, psp=True, use_seed=use_seed)
     assert res.ok, res.problems
     assert strip_fcs(res.frames[0]) == raw(ref)

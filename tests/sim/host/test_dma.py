@@ -6,6 +6,7 @@ from sim.host.dma import (COHERENT_POOL_BASE, COHERENT_POOL_SIZE, CoherentBuffer
                           DmaPoolExhausted)
 from sim.host.iommu import DmaDirection, Iommu
 from sim.host.memory import PAGE_SIZE, PhysMemory
+from sim.host.dma import kmalloc_size
 
 TO_DEV, FROM_DEV, BI = DmaDirection.TO_DEVICE, DmaDirection.FROM_DEVICE, DmaDirection.BIDIRECTIONAL
 
@@ -194,5 +195,4 @@ def test_pools_are_named_regions():
 
 def test_kmalloc_rounds_to_slub_size_classes():
     """ksize(): 60 -> 64, 65 -> 96, 1514 -> 2048, 5000 -> 8192, 9000 -> three pages."""
-    from sim.host.dma import kmalloc_size
     assert [kmalloc_size(n) for n in (1, 60, 65, 1514, 5000, 9000)] == [8, 64, 96, 2048, 8192, 12288]

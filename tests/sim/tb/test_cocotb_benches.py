@@ -38,7 +38,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.mark.parametrize("bench,toplevel,sources,modules,n_tests,parameters", BENCHES, ids=[b[0] for b in BENCHES])
 def test_cocotb_bench(bench, toplevel, sources, modules, n_tests, parameters, tmp_path, monkeypatch):
     runner_mod = pytest.importorskip("cocotb_tools.runner", reason="cocotb is not installed")
-    from cocotb_tools.check_results import get_results
+    from cocotb_tools.check_results import get_results  # only once importorskip found cocotb
 
     # The runner passes this process's sys.path to the simulator's Python as PYTHONPATH:
     # the model is imported as `sim.*` from the repository root, the test modules from sim/tb.

@@ -33,6 +33,7 @@ from stack.core.sock import sock
 from stack.core.softirq import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ
 
 from tests.stack.harness import FakeDriver
+from tests.oracle import ones_sum
 
 L = 100  # frame size of the numbered test frames
 
@@ -45,15 +46,6 @@ def ipv4_frame(src, dst, sport, dport, proto=17, payload=b"hello, world"):
         l4 = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 0x50, 0x18, 65535, 0, 0) + payload
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 1, 0x4000, 64, proto, 0, bytes(src), bytes(dst))
     return bytes.fromhex("020000000002020000000001") + struct.pack("!H", ETH_P_IP) + ip + l4
-
-
-def ones_sum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
 
 
 def sock_with_route(net, dst=True):

@@ -38,6 +38,7 @@ from stack.core.skbuff import consume_skb, dev_kfree_skb_irq, skb_from_bytes, sk
 from stack.core.softirq import NET_TX_SOFTIRQ
 
 from tests.stack.harness import FakeDriver, run_gen
+from sim.assembly.skbs import make_skb
 
 VERSIONS = ["recent", "3.10"]
 L = 100  # frame size used throughout
@@ -212,7 +213,6 @@ def test_an_empty_qdisc_is_bypassed_nothing_enqueued_and_no_net_tx(net, version)
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_bstats_count_gso_segments_and_pkt_len_adds_the_repeated_headers(net, version):
-    from sim.assembly.skbs import make_skb
     fake = make(net, version)
     fake.dev.features = ~0  # every offload
     eth = bytes.fromhex("020000000002020000000001") + b"\x08\x00"

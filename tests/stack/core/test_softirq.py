@@ -12,6 +12,7 @@ from sim.engine import MS, US
 from stack.core.jiffies import HZ, TICK_PS, msecs_to_jiffies, usecs_to_jiffies
 from stack.core.softirq import (HI_SOFTIRQ, MAX_SOFTIRQ_RESTART, NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, RCU_SOFTIRQ,
                                 TASKLET_SOFTIRQ, TIMER_SOFTIRQ)
+from driver.platform.kernel import HZ as DRIVER_HZ
 
 
 def recorder(net, log):
@@ -24,7 +25,6 @@ def recorder(net, log):
 
 
 def test_hz_matches_the_driver_kernel():
-    from driver.platform.kernel import HZ as DRIVER_HZ
     assert HZ == DRIVER_HZ == 250
     assert TICK_PS == 4 * MS
     assert msecs_to_jiffies(2) == 1 and usecs_to_jiffies(2000) == 1 and usecs_to_jiffies(8000) == 2

@@ -27,6 +27,7 @@ from stack.core.skbuff import (CHECKSUM_PARTIAL, SKB_GSO_TCPV4, alloc_skb, kfree
                                skb_reset_transport_header, skb_to_bytes)
 
 from tests.stack.ipv4.harness import MAC_A, MAC_B, MAC_GW, StackEnv, udp_checksum_ok
+from stack.ipv4.route import ip_route_output
 
 
 
@@ -145,7 +146,6 @@ def test_route_is_looked_up_once_per_connection(env):
 
 
 def test_longest_prefix_match_picks_the_most_specific_route(env):
-    from stack.ipv4.route import ip_route_output
     iproute2.ip_route_add(env.net, "10.1.0.0/16", via="10.0.0.2")
     iproute2.ip_route_add(env.net, "10.1.2.0/24", via="10.0.0.254")
     assert ip_route_output(env.net, "10.1.2.3").rt_gateway == in_aton("10.0.0.254")

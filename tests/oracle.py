@@ -1,11 +1,13 @@
-"""What the NIC's output must be, computed independently of the model: scapy and zlib only.
+"""What frames and checksums must be, computed independently of the model: scapy, zlib and RFC 1071 only.
 
-Shared by the NIC tests that check frames byte for byte (offloads, TSO,
-the property tests): the FCS checked with ``zlib.crc32``, checksums
-recomputed by scapy, deterministic payloads and the documentation
-addresses the packets use (RFC 5737 / RFC 3849). Nothing here imports the
-model, so a model bug cannot hide in its own oracle.
+Shared by the tests that check frames byte for byte (the NIC's offloads,
+TSO and property tests, the driver's transmit matrix, the device layer):
+the FCS checked with ``zlib.crc32``, checksums recomputed by scapy or
+summed here word by word (RFC 1071), deterministic payloads and the
+documentation addresses the packets use (RFC 5737 / RFC 3849). Nothing here
+imports the model, so a model bug cannot hide in its own oracle.
 """
+import struct
 import zlib
 
 from scapy.layers.inet import IP, TCP, UDP
@@ -45,3 +47,13 @@ def assert_checksums_valid(pkt) -> None:
     for layer in (TCP, UDP):
         if layer in pkt:
             assert pkt[layer].chksum == ref[layer].chksum, f"{layer.__name__} checksum"
+
+
+def ones_sum(data: bytes) -> int:
+    """RFC 1071: the folded 16-bit one's-complement sum of ``data`` (zero-padded to even), uncomplemented."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
