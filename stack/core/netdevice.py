@@ -34,7 +34,7 @@ from .dynamic_queue_limits import dql, dql_init
 from .jiffies import HZ, jiffies, time_after
 
 __all__ = [
-    "NETDEV_TX_OK", "NETDEV_TX_BUSY", "NET_XMIT_SUCCESS", "NET_XMIT_DROP", "NET_XMIT_CN",
+    "NETDEV_TX_OK", "NETDEV_TX_BUSY", "NET_RX_SUCCESS", "NET_RX_DROP", "NET_XMIT_SUCCESS", "NET_XMIT_DROP", "NET_XMIT_CN",
     "NET_XMIT_MASK", "__QUEUE_STATE_DRV_XOFF", "__QUEUE_STATE_STACK_XOFF", "__QUEUE_STATE_FROZEN",
     "QUEUE_STATE_DRV_XOFF", "QUEUE_STATE_STACK_XOFF", "QUEUE_STATE_FROZEN", "QUEUE_STATE_ANY_XOFF",
     "QUEUE_STATE_ANY_XOFF_OR_FROZEN", "__LINK_STATE_START", "__LINK_STATE_PRESENT",
@@ -57,6 +57,8 @@ __all__ = [
 # --- return codes -------------------------------------------------------------------------
 NETDEV_TX_OK = 0x00
 NETDEV_TX_BUSY = 0x10
+NET_RX_SUCCESS = 0
+NET_RX_DROP = 1
 NET_XMIT_SUCCESS = 0x00
 NET_XMIT_DROP = 0x01
 NET_XMIT_CN = 0x02

@@ -66,6 +66,7 @@ __all__ = [
     "skb_shinfo", "skb_frag_size", "skb_frag_off", "skb_frag_page", "skb_frag_address",
     "skb_frag_bytes", "skb_fill_page_desc", "skb_put_frag_data",
     "skb_reset_mac_header", "skb_reset_network_header", "skb_reset_transport_header",
+    "skb_mac_header_was_set", "skb_transport_header_was_set",
     "skb_set_network_header", "skb_set_transport_header", "skb_network_offset",
     "skb_transport_offset", "skb_network_header_len", "skb_checksum_start_offset",
     "skb_partial_csum_set", "skb_is_gso", "skb_is_gso_v6",
@@ -501,6 +502,16 @@ def skb_to_bytes(skb: SkBuff) -> bytes:
 
 
 # --- header offsets -----------------------------------------------------------------------
+def skb_mac_header_was_set(skb: SkBuff) -> bool:
+    """``skb_mac_header_was_set``: the MAC header offset has been set."""
+    return skb.mac_header != _UNSET
+
+
+def skb_transport_header_was_set(skb: SkBuff) -> bool:
+    """``skb_transport_header_was_set``: the transport header offset has been set."""
+    return skb.transport_header != _UNSET
+
+
 def skb_reset_mac_header(skb: SkBuff) -> None:
     skb.mac_header = skb.data - skb.head
 
