@@ -73,7 +73,7 @@ from .skbuff import (CHECKSUM_COMPLETE, CHECKSUM_NONE, CHECKSUM_PARTIAL, CHECKSU
                      ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, SKB_GSO_TCPV4, SKB_GSO_TCPV6, kfree_skb, pskb_expand_head,
                      skb_checksum_start_offset, skb_header_cloned, skb_is_gso, skb_mac_header_was_set, skb_pull,
                      skb_reset_mac_header, skb_reset_network_header, skb_reset_transport_header,
-                     skb_to_bytes, skb_transport_header_was_set)
+                     skb_to_bytes, skb_transport_header_was_set, vlan_get_protocol)
 
 __all__ = [
     "NETIF_F_GSO_SHIFT", "NETIF_F_GSO_MASK", "NETIF_F_CSUM_MASK",
@@ -337,22 +337,12 @@ def can_checksum_protocol(features: int, protocol: int) -> bool:
     return False
 
 
-def _vlan_get_protocol(skb) -> int:
-    proto = skb.protocol
-    if proto == ETH_P_8021Q:
-        start = skb.mac_header if skb_mac_header_was_set(skb) else skb.data - skb.head
-        raw = skb.mem.read(skb.head + start + 16, 2)
-        if len(raw) == 2:
-            (proto,) = struct.unpack("!H", raw)
-    return proto
-
-
 def netif_skb_features(skb, dev) -> int:
     """The device's features as they apply to ``skb`` (no checksum/GSO for a protocol it cannot sum)."""
     features = dev.features
     if skb_is_gso(skb) and skb.shinfo.gso_segs > dev.gso_max_segs:
         features &= ~NETIF_F_GSO_MASK
-    if skb.ip_summed != CHECKSUM_NONE and not can_checksum_protocol(features, _vlan_get_protocol(skb)):
+    if skb.ip_summed != CHECKSUM_NONE and not can_checksum_protocol(features, vlan_get_protocol(skb)):
         features &= ~(NETIF_F_CSUM_MASK | NETIF_F_GSO_MASK)
     return features
 

@@ -72,6 +72,7 @@ __all__ = [
     "skb_partial_csum_set", "skb_is_gso", "skb_is_gso_v6",
     "skb_get_queue_mapping", "skb_set_queue_mapping",
     "skb_vlan_tag_present", "skb_vlan_tag_get", "__vlan_hwaccel_put_tag", "__vlan_hwaccel_clear_tag",
+    "vlan_get_protocol",
     "skb_orphan", "kfree_skb", "consume_skb", "dev_kfree_skb", "dev_kfree_skb_any",
     "dev_consume_skb_any", "dev_kfree_skb_irq", "dev_consume_skb_irq", "napi_consume_skb",
     "skb_free_deferred",
@@ -596,6 +597,19 @@ def __vlan_hwaccel_put_tag(skb: SkBuff, proto: int, tci: int) -> None:
 def __vlan_hwaccel_clear_tag(skb: SkBuff) -> None:
     skb.vlan_present = False
     skb.vlan_tci = 0
+
+
+def vlan_get_protocol(skb: SkBuff, load: Callable[[int, int], bytes] | None = None) -> int:
+    """``vlan_get_protocol`` (``if_vlan.h``): the L3 protocol, read past an in-band 802.1Q tag
+    (``data`` at the Ethernet header) when the frame holds one; else ``skb.protocol``.
+
+    ``load(addr, n)`` reads the tag's bytes: the driver passes its CPU's load (its accesses go
+    through the memory model); the device layer reads the skb's memory directly.
+    """
+    if skb.protocol == ETH_P_8021Q and skb.len >= ETH_HLEN + 4:
+        raw = (load or skb.mem.read)(skb.data + ETH_HLEN + 2, 2)
+        return int.from_bytes(raw, "big")
+    return skb.protocol
 
 
 # --- freeing -------------------------------------------------------------------------------
