@@ -100,22 +100,9 @@ E1000_ADVTXD_TUCMD_L4T_RSV = 0x00001800  # FreeBSD/DPDK name: reserved L4 type
 E1000_ADVTXD_L4LEN_SHIFT = 8           # mss_l4len_idx: IDX 6:4, L4LEN 15:8, MSS 31:16
 E1000_ADVTXD_MSS_SHIFT = 16
 
-# --- §2.5 driver-side constants (igb.h) ------------------------------------------------------------
-IGB_TXD_DCMD = E1000_ADVTXD_DCMD_EOP | E1000_ADVTXD_DCMD_RS  # 0x09000000
+# --- §2.5 igb's split of a buffer into data descriptors (igb.h), for txd_use_count ---------------------
 IGB_MAX_TXD_PWR = 15
 IGB_MAX_DATA_PER_TXD = 1 << IGB_MAX_TXD_PWR  # 32768: power-of-two split below the 65535 field limit
-MAX_SKB_FRAGS = 17
-DESC_NEEDED = MAX_SKB_FRAGS + 4              # 21
-TX_WAKE_THRESHOLD = DESC_NEEDED * 2          # 42
-IGB_TX_FLAGS_VLAN = 0x01
-IGB_TX_FLAGS_TSO = 0x02
-IGB_TX_FLAGS_TSTAMP = 0x04
-IGB_TX_FLAGS_IPV4 = 0x10
-IGB_TX_FLAGS_CSUM = 0x20
-IGB_TX_FLAGS_VLAN_MASK = 0xFFFF0000
-IGB_TX_FLAGS_VLAN_SHIFT = 16
-IGB_MAX_MAC_HDR_LEN = 127      # ndo_features_check limits (§2.3)
-IGB_MAX_NETWORK_HDR_LEN = 511
 DTXMXPKTSZ_DEFAULT_BYTES = 9728  # I210 max packet without TSO (§2.2)
 
 # Offload header limits of the context descriptor (§2.3, I210 p289–p291).

@@ -18,7 +18,7 @@ changes nothing.
 """
 from __future__ import annotations
 
-from .core.netcore import KERNEL_VERSIONS
+from .core.netcore import check_kernel_version
 from .ipv4.inet import inet_init
 from .socket import sock_init
 
@@ -28,8 +28,7 @@ __all__ = ["net_init"]
 def net_init(net, kernel_version: str | None = None) -> None:
     """Initialise ``net``'s protocol layers (module docstring); ``kernel_version`` sets ``net.kernel_version``."""
     if kernel_version is not None:
-        if kernel_version not in KERNEL_VERSIONS:
-            raise ValueError(f"kernel_version {kernel_version!r}: one of {KERNEL_VERSIONS}")
+        check_kernel_version(kernel_version)
         net.kernel_version = kernel_version
     sock_init(net)
     inet_init(net)

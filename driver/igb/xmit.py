@@ -29,10 +29,10 @@ from stack.core.checksum import csum_fold, csum_partial, csum_replace_by_diff
 from stack.core.dev import skb_checksum_help
 from stack.core.netdevice import (NETDEV_TX_BUSY, NETDEV_TX_OK, netdev_get_tx_queue, netif_stop_subqueue,
                                   netif_wake_subqueue, netif_xmit_stopped)
-from stack.core.skbuff import (CHECKSUM_PARTIAL, ETH_P_8021Q, SKB_GSO_UDP_L4, dev_kfree_skb_any, pskb_expand_head,
+from stack.core.skbuff import (CHECKSUM_PARTIAL, SKB_GSO_UDP_L4, dev_kfree_skb_any, pskb_expand_head,
                                skb_checksum_start_offset, skb_cow_head, skb_frag_off, skb_frag_page,
                                skb_frag_size, skb_headlen, skb_is_gso, skb_network_offset, skb_put, skb_shinfo,
-                               skb_tailroom, skb_vlan_tag_get, skb_vlan_tag_present)
+                               skb_tailroom, skb_vlan_tag_get, skb_vlan_tag_present, vlan_get_protocol)
 
 from .e1000_regs import (E1000_ADVTXD_DCMD_DEXT, E1000_ADVTXD_DCMD_IFCS, E1000_ADVTXD_DCMD_TSE,
                          E1000_ADVTXD_DCMD_VLE, E1000_ADVTXD_DTYP_CTXT, E1000_ADVTXD_DTYP_DATA,
@@ -66,13 +66,6 @@ def _be16(kernel, addr: int) -> int:
 
 def _put_be16(kernel, addr: int, value: int) -> None:
     kernel.write_bytes(addr, struct.pack(">H", value & 0xFFFF))
-
-
-def _vlan_get_protocol(kernel, skb) -> int:
-    """``vlan_get_protocol``: the L3 protocol, read past an in-band 802.1Q tag when there is one."""
-    if skb.protocol == ETH_P_8021Q and skb.len >= 18:
-        return _be16(kernel, skb.data + 16)
-    return skb.protocol
 
 
 # --- descriptor writes --------------------------------------------------------------------------
@@ -345,7 +338,7 @@ def igb_xmit_frame_ring(skb, tx_ring: igb_ring) -> int:
     if skb_vlan_tag_present(skb):
         tx_flags |= IGB_TX_FLAGS_VLAN | (skb_vlan_tag_get(skb) << IGB_TX_FLAGS_VLAN_SHIFT)
     first.tx_flags = tx_flags
-    first.protocol = _vlan_get_protocol(tx_ring.adapter.kernel, skb)
+    first.protocol = vlan_get_protocol(skb, tx_ring.adapter.kernel.read_bytes)
     tso, hdr_len = igb_tso(tx_ring, first)
     if tso < 0:
         dev_kfree_skb_any(first.skb)   # out_drop:

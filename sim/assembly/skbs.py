@@ -67,12 +67,11 @@ from stack.core.skbuff import (ETH_HLEN, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, SKB_
                                SKB_GSO_UDP_L4, SkBuff, __vlan_hwaccel_put_tag, skb_from_bytes,
                                skb_partial_csum_set, skb_reset_mac_header, skb_set_network_header,
                                skb_set_transport_header, skb_shinfo)
+from stack.ipv4.ip import IPPROTO_TCP, IPPROTO_UDP
 
 __all__ = ["Headers", "parse_headers", "pseudo_header_sum", "make_skb", "numbered_frame", "frame_seq",
-           "IPPROTO_TCP", "IPPROTO_UDP", "TCP_CSUM_OFFSET", "UDP_CSUM_OFFSET", "ETH_P_TEST"]
+           "TCP_CSUM_OFFSET", "UDP_CSUM_OFFSET", "ETH_P_TEST"]
 
-IPPROTO_TCP = 6
-IPPROTO_UDP = 17
 #: offsetof(struct tcphdr, check) / offsetof(struct udphdr, check)
 TCP_CSUM_OFFSET = 16
 UDP_CSUM_OFFSET = 6

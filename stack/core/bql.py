@@ -16,8 +16,7 @@ from .dynamic_queue_limits import dql_avail, dql_completed, dql_queued, dql_rese
 from .jiffies import HZ
 from .netdevice import QUEUE_STATE_STACK_XOFF, netdev_queue, netif_schedule_queue
 
-__all__ = ["netdev_tx_sent_queue", "netdev_tx_completed_queue", "netdev_tx_reset_queue", "netdev_sent_queue",
-           "netdev_completed_queue", "netdev_reset_queue", "bql_sysfs"]
+__all__ = ["netdev_tx_sent_queue", "netdev_tx_completed_queue", "netdev_tx_reset_queue", "bql_sysfs"]
 
 
 # --- the netdev hooks ----------------------------------------------------------------------------
@@ -50,18 +49,6 @@ def netdev_tx_reset_queue(txq: netdev_queue) -> None:
     """Forget everything in flight (ring cleaned at down/reset)."""
     txq.state &= ~QUEUE_STATE_STACK_XOFF
     dql_reset(txq.dql)
-
-
-def netdev_sent_queue(dev, nbytes: int) -> None:
-    netdev_tx_sent_queue(dev._tx[0], nbytes)
-
-
-def netdev_completed_queue(dev, pkts: int, nbytes: int) -> None:
-    netdev_tx_completed_queue(dev._tx[0], pkts, nbytes)
-
-
-def netdev_reset_queue(dev) -> None:
-    netdev_tx_reset_queue(dev._tx[0])
 
 
 def bql_sysfs(txq: netdev_queue) -> dict[str, int]:

@@ -61,7 +61,7 @@ from .checksum import CSUM_MANGLED_0, csum_fold, csum_partial
 from .cputime import charge
 from .errno import EINVAL
 from .napi import NAPIF_STATE_SCHED, napi_schedule_on, napi_struct
-from .netdevice import (NET_XMIT_DROP, NET_XMIT_MASK, NET_XMIT_SUCCESS, NETDEV_TX_BUSY, NETDEV_TX_OK,
+from .netdevice import (NET_RX_DROP, NET_RX_SUCCESS, NET_XMIT_DROP, NET_XMIT_MASK, NET_XMIT_SUCCESS, NETDEV_TX_BUSY, NETDEV_TX_OK,
                         NETIF_F_HW_CSUM, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM, NETIF_F_IPV6_CSUM, NETIF_F_SG,
                         __LINK_STATE_START, NetDevice, __netdev_watchdog_up, netdev_get_tx_queue, netdev_start_xmit,
                         netif_carrier_ok, netif_running, netif_trans_update, netif_tx_queue_stopped)
@@ -71,11 +71,12 @@ from .qdisc import (Qdisc, TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, __qdisc_run,
                     qdisc_run_end, sch_direct_xmit)
 from .skbuff import (CHECKSUM_COMPLETE, CHECKSUM_NONE, CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, ETH_HLEN,
                      ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, SKB_GSO_TCPV4, SKB_GSO_TCPV6, kfree_skb, pskb_expand_head,
-                     skb_checksum_start_offset, skb_header_cloned, skb_is_gso, skb_pull, skb_reset_mac_header,
-                     skb_reset_network_header, skb_reset_transport_header, skb_to_bytes)
+                     skb_checksum_start_offset, skb_header_cloned, skb_is_gso, skb_mac_header_was_set, skb_pull,
+                     skb_reset_mac_header, skb_reset_network_header, skb_reset_transport_header,
+                     skb_to_bytes, skb_transport_header_was_set, vlan_get_protocol)
 
 __all__ = [
-    "NET_RX_SUCCESS", "NET_RX_DROP", "NETIF_F_GSO_SHIFT", "NETIF_F_GSO_MASK", "NETIF_F_CSUM_MASK",
+    "NETIF_F_GSO_SHIFT", "NETIF_F_GSO_MASK", "NETIF_F_CSUM_MASK",
     "dev_queue_xmit", "netdev_pick_tx", "__netdev_pick_tx", "dev_cap_txqueue",
     "get_xps_queue", "skb_tx_hash", "skb_get_hash", "reciprocal_scale", "jhash_3words", "jhash_1word",
     "sk_tx_queue_get", "sk_tx_queue_set", "can_checksum_protocol", "netif_skb_features", "net_gso_ok",
@@ -85,13 +86,10 @@ __all__ = [
     "dev_open", "dev_close", "net_tx_action", "net_dev_init",
 ]
 
-NET_RX_SUCCESS = 0
-NET_RX_DROP = 1
 #: ``NETIF_F_GSO_SHIFT``: feature bit of GSO type ``t`` is ``t << 16`` (NETIF_F_TSO = SKB_GSO_TCPV4 << 16).
 NETIF_F_GSO_SHIFT = 16
 NETIF_F_GSO_MASK = ((1 << 18) - 1) << NETIF_F_GSO_SHIFT
 NETIF_F_CSUM_MASK = NETIF_F_IP_CSUM | NETIF_F_HW_CSUM | NETIF_F_IPV6_CSUM
-_UNSET = 0xFFFF
 _U32 = 0xFFFF_FFFF
 
 
@@ -286,7 +284,7 @@ def _fold_addr(addr: bytes) -> int:
 
 def _flow_hash(skb) -> int:
     """A reproducible flow hash from the packet's headers (``__skb_get_hash`` with a fixed key)."""
-    base = skb.mac_header if skb.mac_header != _UNSET else skb.data - skb.head
+    base = skb.mac_header if skb_mac_header_was_set(skb) else skb.data - skb.head
     frame = skb.mem.read(skb.head + base, max(0, min(skb.tail - base, 128)))
     if len(frame) < ETH_HLEN:
         return jhash_1word(skb.protocol, 0) or 1
@@ -339,22 +337,12 @@ def can_checksum_protocol(features: int, protocol: int) -> bool:
     return False
 
 
-def _vlan_get_protocol(skb) -> int:
-    proto = skb.protocol
-    if proto == ETH_P_8021Q:
-        start = skb.mac_header if skb.mac_header != _UNSET else skb.data - skb.head
-        raw = skb.mem.read(skb.head + start + 16, 2)
-        if len(raw) == 2:
-            (proto,) = struct.unpack("!H", raw)
-    return proto
-
-
 def netif_skb_features(skb, dev) -> int:
     """The device's features as they apply to ``skb`` (no checksum/GSO for a protocol it cannot sum)."""
     features = dev.features
     if skb_is_gso(skb) and skb.shinfo.gso_segs > dev.gso_max_segs:
         features &= ~NETIF_F_GSO_MASK
-    if skb.ip_summed != CHECKSUM_NONE and not can_checksum_protocol(features, _vlan_get_protocol(skb)):
+    if skb.ip_summed != CHECKSUM_NONE and not can_checksum_protocol(features, vlan_get_protocol(skb)):
         features &= ~(NETIF_F_CSUM_MASK | NETIF_F_GSO_MASK)
     return features
 
@@ -443,7 +431,7 @@ def skb_checksum_help(skb) -> int:
 # --- to the driver --------------------------------------------------------------------------------
 def _frame_from_mac(skb) -> bytes:
     """The frame's bytes from the MAC header on (the header may have been pulled already)."""
-    if skb.mac_header == _UNSET:
+    if not skb_mac_header_was_set(skb):
         return skb_to_bytes(skb)
     pulled = (skb.data - skb.head) - skb.mac_header
     head = skb.mem.read(skb.head + skb.mac_header, pulled) if pulled > 0 else b""
@@ -518,7 +506,7 @@ def netif_receive_skb(skb) -> int:
         skb.protocol = eth_type_trans(skb, dev)
     net.softnet_data[net.ctx.cpu.index].processed += 1
     skb_reset_network_header(skb)
-    if skb.transport_header == _UNSET:
+    if not skb_transport_header_was_set(skb):
         skb_reset_transport_header(skb)
     net.count("netif_receive_skb", 1, skb.len)
     if dev.taps:

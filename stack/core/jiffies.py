@@ -14,7 +14,7 @@ from __future__ import annotations
 from sim.engine import S
 
 __all__ = [
-    "HZ", "TICK_PS", "USEC_PER_SEC", "MSEC_PER_SEC", "jiffies", "jiffies_to_ps",
+    "HZ", "TICK_PS", "USEC_PER_SEC", "MSEC_PER_SEC", "jiffies",
     "usecs_to_jiffies", "msecs_to_jiffies", "time_after", "time_after_eq", "time_before",
     "round_jiffies",
 ]
@@ -30,11 +30,6 @@ MSEC_PER_SEC = 1_000
 def jiffies(now_ps: int) -> int:
     """Whole ticks elapsed at time ``now_ps``."""
     return now_ps // TICK_PS
-
-
-def jiffies_to_ps(j: int) -> int:
-    """The time at which the tick that makes ``jiffies == j`` happens."""
-    return j * TICK_PS
 
 
 def usecs_to_jiffies(us: int) -> int:

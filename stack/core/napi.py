@@ -41,9 +41,8 @@ __all__ = [
     "NAPI_POLL_WEIGHT", "NAPIF_STATE_SCHED", "NAPIF_STATE_MISSED", "NAPIF_STATE_DISABLE",
     "NAPIF_STATE_NPSVC", "NapiBug", "napi_struct", "softnet_data",
     "netif_napi_add", "netif_napi_del", "napi_schedule_prep", "____napi_schedule", "napi_schedule_on",
-    "__napi_schedule", "napi_schedule",
-    "napi_schedule_irqoff", "napi_complete_done", "napi_complete", "napi_disable", "napi_enable",
-    "napi_is_scheduled", "net_rx_action",
+    "__napi_schedule", "napi_schedule", "napi_complete_done", "napi_complete", "napi_disable", "napi_enable",
+    "net_rx_action",
 ]
 
 log = logging.getLogger("igbsim.stack.core.napi")
@@ -188,14 +187,6 @@ def napi_schedule(n: napi_struct) -> bool:
         __napi_schedule(n)
         return True
     return False
-
-
-#: Same as napi_schedule (Linux skips saving the IRQ flags).
-napi_schedule_irqoff = napi_schedule
-
-
-def napi_is_scheduled(n: napi_struct) -> bool:
-    return bool(n.state & NAPIF_STATE_SCHED)
 
 
 def napi_complete_done(n: napi_struct, work_done: int) -> bool:

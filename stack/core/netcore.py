@@ -66,10 +66,16 @@ if TYPE_CHECKING:  # the protocol side's types, for the annotations only: the ne
     from stack.netfilter import netns_nf
     from stack.socket import SocketTable
 
-__all__ = ["KERNEL_VERSIONS", "NetCore"]
+__all__ = ["KERNEL_VERSIONS", "check_kernel_version", "NetCore"]
 
 #: The kernel versions whose differing behaviour the layers model (stack_facts §12).
 KERNEL_VERSIONS = ("recent", "3.10")
+
+
+def check_kernel_version(kernel_version: str) -> None:
+    """Raise ValueError unless ``kernel_version`` is one of :data:`KERNEL_VERSIONS`."""
+    if kernel_version not in KERNEL_VERSIONS:
+        raise ValueError(f"kernel_version {kernel_version!r}: one of {KERNEL_VERSIONS}")
 
 
 class NetCore:
@@ -103,8 +109,7 @@ class NetCore:
         self.dev_tx_weight = 64
         self.netdev_max_backlog = 1000
         #: "recent" (6.x behaviour) or "3.10" where the layers model both (stack_facts §12).
-        if kernel_version not in KERNEL_VERSIONS:
-            raise ValueError(f"kernel_version {kernel_version!r}: one of {KERNEL_VERSIONS}")
+        check_kernel_version(kernel_version)
         self.kernel_version = kernel_version
         #: The qdisc of a device that is down (set by net_dev_init, below).
         self.noop_qdisc: Qdisc

@@ -34,7 +34,7 @@ from .dynamic_queue_limits import dql, dql_init
 from .jiffies import HZ, jiffies, time_after
 
 __all__ = [
-    "NETDEV_TX_OK", "NETDEV_TX_BUSY", "NET_XMIT_SUCCESS", "NET_XMIT_DROP", "NET_XMIT_CN",
+    "NETDEV_TX_OK", "NETDEV_TX_BUSY", "NET_RX_SUCCESS", "NET_RX_DROP", "NET_XMIT_SUCCESS", "NET_XMIT_DROP", "NET_XMIT_CN",
     "NET_XMIT_MASK", "__QUEUE_STATE_DRV_XOFF", "__QUEUE_STATE_STACK_XOFF", "__QUEUE_STATE_FROZEN",
     "QUEUE_STATE_DRV_XOFF", "QUEUE_STATE_STACK_XOFF", "QUEUE_STATE_FROZEN", "QUEUE_STATE_ANY_XOFF",
     "QUEUE_STATE_ANY_XOFF_OR_FROZEN", "__LINK_STATE_START", "__LINK_STATE_PRESENT",
@@ -43,12 +43,10 @@ __all__ = [
     "NETIF_F_TSO", "NETIF_F_TSO6", "NETIF_F_GSO_UDP_L4", "NETIF_F_RXCSUM", "NETIF_F_LLTX",
     "net_device_stats", "netdev_queue", "NetDevice",
     "netdev_get_tx_queue", "skb_get_tx_queue", "netif_tx_stop_queue", "netif_tx_start_queue",
-    "netif_tx_wake_queue", "netif_tx_start_all_queues", "netif_tx_wake_all_queues",
-    "netif_tx_stop_all_queues", "netif_tx_disable", "netif_stop_queue", "netif_start_queue",
-    "netif_wake_queue", "netif_queue_stopped", "netif_stop_subqueue", "netif_start_subqueue",
-    "netif_wake_subqueue", "__netif_subqueue_stopped",
-    "netif_subqueue_stopped", "netif_tx_queue_stopped", "netif_xmit_stopped",
-    "netif_xmit_frozen_or_stopped", "netif_xmit_frozen_or_drv_stopped",
+    "netif_tx_wake_queue", "netif_tx_start_all_queues",
+    "netif_tx_stop_all_queues", "netif_stop_subqueue",
+    "netif_wake_subqueue", "__netif_subqueue_stopped", "netif_tx_queue_stopped", "netif_xmit_stopped",
+    "netif_xmit_frozen_or_stopped",
     "netif_schedule_queue", "txq_trans_update", "netif_trans_update",
     "netif_running", "netif_device_present", "netif_carrier_on", "netif_carrier_off",
     "netif_carrier_ok", "netdev_start_xmit", "__netdev_watchdog_up", "dev_watchdog",
@@ -57,6 +55,8 @@ __all__ = [
 # --- return codes -------------------------------------------------------------------------
 NETDEV_TX_OK = 0x00
 NETDEV_TX_BUSY = 0x10
+NET_RX_SUCCESS = 0
+NET_RX_DROP = 1
 NET_XMIT_SUCCESS = 0x00
 NET_XMIT_DROP = 0x01
 NET_XMIT_CN = 0x02
@@ -230,42 +230,13 @@ def netif_tx_start_all_queues(dev: NetDevice) -> None:
         netif_tx_start_queue(txq)
 
 
-def netif_tx_wake_all_queues(dev: NetDevice) -> None:
-    for txq in dev._tx:
-        netif_tx_wake_queue(txq)
-
-
 def netif_tx_stop_all_queues(dev: NetDevice) -> None:
     for txq in dev._tx:
         netif_tx_stop_queue(txq)
 
 
-#: Linux takes each queue's xmit lock around the stop; nothing can race with it here.
-netif_tx_disable = netif_tx_stop_all_queues
-
-
-def netif_stop_queue(dev: NetDevice) -> None:
-    netif_tx_stop_queue(dev._tx[0])
-
-
-def netif_start_queue(dev: NetDevice) -> None:
-    netif_tx_start_queue(dev._tx[0])
-
-
-def netif_wake_queue(dev: NetDevice) -> None:
-    netif_tx_wake_queue(dev._tx[0])
-
-
-def netif_queue_stopped(dev: NetDevice) -> bool:
-    return netif_tx_queue_stopped(dev._tx[0])
-
-
 def netif_stop_subqueue(dev: NetDevice, queue_index: int) -> None:
     netif_tx_stop_queue(dev._tx[queue_index])
-
-
-def netif_start_subqueue(dev: NetDevice, queue_index: int) -> None:
-    netif_tx_start_queue(dev._tx[queue_index])
 
 
 def netif_wake_subqueue(dev: NetDevice, queue_index: int) -> None:
@@ -275,10 +246,6 @@ def netif_wake_subqueue(dev: NetDevice, queue_index: int) -> None:
 def __netif_subqueue_stopped(dev: NetDevice, queue_index: int) -> bool:
     """True if the driver stopped TX queue ``queue_index`` (DRV_XOFF; BQL's XOFF does not count)."""
     return bool(dev._tx[queue_index].state & QUEUE_STATE_DRV_XOFF)
-
-
-def netif_subqueue_stopped(dev: NetDevice, skb) -> bool:
-    return __netif_subqueue_stopped(dev, skb.queue_mapping)
 
 
 def netif_tx_queue_stopped(txq: netdev_queue) -> bool:
@@ -292,10 +259,6 @@ def netif_xmit_stopped(txq: netdev_queue) -> bool:
 
 def netif_xmit_frozen_or_stopped(txq: netdev_queue) -> bool:
     return bool(txq.state & QUEUE_STATE_ANY_XOFF_OR_FROZEN)
-
-
-def netif_xmit_frozen_or_drv_stopped(txq: netdev_queue) -> bool:
-    return bool(txq.state & (QUEUE_STATE_DRV_XOFF | QUEUE_STATE_FROZEN))
 
 
 def netif_schedule_queue(txq: netdev_queue) -> None:

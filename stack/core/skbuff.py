@@ -62,17 +62,18 @@ __all__ = [
     "alloc_skb", "skb_from_bytes", "skb_to_bytes", "skb_clone", "skb_get",
     "skb_header_cloned", "pskb_expand_head", "skb_cow_head",
     "skb_reserve", "skb_put", "skb_put_data", "skb_push", "skb_pull",
-    "skb_headroom", "skb_tailroom", "skb_headlen", "skb_is_nonlinear", "skb_tail_pointer",
-    "skb_shinfo", "skb_frag_size", "skb_frag_off", "skb_frag_page", "skb_frag_address",
+    "skb_headroom", "skb_tailroom", "skb_headlen",
+    "skb_shinfo", "skb_frag_size", "skb_frag_off", "skb_frag_page",
     "skb_frag_bytes", "skb_fill_page_desc", "skb_put_frag_data",
     "skb_reset_mac_header", "skb_reset_network_header", "skb_reset_transport_header",
+    "skb_mac_header_was_set", "skb_transport_header_was_set",
     "skb_set_network_header", "skb_set_transport_header", "skb_network_offset",
     "skb_transport_offset", "skb_network_header_len", "skb_checksum_start_offset",
-    "skb_partial_csum_set", "skb_is_gso", "skb_is_gso_v6",
-    "skb_get_queue_mapping", "skb_set_queue_mapping",
+    "skb_partial_csum_set", "skb_is_gso",
     "skb_vlan_tag_present", "skb_vlan_tag_get", "__vlan_hwaccel_put_tag", "__vlan_hwaccel_clear_tag",
+    "vlan_get_protocol",
     "skb_orphan", "kfree_skb", "consume_skb", "dev_kfree_skb", "dev_kfree_skb_any",
-    "dev_consume_skb_any", "dev_kfree_skb_irq", "dev_consume_skb_irq", "napi_consume_skb",
+    "dev_consume_skb_any", "dev_kfree_skb_irq", "napi_consume_skb",
     "skb_free_deferred",
 ]
 
@@ -415,14 +416,6 @@ def skb_headlen(skb: SkBuff) -> int:
     return skb.len - skb.data_len
 
 
-def skb_is_nonlinear(skb: SkBuff) -> bool:
-    return skb.data_len != 0
-
-
-def skb_tail_pointer(skb: SkBuff) -> int:
-    return skb.head + skb.tail
-
-
 # --- frags -----------------------------------------------------------------------------
 def skb_shinfo(skb: SkBuff) -> skb_shared_info:
     return skb.shinfo
@@ -438,13 +431,6 @@ def skb_frag_off(frag: SkbFrag) -> int:
 
 def skb_frag_page(frag: SkbFrag):
     return frag.page
-
-
-def skb_frag_address(frag: SkbFrag) -> int:
-    """Physical address of the frag's first byte (its page must be in host memory)."""
-    if type(frag.page) is not int:
-        raise SkbBug(f"{frag!r} is not in host memory")
-    return frag.page + frag.offset
 
 
 def skb_frag_bytes(mem: SkbMemory, frag: SkbFrag) -> bytes:
@@ -501,6 +487,16 @@ def skb_to_bytes(skb: SkBuff) -> bytes:
 
 
 # --- header offsets -----------------------------------------------------------------------
+def skb_mac_header_was_set(skb: SkBuff) -> bool:
+    """``skb_mac_header_was_set``: the MAC header offset has been set."""
+    return skb.mac_header != _UNSET
+
+
+def skb_transport_header_was_set(skb: SkBuff) -> bool:
+    """``skb_transport_header_was_set``: the transport header offset has been set."""
+    return skb.transport_header != _UNSET
+
+
 def skb_reset_mac_header(skb: SkBuff) -> None:
     skb.mac_header = skb.data - skb.head
 
@@ -555,18 +551,6 @@ def skb_is_gso(skb: SkBuff) -> bool:
     return skb.shinfo.gso_size != 0
 
 
-def skb_is_gso_v6(skb: SkBuff) -> bool:
-    return bool(skb.shinfo.gso_type & SKB_GSO_TCPV6)
-
-
-def skb_get_queue_mapping(skb: SkBuff) -> int:
-    return skb.queue_mapping
-
-
-def skb_set_queue_mapping(skb: SkBuff, queue: int) -> None:
-    skb.queue_mapping = queue
-
-
 def skb_vlan_tag_present(skb: SkBuff) -> bool:
     return skb.vlan_present
 
@@ -585,6 +569,19 @@ def __vlan_hwaccel_put_tag(skb: SkBuff, proto: int, tci: int) -> None:
 def __vlan_hwaccel_clear_tag(skb: SkBuff) -> None:
     skb.vlan_present = False
     skb.vlan_tci = 0
+
+
+def vlan_get_protocol(skb: SkBuff, load: Callable[[int, int], bytes] | None = None) -> int:
+    """``vlan_get_protocol`` (``if_vlan.h``): the L3 protocol, read past an in-band 802.1Q tag
+    (``data`` at the Ethernet header) when the frame holds one; else ``skb.protocol``.
+
+    ``load(addr, n)`` reads the tag's bytes: the driver passes its CPU's load (its accesses go
+    through the memory model); the device layer reads the skb's memory directly.
+    """
+    if skb.protocol == ETH_P_8021Q and skb.len >= ETH_HLEN + 4:
+        raw = (load or skb.mem.read)(skb.data + ETH_HLEN + 2, 2)
+        return int.from_bytes(raw, "big")
+    return skb.protocol
 
 
 # --- freeing -------------------------------------------------------------------------------
@@ -677,11 +674,6 @@ def _dev_free_any(skb: SkBuff | None, dropped: bool) -> None:
 def dev_kfree_skb_irq(skb: SkBuff | None) -> None:
     """Free from hard-IRQ context: deferred to NET_TX, counted as a drop."""
     _dev_free_irq(skb, True)
-
-
-def dev_consume_skb_irq(skb: SkBuff | None) -> None:
-    """Free from hard-IRQ context: deferred to NET_TX, counted as consumed."""
-    _dev_free_irq(skb, False)
 
 
 def dev_kfree_skb_any(skb: SkBuff | None) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .skbuff import SkBuff
 
-__all__ = ["SK_WMEM_MAX", "SK_RMEM_MAX", "sock", "skb_set_owner_w", "sock_wfree", "skb_set_owner_r", "sock_rfree"]
+__all__ = ["SK_WMEM_MAX", "SK_RMEM_MAX", "sock", "skb_set_owner_w", "sock_wfree", "__sock_wfree", "skb_set_owner_r", "sock_rfree"]
 
 #: ``SK_WMEM_MAX``/``SK_RMEM_MAX`` (and net.core.wmem_default/rmem_default): 212992.
 SK_WMEM_MAX = 212992
@@ -70,6 +70,12 @@ def sock_wfree(skb: SkBuff) -> None:
     ws = sk.sk_write_space
     if ws is not None:
         ws(sk)
+
+
+def __sock_wfree(skb: SkBuff) -> None:
+    """``__sock_wfree``: give the bytes back to ``sk_wmem_alloc`` without ``sk_write_space``
+    (TCP's pure ACKs: TCP wakes its writers from its own ACK processing)."""
+    skb.sk.sk_wmem_alloc -= skb.truesize
 
 
 def skb_set_owner_w(skb: SkBuff, sk: sock) -> None:

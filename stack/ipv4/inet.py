@@ -38,7 +38,7 @@ from __future__ import annotations
 from functools import partial
 
 from stack.core import errno
-from stack.core.netcore import KERNEL_VERSIONS
+from stack.core.netcore import check_kernel_version
 from stack.core.skbuff import ETH_P_IP
 from stack.socket import AF_INET, SOCK_DGRAM, SOCK_STREAM, register_socket_type
 from . import route
@@ -60,8 +60,7 @@ __all__ = ["inet_init", "inet_stream_ops", "inet_dgram_ops", "inet_create"]
 def inet_init(net) -> None:
     """``inet_init``: IPv4, ICMP, UDP and TCP on ``net`` (module docstring), for ``net.kernel_version``."""
     version = net.kernel_version
-    if version not in KERNEL_VERSIONS:
-        raise ValueError(f"kernel_version {version!r}: one of {KERNEL_VERSIONS}")
+    check_kernel_version(version)
     ipv4 = net.ipv4 = netns_ipv4(net, version)
     net.mib = dict.fromkeys(MIB_FIELDS, 0)
     net.inet_protos[IPPROTO_ICMP] = icmp_rcv

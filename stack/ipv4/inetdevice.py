@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .utils import in_ntoa, inet_make_mask
 
-__all__ = ["in_ifaddr", "in_device", "in_dev_get", "__in_dev_get", "inet_addr_local"]
+__all__ = ["in_ifaddr", "in_device", "in_dev_get", "__in_dev_get"]
 
 
 class in_ifaddr:
@@ -38,7 +38,3 @@ def __in_dev_get(dev) -> in_device | None:
     return dev.ip_ptr
 in_dev_get = __in_dev_get
 
-
-def inet_addr_local(net, addr: int):
-    """The ``in_ifaddr`` if ``addr`` is one of this host's addresses, else None."""
-    return net.ipv4.local_addrs.get(addr)

@@ -34,6 +34,7 @@ import struct
 
 from stack.core.checksum import csum_fold, csum_partial, ip_fast_csum
 from stack.core.cputime import charge, charge_bytes
+from stack.core.netdevice import NET_RX_DROP, NET_RX_SUCCESS
 from stack.core.skbuff import (CHECKSUM_NONE, CHECKSUM_UNNECESSARY, ETH_P_IP, NET_SKB_PAD, alloc_skb, consume_skb,
                                kfree_skb, skb_copy_bits, skb_put, skb_reset_network_header)
 from stack.netfilter import NF_HOOK, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING
@@ -42,12 +43,9 @@ from .ip import IP_MF, IP_OFFSET, IPCB, inet_skb_parm, ip_hdr_read
 from .route import ip_route_input
 
 __all__ = [
-    "NET_RX_SUCCESS", "NET_RX_DROP", "ip_rcv", "ip_rcv_finish", "ip_local_deliver",
+    "ip_rcv", "ip_rcv_finish", "ip_local_deliver",
     "ip_local_deliver_finish", "ip_defrag", "ipq", "ip_expire", "icmp_rcv", "pskb_trim",
 ]
-
-NET_RX_SUCCESS = 0
-NET_RX_DROP = 1
 
 
 def pskb_trim(skb, length: int) -> None:

@@ -19,13 +19,12 @@ in one. Addresses may be dotted strings or ints (host order)::
 from __future__ import annotations
 
 from stack.neighbour import (NEIGH_UPDATE_F_ADMIN, NEIGH_UPDATE_F_OVERRIDE, NUD_PERMANENT, NUD_REACHABLE,
-                             __neigh_lookup, neigh_parms_clone, neigh_update, nud_name)
+                             __neigh_lookup, neigh_parms_clone, neigh_update)
 from . import route
 from .inetdevice import __in_dev_get, in_device, in_ifaddr
-from .utils import in_ntoa, inet_addr, inet_make_mask, inet_prefix, mac_aton, mac_ntoa
+from .utils import in_ntoa, inet_addr, inet_make_mask, inet_prefix, mac_aton
 
-__all__ = ["ip_link_set_address", "ip_addr_add", "ip_addr_del", "ip_route_add", "ip_route_del", "ip_neigh_add",
-           "ip_neigh_show"]
+__all__ = ["ip_link_set_address", "ip_addr_add", "ip_route_add", "ip_route_del", "ip_neigh_add"]
 
 
 def ip_link_set_address(dev, mac) -> None:
@@ -63,19 +62,6 @@ def ip_addr_add(net, dev, cidr: str, broadcast=None) -> in_ifaddr:
     return ifa
 
 
-def ip_addr_del(net, dev, cidr: str) -> None:
-    """``ip addr del CIDR dev DEV``: the address and the routes it brought."""
-    ipv4 = net.ipv4
-    addr, plen = inet_prefix(cidr)
-    in_dev = __in_dev_get(dev)
-    ifa = ipv4.local_addrs.get(addr)
-    if in_dev is None or ifa is None or ifa.ifa_dev is not in_dev or ifa.ifa_prefixlen != plen:
-        raise ValueError(f"{cidr} is not configured on {dev.name}")
-    in_dev.ifa_list.remove(ifa)
-    del ipv4.local_addrs[addr]
-    route.fib_del_ifaddr(net, ifa)
-
-
 def ip_route_add(net, prefix: str, via=None, dev=None, src=None, mtu: int | None = None,
                  mtu_lock: bool = False, hoplimit: int | None = None, metric: int = 0):
     """``ip route add PREFIX [via GW] [dev DEV] [src ADDR] [mtu [lock] N] [hoplimit N] [metric N]``.
@@ -101,11 +87,3 @@ def ip_neigh_add(net, dev, addr, lladdr, permanent: bool = True):
                  NEIGH_UPDATE_F_OVERRIDE | NEIGH_UPDATE_F_ADMIN)
     return n
 
-
-def ip_neigh_show(net) -> list[tuple[str, str, str, str]]:
-    """``ip neigh show``: (address, device, lladdr, state) per entry."""
-    out = []
-    for dev, entries in net.ipv4.arp_tbl.hash.items():
-        for key, n in entries.items():
-            out.append((in_ntoa(key), dev.name, mac_ntoa(n.ha), nud_name(n.nud_state)))
-    return out

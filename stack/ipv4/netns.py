@@ -43,6 +43,9 @@ class netns_ipv4:
         #: Set by stack.ipv4.route.fib_init: the local and main FIB tables; bumped on any change.
         self.fib_local = None
         self.fib_main = None
+        #: Insertion counter of FIB entries (set to 0 by fib_init): each new entry's ``seq``, the
+        #: tie-break between routes of equal prefix length and metric (the older one wins).
+        self.fib_seq = 0
         self.rt_genid = 0
         #: Route lookups and socket dst-cache hits (``ip_route_output`` vs ``__sk_dst_check``).
         #: Receive-side payload copies (``ip_defrag``, ``copy_to_user``) are counted here, not in

@@ -39,10 +39,10 @@ from .utils import in_ntoa, inet_addr, inet_make_mask, inet_prefix
 __all__ = [
     "RTN_UNSPEC", "RTN_UNICAST", "RTN_LOCAL", "RTN_BROADCAST", "RTN_MULTICAST", "RTN_UNREACHABLE",
     "RT_SCOPE_UNIVERSE", "RT_SCOPE_LINK", "RT_SCOPE_HOST",
-    "fib_entry", "fib_table", "rtable", "IS_ERR", "fib_init", "fib_add_ifaddr", "fib_del_ifaddr",
+    "fib_entry", "fib_table", "rtable", "IS_ERR", "fib_init", "fib_add_ifaddr",
     "fib_route_add", "fib_route_del", "fib_lookup", "rt_cache_flush", "ip_route_output",
     "ip_route_output_ports", "ip_route_input", "rt_nexthop", "dst_mtu", "dst_metric_locked_mtu",
-    "inet_addr_type", "inet_select_addr", "__sk_dst_check", "sk_dst_reset",
+    "inet_addr_type", "inet_select_addr", "__sk_dst_check",
     "sk_setup_caps", "sk_dst_confirm", "dst_confirm_neigh",
 ]
 
@@ -239,17 +239,6 @@ def fib_add_ifaddr(net, ifa) -> None:
                                               scope=RT_SCOPE_LINK, proto="kernel"))
 
 
-def fib_del_ifaddr(net, ifa) -> None:
-    """Remove the routes :func:`fib_add_ifaddr` made for ``ifa``."""
-    ipv4 = net.ipv4
-    dev = ifa.ifa_dev.dev
-    for table in (ipv4.fib_local, ipv4.fib_main):
-        for e in table.entries():
-            if e.proto == "kernel" and e.dev is dev and e.prefsrc == ifa.ifa_local:
-                table.remove(e)
-    rt_cache_flush(net)
-
-
 def fib_route_add(net, prefix: str, via=None, dev=None, src=None, mtu: int | None = None,
                   mtu_lock: bool = False, hoplimit: int | None = None, metric: int = 0) -> fib_entry:
     """A static route in the main table (see ``stack.ipv4.iproute2.ip_route_add``)."""
@@ -394,10 +383,6 @@ def __sk_dst_check(sk, cookie: int = 0):
         sk.sk_dst_cache = None
         return None
     return rt
-
-
-def sk_dst_reset(sk) -> None:
-    sk.sk_dst_cache = None
 
 
 def sk_setup_caps(sk, rt: rtable) -> None:

@@ -74,7 +74,7 @@ from .tcp_sock import (RCV_SHUTDOWN, SEND_SHUTDOWN, SOCK_MIN_SNDBUF, SOCK_NOSPAC
 from .tcp_timer import tcp_clear_xmit_timers
 
 __all__ = [
-    "tcp_init", "lock_sock", "release_sock", "sock_owned_by_user", "sk_stream_memory_free",
+    "tcp_init", "lock_sock", "release_sock", "sk_stream_memory_free",
     "sk_stream_write_space", "sk_wake", "tcp_send_mss", "tcp_sendmsg", "tcp_push", "tcp_mark_push",
     "forced_push", "tcp_recvmsg", "tcp_close", "tcp_shutdown", "tcp_setsockopt", "sock_setsockopt",
 ]
@@ -128,11 +128,6 @@ def tcp_init(net) -> None:
     for name, ps in _TCP_COSTS_PS.items():
         net.costs.setdefault(name, ps)
     tcp_tasklet_init(net)
-
-
-# --- socket lock and waiting ------------------------------------------------------------------
-def sock_owned_by_user(sk) -> bool:
-    return sk.owned
 
 
 def lock_sock(sk):

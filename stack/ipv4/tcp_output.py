@@ -47,11 +47,13 @@ from stack.core import cputime
 from stack.core.checksum import csum_tcpudp_nofold
 from stack.core.context import in_serving_softirq
 from stack.core.jiffies import jiffies
+from stack.core.netdevice import NET_XMIT_CN
 from stack.core.skbuff import (CHECKSUM_PARTIAL, SKB_GSO_TCPV4, SKB_TRUESIZE_OVERHEAD, SkbFrag, alloc_skb,
                                pskb_expand_head, skb_clone, skb_header_cloned, skb_headlen, skb_headroom,
                                skb_pull, skb_push, skb_put_data, skb_reset_transport_header)
 from stack.core.errno import EAGAIN, EBUSY, ENOBUFS, ENOMEM
 from stack.core.softirq import tasklet_struct
+from stack.core.sock import __sock_wfree
 from .ip import IPPROTO_TCP
 from .route import fib_lookup
 from .tcp_cong import tcp_reno_ssthresh
@@ -65,19 +67,15 @@ from .tcp_sock import (TCP_CA_CWR, TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery, TC
 from .tcp_timer import tcp_check_probe_timer, tcp_delack_timer_handler, tcp_rearm_rto, tcp_write_timer_handler
 
 __all__ = [
-    "NET_XMIT_SUCCESS", "NET_XMIT_DROP", "NET_XMIT_CN", "tcp_current_mss", "tcp_sync_mss",
+    "tcp_current_mss", "tcp_sync_mss",
     "tcp_mtu_to_mss", "tcp_sk_setup_caps", "tcp_send_head", "tcp_set_skb_tso_segs", "tcp_select_window",
-    "tcp_transmit_skb", "tcp_wfree", "sock_wfree", "tcp_tasklet_init", "tcp_release_cb",
+    "tcp_transmit_skb", "tcp_wfree", "tcp_tasklet_init", "tcp_release_cb",
     "tcp_cwnd_test", "tcp_snd_wnd_test", "tcp_nagle_test", "tcp_tso_should_defer", "tcp_mss_split_point",
     "tcp_small_queue_check", "tcp_tso_segs", "tso_fragment", "tcp_fragment", "tcp_trim_head", "skb_split",
     "tcp_write_xmit", "__tcp_push_pending_frames", "tcp_push_pending_frames", "tcp_push_one",
     "tcp_connect", "tcp_send_synack", "tcp_send_ack", "tcp_send_fin", "tcp_retransmit_skb",
     "tcp_xmit_retransmit_queue", "tcp_enter_cwr", "tcp_time_stamp",
 ]
-
-NET_XMIT_SUCCESS = 0
-NET_XMIT_DROP = 1
-NET_XMIT_CN = 2
 
 TCPOPT_NOP, TCPOPT_MSS, TCPOPT_WINDOW, TCPOPT_TIMESTAMP = 1, 2, 3, 8
 #: ``SKB_TRUESIZE(1)``
@@ -268,7 +266,7 @@ def tcp_transmit_skb(sk, skb, clone_it: bool = True, rcv_nxt: int | None = None)
     payload = skb.len - hdr_len
     skb.sk = sk
     is_data = payload > 0 or flags & (TCPHDR_SYN | TCPHDR_FIN)
-    skb.destructor = tcp_wfree if is_data else sock_wfree
+    skb.destructor = tcp_wfree if is_data else __sock_wfree
     sk.sk_wmem_alloc += skb.truesize
     ack = sk.rcv_nxt if rcv_nxt is None else rcv_nxt
     seed = csum_tcpudp_nofold(sk.inet_saddr, sk.inet_daddr, skb.len, IPPROTO_TCP)  # ~tcp_v4_check(len, ..., 0)
@@ -321,11 +319,6 @@ def tcp_enter_cwr(sk) -> None:
 
 
 # --- TSQ: destructors and the tasklet --------------------------------------------------------------
-def sock_wfree(skb) -> None:
-    """Destructor of pure ACKs: give the bytes back to ``sk_wmem_alloc``."""
-    skb.sk.sk_wmem_alloc -= skb.truesize
-
-
 def tcp_wfree(skb) -> None:
     """Destructor of data clones: ``sk_wmem_alloc −= truesize``; a throttled socket is queued for
     the TSQ tasklet on this CPU (recent: not while ksoftirqd runs and more of ours is queued)."""

@@ -32,7 +32,7 @@ __all__ = [
     "TCP_RTO_MAX", "TCP_CA_Open", "TCP_CA_Disorder", "TCP_CA_CWR", "TCP_CA_Recovery", "TCP_CA_Loss",
     "TCPCB_SACKED_RETRANS", "TCPCB_LOST", "TCPCB_EVER_RETRANS", "TSQ_THROTTLED", "TSQ_QUEUED",
     "SOCK_NOSPACE", "SEND_SHUTDOWN", "RCV_SHUTDOWN",
-    "before", "after", "is_old", "max_tcp_header", "tcp_skb_cb", "tcp_skb_pcount", "tcp_sock",
+    "before", "after", "is_old", "max_tcp_header", "tcp_skb_cb", "tcp_sock",
     "sk_wmem_refcount", "tcp_packets_in_flight", "tcp_wnd_end", "tcp_bound_to_half_wnd",
     "inet_connection_sock_af_ops", "TcpNet", "tcphdr_layout",
 ]
@@ -152,11 +152,6 @@ class tcp_skb_cb:
 
     def __repr__(self) -> str:
         return f"<tcb {self.seq}-{self.end_seq} flags={self.tcp_flags:#x} pcount={self.pcount}>"
-
-
-
-def tcp_skb_pcount(skb) -> int:
-    return skb.cb.pcount
 
 
 

@@ -6,8 +6,8 @@ calls, and converts text only at the edges: the socket calls' addresses,
 the ``ip`` command's prefixes (:mod:`stack.ipv4.iproute2`), log and report
 output. Of these, ``in_aton`` is ``net/core/utils.c``'s and
 ``inet_make_mask`` ``include/linux/inetdevice.h``'s; ``mac_aton`` does what
-``lib/net_utils.c``'s ``mac_pton`` does; ``in_ntoa``/``mac_ntoa`` print what
-the kernel's ``%pI4``/``%pM`` print; ``inet_addr`` (an int or a dotted
+``lib/net_utils.c``'s ``mac_pton`` does; ``in_ntoa`` prints what
+the kernel's ``%pI4`` prints; ``inet_addr`` (an int or a dotted
 string, as an int) and ``inet_prefix`` (``"10.0.0.1/24"``) are the model's
 own, for the calls that accept either form.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import socket as _socket
 import struct
 
-__all__ = ["in_aton", "in_ntoa", "inet_addr", "inet_prefix", "inet_make_mask", "mac_aton", "mac_ntoa"]
+__all__ = ["in_aton", "in_ntoa", "inet_addr", "inet_prefix", "inet_make_mask", "mac_aton"]
 
 
 def in_aton(text: str) -> int:
@@ -64,6 +64,3 @@ def mac_aton(mac) -> bytes:
         raise ValueError(f"bad MAC address {mac!r}")
     return out
 
-
-def mac_ntoa(mac: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in mac)

@@ -23,9 +23,10 @@ import pytest
 
 from sim.engine import MS, US
 from sim.assembly.skbs import ETH_P_TEST, frame_seq, make_skb, numbered_frame
-from stack.core.dev import (NET_RX_DROP, NET_RX_SUCCESS, dev_queue_xmit, netdev_pick_tx, netif_rx,
+from stack.core.dev import (dev_queue_xmit, netdev_pick_tx, netif_rx,
                             reciprocal_scale, skb_get_hash)
-from stack.core.netdevice import NET_XMIT_SUCCESS, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM, NETIF_F_SG
+from stack.core.netdevice import (NET_RX_DROP, NET_RX_SUCCESS, NET_XMIT_SUCCESS, NETIF_F_HW_VLAN_CTAG_TX,
+                                  NETIF_F_IP_CSUM, NETIF_F_SG)
 from stack.core.qdisc import mq, tc_qdisc_show
 from stack.core.skbuff import (CHECKSUM_NONE, CHECKSUM_PARTIAL, ETH_P_IP, consume_skb, skb_clone,
                                skb_from_bytes, skb_to_bytes)

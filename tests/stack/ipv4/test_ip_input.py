@@ -14,7 +14,7 @@ import pytest
 from scapy.all import ICMP, IP, UDP, Ether, Raw, fragment
 
 from sim.engine import S
-from stack.ipv4.ip_input import NET_RX_DROP
+from stack.core.netdevice import NET_RX_DROP
 from stack.netfilter import NF_DROP, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING, NF_STOLEN, nf_register_hook
 from stack.core.skbuff import consume_skb, kfree_skb, skb_to_bytes
 from stack.ipv4.udp import udp_connect, udp_sock
