@@ -64,16 +64,17 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .regs import EITR_CNT_IGNR, IVAR_VALID, MASK32
+
 __all__ = [
     "InterruptBlock",
     "ICR_TXDW", "ICR_LSC", "ICR_RXSEQ", "ICR_RXDMT0", "ICR_RXT0", "ICR_VMMB", "ICR_TS",
     "ICR_DOUTSYNC", "ICR_DRSTA", "ICR_INT_ASSERTED", "ICR_DMA_FAULT",
     "GPIE_NSICR", "GPIE_MSIX_MODE", "GPIE_EIAME", "GPIE_PBA",
-    "IVAR_VALID", "EITR_CNT_IGNR", "EITR_INTERVAL_MASK", "NUM_IVAR",
+    "EITR_INTERVAL_MASK", "NUM_IVAR",
     "ivar_tx_slot",
 ]
 
-MASK32 = 0xFFFF_FFFF
 
 # ICR / ICS / IMS / IMC / IAM bits (§1.6, e1000_defines.h)
 ICR_TXDW = 0x0000_0001          # TX descriptor written back
@@ -96,10 +97,8 @@ GPIE_EIAME = 0x4000_0000        # auto-mask EIMS bits in EIAM after a message
 GPIE_PBA = 0x8000_0000          # PBA support
 
 # IVAR (§1.6) and EITR (§1.7)
-IVAR_VALID = 0x80
 IVAR_VECTOR_MASK = 0x7F
 NUM_IVAR = 8                    # IVAR0 array entries (82576: 8 rows)
-EITR_CNT_IGNR = 0x8000_0000     # don't reset the counter on this write
 EITR_INTERVAL_MASK = 0x7FFC     # Interval, bits 14:2
 
 

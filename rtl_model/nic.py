@@ -35,31 +35,24 @@ from sim.engine import Store
 
 from . import descriptors as d
 from .dma_engine import DmaEngine
-from .interrupts import ICR_LSC, InterruptBlock
+from .interrupts import ICR_DOUTSYNC, ICR_LSC, InterruptBlock
 from .mac import MacPort
 from .offload import OffloadRequest, build_frames
 from .profiles import NIC_82576, NicProfile
-from .regs import RegisterFile, build_table
+from .regs import (STATUS_FD, STATUS_LU, STATUS_SPEED_100, STATUS_SPEED_1000, TCTL_EN, TCTL_PSP, RegisterFile,
+                   build_table)
 from .stats import TxStats
 from .txq import TxQueue
 
-__all__ = ["Nic", "MsixTable", "ICR_DOUTSYNC"]
+__all__ = ["Nic", "MsixTable"]
 
 log = logging.getLogger("igbsim.nic")
 
 CTRL_FRCSPD = 0x800
 CTRL_RST = 0x0400_0000          # b26, software reset, self-clearing (facts §1.3)
 CTRL_DEV_RST = 0x2000_0000      # b29, device (global) reset, 82580 and later (facts §1.3)
-STATUS_FD = 0x1
-STATUS_LU = 0x2
-STATUS_SPEED_100 = 0x40
-STATUS_SPEED_1000 = 0x80
 #: STATUS bits that describe the link; a device reset keeps them (the link stays up).
 STATUS_LINK_BITS = STATUS_FD | STATUS_LU | STATUS_SPEED_100 | STATUS_SPEED_1000
-TCTL_EN = 0x2
-TCTL_PSP = 0x8
-#: ICR cause used for a DMA the IOMMU blocked ("DMA out of sync", facts §1.6).
-ICR_DOUTSYNC = 0x1000_0000
 
 
 class MsixTable:

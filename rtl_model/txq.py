@@ -49,13 +49,12 @@ import logging
 from collections import deque
 
 from . import descriptors as d
+from .regs import TXDCTL_ENABLE, TXDCTL_SWFLSH
 
 __all__ = ["TxQueue"]
 
 log = logging.getLogger("igbsim.nic.txq")
 
-TXDCTL_ENABLE = 0x0200_0000
-TXDCTL_SWFLSH = 0x0400_0000
 TDWBAL_HEAD_WB_EN = 0x1
 
 

@@ -9,8 +9,9 @@ datasheet text quoted in the module docstring.
 import pytest
 
 from sim.engine import US, Engine
+from rtl_model.regs import EITR_CNT_IGNR
 from rtl_model.interrupts import (
-    EITR_CNT_IGNR, GPIE_EIAME, GPIE_MSIX_MODE, GPIE_NSICR, GPIE_PBA, ICR_DMA_FAULT,
+    GPIE_EIAME, GPIE_MSIX_MODE, GPIE_NSICR, GPIE_PBA, ICR_DMA_FAULT,
     ICR_INT_ASSERTED, ICR_LSC, ICR_TXDW, InterruptBlock, ivar_tx_slot,
 )
 
