@@ -23,7 +23,7 @@ from .kernel import HZ, Kernel
 from .leaks import Leak, LeakError, LeakReport
 from .pci import Device, PciDev, pci_resource_len, pci_resource_start
 from .sites import BarrierSite, SiteError, SiteRegistry, weaker_primitives
-from .tasks import Workqueue, run_task, work_struct
+from .tasks import Workqueue, work_struct
 
 __all__ = [
     "Kernel", "HZ", "BarrierSite", "SiteRegistry", "SiteError", "weaker_primitives",
@@ -31,5 +31,5 @@ __all__ = [
     "IoMem", "IoAddr", "IoMemError", "MsiMsg", "IRQ_HANDLED", "IRQ_NONE",
     "Device", "PciDev", "pci_resource_start", "pci_resource_len",
     "Leak", "LeakReport", "LeakError", "FailureRequest", "FAILURE_POINTS",
-    "DEFAULT_COSTS_PS", "CpuCosts", "Workqueue", "run_task", "work_struct",
+    "DEFAULT_COSTS_PS", "CpuCosts", "Workqueue", "work_struct",
 ]

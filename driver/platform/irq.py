@@ -13,10 +13,11 @@ Linux splits this in two, and so does the model:
   ``free_irq`` unbinds; ``pci_free_irq_vectors`` gives the block back and
   refuses while a handler is still bound (Linux BUGs).
 
-When a device's message lands, the handler runs as Linux calls it,
-``handler(irq, dev_id)`` with ``irq`` = the vector's data value, on the CPU
-the message address names, in context ``hardirq:<name>``, charged the
-``hardirq`` entry cost. A message for a vector with no handler is recorded
+When a device's message lands, it interrupts the CPU the message address
+names (:meth:`sim.host.sched.CpuRun.interrupt`: at once, or when that CPU
+enables interrupts again), and the handler runs as Linux calls it,
+``handler(irq, dev_id)`` with ``irq`` = the vector's data value, in a
+hardirq context ``hardirq:<name>``, charged the ``hardirq`` entry cost. A message for a vector with no handler is recorded
 in ``spurious`` and logged — never raised into the device.
 
 Vectors are never returned to the host's controller (it has no free); a
@@ -145,17 +146,27 @@ class IrqTable:
         return name
 
     def _fire(self, vec: _Vector) -> None:
-        """A message for ``vec`` landed: run its handler, or record a spurious interrupt."""
+        """A message for ``vec`` landed: interrupt its CPU, or record a spurious interrupt."""
         data = vec.msg.data
         if self._vectors.get(data) is not vec or vec.handler is None:
-            self.spurious.append((self.kernel.host.engine.now, data, "no handler"))
-            log.warning("spurious interrupt: vector %#x has no handler", data)
+            self._spurious(data)
+            return
+        self.kernel.host.sched.cpus[vec.cpu].interrupt(vec.name, self._handle, vec)
+
+    def _handle(self, vec: _Vector) -> None:
+        """In the hardirq context on ``vec``'s CPU: the entry cost, then the handler."""
+        data = vec.msg.data
+        if self._vectors.get(data) is not vec or vec.handler is None:   # freed while pending
+            self._spurious(data)
             return
         vec.fired += 1
-        with self.kernel.on_cpu(vec.cpu, f"hardirq:{vec.name}") as cpu:
-            cpu.take_interrupt()
-            self.kernel.charge("hardirq")
-            vec.handler(data, vec.dev_id)
+        self.kernel.cpu.take_interrupt()
+        self.kernel.charge("hardirq")
+        vec.handler(data, vec.dev_id)
+
+    def _spurious(self, data: int) -> None:
+        self.spurious.append((self.kernel.host.engine.now, data, "no handler"))
+        log.warning("spurious interrupt: vector %#x has no handler", data)
 
     def fired(self, vector: MsiMsg | int) -> int:
         """How many times the handler of ``vector`` ran."""

@@ -1,7 +1,7 @@
 """``Kernel``: the Linux API a driver calls, bound to a simulated host and a current CPU.
 
-Driver code runs as plain sequential Python on ``kernel.cpu`` (switch with
-``with kernel.on_cpu(i, "softirq:NET_RX"):``). Everything it does to shared
+Driver code runs as plain sequential Python in a context on a simulated CPU,
+``kernel.cpu`` (:mod:`sim.host.sched`). Everything it does to shared
 state goes through that CPU, so the host's ordering profile applies:
 
 * barriers — ``mb``, ``rmb``, ``wmb``, ``dma_mb``, ``dma_rmb``, ``dma_wmb``,
@@ -18,8 +18,8 @@ state goes through that CPU, so the host's ordering profile applies:
   injection (:meth:`Kernel.inject_failure`).
 
 CPU time: each primitive charges the current CPU its cost from
-:mod:`.costs` (to the CPU's current context); a process lets it elapse by
-yielding ``kernel.settle()``.
+:mod:`.costs`; the context running the code spends it on its CPU at its
+next observable step (:mod:`sim.host.sched`).
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from .iomem import IoAddr, IoMem, resolve
 from .irq import IrqTable, MsiMsg
 from .leaks import Leak, LeakError, LeakReport, caller_name
 from .sites import BarrierSite, SiteRegistry
-from .tasks import Workqueue, run_task, work_struct
+from .tasks import Workqueue, work_struct
 
 __all__ = ["Kernel", "HZ"]
 
@@ -72,7 +72,8 @@ class Kernel(CpuContext):
             self.cpu.charge(ps)
 
     def settle(self) -> int:
-        """The current CPU's time charged since its last settle, as a delay to yield."""
+        """Spend the current CPU's owed time now (in a context: returns 0; synchronous callers: the
+        time, as a delay to yield)."""
         return self.cpu.settle()
 
     # --- barriers ----------------------------------------------------------------
@@ -292,15 +293,7 @@ class Kernel(CpuContext):
         """Unbind a handler; returns the name it was requested with."""
         return self.irq.free_irq(vector, dev_id)
 
-    # --- process context ------------------------------------------------------------------
-    def run_task(self, gen, cpu: int = 0, comm: str = "task"):
-        """Generator: run the sleeping driver code ``gen`` as a task on CPU ``cpu`` (see :mod:`.tasks`)."""
-        return run_task(self, gen, cpu, comm)
-
-    def spawn_task(self, gen, cpu: int = 0, comm: str = "task"):
-        """Start ``gen`` as a task process now; the Process (an Event with its return value)."""
-        return self.engine.spawn(run_task(self, gen, cpu, comm), comm)
-
+    # --- process context (spawn_task comes from stack.core.context.CpuContext) ----------------
     @staticmethod
     def INIT_WORK(func, name: str = "") -> work_struct:
         """A work item running ``func(work)`` (plain or generator function)."""

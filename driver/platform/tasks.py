@@ -1,12 +1,11 @@
-"""Process context for driver code that sleeps: tasks and the system workqueue.
+"""Process context for driver code that sleeps: the system workqueue.
 
-Driver code runs synchronously on the current CPU (``kernel.on_cpu``), and
-must never yield to the engine inside an ``on_cpu`` block. Code that sleeps
-(``msleep``, ``napi_disable``, ``igb_down``) is therefore written as a
-generator, and :func:`run_task` runs it as a task: each stretch between two
-yields executes inside ``on_cpu(cpu, "task:<comm>")``, then the CPU time the
-stretch charged elapses, then whatever the generator yielded (a delay or an
-Event) is waited for outside the block.
+Driver code that sleeps (``msleep``, ``napi_disable``, ``igb_down``) is
+written as a generator: each item it yields is a sleep, a delay in ps or an
+Event to wait for. It runs as a *task* on a simulated CPU
+(:meth:`stack.core.context.CpuContext.spawn_task`, :mod:`sim.host.sched`):
+the code between two yields executes on the CPU and spends its CPU time
+there, and while the task sleeps the CPU is free for others.
 
 The workqueue (``schedule_work``/``cancel_work_sync``/``flush_work``) runs a
 :class:`work_struct`'s function as such a task on a kworker: queueing work
@@ -18,28 +17,9 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
-__all__ = ["run_task", "work_struct", "Workqueue"]
+from stack.core.context import drive
 
-
-def run_task(kernel, gen, cpu: int = 0, comm: str = "task"):
-    """Generator: drive ``gen`` as a task on CPU ``cpu`` (see the module docstring); its return value."""
-    context = f"task:{comm}"
-    value = None
-    while True:
-        with kernel.on_cpu(cpu, context) as c:
-            try:
-                item = gen.send(value)
-            except StopIteration as stop:
-                owed = c.settle()
-                result = stop.value
-                break
-            owed = c.settle()
-        if owed:
-            yield owed
-        value = yield item
-    if owed:
-        yield owed
-    return result
+__all__ = ["work_struct", "Workqueue"]
 
 
 class work_struct:
@@ -69,23 +49,19 @@ class Workqueue:
             return False
         work.pending = True
         if not work.running:
-            self.kernel.engine.spawn(self._worker(work), f"kworker:{work.name}")
+            work.running = True
+            run = self.kernel.host.sched.cpus[self.cpu]
+            run.start_task(f"kworker/{self.cpu}:{work.name}", self._worker, run, work)
         return True
 
-    def _worker(self, work: work_struct):
-        kernel = self.kernel
-        work.running = True
+    def _worker(self, run, work: work_struct) -> None:
+        """The kworker: run ``work`` until it is no longer re-queued."""
         while work.pending:
             work.pending = False
             work.runs += 1
-            comm = f"kworker/{self.cpu}:{work.name}"
-            with kernel.on_cpu(self.cpu, f"task:{comm}") as c:
-                result = work.func(work)
-                owed = c.settle()
-            if owed:
-                yield owed
+            result = work.func(work)
             if inspect.isgenerator(result):
-                yield from run_task(kernel, result, self.cpu, comm)
+                drive(run, result)
         work.running = False
         done, work._done = work._done, None
         if done is not None:

@@ -136,7 +136,7 @@ class IgbSystem:
 
     # --- running --------------------------------------------------------------
     def task(self, gen, cpu: int = 0, comm: str = "ip"):
-        """Run sleeping kernel code or a program (a generator) as a task on ``cpu``; its Process."""
+        """Run sleeping kernel code or a program (a generator) as a task on ``cpu``; the Event of its end."""
         return self.kernel.spawn_task(gen, cpu, comm)
 
     def run_task(self, gen, cpu: int = 0, comm: str = "ip"):
@@ -196,7 +196,13 @@ class IgbSystem:
 
     # --- the receive shortcut -------------------------------------------------------------------
     def _receive(self, frame: bytes, time_ps: int) -> None:
-        """A frame from the wire: DMA it into an skb, ``netif_rx`` on the interrupt CPU (module docstring)."""
+        """A frame from the wire: the receive interrupt on the interrupt CPU (module docstring)."""
+        self.host.sched.cpus[self.irq_cpu].interrupt("eth0-rx", self._rx_irq, frame)
+
+    def _rx_irq(self, frame: bytes) -> None:
+        """The receive interrupt (hardirq): the frame DMA'd into an skb is visible to this CPU; ``netif_rx``."""
+        self.kernel.cpu.take_interrupt()
+        self.kernel.charge("hardirq")
         skb = alloc_skb(self.net.skb, len(frame), NET_SKB_PAD)
         if skb is None:
             self.netdev.stats.rx_dropped += 1
@@ -204,9 +210,7 @@ class IgbSystem:
         self.host.mem.write(skb_put(skb, len(frame)), frame)
         skb.dev = self.netdev
         self.rx_frames += 1
-        with self.kernel.on_cpu(self.irq_cpu, "hardirq:eth0-rx") as cpu:
-            cpu.take_interrupt()   # the receive interrupt: the DMA'd bytes are visible to this CPU
-            dev_layer.netif_rx(skb)
+        dev_layer.netif_rx(skb)
 
     # --- observing -------------------------------------------------------------
     def frames(self) -> list[bytes]:

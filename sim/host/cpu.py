@@ -81,6 +81,11 @@ class Cpu:
         self.context = "idle"
         self.account: dict[str, int] = defaultdict(int)
         self.owed_ps = 0
+        #: Execution state (sim.host.sched): set when the host builds its scheduler.
+        self.run = None
+        self.sched = None
+        #: Every memory access is an interleaving point (``Sched.interleave``).
+        self.interleave = False
         self._why_drain = f"drain {self.name}"
         self._why_stale = f"stale-load {self.name}"
 
@@ -91,6 +96,8 @@ class Cpu:
 
     def store_bytes(self, addr: int, data: bytes) -> None:
         """A memory store of raw bytes (e.g. a memcpy into a DMA buffer)."""
+        if self.owed_ps or self.interleave:
+            self._observable()
         if not self.profile.store_buffer:
             self.mem.write(addr, data)
             return
@@ -102,6 +109,8 @@ class Cpu:
 
     def load_bytes(self, addr: int, size: int) -> bytes:
         """A memory load: own buffered stores first, else memory (maybe a stale value)."""
+        if self.owed_ps or self.interleave:
+            self._observable()
         if self._nstores and self._overlaps_buffer(addr, size):
             return self._forward(addr, size)
         hist = self.history
@@ -164,6 +173,8 @@ class Cpu:
 
     def fence(self, f: Fence) -> None:
         """Apply an ordering relation now (see the module docstring)."""
+        if self.owed_ps:
+            self.run.settle()
         if self._nstores:
             if f.writes_before(W):
                 self.buffer.append(_Entry(_FENCE, 0, 0, 0, None, f))
@@ -176,6 +187,8 @@ class Cpu:
     def mmio_write(self, addr: int, size: int, value: int, accessor: str = "writel",
                    site: str | None = None) -> None:
         """A device write through accessor ``writel``/``writel_relaxed``/``__raw_writel``."""
+        if self.owed_ps:
+            self.run.settle()
         if site is not None:
             accessor = self.host.resolve_site(site, accessor)
             if accessor is None:
@@ -192,6 +205,8 @@ class Cpu:
 
     def mmio_read(self, addr: int, size: int, accessor: str = "readl", site: str | None = None) -> int:
         """A device read through accessor ``readl``/``readl_relaxed``/``__raw_readl``."""
+        if self.owed_ps:
+            self.run.settle()
         if site is not None:
             accessor = self.host.resolve_site(site, accessor) or "__raw_readl"
         acc = self.profile.accessor(accessor)
@@ -354,19 +369,39 @@ class Cpu:
             buf.clear()
 
     # --- CPU time ------------------------------------------------------
+    def _observable(self) -> None:
+        """A shared-memory access: spend the owed time first; under exploration, an interleaving point."""
+        if self.interleave:
+            self.run.access_point()
+        elif self.owed_ps:
+            self.run.settle()
+
     def switch(self, context: str) -> str:
-        """Make ``context`` the one being charged; returns the previous one."""
+        """Make ``context`` the accounting name (synchronous callers); returns the previous one."""
         prev = self.context
         self.context = context
         return prev
 
     def charge(self, ps: int) -> None:
-        """Account ``ps`` of CPU time to the current context; it elapses at :meth:`settle`."""
-        self.account[self.context] += ps
+        """Owe ``ps`` of CPU time: the running context spends it at its next observable step.
+
+        (See :mod:`sim.host.sched`.) The time is accounted as it elapses, to
+        whatever the CPU runs then. A synchronous caller (no context runs: a
+        test calling kernel code directly) has it accounted to the current
+        name at once and takes it with :meth:`settle`.
+        """
         self.owed_ps += ps
+        if self.sched.running is None:
+            self.account[self.context] += ps
 
     def settle(self) -> int:
-        """The CPU time charged since the last settle, as a delay to yield; resets it."""
+        """Inside a context: spend the owed time now and return 0. Synchronous callers: the owed
+        time, as a delay to yield."""
+        sched = self.sched
+        if sched.running is not None and sched.running.run is self.run:
+            if self.owed_ps:
+                self.run.settle()
+            return 0
         owed = self.owed_ps
         self.owed_ps = 0
         return owed

@@ -18,6 +18,7 @@ from .mmio import MmioMap
 from .msi import MsiController
 from .ordering import OrderingProfile, get_profile
 from .pcie import PCIE_82576, PcieLink
+from .sched import Sched
 
 __all__ = ["Host"]
 
@@ -53,6 +54,8 @@ class Host:
         #: Executions per (site, primitive that ran there; None = dropped barrier).
         self.site_primitives: Counter = Counter()
         self.cpus = [Cpu(self, i, drain_delay_ps) for i in range(ncpus)]
+        #: What each CPU executes, in simulated time (sim.host.sched).
+        self.sched = Sched(engine, self.cpus)
 
     def resolve_site(self, site: str, primitive: str) -> str | None:
         """The primitive to run at ``site`` (overridden or not); counts the execution."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from stack.core.cputime import cpu_split
+from stack.core.cputime import cpu_split, softirq_split
 from stack.core.softirq import SOFTIRQ_NAMES
 
 __all__ = ["RunResult", "LAYERS", "render", "layer_table"]
@@ -126,12 +126,24 @@ def _softirq_lines(net) -> list[str]:
 
 
 def _cpu_lines(host, sim_ps: int) -> list[str]:
-    lines = ["CPU time (% of the run, top's columns):", f"{'':>6}{'us':>8}{'sy':>8}{'si':>8}{'hi':>8}{'idle':>8}"]
+    """Per CPU, from the time it actually spent: top's columns, then softirq time by vector."""
+    lines = ["CPU time (% of the run, as spent; top's columns):",
+             f"{'':>6}{'us':>8}{'sy':>8}{'si':>8}{'hi':>8}{'idle':>8}"]
     for i, row in enumerate(cpu_split(host)):
-        busy = row["us"] + row["sy"] + row["si"] + row["hi"] + row["other"]
-        pct = [100.0 * row[c] / sim_ps if sim_ps else 0.0 for c in ("us", "sy", "si", "hi")]
-        idle = max(0.0, 100.0 - 100.0 * busy / sim_ps) if sim_ps else 0.0
-        lines.append(f"{'cpu' + str(i):>6}" + "".join(f"{p:8.2f}" for p in pct) + f"{idle:8.2f}")
+        pct = [100.0 * row[c] / sim_ps if sim_ps else 0.0 for c in ("us", "sy", "si", "hi", "idle")]
+        lines.append(f"{'cpu' + str(i):>6}" + "".join(f"{p:8.2f}" for p in pct))
+    per_vec = softirq_split(host)
+    names = [n for n in SOFTIRQ_NAMES if any(n in row for row in per_vec)]
+    if names:
+        lines.append("softirq time by vector (% of the run):")
+        lines.append(f"{'':>6}" + "".join(f"{n:>9}" for n in names))
+        for i, row in enumerate(per_vec):
+            lines.append(f"{'cpu' + str(i):>6}" + "".join(
+                f"{100.0 * row.get(n, 0) / sim_ps if sim_ps else 0.0:9.2f}" for n in names))
+    sched = host.sched
+    lines.append("interrupts taken: " + ", ".join(f"cpu{r.index} {r.irqs_taken} ({r.preemptions} preempting)"
+                                                  for r in sched.cpus)
+                 + "; lock spinning: " + ", ".join(f"cpu{r.index} {r.spin_ps / 1e6:.1f} µs" for r in sched.cpus))
     return lines
 
 

@@ -37,10 +37,11 @@ USER_PS_PER_CALL = 50_000
 
 
 def _user(net, comm: str) -> None:
-    """Charge the program's own time between two system calls to ``user:<comm>`` (top's us)."""
+    """Back in user space after a system call: a reschedule point, then the program's own time
+    until its next call, as ``user:<comm>`` (top's us)."""
     ctx = net.ctx
-    with ctx.on_cpu(ctx.cpu.index, f"user:{comm}") as cpu:
-        cpu.charge(USER_PS_PER_CALL)
+    ctx.run.cond_resched()
+    ctx.user_time(comm, USER_PS_PER_CALL)
 
 
 class Transfer:

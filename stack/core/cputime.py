@@ -1,12 +1,15 @@
 """CPU time of kernel functions: a documented cost table, charging, and the ``top``-style split.
 
-Every modelled kernel function charges the CPU that runs it, in the
-context it runs in (the CPU's current context: ``user:<comm>`` for the
-program itself, ``task:<comm>`` for its system calls, ``softirq:<NAME>``,
-``hardirq:<name>``), with :func:`charge` — a per-call cost plus a per-byte
-cost from :data:`COSTS_PS`. ``cpu_split`` folds the contexts into
-``top``'s columns: ``us`` (user:), ``sy`` (task:), ``si`` (softirq:),
-``hi`` (hardirq:).
+Every modelled kernel function charges the CPU that runs it with
+:func:`charge` — a per-call cost plus a per-byte cost from :data:`COSTS_PS`
+— and the CPU is busy that long (:mod:`sim.host.sched`): the context that
+runs the code spends the time on its CPU, other contexts on that CPU wait
+or preempt it, other CPUs run meanwhile. Each CPU accounts the time that
+actually passes to what it ran (``user:<comm>`` for the program itself,
+``task:<comm>`` for its system calls, ``softirq:<NAME>``, ``hardirq:<name>``,
+``idle``); ``cpu_split`` folds those into ``top``'s columns: ``us``,
+``sy``, ``si``, ``hi``, ``idle``. ``net.fn_ctx_time`` keeps what each
+function charged, per context (the layer table, "where send() runs").
 
 ASSUMPTIONS: the figures are UNCONFIRMED order-of-magnitude values for a
 ~3 GHz x86-64 core: a few hundred ns per layer per packet on transmit,
@@ -23,7 +26,7 @@ from types import MappingProxyType
 
 from sim.engine import NS
 
-__all__ = ["COSTS_PS", "PER_BYTE_PS", "charge", "charge_bytes", "cpu_split", "CONTEXT_COLUMNS"]
+__all__ = ["COSTS_PS", "PER_BYTE_PS", "charge", "charge_bytes", "cpu_split", "softirq_split", "CONTEXT_COLUMNS"]
 
 #: Per-call cost (ps) of each modelled function (UNCONFIRMED, see the module docstring).
 COSTS_PS = MappingProxyType({
@@ -56,7 +59,7 @@ PER_BYTE_PS = MappingProxyType({
 })
 
 #: Context prefix -> ``top`` column.
-CONTEXT_COLUMNS = (("user:", "us"), ("task:", "sy"), ("softirq:", "si"), ("hardirq:", "hi"))
+CONTEXT_COLUMNS = (("user:", "us"), ("task:", "sy"), ("softirq:", "si"), ("hardirq:", "hi"), ("idle", "idle"))
 
 
 def charge(net, name: str, nbytes: int = 0, per_byte: str | None = None) -> None:
@@ -83,10 +86,16 @@ def charge_bytes(net, per_byte: str, nbytes: int) -> None:
 
 
 def cpu_split(host) -> list[dict[str, int]]:
-    """Per CPU: picoseconds in each ``top`` column (us, sy, si, hi) and ``other``."""
+    """Per CPU: picoseconds actually spent in each ``top`` column (us, sy, si, hi, idle).
+
+    The CPUs account every stretch of simulated time to what ran
+    (:mod:`sim.host.sched`), so a CPU's columns sum to the elapsed time;
+    ``other`` holds time under any name outside the columns (none, normally).
+    """
+    host.sched.flush_accounts()
     out = []
     for cpu in host.cpus:
-        row = {"us": 0, "sy": 0, "si": 0, "hi": 0, "other": 0}
+        row = {"us": 0, "sy": 0, "si": 0, "hi": 0, "idle": 0, "other": 0}
         for context, ps in cpu.account.items():
             for prefix, col in CONTEXT_COLUMNS:
                 if context.startswith(prefix):
@@ -96,3 +105,10 @@ def cpu_split(host) -> list[dict[str, int]]:
                 row["other"] += ps
         out.append(row)
     return out
+
+
+def softirq_split(host) -> list[dict[str, int]]:
+    """Per CPU: picoseconds spent in each softirq vector (``softirq:NET_RX`` -> ``NET_RX``)."""
+    host.sched.flush_accounts()
+    return [{name[len("softirq:"):]: ps for name, ps in cpu.account.items() if name.startswith("softirq:") and ps}
+            for cpu in host.cpus]

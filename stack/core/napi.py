@@ -20,8 +20,8 @@ counting ``time_squeeze``; put back, in order, the napis not yet polled,
 those scheduled meanwhile, then the repolls; raise NET_RX again if any.
 (6.x instead polls napis scheduled during the run in the same run, without
 a re-raise, so its NET_RX count can be a little lower.)
-The handler yields the CPU's charged time after every poll, so simulated
-time advances between polls and interrupts can arrive in between.
+The handler spends each poll's CPU time as the poll runs, so simulated time
+advances between polls and interrupts can arrive in between.
 
 GRO, busy polling, threaded NAPI and netpoll are not modelled.
 """
@@ -258,8 +258,8 @@ def _napi_poll(n: napi_struct) -> tuple[int, bool]:
     return work, True
 
 
-def net_rx_action(net, index: int):
-    """The NET_RX_SOFTIRQ handler on CPU ``index`` (a generator: time passes between polls)."""
+def net_rx_action(net, index: int) -> None:
+    """The NET_RX_SOFTIRQ handler on CPU ``index`` (time passes between polls)."""
     engine = net.engine
     softirq = net.softirq
     sd = net.softnet_data[index]
@@ -275,13 +275,10 @@ def net_rx_action(net, index: int):
                 return
             break
         n = todo[0]
-        with softirq.running(index, NET_RX_SOFTIRQ):
-            work, again = _napi_poll(n)
+        work, again = _napi_poll(n)
         if again:
             _list_add_tail(repoll, n)
-        owed = cpu.settle()
-        if owed:
-            yield owed
+        cpu.settle()
         budget -= work
         if budget <= 0 or time_after_eq(jiffies(engine.now), time_limit):
             sd.time_squeeze += 1

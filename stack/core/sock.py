@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from .skbuff import SkBuff
 
-__all__ = ["SK_WMEM_MAX", "SK_RMEM_MAX", "sock", "skb_set_owner_w", "sock_wfree", "__sock_wfree", "skb_set_owner_r", "sock_rfree"]
+__all__ = ["SK_WMEM_MAX", "SK_RMEM_MAX", "sock", "skb_set_owner_w", "sock_wfree", "__sock_wfree", "skb_set_owner_r",
+           "sock_rfree", "sock_wait_for_wmem", "sock_def_write_space"]
 
 #: ``SK_WMEM_MAX``/``SK_RMEM_MAX`` (and net.core.wmem_default/rmem_default): 212992.
 SK_WMEM_MAX = 212992
@@ -59,6 +60,25 @@ class sock:
         self.sk_err_report = None
         self.sk_write_space = None
         self.sk_data_ready = None
+        #: Events of tasks sleeping on this socket (``sk_sleep(sk)``'s wait queue).
+        self.sk_wq: list = []
+
+
+def sock_wait_for_wmem(sk):
+    """Generator: sleep until the send buffer has room (``sock_wait_for_wmem``, woken by write space)."""
+    ev = sk.sk_net.engine.event()
+    sk.sk_wq.append(ev)
+    yield ev
+
+
+def sock_def_write_space(sk) -> None:
+    """``sock_def_write_space``: wake the writers once at most half the send buffer is in flight
+    (``sock_writeable``)."""
+    if sk.sk_wq and 2 * sk.sk_wmem_alloc <= sk.sk_sndbuf:
+        waiters, sk.sk_wq = sk.sk_wq, []
+        for ev in waiters:
+            if not ev.triggered:
+                ev.succeed()
 
 
 def sock_wfree(skb: SkBuff) -> None:

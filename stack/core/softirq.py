@@ -1,35 +1,32 @@
-"""Softirqs: per-CPU pending bits, and a per-CPU daemon that runs the handlers in Linux order.
+"""Softirqs: per-CPU pending bits, run where Linux runs them, on the stack of what invoked them.
 
-What Linux does (``kernel/softirq.c``) and how the model maps it:
+What Linux does (``kernel/softirq.c``, cpu_time_facts §1) and how the model maps it:
 
 * ``raise_softirq_irqoff(nr)`` sets bit ``nr`` in this CPU's pending mask.
-  Raised from a hard-IRQ handler, the softirqs run at ``irq_exit`` on the
-  same CPU; raised elsewhere, at the next ``local_bh_enable`` or in
-  ksoftirqd. Here every raise wakes the CPU's daemon process, which runs at
-  the same simulated time as soon as the raiser yields to the engine — for
-  an interrupt handler (an engine callback) that is right after it returns.
-* ``__do_softirq``: take the pending mask, clear it, run each set bit's
-  handler from the lowest bit up (HI, TIMER, NET_TX, NET_RX, BLOCK,
-  IRQ_POLL, TASKLET, SCHED, HRTIMER, RCU), counting one execution per bit
-  (``/proc/softirqs``: a softirq raised several times before it runs counts
-  once). If handlers raised more, restart — at most
-  :data:`MAX_SOFTIRQ_RESTART` passes and while less than
-  :data:`MAX_SOFTIRQ_TIME_MS` has passed — else wake **ksoftirqd**, which
-  here is the same daemon carrying on after a yield (so other work ready at
-  that time runs first), counted in ``ksoftirqd_wakeups``.
-* CPU time: a plain handler runs inside ``ctx.on_cpu(cpu, "softirq:NAME")``
-  (stack_facts §10: ``si`` time) and the daemon then yields the CPU's
-  charged time (``cpu.settle()``), so simulated time passes while the
-  softirq works. A handler that is a generator function manages its own
-  blocks (``Softirq.running``) and yields between them — ``net_rx_action``
-  does, so time passes between NAPI polls and its time limit means something.
+  In interrupt context (hardirq, serving a softirq, bottom halves disabled:
+  ``in_interrupt()``) that is all; outside it, ksoftirqd is woken.
+* Softirqs start at exactly three places: **interrupt exit**
+  (:meth:`Softirq.irq_exit`, on the hardirq's stack, if the interrupted code
+  was not itself in interrupt context), **``local_bh_enable``** when the
+  disable count drops to zero (on the caller's stack: a task that enables
+  bottom halves runs the pending softirqs), and **ksoftirqd/N**, a task per
+  CPU.
+* ``__do_softirq`` (:meth:`Softirq.do_softirq`): take the pending mask,
+  clear it, run each set bit's handler from the lowest bit up (HI, TIMER,
+  NET_TX, NET_RX, BLOCK, IRQ_POLL, TASKLET, SCHED, HRTIMER, RCU) with
+  interrupts enabled, counting one execution per bit (``/proc/softirqs``).
+  If handlers raised more, restart -- at most :data:`MAX_SOFTIRQ_RESTART`
+  passes and while less than :data:`MAX_SOFTIRQ_TIME_MS` has passed -- else
+  wake ksoftirqd (``ksoftirqd_wakeups``).
+* CPU time: the handlers run in their CPU's time, accounted to
+  ``softirq:NAME`` (top's ``si``); an interrupt may preempt them.
 
-The model has no CPU scheduler: a task process on the same CPU is not
-held off while the daemon runs. ``need_resched()`` is always false.
+Not modelled: the 4.9-6.4 "let ksoftirqd do its job" deferral (while
+ksoftirqd is runnable, ``irq_exit`` and ``local_bh_enable`` run nothing), and
+``need_resched()`` ending the loop early.
 """
 from __future__ import annotations
 
-import inspect
 from collections import deque
 from typing import Callable
 
@@ -67,10 +64,10 @@ class tasklet_struct:
 
 
 class SoftirqCpu:
-    """One CPU's softirq state: pending mask, per-vector execution counts, ksoftirqd counters, tasklet_vec."""
+    """One CPU's softirq state: pending mask, per-vector execution counts, ksoftirqd, tasklet_vec."""
 
     __slots__ = ("index", "cpu", "pending", "counts", "ksoftirqd_wakeups", "ksoftirqd_runs",
-                 "in_ksoftirqd", "process", "_wake", "tasklet_vec")
+                 "in_ksoftirqd", "ksoftirqd", "_wake", "tasklet_vec")
 
     def __init__(self, index: int, cpu):
         self.index = index
@@ -80,38 +77,39 @@ class SoftirqCpu:
         self.counts = [0] * NR_SOFTIRQS
         self.ksoftirqd_wakeups = 0
         self.ksoftirqd_runs = 0
+        #: True while ksoftirqd runs the softirqs (tcp_small_queue_check looks).
         self.in_ksoftirqd = False
-        self.process = None
+        #: The ksoftirqd/N task (its Context).
+        self.ksoftirqd = None
         self._wake = None
         #: Tasklets scheduled on this CPU, in order (``tasklet_vec``).
         self.tasklet_vec: deque[tasklet_struct] = deque()
 
 
 class Softirq:
-    """The softirq machinery of one host: handlers, and a daemon process per CPU.
+    """The softirq machinery of one host: handlers, per-CPU state, and the ksoftirqd tasks.
 
-    ``ctx`` is the execution context (``.cpu``, ``.on_cpu(index, context)``,
-    see :mod:`stack.core.context`) that tells which CPU raises.
+    ``ctx`` is the execution context (``.cpu``, see :mod:`stack.core.context`)
+    that tells which CPU raises.
     """
 
     def __init__(self, engine, host, ctx):
         self.engine = engine
         self.ctx = ctx
+        self.sched = host.sched
         self.per_cpu = [SoftirqCpu(i, cpu) for i, cpu in enumerate(host.cpus)]
         self._actions: list[Callable[[int], object] | None] = [None] * NR_SOFTIRQS
-        self._generator = [False] * NR_SOFTIRQS
         self._contexts = tuple(f"softirq:{name}" for name in SOFTIRQ_NAMES)
         self._max_time_j = msecs_to_jiffies(MAX_SOFTIRQ_TIME_MS)
+        host.sched.irq_exit = self.irq_exit
         for sc in self.per_cpu:
-            sc.process = engine.spawn(self._daemon(sc), f"softirqd/{sc.index}")
+            sc.ksoftirqd = host.sched.cpus[sc.index].start_task(f"ksoftirqd/{sc.index}", self._ksoftirqd, sc)
         self.open_softirq(TASKLET_SOFTIRQ, self.tasklet_action)   # softirq_init
 
     # --- registration and raising ------------------------------------------------
     def open_softirq(self, nr: int, action: Callable[[int], object]) -> None:
         """Install ``action(cpu_index)`` as the handler of vector ``nr`` (replacing any)."""
         self._actions[nr] = action
-        self._generator[nr] = inspect.isgeneratorfunction(action) or inspect.isgeneratorfunction(
-            getattr(action, "func", None))
 
     def raise_softirq_irqoff(self, nr: int) -> None:
         """Mark ``nr`` pending on the current CPU and make sure it will run there."""
@@ -121,12 +119,20 @@ class Softirq:
     raise_softirq = raise_softirq_irqoff
 
     def raise_on(self, index: int, nr: int) -> None:
-        """Mark ``nr`` pending on CPU ``index`` (a timer tick on that CPU, for example)."""
+        """Mark ``nr`` pending on CPU ``index``; outside that CPU's interrupt context, wake its ksoftirqd."""
         sc = self.per_cpu[index]
         sc.pending |= 1 << nr
+        running = self.sched.running
+        if running is not None and running.run.index == index and running.run.in_interrupt():
+            return   # interrupt exit, local_bh_enable or the softirq loop will run it
+        self.wakeup_softirqd(sc)
+
+    def wakeup_softirqd(self, sc: SoftirqCpu) -> None:
+        """Make ksoftirqd/N runnable (if it sleeps)."""
         wake = sc._wake
         if wake is not None:
             sc._wake = None
+            sc.ksoftirqd_wakeups += 1
             wake.succeed()
 
     # --- tasklets (kernel/softirq.c) ------------------------------------------------------
@@ -147,9 +153,85 @@ class Softirq:
             t.runs += 1
             t.func()
 
-    def running(self, index: int, nr: int):
-        """The ``on_cpu`` block a generator handler wraps its synchronous work in."""
-        return self.ctx.on_cpu(index, self._contexts[nr])
+    # --- where softirqs run -------------------------------------------------------------
+    def irq_exit(self, run) -> None:
+        """Interrupt exit (called on the hardirq's stack when the interrupted code was not in interrupt context)."""
+        sc = self.per_cpu[run.index]
+        if sc.pending:
+            self.do_softirq(run)
+
+    def local_bh_disable(self, run) -> None:
+        """Bottom halves off on this CPU (nests): softirqs raised meanwhile wait for the enable."""
+        if run.cpu.owed_ps:
+            run.settle()
+        run.bh_off += 1
+
+    def local_bh_enable(self, run) -> None:
+        """Bottom halves back on; at zero, pending softirqs run here, on the caller's stack."""
+        if run.bh_off <= 0:
+            raise RuntimeError(f"cpu{run.index}: local_bh_enable without local_bh_disable")
+        run.bh_off -= 1
+        if run.bh_off or run.hardirq or run.softirq:
+            return
+        sc = self.per_cpu[run.index]
+        if not sc.pending:
+            return
+        running = self.sched.running
+        if running is not None and running.run is run:
+            self.do_softirq(run)
+        else:
+            self.wakeup_softirqd(sc)   # a synchronous caller: ksoftirqd runs them
+
+    def do_softirq(self, run) -> None:
+        """``__do_softirq`` on ``run``'s CPU, in the running context: passes bounded in number and time."""
+        sc = self.per_cpu[run.index]
+        engine = self.engine
+        end = jiffies(engine.now) + self._max_time_j
+        restart = MAX_SOFTIRQ_RESTART
+        run.softirq += 1
+        prev = run.cpu.context
+        try:
+            while True:
+                pending = sc.pending
+                sc.pending = 0
+                nr = 0
+                while pending:
+                    if pending & 1:
+                        sc.counts[nr] += 1
+                        engine.log("softirq", SOFTIRQ_NAMES[nr], sc.index)
+                        action = self._actions[nr]
+                        if action is not None:   # raised but never opened: counted, nothing runs (as Linux)
+                            run.set_name(self._contexts[nr])
+                            action(sc.index)
+                            if run.cpu.owed_ps:
+                                run.settle()
+                    pending >>= 1
+                    nr += 1
+                if not sc.pending:
+                    break
+                restart -= 1
+                if not (restart and time_before(jiffies(engine.now), end)):
+                    self.wakeup_softirqd(sc)
+                    break
+            run.set_name(prev)
+        finally:
+            run.softirq -= 1
+
+    def _ksoftirqd(self, sc: SoftirqCpu):
+        """ksoftirqd/N: sleep until woken; run the pending softirqs (bottom halves off); give way to others."""
+        run = self.sched.cpus[sc.index]
+        while True:
+            if not sc.pending:
+                sc._wake = self.engine.event()
+                run.sleep(sc._wake)
+                continue
+            sc.ksoftirqd_runs += 1
+            sc.in_ksoftirqd = True
+            run.bh_off += 1
+            self.do_softirq(run)
+            run.bh_off -= 1
+            sc.in_ksoftirqd = False
+            run.cond_resched()
 
     # --- counters -------------------------------------------------------------------------
     def count(self, nr: int, cpu: int | None = None) -> int:
@@ -164,56 +246,3 @@ class Softirq:
         for nr, name in enumerate(SOFTIRQ_NAMES):
             lines.append(f"{name:>12s}:" + "".join(f" {sc.counts[nr]:10d}" for sc in self.per_cpu))
         return "\n".join(lines) + "\n"
-
-    # --- the per-CPU daemon ------------------------------------------------------------
-    def _daemon(self, sc: SoftirqCpu):
-        """Sleep until something is pending; run ``__do_softirq``; hand leftovers to ksoftirqd."""
-        engine = self.engine
-        while True:
-            if not sc.pending:
-                sc.in_ksoftirqd = False
-                sc._wake = engine.event()
-                yield sc._wake
-                continue
-            if sc.in_ksoftirqd:
-                sc.ksoftirqd_runs += 1
-            yield from self._do_softirq(sc)
-            if sc.pending:
-                if not sc.in_ksoftirqd:
-                    sc.in_ksoftirqd = True
-                    sc.ksoftirqd_wakeups += 1
-                    engine.log("softirq", "ksoftirqd", sc.index)
-                yield 0  # ksoftirqd is a thread: what is ready at this time goes first
-
-    def _do_softirq(self, sc: SoftirqCpu):
-        """One ``__do_softirq``: passes over the pending mask, bounded in number and time."""
-        engine = self.engine
-        cpu = sc.cpu
-        end = jiffies(engine.now) + self._max_time_j
-        restart = MAX_SOFTIRQ_RESTART
-        while True:
-            pending = sc.pending
-            sc.pending = 0
-            nr = 0
-            while pending:
-                if pending & 1:
-                    sc.counts[nr] += 1
-                    engine.log("softirq", SOFTIRQ_NAMES[nr], sc.index)
-                    action = self._actions[nr]
-                    if action is None:
-                        pass  # raised but never opened: counted, nothing to run (as Linux)
-                    elif self._generator[nr]:
-                        yield from action(sc.index)
-                    else:
-                        with self.ctx.on_cpu(sc.index, self._contexts[nr]):
-                            action(sc.index)
-                    owed = cpu.settle()
-                    if owed:
-                        yield owed
-                pending >>= 1
-                nr += 1
-            if not sc.pending:
-                return
-            restart -= 1
-            if not (restart and time_before(jiffies(engine.now), end)):
-                return

@@ -7,6 +7,11 @@ there; the TIMER handler runs the queued callbacks, ``function(timer)``, in
 ``softirq:TIMER`` context. ``del_timer`` cancels; a timer counts as pending
 from arming until its callback starts, as in Linux.
 
+The tick is the CPU's local timer interrupt: a hardirq costing
+:data:`LOCAL_TIMER_IRQ_PS` (UNCONFIRMED, cpu_time_facts §5: hardirq entry and
+exit 0.3-1 µs), whose exit runs TIMER. Only ticks that expire a timer are
+modelled (the periodic tick is otherwise not).
+
 Not modelled: the timer wheel's coarsening of far-away expiries, timer
 migration, ``round_jiffies`` slack.
 """
@@ -17,7 +22,10 @@ from typing import Callable
 from .jiffies import TICK_PS, jiffies
 from .softirq import TIMER_SOFTIRQ
 
-__all__ = ["timer_list", "Timers"]
+__all__ = ["timer_list", "Timers", "LOCAL_TIMER_IRQ_PS"]
+
+#: CPU time of one local timer interrupt that expires timers (UNCONFIRMED; see the module docstring).
+LOCAL_TIMER_IRQ_PS = 500_000
 
 
 class timer_list:
@@ -81,11 +89,17 @@ class Timers:
         return False
 
     def _expire(self, timer: timer_list) -> None:
-        """The tick at ``expires``: queue the timer on its CPU and raise TIMER there."""
+        """The tick at ``expires``: the local timer interrupt of the timer's CPU queues it there."""
         timer._call = None
         timer._queued = True
-        self.expired[timer.cpu].append(timer)
-        self.softirq.raise_on(timer.cpu, TIMER_SOFTIRQ)
+        self.softirq.sched.cpus[timer.cpu].interrupt("timer", self._tick, timer)
+
+    def _tick(self, timer: timer_list) -> None:
+        """Local timer interrupt (hardirq): move the timer to the expired list and raise TIMER."""
+        self.ctx.cpu.charge(LOCAL_TIMER_IRQ_PS)
+        if timer._queued:   # not cancelled while the interrupt was pending
+            self.expired[timer.cpu].append(timer)
+            self.softirq.raise_on(timer.cpu, TIMER_SOFTIRQ)
 
     def run_timer_softirq(self, index: int) -> None:
         """The TIMER_SOFTIRQ handler: run this CPU's expired timers in order."""

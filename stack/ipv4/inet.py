@@ -40,7 +40,8 @@ from functools import partial
 from stack.core import errno
 from stack.core.netcore import check_kernel_version
 from stack.core.skbuff import ETH_P_IP
-from stack.socket import AF_INET, SOCK_DGRAM, SOCK_STREAM, register_socket_type
+from stack.core.sock import sock_wait_for_wmem
+from stack.socket import AF_INET, MSG_DONTWAIT, SOCK_DGRAM, SOCK_STREAM, register_socket_type
 from . import route
 from .arp import arp_init
 from .inet_connection_sock import inet_bind, inet_csk_accept, inet_csk_listen_start
@@ -140,10 +141,17 @@ class inet_dgram_ops:
 
     @staticmethod
     def sendmsg(sock, data, flags, addr):
-        if addr is None:
-            return udp_sendmsg(sock.sk, data, flags=flags)
-        host, port = addr
-        return udp_sendmsg(sock.sk, data, host, port, flags)
+        """``udp_sendmsg``; a blocking socket sleeps while the send buffer is full and tries again
+        (``sock_alloc_send_skb`` -> ``sock_wait_for_wmem``)."""
+        sk = sock.sk
+        while True:
+            if addr is None:
+                rc = udp_sendmsg(sk, data, flags=flags)
+            else:
+                rc = udp_sendmsg(sk, data, addr[0], addr[1], flags)
+            if rc != -errno.EAGAIN or not sk.sk_nospace or flags & MSG_DONTWAIT:
+                return rc
+            yield from sock_wait_for_wmem(sk)
 
     @staticmethod
     def recvmsg(sock, n, flags):

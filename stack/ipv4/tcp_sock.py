@@ -204,7 +204,6 @@ class tcp_sock(inet_sock):
         self.sk_backlog: list = []
         self.owned = False
         self._lock_waiters: list = []
-        self.sk_wq: list = []          # events of tasks sleeping on this socket
         self.sk_tsq_flags = 0
         self.sk_pacing_rate = _UNLIMITED_RATE
         self.sk_pacing_shift = 10

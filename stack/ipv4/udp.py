@@ -52,7 +52,7 @@ from stack.core.cputime import charge, charge_bytes
 from stack.core.netdevice import NETIF_F_HW_CSUM, NETIF_F_IP_CSUM
 from stack.core.skbuff import (CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, alloc_skb, consume_skb, kfree_skb,
                                skb_checksum, skb_copy_bits, skb_orphan, skb_put)
-from stack.core.sock import skb_set_owner_r, skb_set_owner_w
+from stack.core.sock import skb_set_owner_r, skb_set_owner_w, sock_def_write_space
 from .icmp import (ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, icmp_err_convert,
                    icmp_send)
 from .inet_sock import inet_sock
@@ -88,6 +88,7 @@ class udp_sock(inet_sock):
         self.sk_no_check_tx = False
         #: Set when a send failed for lack of send-buffer memory (SOCK_NOSPACE).
         self.sk_nospace = False
+        self.sk_write_space = sock_def_write_space
         self.sk_drops = 0
 
     def err_handler(self, type_: int, code: int, info: int, skb=None) -> None:

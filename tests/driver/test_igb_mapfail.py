@@ -8,7 +8,7 @@ returns NETDEV_TX_OK: the packet is gone, the queue goes on.
 """
 import pytest
 
-from sim.engine import MS
+from sim.engine import MS, US
 from sim.assembly.skbs import frame_seq, numbered_frame
 from stack.core.skbuff import ETH_P_8021Q, __vlan_hwaccel_put_tag, skb_from_bytes
 
@@ -37,7 +37,7 @@ def test_mapping_failure_unwinds_the_packet_drops_it_and_leaks_nothing(fail_at, 
     if vlan:
         __vlan_hwaccel_put_tag(bad, ETH_P_8021Q, 5)        # VLAN insertion needs a context descriptor
     sender.send([bad])
-    s.run_for(1)                                            # the sender hands it to the driver now
+    s.run_for(100 * US)   # the sender's write reaches the driver after microseconds of CPU time
     assert not s.leaks().streaming                          # every mapping of the packet undone
     assert calls["unmap_single"] == 1                       # the linear part
     assert calls["unmap_page"] == fail_at - 2               # the frags mapped before the failure

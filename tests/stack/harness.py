@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from scapy.layers.inet import IP, TCP
 from scapy.packet import Raw
 
-from driver.platform.tasks import run_task
 from sim.engine import US, Engine
 from sim.host import Host
 from stack import socket as so
@@ -233,8 +232,8 @@ def make_net(kernel_version: str = "recent", ncpus: int = 2, hold: bool = True):
 
 
 def task(net, gen, cpu: int = 0, comm: str = "app"):
-    """Start ``gen`` as a task on ``cpu``; the Process (``.triggered``, ``.value``)."""
-    return net.engine.spawn(run_task(net.ctx, gen, cpu, comm))
+    """Start ``gen`` as a task on ``cpu``; the Event of its end (``.triggered``, ``.value``)."""
+    return net.ctx.spawn_task(gen, cpu, comm)
 
 
 def run_for(net, ps: int) -> None:

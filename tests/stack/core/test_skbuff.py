@@ -264,7 +264,8 @@ def test_allocation_failure_returns_none_and_leaks_nothing():
 
 def test_copy_cost_is_charged_to_the_writing_cpu(host):
     mem = SkbMemory(host, copy_ps_per_byte=100)
-    with mem.ctx.on_cpu(1, "task:sender"):
+    with mem.ctx.on_cpu(1, "task:sender") as cpu:
         skb = skb_from_bytes(mem, pattern(1000), 1)
+        assert cpu.settle() == 100 * 1000   # a synchronous caller takes the owed time itself
     assert host.cpus[1].account["task:sender"] == 100 * 1000
     consume_skb(skb)

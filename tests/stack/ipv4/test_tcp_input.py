@@ -127,7 +127,9 @@ def test_second_sample_smooths_by_one_eighth():
     run_for(net, t_sent + 8 * MS - net.engine.now)
     peer.deliver(peer.ack(sk.snd_nxt))
     m = (net.engine.now - t_sent) // US
-    assert sk.srtt_us == first + (m - (first >> 3))           # srtt += (m - srtt) / 8, in the ×8 scale
+    # srtt += (m - srtt) / 8, in the ×8 scale. TCP stamps the segment before the IP, qdisc and
+    # device path's CPU time, so its sample is up to 1 µs longer than m measured at the device.
+    assert sk.srtt_us - (first + (m - (first >> 3))) in (0, 1)
 
 
 def test_partial_ack_trims_the_tso_skb_without_copying():
