@@ -306,6 +306,13 @@ class CpuRun:
         """Make a sleeping task runnable with ``value`` (or ``exc``); it runs when the CPU is free."""
         ctx.value, ctx.exc = value, exc
         self.runq.append(ctx)
+        if self.current is None and not self.preempted:
+            if self.sched.running is None:
+                self.dispatch()
+            else:   # woken from inside a context (an engine that resumes waiters at once)
+                self.engine.call_later(0, self._kick)
+
+    def _kick(self) -> None:
         if self.current is None and not self.preempted and self.sched.running is None:
             self.dispatch()
 

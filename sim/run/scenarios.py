@@ -51,6 +51,8 @@ class Transfer:
         self.total = total
         self.app_bytes = 0
         self.samples: list[tuple[int, int]] = []   # (time_ps, bytes delivered)
+        #: time_ps of a sample -> each CPU's busy time (ps, everything but idle) at that moment
+        self.busy: dict[int, list[int]] = {}
         self.program_done = False
         self.errors: list[str] = []
 
@@ -139,10 +141,17 @@ def _sampler(system: IgbSystem, xfer: Transfer, scenario: str):
         b = _delivered(system, scenario)
         if b != last:
             xfer.samples.append((engine.now, b))
+            xfer.busy[engine.now] = _busy_ps(system.host)
             last = b
         if b >= xfer.total:
             return
         yield _SAMPLE_PS
+
+
+def _busy_ps(host) -> list[int]:
+    """Each CPU's time spent so far on anything but idling."""
+    host.sched.flush_accounts()
+    return [sum(cpu.account.values()) - cpu.account.get("idle", 0) for cpu in host.cpus]
 
 
 def _progress_printer(xfer: Transfer, force: bool, quiet: bool):
@@ -228,6 +237,9 @@ def _result(system: IgbSystem, opts, xfer: Transfer, port: int, data: bytes, fin
         extra["warning"] = "the transfer did not finish within the time limit"
     if xfer.errors:
         extra["errors"] = "; ".join(xfer.errors)
+    if t90 > t10:
+        busy = [(b - a) / (t90 - t10) for a, b in zip(xfer.busy[t10], xfer.busy[t90])]
+        extra["CPU busy in the steady state"] = ", ".join(f"cpu{i} {100 * f:.1f}%" for i, f in enumerate(busy))
     extra.update(_nic_lines(system))
     return RunResult(scenario=opts.scenario, sim_time_ps=system.engine.now, wall_s=wall, net=system.net,
                      host=system.host, nic=system.nic, app_bytes=xfer.app_bytes, delivered_bytes=delivered,

@@ -252,7 +252,7 @@ async def run_cocotb(s: IgbSystem, scenario):
             return stop.value
         value = None
         if isinstance(step, Task):
-            value = await s.task(step.gen, step.cpu, step.comm)
+            value = await eng.run(s.task(step.gen, step.cpu, step.comm))
         elif isinstance(step, At):
             await eng.run(step.t)
         else:

@@ -65,7 +65,7 @@ from .netdevice import (NET_RX_DROP, NET_RX_SUCCESS, NET_XMIT_DROP, NET_XMIT_MAS
                         NETIF_F_HW_CSUM, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM, NETIF_F_IPV6_CSUM, NETIF_F_SG,
                         __LINK_STATE_START, NetDevice, __netdev_watchdog_up, netdev_get_tx_queue, netdev_start_xmit,
                         netif_carrier_ok, netif_running, netif_trans_update, netif_tx_queue_stopped)
-from .qdisc import (Qdisc, TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, __qdisc_run,
+from .qdisc import (Qdisc, TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, __netif_reschedule, __qdisc_run,
                     __QDISC_STATE_DEACTIVATED, __QDISC_STATE_SCHED, bstats_update, dev_activate, dev_deactivate,
                     dev_xmit_complete, nolock_qdisc_is_empty, noop_qdisc, qdisc_run, qdisc_run_begin,
                     qdisc_run_end, sch_direct_xmit)
@@ -74,6 +74,7 @@ from .skbuff import (CHECKSUM_COMPLETE, CHECKSUM_NONE, CHECKSUM_PARTIAL, CHECKSU
                      skb_checksum_start_offset, skb_header_cloned, skb_is_gso, skb_mac_header_was_set, skb_pull,
                      skb_reset_mac_header, skb_reset_network_header, skb_reset_transport_header,
                      skb_to_bytes, skb_transport_header_was_set, vlan_get_protocol)
+from .spinlock import local_bh_disable, local_bh_enable, spin_lock, spin_trylock, spin_unlock
 
 __all__ = [
     "NETIF_F_GSO_SHIFT", "NETIF_F_GSO_MASK", "NETIF_F_CSUM_MASK",
@@ -131,29 +132,33 @@ def __dev_xmit_skb(skb, q: Qdisc, dev, txq) -> int:
             bstats_update(q, skb)
             q.bypasses += 1
             net.count("qdisc_bypass", 1, skb.len)
-            if sch_direct_xmit(skb, q, dev, txq, True) and not nolock_qdisc_is_empty(q):
+            if sch_direct_xmit(skb, q, dev, txq, None, True) and not nolock_qdisc_is_empty(q):
                 __qdisc_run(q)
             qdisc_run_end(q)
             return NET_XMIT_SUCCESS
         rc = dev_qdisc_enqueue(skb, q, txq)
         qdisc_run(q)
         return rc
-    # locked qdiscs (every qdisc in 3.10; noop)
+    # locked qdiscs (every qdisc in 3.10; noop): under the root lock
+    root_lock = q.q_lock
+    spin_lock(root_lock)
     if q.state & __QDISC_STATE_DEACTIVATED:
         kfree_skb(skb)
-        return NET_XMIT_DROP
-    if q.flags & TCQ_F_CAN_BYPASS and q.qlen == 0 and qdisc_run_begin(q):
+        rc = NET_XMIT_DROP
+    elif q.flags & TCQ_F_CAN_BYPASS and q.qlen == 0 and qdisc_run_begin(q):
         bstats_update(q, skb)
         q.bypasses += 1
         net.count("qdisc_bypass", 1, skb.len)
-        if sch_direct_xmit(skb, q, dev, txq, True):
+        if sch_direct_xmit(skb, q, dev, txq, root_lock, True):
             __qdisc_run(q)
         qdisc_run_end(q)
-        return NET_XMIT_SUCCESS
-    rc = dev_qdisc_enqueue(skb, q, txq)
-    if qdisc_run_begin(q):
-        __qdisc_run(q)
-        qdisc_run_end(q)
+        rc = NET_XMIT_SUCCESS
+    else:
+        rc = dev_qdisc_enqueue(skb, q, txq)
+        if qdisc_run_begin(q):
+            __qdisc_run(q)
+            qdisc_run_end(q)
+    spin_unlock(root_lock)
     return rc
 
 
@@ -166,8 +171,11 @@ def dev_queue_xmit(skb) -> int:
     charge(net, "dev_queue_xmit")
     net.count("dev_queue_xmit", 1, skb.len)
     skb_reset_mac_header(skb)
+    local_bh_disable(net)   # rcu_read_lock_bh: softirqs raised on the way wait for the end
     txq = netdev_pick_tx(dev, skb)
-    return __dev_xmit_skb(skb, txq.qdisc, dev, txq)
+    rc = __dev_xmit_skb(skb, txq.qdisc, dev, txq)
+    local_bh_enable(net)    # rcu_read_unlock_bh: pending softirqs (NET_RX, NET_TX) run here
+    return rc
 
 
 def dev_cap_txqueue(dev, queue_index: int) -> int:
@@ -623,12 +631,26 @@ def net_tx_action(net, index: int) -> None:
         return
     head = sd.output_queue
     sd.output_queue = []
+    recent = net.kernel_version != "3.10"
     for q in head:
-        if q.flags & TCQ_F_NOLOCK and q.state & __QDISC_STATE_DEACTIVATED:
+        root_lock = None
+        if not q.flags & TCQ_F_NOLOCK:
+            root_lock = q.q_lock
+            if recent:
+                spin_lock(root_lock)
+            elif not spin_trylock(root_lock):   # 3.10: busy elsewhere, try again in a later NET_TX
+                if not q.state & __QDISC_STATE_DEACTIVATED:
+                    __netif_reschedule(q)
+                else:
+                    q.state &= ~__QDISC_STATE_SCHED
+                continue
+        elif q.state & __QDISC_STATE_DEACTIVATED:
             q.state &= ~__QDISC_STATE_SCHED
             continue
         q.state &= ~__QDISC_STATE_SCHED
         qdisc_run(q)
+        if root_lock is not None:
+            spin_unlock(root_lock)
 
 
 

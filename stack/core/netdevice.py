@@ -32,6 +32,7 @@ from typing import Callable
 
 from .dynamic_queue_limits import dql, dql_init
 from .jiffies import HZ, jiffies, time_after
+from .spinlock import spinlock_t
 
 __all__ = [
     "NETDEV_TX_OK", "NETDEV_TX_BUSY", "NET_RX_SUCCESS", "NET_RX_DROP", "NET_XMIT_SUCCESS", "NET_XMIT_DROP", "NET_XMIT_CN",
@@ -108,7 +109,7 @@ class netdev_queue:
     """One TX queue of a device: state bits, ``trans_start``, BQL's ``dql``, the qdisc slot."""
 
     __slots__ = ("dev", "index", "state", "trans_start", "trans_timeout", "qdisc", "qdisc_sleeping",
-                 "dql", "xmit_lock_owner")
+                 "dql", "_xmit_lock", "xmit_lock_owner")
 
     def __init__(self, dev: "NetDevice", index: int, dql):
         self.dev = dev
@@ -124,6 +125,8 @@ class netdev_queue:
         #: The qdisc this queue owns, active or not (``qdisc_sleeping``).
         self.qdisc_sleeping = noop
         self.dql = dql
+        #: HARD_TX_LOCK's lock (``_xmit_lock``) and the CPU holding it (-1: none).
+        self._xmit_lock = spinlock_t(dev.net, f"{dev.name} txq{index} _xmit_lock")
         self.xmit_lock_owner = -1
 
     def __repr__(self) -> str:

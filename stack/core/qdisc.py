@@ -68,6 +68,7 @@ from .netdevice import (NET_XMIT_CN, NET_XMIT_DROP, NET_XMIT_MASK, NET_XMIT_SUCC
                         netif_carrier_ok, netif_xmit_frozen_or_stopped, skb_get_tx_queue)
 from .skbuff import kfree_skb, skb_is_gso
 from .softirq import NET_TX_SOFTIRQ
+from .spinlock import spin_lock, spin_unlock, spinlock_t
 
 __all__ = [
     "TCQ_F_BUILTIN", "TCQ_F_CAN_BYPASS", "TCQ_F_MQROOT", "TCQ_F_ONETXQUEUE", "TCQ_F_CPUSTATS",
@@ -135,6 +136,8 @@ class Qdisc:
         self.state = 0
         #: ``qdisc_is_running`` (recent: the seqlock of a NOLOCK qdisc / ``q->running``).
         self.running = False
+        #: The root lock (``qdisc_lock(q)``), taken around enqueue and dequeue unless NOLOCK.
+        self.q_lock = spinlock_t(net, f"qdisc {self.id} root lock")
         #: Requeued skbs (``q->gso_skb``: a list in recent kernels, one pointer in 3.10).
         self.gso_skb: deque = deque()
         self.backlog = 0
@@ -395,7 +398,8 @@ def qdisc_restart(q: Qdisc) -> tuple[bool, int]:
         return False, packets
     dev = q.dev_queue.dev
     txq = skb_get_tx_queue(dev, skb)
-    return sch_direct_xmit(skb, q, dev, txq, validate), packets
+    root_lock = None if q.flags & TCQ_F_NOLOCK else q.q_lock
+    return sch_direct_xmit(skb, q, dev, txq, root_lock, validate), packets
 
 
 def qdisc_maybe_clear_missed(q: Qdisc, txq) -> None:
@@ -456,30 +460,36 @@ def try_bulk_dequeue_skb(q: Qdisc, skb, txq) -> int:
     return packets
 
 
-def sch_direct_xmit(skb, q: Qdisc, dev, txq, validate: bool = True) -> bool:
-    """Validate (outside the qdisc lock), transmit under the TX lock unless the txq is stopped.
+def sch_direct_xmit(skb, q: Qdisc, dev, txq, root_lock, validate: bool = True) -> bool:
+    """Validate and transmit under the TX lock (the root lock, if any, dropped meanwhile).
 
     Returns whether the caller may send more. ``NETDEV_TX_BUSY``, or a
-    stopped txq, requeues what was not sent (:func:`dev_requeue_skb`).
+    stopped txq, requeues what was not sent (:func:`dev_requeue_skb`). The
+    root lock and the TX lock are never held together (3.10's comment).
     """
     # mutual call: dev.c runs the qdisc, sch_generic.c calls back
     from .dev import dev_hard_start_xmit, validate_xmit_skb_list
     net = q.net
     charge(net, "sch_direct_xmit")
     ret = NETDEV_TX_BUSY
+    if root_lock is not None:
+        spin_unlock(root_lock)
     if validate:
         skb = validate_xmit_skb_list(skb, dev)
         if skb is None:
+            if root_lock is not None:
+                spin_lock(root_lock)
             return True
-    cpu = net.ctx.cpu.index
-    owner, txq.xmit_lock_owner = txq.xmit_lock_owner, cpu  # HARD_TX_LOCK (igb is not LLTX)
+    HARD_TX_LOCK(txq)   # igb is not LLTX
     try:
         if not netif_xmit_frozen_or_stopped(txq):
             skb, ret = dev_hard_start_xmit(skb, dev, txq)
         elif _recent(net):
             qdisc_maybe_clear_missed(q, txq)
     finally:
-        txq.xmit_lock_owner = owner  # HARD_TX_UNLOCK
+        HARD_TX_UNLOCK(txq)
+    if root_lock is not None:
+        spin_lock(root_lock)
     if not dev_xmit_complete(ret):
         dev_requeue_skb(skb, q)
         return False
@@ -487,6 +497,17 @@ def sch_direct_xmit(skb, q: Qdisc, dev, txq, validate: bool = True) -> bool:
         # 3.10: "continue" is qdisc_qlen(q), and 0 once the txq is stopped.
         return q.qlen > 0 and not netif_xmit_frozen_or_stopped(txq)
     return True
+
+
+def HARD_TX_LOCK(txq) -> None:
+    """``__netif_tx_lock``: the queue's ``_xmit_lock``, and this CPU as its owner."""
+    spin_lock(txq._xmit_lock)
+    txq.xmit_lock_owner = txq.dev.net.ctx.cpu.index
+
+
+def HARD_TX_UNLOCK(txq) -> None:
+    txq.xmit_lock_owner = -1
+    spin_unlock(txq._xmit_lock)
 
 
 def dev_requeue_skb(skb, q: Qdisc) -> None:

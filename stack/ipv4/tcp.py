@@ -62,6 +62,7 @@ from sim.engine import NS, US
 from stack.core import cputime
 from stack.core.errno import EAGAIN, ENOPROTOOPT, EPIPE
 from stack.core.skbuff import MAX_SKB_FRAGS, alloc_skb, consume_skb, skb_fill_page_desc, skb_put, skb_tailroom
+from stack.core.spinlock import spin_lock_bh, spin_unlock_bh
 from stack.socket import MSG_DONTWAIT, MSG_EOR, MSG_MORE, MSG_OOB, SO_RCVBUF, SO_SNDBUF, SOL_SOCKET
 from .inet_hashtables import inet_put_port, inet_unhash
 from .tcp_output import (__tcp_push_pending_frames, tcp_current_mss, tcp_push_one, tcp_push_pending_frames,
@@ -131,22 +132,30 @@ def tcp_init(net) -> None:
 
 
 def lock_sock(sk):
-    """Generator: take the socket lock (sleeps while another task holds it)."""
+    """Generator: take the socket lock -- under ``slock`` with bottom halves off, sleeping (``slock``
+    dropped) while another task owns it; softirqs that came meanwhile run at the unlock."""
+    spin_lock_bh(sk.slock)
     while sk.owned:
         ev = sk.net.engine.event()
         sk._lock_waiters.append(ev)
+        spin_unlock_bh(sk.slock)
         yield ev
+        spin_lock_bh(sk.slock)
     sk.owned = True
+    spin_unlock_bh(sk.slock)
 
 
 def _process_backlog(sk) -> int:
-    """``__release_sock``: run the backlogged segments in this (task) context (``sk_backlog_rcv``); how many."""
+    """``__release_sock`` (``slock`` held on entry and exit): run the backlogged segments in this task
+    with ``slock`` dropped and bottom halves on (``sk_backlog_rcv``); how many."""
     n = 0
     while sk.sk_backlog:
         batch, sk.sk_backlog = sk.sk_backlog, []
+        spin_unlock_bh(sk.slock)
         for skb in batch:
             sk.sk_backlog_rcv(sk, skb)
             n += 1
+        spin_lock_bh(sk.slock)
     if n:
         sk.net.tcp.inc("backlog_processed", n)
     return n
@@ -155,6 +164,7 @@ def _process_backlog(sk) -> int:
 def release_sock(sk) -> None:
     """Process the backlog, run deferred TSQ/timer work (``tcp_release_cb``), drop the lock."""
     cputime.charge(sk.net, "release_sock")
+    spin_lock_bh(sk.slock)
     _process_backlog(sk)
     tcp_release_cb(sk)
     sk.owned = False
@@ -162,11 +172,15 @@ def release_sock(sk) -> None:
         waiters, sk._lock_waiters = sk._lock_waiters, []
         for ev in waiters:
             ev.succeed()
+    spin_unlock_bh(sk.slock)
 
 
 def sk_flush_backlog(sk) -> bool:
     """Process backlogged segments without dropping the lock; True if there were any."""
-    return _process_backlog(sk) > 0
+    spin_lock_bh(sk.slock)
+    n = _process_backlog(sk)
+    spin_unlock_bh(sk.slock)
+    return n > 0
 
 
 def sk_wake(sk) -> None:

@@ -38,6 +38,7 @@ from stack.core import cputime
 from stack.core.checksum import csum_partial, csum_tcpudp_nofold
 from stack.core.errno import EADDRINUSE, EALREADY, EINVAL, EISCONN
 from stack.core.skbuff import CHECKSUM_NONE, consume_skb, kfree_skb, skb_to_bytes
+from stack.core.spinlock import spin_lock, spin_unlock
 from stack.socket import MSG_DONTWAIT
 from .inet_connection_sock import inet_bind
 from .inet_hashtables import inet_ehash_key, inet_hash
@@ -163,16 +164,18 @@ def tcp_v4_rcv(net, skb) -> int:
         kfree_skb(skb)
         return 0
     sk.segs_in += 1
+    spin_lock(sk.slock)   # bh_lock_sock
     if sk.owned:
         queued = sum(b.truesize for b in sk.sk_backlog)
         if queued + skb.truesize > sk.sk_rcvbuf + sk.sk_sndbuf:
             tcp.inc("TCPBacklogDrop")
             kfree_skb(skb)
-            return 0
-        sk.sk_backlog.append(skb)
-        tcp.inc("backlog_queued")
-        return 0
-    tcp_v4_do_rcv(sk, skb)
+        else:
+            sk.sk_backlog.append(skb)
+            tcp.inc("backlog_queued")
+    else:
+        tcp_v4_do_rcv(sk, skb)
+    spin_unlock(sk.slock)   # bh_unlock_sock
     return 0
 
 

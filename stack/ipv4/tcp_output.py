@@ -54,6 +54,7 @@ from stack.core.skbuff import (CHECKSUM_PARTIAL, SKB_GSO_TCPV4, SKB_TRUESIZE_OVE
 from stack.core.errno import EAGAIN, EBUSY, ENOBUFS, ENOMEM
 from stack.core.softirq import tasklet_struct
 from stack.core.sock import __sock_wfree
+from stack.core.spinlock import spin_lock, spin_unlock
 from .ip import IPPROTO_TCP
 from .route import fib_lookup
 from .tcp_cong import tcp_reno_ssthresh
@@ -356,12 +357,14 @@ def tcp_tasklet_func(net, index: int) -> None:
     tcp.tsq_lists[index] = deque()
     for sk in lst:
         sk.sk_tsq_flags &= ~TSQ_QUEUED
+        spin_lock(sk.slock)   # bh_lock_sock
         if sk.owned:
             sk.sk_tsq_flags |= TCP_TSQ_DEFERRED
             tcp.inc("tsq_deferred")
         else:
             tcp.inc("tsq_restarts")
             tcp_tsq_write(sk)
+        spin_unlock(sk.slock)
 
 
 def tcp_tsq_write(sk) -> None:

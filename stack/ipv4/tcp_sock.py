@@ -18,6 +18,7 @@ from collections import deque
 from stack.core.jiffies import HZ
 from stack.core.skbuff import SKB_GSO_TCPV4
 from stack.core.sock import SK_WMEM_MAX
+from stack.core.spinlock import spinlock_t
 from .inet_sock import inet_sock
 from .ip import IPPROTO_TCP
 from .utils import in_ntoa
@@ -202,6 +203,9 @@ class tcp_sock(inet_sock):
         self.tcp_rtx_queue: deque = deque()
         self.sk_receive_queue = bytearray()
         self.sk_backlog: list = []
+        #: The socket lock (``sk->sk_lock``): the spinlock ``slock`` that softirq code takes
+        #: (``bh_lock_sock``), the owner flag a task sets (``lock_sock``), its sleepers.
+        self.slock = spinlock_t(net, "sk_lock.slock")
         self.owned = False
         self._lock_waiters: list = []
         self.sk_tsq_flags = 0

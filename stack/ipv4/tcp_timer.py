@@ -25,6 +25,7 @@ from functools import partial
 from stack.core import cputime
 from stack.core.errno import ETIMEDOUT
 from stack.core.jiffies import jiffies
+from stack.core.spinlock import spin_lock, spin_unlock
 from .tcp_cong import tcp_loss_ssthresh
 from .tcp_sock import (TCP_CA_Disorder, TCP_CA_Loss, TCP_CLOSE, TCP_DELACK_MIN, TCP_DELACK_TIMER_DEFERRED, TCP_LISTEN,
                        TCP_RTO_MAX, TCP_SYN_RECV, TCP_SYN_SENT, TCP_WRITE_TIMER_DEFERRED, TCPCB_LOST,
@@ -76,10 +77,12 @@ def tcp_rearm_rto(sk) -> None:
 def tcp_write_timer(sk, timer) -> None:
     """The retransmit timer fired (TIMER softirq)."""
     cputime.charge(sk.net, "tcp_write_timer")
+    spin_lock(sk.slock)   # bh_lock_sock
     if sk.owned:
         sk.sk_tsq_flags |= TCP_WRITE_TIMER_DEFERRED
-        return
-    tcp_write_timer_handler(sk)
+    else:
+        tcp_write_timer_handler(sk)
+    spin_unlock(sk.slock)
 
 
 def tcp_write_timer_handler(sk) -> None:
@@ -178,10 +181,12 @@ def tcp_send_delayed_ack(sk) -> None:
 
 def tcp_delack_timer(sk, timer) -> None:
     cputime.charge(sk.net, "tcp_delack_timer")
+    spin_lock(sk.slock)   # bh_lock_sock
     if sk.owned:
         sk.sk_tsq_flags |= TCP_DELACK_TIMER_DEFERRED
-        return
-    tcp_delack_timer_handler(sk)
+    else:
+        tcp_delack_timer_handler(sk)
+    spin_unlock(sk.slock)
 
 
 def tcp_delack_timer_handler(sk) -> None:

@@ -36,6 +36,7 @@ from stack.core.qdisc import (TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, TCQ_F_ONETXQUEUE, 
                               qdisc_run, tc_qdisc_show)
 from stack.core.skbuff import consume_skb, dev_kfree_skb_irq, skb_from_bytes, skb_to_bytes
 from stack.core.softirq import NET_TX_SOFTIRQ
+from stack.core.spinlock import spin_lock, spin_unlock
 
 from tests.stack.harness import FakeDriver, run_gen
 from sim.assembly.skbs import make_skb
@@ -231,6 +232,16 @@ def test_bstats_count_gso_segments_and_pkt_len_adds_the_repeated_headers(net, ve
 
 
 # --- the quota ----------------------------------------------------------------------------------------
+def _qdisc_run_locked(q) -> None:
+    """``qdisc_run`` as its callers run it: under the root lock unless the qdisc is NOLOCK."""
+    lock = None if q.flags & TCQ_F_NOLOCK else q.q_lock
+    if lock is not None:
+        spin_lock(lock)
+    qdisc_run(q)
+    if lock is not None:
+        spin_unlock(lock)
+
+
 @pytest.mark.parametrize("version, waiting, net_tx_runs", [
     # recent: sch_direct_xmit returns true after a send, so the quota check follows the 64th packet
     # even when it emptied the queue (one NET_TX run then finds nothing); each run of 64 reschedules.
@@ -245,7 +256,7 @@ def test_one_run_sends_64_then_net_tx_takes_over(net, version, waiting, net_tx_r
     with net.ctx.on_cpu(0, "task:app"):
         for n in range(waiting):
             q.enqueue(fake.skb(n))
-        qdisc_run(q)
+        _qdisc_run_locked(q)
     in_task = min(waiting, 64)
     assert fake.seqs() == list(range(in_task))
     net.engine.run()
@@ -263,7 +274,7 @@ def test_quota_source_is_dev_tx_weight_recent_and_weight_p_in_3_10(net, version,
     with net.ctx.on_cpu(0, "task:app"):
         for n in range(100):
             q.enqueue(fake.skb(n))
-        qdisc_run(q)
+        _qdisc_run_locked(q)
     assert len(fake.sent) == first_run
 
 
