@@ -10,6 +10,16 @@ locks). A context that spins on a lock held by a context on its own CPU can
 never get it (the owner cannot run): Linux deadlocks, the model raises
 :class:`~sim.host.sched.Deadlock` naming both.
 
+Memory ordering: ``spin_lock`` is an ACQUIRE and ``spin_unlock`` a RELEASE
+(memory-barriers.txt, "LOCK ACQUISITION FUNCTIONS"). The handover itself is
+not a memory access here, so the model adds its effect where it matters:
+when a CPU takes a lock another CPU released last, the releaser's buffered
+memory stores become visible first (the profile's ``smp_mb`` write part; the
+unlock store cannot be seen before them), and the acquirer's later loads may
+not return values older than the acquisition (its ``smp_rmb``). A CPU
+re-taking its own lock needs neither (it forwards its own stores). This is
+at least as strong as Linux, so it never shows an outcome Linux forbids.
+
 The ``_bh`` and ``_irqsave`` variants mask bottom halves or interrupts on
 the CPU first, exactly as Linux orders it, and unmask after the release
 (``spin_unlock_bh`` runs the softirqs that became pending meanwhile).
@@ -65,6 +75,9 @@ def _take(lock: spinlock_t, me, cpu) -> None:
     cost = SPIN_LOCK_PS
     if lock.last_cpu not in (-1, cpu.index):
         cost += LOCK_LINE_TRANSFER_PS
+        releaser = lock.net.host.cpus[lock.last_cpu]
+        releaser.fence(releaser.profile.barrier("smp_mb"))   # RELEASE: its stores before the unlock
+        cpu.fence(cpu.profile.barrier("smp_rmb"))            # ACQUIRE: later loads see them
     lock.last_cpu = cpu.index
     cpu.charge(cost)
 
