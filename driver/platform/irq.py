@@ -78,7 +78,7 @@ class IrqTable:
         if not 0 <= cpu < self.ncpus:
             raise ValueError(f"interrupt target cpu{cpu} does not exist (host has {self.ncpus})")
         vec = _Vector(cpu, owner, standalone)
-        vec.msg = MsiMsg(*self.msi.allocate(f"{owner}-vec", lambda v=vec: self._fire(v), cpu))
+        vec.msg = MsiMsg(*self.msi.allocate(f"{owner}-vec", lambda count, v=vec: self._fire(v, count), cpu))
         self._vectors[vec.msg.data] = vec
         return vec
 
@@ -144,8 +144,12 @@ class IrqTable:
             del self._vectors[data]
         return name
 
-    def _fire(self, vec: _Vector) -> None:
-        """A message for ``vec`` landed: run its handler, or record a spurious interrupt."""
+    def _fire(self, vec: _Vector, device_count: int) -> None:
+        """A message for ``vec`` landed: run its handler, or record a spurious interrupt.
+
+        ``device_count``: the memory write count when the message landed
+        (:meth:`sim.host.msi.MsiController.deliver`), for ``take_interrupt``.
+        """
         data = vec.msg.data
         if self._vectors.get(data) is not vec or vec.handler is None:
             self.spurious.append((self.kernel.host.engine.now, data, "no handler"))
@@ -153,7 +157,7 @@ class IrqTable:
             return
         vec.fired += 1
         with self.kernel.on_cpu(vec.cpu, f"hardirq:{vec.name}") as cpu:
-            cpu.take_interrupt()
+            cpu.take_interrupt(device_count)
             self.kernel.charge("hardirq")
             vec.handler(data, vec.dev_id)
 
