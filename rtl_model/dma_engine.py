@@ -2,9 +2,12 @@
 
 Reads (descriptor fetches, packet buffer reads) share the link's completion
 direction. A read issued at ``t`` gets its first data at
-``max(t + read latency, link free)`` and then holds the link for the wire
-time of its completion TLPs (``PcieLink``): requests are pipelined, bandwidth
-is shared. Host memory is sampled when the data starts to return, through the
+``max(t + read latency + jitter, link free)`` and then holds the link for the
+wire time of its completion TLPs (``PcieLink``): requests are pipelined,
+bandwidth is shared. The jitter is one of ``read_jitter_options``, drawn per
+read through the engine's choice mechanism (where the root complex finds the
+line: cache or DRAM; :mod:`sim.host.timing`); completions still return in
+issue order. Host memory is sampled when the data starts to return, through the
 IOMMU; a blocked read returns its poison and a failed status, never an
 exception.
 
@@ -32,7 +35,8 @@ class DmaEngine:
     """Timed DMA between the NIC and the host, over one :class:`~sim.host.pcie.PcieLink`."""
 
     def __init__(self, engine, iommu, link, msi_sink: Callable[[int, int], None],
-                 intx_sink: Callable[[bool], None] = lambda level: None, who: str = "nic"):
+                 intx_sink: Callable[[bool], None] = lambda level: None, who: str = "nic",
+                 read_jitter_options: tuple[int, ...] = (0,)):
         self.engine = engine
         self.iommu = iommu
         self.link = link
@@ -41,6 +45,8 @@ class DmaEngine:
         self._posted: deque = deque()   # (handle, item) issued, not yet landed, in order
         self.intx_delivered: list[tuple[int, bool]] = []
         self.who = who
+        self.read_jitter_options = read_jitter_options
+        self._why_jitter = f"{who} dma-read-jitter"
         self._rd_free_ps = 0   # completion direction busy until
         self._wr_free_ps = 0   # upstream (write) direction busy until
         self.bytes_read = 0
@@ -52,7 +58,10 @@ class DmaEngine:
         eng = self.engine
         link = self.link
         wire = link.dma_read_time_ps(iova, n) - link.read_latency_ps
-        start = max(eng.now + link.read_latency_ps, self._rd_free_ps)
+        latency = link.read_latency_ps
+        opts = self.read_jitter_options
+        latency += opts[0] if len(opts) == 1 else opts[eng.choose_index(len(opts), self._why_jitter)]
+        start = max(eng.now + latency, self._rd_free_ps)
         end = self._rd_free_ps = start + wire
         yield start - eng.now
         data, ok = self.iommu.dma_read_checked(iova, n, f"{self.who}:{why}")

@@ -6,7 +6,9 @@ Ports — the only ways in and out, as on a real board:
   itself in the host's MMIO space); the MSI-X table lives in BAR3
   (:attr:`Nic.msix`, map it separately);
 * DMA: every host-memory access goes through ``iommu`` (descriptor fetches,
-  buffer reads, write-backs), timed by the PCIe ``link``;
+  buffer reads, write-backs), timed by the PCIe ``link``; each read's latency
+  adds a jitter drawn from ``dma_read_jitter_ps`` (options in ps, a choice;
+  None = :data:`sim.host.timing.DMA_READ_JITTER_PS`, 0 = none);
 * interrupts: MSI-X messages are posted writes handed to ``msi_sink(address,
   data)`` when they land; INTx Assert/Deassert messages are posted too and
   reach ``intx_sink(level)`` when they land;
@@ -32,6 +34,7 @@ from __future__ import annotations
 import logging
 
 from sim.engine import Store
+from sim.host.timing import DMA_READ_JITTER_PS, as_options
 
 from . import descriptors as d
 from .dma_engine import DmaEngine
@@ -95,13 +98,16 @@ class Nic:
 
     def __init__(self, engine, iommu, link, *, profile: NicProfile = NIC_82576,
                  msi_sink=lambda addr, data: None, intx_sink=lambda level: None, name: str = "nic",
-                 use_checksum_seed: bool = True, packets_in_flight: int = 4):
+                 use_checksum_seed: bool = True, packets_in_flight: int = 4,
+                 dma_read_jitter_ps: int | tuple | None = None):
         self.engine = engine
         self.use_checksum_seed = use_checksum_seed
         self.profile = profile
         self.name = name
         self.regs = RegisterFile(build_table(profile))
-        self.dma = DmaEngine(engine, iommu, link, msi_sink, intx_sink, who=name)
+        jitter = as_options(DMA_READ_JITTER_PS if dma_read_jitter_ps is None else dma_read_jitter_ps,
+                            "dma_read_jitter_ps")
+        self.dma = DmaEngine(engine, iommu, link, msi_sink, intx_sink, who=name, read_jitter_options=jitter)
         self.msix = MsixTable(profile.num_msix_vectors)
         self.msix.on_unmask = self._send_msix
         self.irq = InterruptBlock(engine, num_vectors=profile.num_msix_vectors,

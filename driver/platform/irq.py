@@ -79,7 +79,7 @@ class IrqTable:
         if not 0 <= cpu < self.ncpus:
             raise ValueError(f"interrupt target cpu{cpu} does not exist (host has {self.ncpus})")
         vec = _Vector(cpu, owner, standalone)
-        vec.msg = MsiMsg(*self.msi.allocate(f"{owner}-vec", lambda v=vec: self._fire(v), cpu))
+        vec.msg = MsiMsg(*self.msi.allocate(f"{owner}-vec", lambda count, v=vec: self._fire(v, count), cpu))
         self._vectors[vec.msg.data] = vec
         return vec
 
@@ -145,22 +145,26 @@ class IrqTable:
             del self._vectors[data]
         return name
 
-    def _fire(self, vec: _Vector) -> None:
-        """A message for ``vec`` landed: interrupt its CPU, or record a spurious interrupt."""
+    def _fire(self, vec: _Vector, device_count: int) -> None:
+        """A message for ``vec`` landed: interrupt its CPU, or record a spurious interrupt.
+
+        ``device_count``: the memory write count when the message landed
+        (:meth:`sim.host.msi.MsiController.deliver`), for ``take_interrupt``.
+        """
         data = vec.msg.data
         if self._vectors.get(data) is not vec or vec.handler is None:
             self._spurious(data)
             return
-        self.kernel.host.sched.cpus[vec.cpu].interrupt(vec.name, self._handle, vec)
+        self.kernel.host.sched.cpus[vec.cpu].interrupt(vec.name, self._handle, vec, device_count)
 
-    def _handle(self, vec: _Vector) -> None:
+    def _handle(self, vec: _Vector, device_count: int) -> None:
         """In the hardirq context on ``vec``'s CPU: the entry cost, then the handler."""
         data = vec.msg.data
         if self._vectors.get(data) is not vec or vec.handler is None:   # freed while pending
             self._spurious(data)
             return
         vec.fired += 1
-        self.kernel.cpu.take_interrupt()
+        self.kernel.cpu.take_interrupt(device_count)
         self.kernel.charge("hardirq")
         vec.handler(data, vec.dev_id)
 

@@ -82,16 +82,18 @@ class NicTestHost:
 
     def __init__(self, profile: str = "82576", *, ordering: str = "x86-tso", seed: int = 0,
                  policy=None, link=PCIE_82576, iommu: bool = True, use_checksum_seed: bool = True,
-                 engine=None):
+                 engine=None, drain_delay_ps=None, msi_latency_ps=None, dma_read_jitter_ps=None):
         # ``engine``: run on this engine (e.g. a cocotb adapter's CocotbEngine) instead of
         # a new native one; ``seed``/``policy`` then do not apply. Only rd32/run/run_for
         # drive the engine themselves: with another engine, let time pass its own way.
+        # The three latencies: None draws them as choices (sim.host.timing), a value fixes them.
         self.engine = engine if engine is not None else Engine(policy if policy is not None else SeededPolicy(seed))
-        self.host = Host(self.engine, ordering, ncpus=1, link=link, iommu=iommu)
+        self.host = Host(self.engine, ordering, ncpus=1, link=link, iommu=iommu,
+                         drain_delay_ps=drain_delay_ps, msi_latency_ps=msi_latency_ps)
         self.cpu = self.host.cpus[0]
         self.nic = Nic(self.engine, self.host.iommu, link, profile=get_nic_profile(profile),
                        msi_sink=self.host.msi.deliver, intx_sink=self.host.msi.set_intx,
-                       use_checksum_seed=use_checksum_seed)
+                       use_checksum_seed=use_checksum_seed, dma_read_jitter_ps=dma_read_jitter_ps)
         self.host.map_device("nic-bar0", BAR0, BAR0_SIZE, self.nic)
         self.host.map_device("nic-bar3", BAR3, BAR3_SIZE, self.nic.msix)
         self.wire: list[tuple[bytes, int, int]] = []
@@ -159,7 +161,7 @@ class NicTestHost:
         return vec_of
 
     def _program_msix_entry(self, v: int, name: str) -> None:
-        addr, data = self.host.msi.allocate(f"nic-{name}", lambda n=name, v=v: self._on_irq(n, v))
+        addr, data = self.host.msi.allocate(f"nic-{name}", lambda count, n=name, v=v: self._on_irq(n, v, count))
         base = BAR3 + 16 * v
         self.cpu.writel(addr & 0xFFFF_FFFF, base)
         self.cpu.writel(addr >> 32, base + 4)
@@ -175,7 +177,8 @@ class NicTestHost:
         cur = self.nic.regs.get(name)
         self.wr32(name, (cur & ~(0xFF << shift)) | ((v | IVAR_VALID) << shift))
 
-    def _on_irq(self, name: str, v: int) -> None:
+    def _on_irq(self, name: str, v: int, device_count: int) -> None:
+        self.cpu.take_interrupt(device_count)
         self.interrupts.append((self.engine.now, name))
         if self._reenable:
             self.wr32("EIMS", 1 << v)

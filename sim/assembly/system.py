@@ -72,7 +72,11 @@ class IgbSystem:
     ``speed_mbps`` the link speed. ``barriers`` drops or weakens driver
     barrier sites: ``{site name: weaker primitive, or None to drop}``,
     validated by ``kernel.sites.apply``. ``stale_window``/``drain_delay_ps``
-    tune the weak-memory model (see :class:`sim.host.Host`). ``engine``: run
+    tune the weak-memory model (see :class:`sim.host.Host`).
+    ``drain_delay_ps``, ``msi_latency_ps`` and ``dma_read_jitter_ps`` fix the
+    store-buffer drain latency, the MSI delivery latency and the NIC's DMA
+    read jitter; None (the default) draws each, every time, from its
+    documented options (:mod:`sim.host.timing`), so the seed varies timing. ``engine``: run
     on this engine (e.g. a cocotb adapter's) instead of a new native one.
 
     Kernel: ``kernel_version`` ("recent" or "3.10") selects the net core's
@@ -85,7 +89,8 @@ class IgbSystem:
     def __init__(self, nic: str = "82576", *, ordering: str = "x86-tso", ncpus: int = 2, seed: int = 0,
                  policy=None, ring_size: int = 256, queues: int | None = None, irq_cpu: int = 0,
                  iommu: bool = True, barriers: dict | None = None, stale_window: int | None = None,
-                 drain_delay_ps: int = 0, engine=None, kernel_version: str = "recent", stack: bool = False,
+                 drain_delay_ps: int | None = None, msi_latency_ps: int | None = None,
+                 dma_read_jitter_ps: int | None = None, engine=None, kernel_version: str = "recent", stack: bool = False,
                  mtu: int = 1500, itr: int = 3, speed_mbps: int = 1000, partner: bool = False,
                  partner_options: dict | None = None, pcap: str | None = None):
         profile = get_nic_profile(nic)
@@ -93,9 +98,10 @@ class IgbSystem:
         link = _LINKS.get(profile.name, PCIE_82576)
         extra = {} if stale_window is None else {"stale_window": stale_window}
         self.host = Host(self.engine, ordering, ncpus=ncpus, link=link, iommu=iommu,
-                         drain_delay_ps=drain_delay_ps, **extra)
+                         drain_delay_ps=drain_delay_ps, msi_latency_ps=msi_latency_ps, **extra)
         self.nic = Nic(self.engine, self.host.iommu, link, profile=profile,
-                       msi_sink=self.host.msi.deliver, intx_sink=self.host.msi.set_intx)
+                       msi_sink=self.host.msi.deliver, intx_sink=self.host.msi.set_intx,
+                       dma_read_jitter_ps=dma_read_jitter_ps)
         self.host.map_device("nic-bar0", BAR0, BAR0_SIZE, self.nic)
         self.host.map_device("nic-bar3", BAR3, BAR3_SIZE, self.nic.msix)
         self.kernel = Kernel(self.host)
@@ -201,13 +207,13 @@ class IgbSystem:
 
     def _rx_irq(self, frame: bytes) -> None:
         """The receive interrupt (hardirq): the frame DMA'd into an skb is visible to this CPU; ``netif_rx``."""
-        self.kernel.cpu.take_interrupt()
         self.kernel.charge("hardirq")
         skb = alloc_skb(self.net.skb, len(frame), NET_SKB_PAD)
         if skb is None:
             self.netdev.stats.rx_dropped += 1
             return
-        self.host.mem.write(skb_put(skb, len(frame)), frame)
+        self.host.mem.write(skb_put(skb, len(frame)), frame)   # the device's DMA of the frame
+        self.kernel.cpu.take_interrupt(self.host.msi.write_count())   # it precedes the interrupt: visible
         skb.dev = self.netdev
         self.rx_frames += 1
         dev_layer.netif_rx(skb)

@@ -15,6 +15,19 @@ kept per qword: the stale-load window of DESIGN.md. A load that spans two
 qwords always reads current memory, and writes longer than
 ``HISTORY_MAX_WRITE_BYTES`` record nothing (documented simplifications: both
 only remove stale outcomes, never allow one the architecture forbids).
+
+Each superseded value also records *who* replaced it: a CPU store (written
+through :meth:`ValueHistory.cpu_write` as it leaves a store buffer) or a
+device (every other write: DMA through the IOMMU, and host-side writes that
+no CPU's store buffer holds). That is what interrupt entry needs
+(:meth:`sim.host.cpu.Cpu.take_interrupt`): a CPU that took an MSI whose
+posted write landed at write count ``c`` may no longer read a value that a
+*device* write at or before ``c`` replaced, nor anything older at that
+location, while values that CPU stores replaced stay readable (bounded by the
+read horizon as before). A long device write (over ``HISTORY_MAX_WRITE_BYTES``,
+e.g. a batched descriptor write-back) therefore drops the history of the
+qwords it covers: it records no entry, and without the drop an older value
+there would stay offered after the interrupt.
 """
 from __future__ import annotations
 
@@ -34,7 +47,7 @@ class ValueHistory:
     before every write, while the old bytes are still there.
     """
 
-    __slots__ = ("mem", "window", "gver", "_old", "_written_at")
+    __slots__ = ("mem", "window", "gver", "_old", "_written_at", "_by_cpu")
 
     def __init__(self, mem, window: int = DEFAULT_STALE_WINDOW):
         if window < 0:
@@ -42,19 +55,32 @@ class ValueHistory:
         self.mem = mem
         self.window = window
         self.gver = 0
-        # qword -> list of (written_at, replaced_at, bytes8), oldest first
+        # qword -> list of (written_at, replaced_at, bytes8, by_device), oldest first
         self._old: dict[int, list] = {}
         # qword -> gver of the write that made the current value
         self._written_at: dict[int, int] = {}
+        # true while a CPU store is being written (cpu_write); any other write is a device's
+        self._by_cpu = False
 
     def attach(self) -> "ValueHistory":
         self.mem.before_write = self.before_write
         return self
 
+    def cpu_write(self, addr: int, data: bytes) -> None:
+        """Write ``data`` to memory as a CPU store leaving its store buffer (not a device write)."""
+        self._by_cpu = True
+        try:
+            self.mem.write(addr, data)
+        finally:
+            self._by_cpu = False
+
     def before_write(self, addr: int, length: int) -> None:
-        """Memory hook: remember the values this write is about to replace."""
+        """Memory hook: remember the values this write is about to replace, and who replaced them."""
         self.gver += 1
+        by_device = not self._by_cpu
         if length > HISTORY_MAX_WRITE_BYTES:
+            if by_device:
+                self._forget(addr, length)
             return  # bulk data: not worth a per-qword history (see HISTORY_MAX_WRITE_BYTES)
         g = self.gver
         read = self.mem.read
@@ -62,7 +88,7 @@ class ValueHistory:
         end = addr + length
         while q < end:
             hist = self._old.get(q)
-            entry = (self._written_at.get(q, 0), g, read(q, 8))
+            entry = (self._written_at.get(q, 0), g, read(q, 8), by_device)
             if hist is None:
                 self._old[q] = [entry]
             else:
@@ -72,22 +98,33 @@ class ValueHistory:
             self._written_at[q] = g
             q += 8
 
+    def _forget(self, addr: int, length: int) -> None:
+        """A long device write replaces ``[addr, addr + length)``: no older value there is offered again."""
+        g = self.gver
+        old = self._old
+        for q in range(addr & ~7, addr + length, 8):
+            if q in old:
+                del old[q]
+                self._written_at[q] = g
+
     def written_at(self, addr: int) -> int:
         """Write count at which the current value of ``addr``'s qword was written."""
         return self._written_at.get(addr & ~7, 0)
 
-    def candidates(self, addr: int, floor: int) -> list[tuple[int, bytes | None]]:
+    def candidates(self, addr: int, floor: int, device_floor: int = 0) -> list[tuple[int, bytes | None]]:
         """Values of ``addr``'s qword a load may return, newest first, as (written_at, bytes8).
 
         The current value comes first with ``bytes8 = None`` (read it from
-        memory); older values follow if they were replaced after ``floor``.
+        memory); older values follow if they were replaced after ``floor``,
+        stopping at the first one a device write at or before
+        ``device_floor`` replaced (that write is visible; see the module docstring).
         """
         q = addr & ~7
         out: list = [(self._written_at.get(q, 0), None)]
         hist = self._old.get(q)
         if hist:
-            for written_at, replaced_at, data in reversed(hist):
-                if replaced_at <= floor:
+            for written_at, replaced_at, data, by_device in reversed(hist):
+                if replaced_at <= floor or by_device and replaced_at <= device_floor:
                     break
                 out.append((written_at, data))
         return out

@@ -5,16 +5,19 @@ blocks. The nondeterminism is elsewhere and goes through the engine's
 choice policy:
 
 * **Store buffer.** Every store (memory or device) enters the CPU's buffer.
-  A drain step, scheduled on the engine ``drain_delay_ps`` after a store,
-  makes one *eligible* buffered store globally visible — which one is a
-  choice. A store is eligible when no older buffered store must precede it:
-  same bytes (coherence), a store-class pair the profile does not let
-  reorder, or a fence mark between them that orders the pair.
+  A drain step, scheduled on the engine one drain latency after a store (or
+  after the previous drain step), makes one *eligible* buffered store
+  globally visible — which one is a choice, and so is each drain latency
+  (one of ``drain_options``, :mod:`sim.host.timing`). A store is eligible
+  when no older buffered store must precede it: same bytes (coherence), a
+  store-class pair the profile does not let reorder, or a fence mark between
+  them that orders the pair.
 * **Loads.** A load reads the CPU's own buffered stores first (forwarding),
   else memory; under a profile with ``stale_loads`` it may return an older
   value of its qword (a choice), bounded by the read horizon set at the last
-  read barrier (or the last interrupt it took, :meth:`take_interrupt`) and by
-  what this CPU already saw there (see :mod:`sim.host.coherence`).
+  read barrier, by the device writes the last interrupt it took made visible
+  (:meth:`take_interrupt`) and by what this CPU already saw there (see
+  :mod:`sim.host.coherence`).
 * **Fences** (:meth:`fence`): write→write parts become a mark in the store
   buffer; write→read parts flush the stores they order (now, in an order the
   relation allows); read→memory-read parts move the read horizon to now.
@@ -61,7 +64,7 @@ class _Entry:
 class Cpu:
     """One hardware thread of the simulated host."""
 
-    def __init__(self, host, index: int, drain_delay_ps: int = 0):
+    def __init__(self, host, index: int, drain_options: tuple[int, ...] = (0,)):
         self.host = host
         self.index = index
         self.name = f"cpu{index}"
@@ -69,7 +72,7 @@ class Cpu:
         self.profile = host.profile
         self.mem = host.mem
         self.history = host.history
-        self.drain_delay_ps = drain_delay_ps
+        self.drain_options = drain_options
         self.buffer: list[_Entry] = []
         # for each store class, the older store classes it may never pass (profile.reorder_stores)
         self._must_follow = {c: sum(o for o in (MW, DW) if not self.profile.may_reorder(o, c))
@@ -77,6 +80,7 @@ class Cpu:
         self._nstores = 0
         self._drain_scheduled = False
         self.horizon = 0
+        self.device_floor = 0
         self.seen: dict[int, int] = {}
         self.context = "idle"
         self.account: dict[str, int] = defaultdict(int)
@@ -87,6 +91,7 @@ class Cpu:
         #: Every memory access is an interleaving point (``Sched.interleave``).
         self.interleave = False
         self._why_drain = f"drain {self.name}"
+        self._why_drain_latency = f"drain-latency {self.name}"
         self._why_stale = f"stale-load {self.name}"
 
     # --- memory accesses -------------------------------------------
@@ -123,7 +128,7 @@ class Cpu:
         seen = self.seen.get(q, 0)
         if seen > floor:
             floor = seen
-        cands = hist.candidates(addr, floor)
+        cands = hist.candidates(addr, floor, self.device_floor)
         pick = cands[0] if len(cands) == 1 else cands[self.engine.choose_index(len(cands), self._why_stale)]
         self.seen[q] = pick[0]
         if pick[1] is None:
@@ -158,18 +163,34 @@ class Cpu:
                 return
         self.fence(self.profile.barrier(name))
 
-    def take_interrupt(self) -> None:
-        """An interrupt arrives: later loads see every store globally visible before it.
+    def take_interrupt(self, device_count: int) -> None:
+        """This CPU takes an MSI whose message landed at memory write count ``device_count``.
 
-        The message that raised it is a posted write ordered behind the
-        device's DMA writes (PCIe), and the stores the device had observed
-        before sending it are, on a multi-copy-atomic machine, visible to
-        every CPU. So a handler's loads may not return values older than the
-        interrupt; the model moves the read horizon to now (exception entry
-        is not a barrier for this CPU's own stores: the store buffer stays).
+        What architectures guarantee, and all the model assumes:
+
+        * Device writes that precede the MSI in PCIe order are visible to
+          loads issued after the interrupt is taken. PCI msi-howto: "the
+          interrupt-generating write cannot pass the data writes"; the MSI
+          is a posted write and posted writes keep their order
+          (research/cpu_time_facts.md §4 "DMA before MSI"). So a load may
+          not return a value that a device write counted at or before
+          ``device_count`` replaced (:meth:`ValueHistory.candidates
+          <sim.host.coherence.ValueHistory.candidates>`).
+        * Nothing about other CPUs' stores: interrupt entry is not a fence on
+          any profile (cpu_time_facts.md §4 "Interrupt entry is not a barrier":
+          memory-barriers.txt INTERRUPTS; GIC adds ``smp_rmb`` only after
+          IPIs). Their values may still be read stale, bounded as before by
+          the read horizon (moved only by read barriers) and per-location
+          coherence. This CPU's own store buffer stays (rule 1 of §4).
+
+        INTx implies nothing: the handler's read of ICR (an MMIO read, which
+        flushes the device's posted writes) orders it (msi-howto). Callers
+        get ``device_count`` from :meth:`MsiController.deliver
+        <sim.host.msi.MsiController.deliver>` (or :meth:`MsiController.write_count
+        <sim.host.msi.MsiController.write_count>` for an interrupt raised now).
         """
-        if self.history is not None:
-            self.horizon = self.history.gver
+        if device_count > self.device_floor:
+            self.device_floor = device_count
 
     def fence(self, f: Fence) -> None:
         """Apply an ordering relation now (see the module docstring)."""
@@ -239,7 +260,7 @@ class Cpu:
         self._nstores += 1
         if not self._drain_scheduled:
             self._drain_scheduled = True
-            self.engine.call_later(self.drain_delay_ps, self._drain_step)
+            self.engine.call_later(self._drain_latency(), self._drain_step)
 
     def _drain_step(self) -> None:
         """Make one eligible buffered store visible (a choice), then schedule the next."""
@@ -251,12 +272,25 @@ class Cpu:
         self._commit(j)
         if self._nstores:
             self._drain_scheduled = True
-            self.engine.call_later(self.drain_delay_ps, self._drain_step)
+            self.engine.call_later(self._drain_latency(), self._drain_step)
+
+    def _drain_latency(self) -> int:
+        """Time until the next drain step: one of ``drain_options`` (a choice if several)."""
+        opts = self.drain_options
+        if len(opts) == 1:
+            return opts[0]
+        return opts[self.engine.choose_index(len(opts), self._why_drain_latency)]
 
     def drain_all(self) -> None:
         """Make every buffered store visible now, oldest first (always an allowed order)."""
         while self._nstores:
             self._commit(self._first_store())
+
+    def flush_range(self, addr: int, size: int) -> None:
+        """Make this CPU's buffered memory stores to ``[addr, addr+size)``, and all they wait for, visible now."""
+        if self._nstores:
+            end = addr + size
+            self._flush(lambda e: e.cls == MW and e.addr < end and addr < e.addr + e.size)
 
     def _first_store(self) -> int:
         for i, e in enumerate(self.buffer):
@@ -347,9 +381,11 @@ class Cpu:
         e = self.buffer.pop(j)
         self._nstores -= 1
         if e.cls == MW:
-            self.mem.write(e.addr, e.data)
             hist = self.history
-            if hist is not None:
+            if hist is None:
+                self.mem.write(e.addr, e.data)
+            else:
+                hist.cpu_write(e.addr, e.data)
                 q = e.addr & ~7
                 end = e.addr + e.size
                 g = hist.gver

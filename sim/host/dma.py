@@ -82,7 +82,7 @@ class DmaApi:
     """``dma_alloc_coherent``/``dma_map_single``/``kmalloc`` for one device."""
 
     __slots__ = ("mem", "iommu", "coherent_region", "kmalloc_region",
-                 "_coherent", "_kmalloc", "_coherent_live", "_streaming")
+                 "_coherent", "_kmalloc", "_coherent_live", "_streaming", "before_free")
 
     def __init__(self, mem: PhysMemory, iommu: Iommu,
                  coherent_base: int = COHERENT_POOL_BASE, coherent_size: int = COHERENT_POOL_SIZE,
@@ -95,6 +95,9 @@ class DmaApi:
         self._kmalloc = RangeAllocator("kmalloc", kmalloc_base, kmalloc_size)
         self._coherent_live: dict[int, CoherentBuffer] = {}
         self._streaming: dict[int, list[StreamingMap]] = {}
+        #: ``hook(addr, size)`` called by :meth:`kfree` before the block is poisoned (the Host
+        #: makes CPUs' buffered stores to it visible there), or None.
+        self.before_free = None
 
     # --- coherent memory -----------------------------------------------------
     def dma_alloc_coherent(self, size: int, align: int = PAGE_SIZE,
@@ -229,6 +232,8 @@ class DmaApi:
         size = self._kmalloc.size_of(addr)
         if size is None:
             raise ValueError(f"kfree({addr:#x}): not a live kmalloc block (double free or bad pointer)")
+        if self.before_free is not None:
+            self.before_free(addr, size)
         self.mem.fill(addr, size, POISON_FREE)
         self._kmalloc.free(addr)
 

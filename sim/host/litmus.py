@@ -11,7 +11,9 @@ threads, store-buffer drains and device steps is a choice.
 :func:`run_litmus` runs one execution under a policy; :func:`enumerate_litmus`
 runs them all (stateless depth-first re-execution) and returns the set of
 outcomes, the number of executions and a replayable witness for each
-outcome.
+outcome. The store-buffer drain latency is fixed at 0: with ties explored,
+every drain order is already a choice, so drawing latencies would multiply
+the executions without adding an outcome.
 
 CPU operations: :class:`St`, :class:`Ld`, :class:`Barrier`, :class:`MmioWr`,
 :class:`MmioRd`. Device operations: :class:`WaitDoorbell`, :class:`DmaRd`,
@@ -176,7 +178,7 @@ def _device_thread(host, dev, ops, ctx):
 def run_litmus(litmus: Litmus, profile: str | OrderingProfile, policy: Policy) -> tuple:
     """One execution of ``litmus`` on a fresh host under ``policy``; returns the outcome tuple."""
     engine = Engine(policy)
-    host = Host(engine, profile, ncpus=len(litmus.threads), mmio_latency=False)
+    host = Host(engine, profile, ncpus=len(litmus.threads), mmio_latency=False, drain_delay_ps=0)
     dev = _LitmusDevice(engine)
     host.map_device("litmus", DOORBELL_BASE, 0x1000, dev)
     ctx = _Context(host, litmus)

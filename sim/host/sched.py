@@ -54,6 +54,8 @@ from collections import deque
 
 from greenlet import getcurrent, greenlet
 
+from sim.engine.events import FIRED, Failure
+
 __all__ = ["Sched", "CpuRun", "Context", "Deadlock", "TASK", "HARDIRQ"]
 
 TASK, HARDIRQ = 0, 1
@@ -287,9 +289,9 @@ class CpuRun:
             self.engine.call_later(item, self.wake, ctx, None)
         else:
             w = item.waiter
-            if w is _fired():
+            if w is FIRED:
                 v = item.value
-                if v.__class__ is _failure():
+                if v.__class__ is Failure:
                     v.handled = True
                     raise v.exc
                 return v
@@ -375,18 +377,6 @@ class CpuRun:
     def __repr__(self) -> str:
         cur = self.current.name if self.current else "idle"
         return f"<CpuRun cpu{self.index} {cur} preempted={len(self.preempted)} runq={len(self.runq)}>"
-
-
-def _fired():
-    # events are the engine's; import lazily to keep sched free of a module-level cycle
-    from sim.engine.events import FIRED
-    return FIRED
-
-
-def _failure():
-    # as _fired: the engine's Failure marker
-    from sim.engine.events import Failure
-    return Failure
 
 
 class Sched:

@@ -127,11 +127,16 @@ def wire_time_ps(frame_len: int) -> int:
 
 
 # --- the system and the test's own kernel tasks --------------------------------------------------
+#: The HDL-time and native runs are compared event by event, so no latency is drawn (sim.host.timing):
+#: a drawn one is a choice, and the two engines need not order same-time choices alike.
+FIXED_TIMING = {"drain_delay_ps": 0, "msi_latency_ps": 0, "dma_read_jitter_ps": 0}
+
+
 def make_system(engine) -> IgbSystem:
     """The system under test on ``engine`` (tracing from before the probe): 82576, 2 CPUs (so 2 TX
     queues), a 128-descriptor ring; probed."""
     engine.start_trace()
-    return IgbSystem(NIC, ring_size=RING_SIZE, engine=engine)
+    return IgbSystem(NIC, ring_size=RING_SIZE, engine=engine, **FIXED_TIMING)
 
 
 def tx_vector(s: IgbSystem) -> int:
@@ -575,7 +580,10 @@ async def driver_hang_and_reset(dut):
     # --- hang reports, timeout, reset -----------------------------------------------------------------
     reports = adapter.hang_reports
     assert len(reports) >= 2, f"{len(reports)} hang reports"
-    assert [r2.time_ps - r1.time_ps for r1, r2 in zip(reports, reports[1:])] == [2 * S] * (len(reports) - 1)
+    # one report per 2 s watchdog pass; each follows its EICS kick by a store-buffer drain and an
+    # MSI delivery latency drawn per pass (<= 150 ns a store, 0.5-5 us: sim.host.timing)
+    gaps = [r2.time_ps - r1.time_ps for r1, r2 in zip(reports, reports[1:])]
+    assert all(abs(gap - 2 * S) < 10 * US for gap in gaps), f"hang reports {gaps} ps apart, not 2 s"
     for r in reports:
         assert (r.queue, r.next_to_clean, r.next_to_use, r.tdt) == (0, stuck["ntc"], stuck["ntu"], stuck["ntu"])
         assert (r.tdh - stuck["ntc"]) % RING_SIZE <= span, "TDH outside the stuck span"

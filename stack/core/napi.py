@@ -150,13 +150,21 @@ def netif_napi_del(napi: napi_struct) -> None:
 
 # --- scheduling ----------------------------------------------------------------------------
 def napi_schedule_prep(n: napi_struct) -> bool:
-    """Claim the napi for scheduling: True if it was idle; if already SCHED, mark MISSED."""
+    """Claim the napi for scheduling: True if it was idle; if already SCHED, mark MISSED.
+
+    Linux sets SCHED with a cmpxchg, fully ordered when it succeeds
+    (cpu_time_facts.md §3): the CPU executes an ``smp_mb`` there. That is
+    what lets the poll that follows on this CPU see other CPUs' stores made
+    visible before the interrupt; interrupt entry itself orders nothing
+    (:meth:`sim.host.cpu.Cpu.take_interrupt`).
+    """
     val = n.state
     if val & NAPIF_STATE_DISABLE:
         return False
     if val & NAPIF_STATE_SCHED:
         n.state = val | NAPIF_STATE_MISSED
         return False
+    n.dev.net.ctx.cpu.barrier("smp_mb")
     n.state = val | NAPIF_STATE_SCHED
     return True
 

@@ -13,7 +13,7 @@ igb_reset (CTRL.RST, or DEV_RST on I210) and igb_up.
 import pytest
 
 from driver.igb.igb import HZ_FROM_STACK as HZ
-from sim.engine import MS, S
+from sim.engine import MS, S, US
 from sim.assembly.skbs import frame_seq, numbered_frame
 from stack.core.jiffies import jiffies
 from stack.core.netdevice import netdev_get_tx_queue
@@ -51,9 +51,13 @@ def test_stall_hang_report_timeout_reset_and_recovery(nic, reset_bit, close_and_
     # --- the hang report -------------------------------------------------------------------------
     reports = s.adapter.hang_reports
     r = reports[0]
-    # repeated by every watchdog pass (2 s) until the reset, as igb does
+    # repeated by every watchdog pass (2 s) until the reset, as igb does. Each report is made in
+    # the clean after the watchdog's EICS kick: the kick's store-buffer drain (<= 150 ns a store)
+    # and the MSI delivery latency (0.5-5 us, sim.host.timing) vary per pass, so successive
+    # reports are 2 s apart to within the spread of that path (well under 10 us).
     assert len(reports) >= 2 and all(x.next_to_clean == stuck_ntc for x in reports)
-    assert [b.time_ps - a.time_ps for a, b in zip(reports, reports[1:])] == [2 * S] * (len(reports) - 1)
+    gaps = [b.time_ps - a.time_ps for a, b in zip(reports, reports[1:])]
+    assert all(abs(gap - 2 * S) < 10 * US for gap in gaps), gaps
     assert r.queue == 0
     assert r.next_to_clean == stuck_ntc and r.next_to_use == stuck_ntu
     assert r.tdt == stuck_ntu                         # every packet was doorbelled

@@ -59,7 +59,9 @@ class FetchOnDoorbell:
 
 
 def boot(kernel, profile, policy, overrides=None):
-    k = kernel(profile, policy=policy, mmio_latency=False)
+    # Drain latency fixed at 0: every drain order is already a choice, so drawn latencies
+    # would multiply the executions without adding an outcome (as in sim.host.litmus).
+    k = kernel(profile, policy=policy, mmio_latency=False, drain_delay_ps=0)
     k.sites.declare_all(SITES)
     k.sites.apply(overrides or {})
     return k

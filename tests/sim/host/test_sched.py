@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from sim.engine import Engine, NS, US
+from sim.engine.choice import explore
 from sim.host import Host
 
 
@@ -158,7 +159,6 @@ def test_sleeping_with_interrupts_masked_is_a_bug(host):
 def test_interleave_makes_every_memory_access_a_point_where_the_other_cpu_may_go_first(interleave, outcomes):
     """A writer on CPU 0 and a reader on CPU 1 started at the same time: without interleaving points
     the writer's zero-time code runs to its end first; with them, the reader may go first."""
-    from sim.engine.choice import explore
     a = 0x1000
 
     def run_once(policy):
