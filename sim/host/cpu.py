@@ -85,6 +85,8 @@ class Cpu:
         self.context = "idle"
         self.account: dict[str, int] = defaultdict(int)
         self.owed_ps = 0
+        #: CPU time charged by synchronous callers (outside any context), see :meth:`charge`.
+        self.sync_owed_ps = 0
         #: Execution state (sim.host.sched): set when the host builds its scheduler.
         self.run = None
         self.sched = None
@@ -423,23 +425,25 @@ class Cpu:
 
         (See :mod:`sim.host.sched`.) The time is accounted as it elapses, to
         whatever the CPU runs then. A synchronous caller (no context runs: a
-        test calling kernel code directly) has it accounted to the current
-        name at once and takes it with :meth:`settle`.
+        test or the system's set-up calling kernel code directly) owes it
+        apart, in ``sync_owed_ps``: no time passes for it unless the caller
+        takes it with :meth:`settle`, and it never lands on a context.
         """
-        self.owed_ps += ps
         if self.sched.running is None:
-            self.account[self.context] += ps
+            self.sync_owed_ps += ps
+        else:
+            self.owed_ps += ps
 
     def settle(self) -> int:
-        """Inside a context: spend the owed time now and return 0. Synchronous callers: the owed
-        time, as a delay to yield."""
+        """Inside a context: spend the owed time now and return 0. Synchronous callers: what they
+        charged since their last settle, as a delay to yield."""
         sched = self.sched
         if sched.running is not None and sched.running.run is self.run:
             if self.owed_ps:
                 self.run.settle()
             return 0
-        owed = self.owed_ps
-        self.owed_ps = 0
+        owed = self.sync_owed_ps
+        self.sync_owed_ps = 0
         return owed
 
     def __repr__(self) -> str:

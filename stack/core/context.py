@@ -16,8 +16,10 @@ stack alone (tests, or a host without the driver).
 
 ``on_cpu(index, context)`` is for *synchronous* callers only (a test calling
 a stack function directly, outside any context): it makes CPU ``index``
-current with accounting name ``context`` for the block; the time charged
-is taken with ``cpu.settle()`` afterwards.
+current with name ``context`` for the block (what ``in_hardirq()`` and
+``in_serving_softirq()`` see). No simulated time passes for synchronous
+code and it is not accounted; the block's caller may take the time it
+charged with ``cpu.settle()`` (a delay to yield).
 """
 from __future__ import annotations
 
@@ -89,7 +91,7 @@ class CpuContext:
         finally:
             interleaved = self.cpu is not cpu or cpu.context != context
             if not interleaved and prev_cpu is not cpu:
-                cpu.owed_ps = 0   # time the caller did not take (settle) is not left to the CPU's contexts
+                cpu.sync_owed_ps = 0   # time the caller did not take (settle) stays with the block
             cpu.switch(prev_ctx)
             self.cpu = prev_cpu
             if interleaved:

@@ -199,8 +199,7 @@ def test_on_cpu_switches_cpu_and_context_and_restores_both(kernel):
             assert inner.context == "hardirq:eth0"
         assert cpu1.context == "softirq:NET_RX"
     assert k.cpu is cpu0 and cpu1.context == "idle"
-    assert dict(cpu1.account) == {"softirq:NET_RX": 10 * NS, "hardirq:eth0": 10 * NS}
-    assert dict(cpu0.account) == {}
+    assert not any(cpu1.account.values()) and not any(cpu0.account.values())   # no time passed
     assert k.settle() == 0
     with k.on_cpu(1, "task:iperf"):
         k.smp_mb(site)
@@ -230,7 +229,7 @@ def test_a_barrier_that_is_only_a_compiler_barrier_costs_nothing(profile, dma_wm
     k, _ = setup(kernel, profile)
     site = k.sites.declare(BarrierSite("t.publish", "dma_wmb", "descriptor before tail"))
     k.dma_wmb(site)
-    assert k.cpu.account[k.cpu.context] == dma_wmb_ps
+    assert k.settle() == dma_wmb_ps
 
 
 def test_readl_charges_the_link_round_trip_once_and_writel_its_table_cost(kernel):
