@@ -62,6 +62,8 @@ from __future__ import annotations
 
 from collections import deque
 
+from sim.host.ordering import M, MR, MW, Fence
+
 from .cputime import charge
 from .dynamic_queue_limits import dql_avail
 from .netdevice import (NET_XMIT_CN, NET_XMIT_DROP, NET_XMIT_MASK, NET_XMIT_SUCCESS, NETDEV_TX_BUSY,
@@ -471,8 +473,9 @@ def sch_direct_xmit(skb, q: Qdisc, dev, txq, validate: bool = True) -> bool:
         skb = validate_xmit_skb_list(skb, dev)
         if skb is None:
             return True
-    cpu = net.ctx.cpu.index
-    owner, txq.xmit_lock_owner = txq.xmit_lock_owner, cpu  # HARD_TX_LOCK (igb is not LLTX)
+    cpu = net.ctx.cpu
+    owner, txq.xmit_lock_owner = txq.xmit_lock_owner, cpu.index  # HARD_TX_LOCK (igb is not LLTX)
+    _xmit_lock_acquire(txq, cpu)
     try:
         if not netif_xmit_frozen_or_stopped(txq):
             skb, ret = dev_hard_start_xmit(skb, dev, txq)
@@ -480,6 +483,7 @@ def sch_direct_xmit(skb, q: Qdisc, dev, txq, validate: bool = True) -> bool:
             qdisc_maybe_clear_missed(q, txq)
     finally:
         txq.xmit_lock_owner = owner  # HARD_TX_UNLOCK
+        txq.xmit_lock_released_by = net.ctx.cpu
     if not dev_xmit_complete(ret):
         dev_requeue_skb(skb, q)
         return False
@@ -487,6 +491,26 @@ def sch_direct_xmit(skb, q: Qdisc, dev, txq, validate: bool = True) -> bool:
         # 3.10: "continue" is qdisc_qlen(q), and 0 once the txq is stopped.
         return q.qlen > 0 and not netif_xmit_frozen_or_stopped(txq)
     return True
+
+
+#: What a lock handover needs of the releasing CPU: its buffered memory stores visible.
+_RELEASED_STORES = Fence.of("spin_unlock (release)", (MW, MR))
+#: What it needs of the acquiring CPU: no load older than the handover.
+_ACQUIRE = Fence.of("spin_lock (acquire)", (MR, M))
+
+
+def _xmit_lock_acquire(txq, cpu) -> None:
+    """The memory ordering of taking ``_xmit_lock`` after another CPU released it (RELEASE/ACQUIRE).
+
+    The lock word is not in simulated memory yet, so the handover is made
+    explicit: the releasing CPU's buffered stores (BQL's ``num_queued``, the
+    ring's indices) become visible, and this CPU's later loads cannot return
+    values older than now. Taking it again on the same CPU orders nothing.
+    """
+    prev = txq.xmit_lock_released_by
+    if prev is not None and prev is not cpu:
+        prev.fence(_RELEASED_STORES)
+        cpu.fence(_ACQUIRE)
 
 
 def dev_requeue_skb(skb, q: Qdisc) -> None:
