@@ -26,6 +26,9 @@ choice policy:
   fence before, the device access, the accessor's fence after. A device read
   first flushes this CPU's buffered device writes (PCI: a read pushes posted
   writes ahead of it; same-device program order).
+* **Atomic RMWs** (:meth:`atomic_rmw`, :meth:`cmpxchg`): read the current
+  value, write at once; ordered by the profile's ``atomic_rmw`` Fence (x86:
+  LOCK'd, full) plus what the caller asks (Linux's value-returning atomics).
 
 Barrier call sites: :meth:`barrier` and the accessors take a ``site`` name;
 the host's ``site_overrides`` can drop (None) or replace a primitive at one
@@ -448,6 +451,71 @@ class Cpu:
 
     def __repr__(self) -> str:
         return f"<Cpu {self.index} {self.profile.name} buffered={self._nstores}>"
+
+    # --- atomic read-modify-writes ------------------------------------
+    def atomic_rmw(self, addr: int, size: int, op, ordered: Fence | None = None) -> int:
+        """Atomically replace the ``size``-byte value at ``addr`` by ``op(old)``; returns ``old``.
+
+        The read is coherent and current: this CPU's own buffered stores to
+        those bytes become visible first, and no stale value is possible (an
+        RMW reads the latest value in coherence order). The write is globally
+        visible when this returns, after every buffered store of this CPU that
+        it must follow (a fence mark between them orders the pair). Ordering
+        against other accesses: the profile's ``atomic_rmw`` Fence on both
+        sides (x86: LOCK'd, a full barrier; weak profiles: nothing), and
+        ``ordered`` on both sides if given (Linux's fully ordered
+        value-returning atomics pass ``smp_mb``'s Fence).
+        """
+        return self._atomic(addr, size, op, None, ordered)
+
+    def cmpxchg(self, addr: int, size: int, old: int, new: int, ordered: Fence | None = None) -> int:
+        """Atomic compare-and-exchange: store ``new`` if the value is ``old``; returns the value read.
+
+        As :meth:`atomic_rmw`, except that ``ordered`` applies only when the
+        exchange succeeds (Linux's ``cmpxchg()`` is fully ordered on success
+        only; cpu_time_facts §3). A failed one writes nothing.
+        """
+        return self._atomic(addr, size, lambda v: new, old, ordered)
+
+    def _atomic(self, addr: int, size: int, op, expect: int | None, ordered: Fence | None) -> int:
+        implied = self.profile.atomic_rmw
+        if not implied.is_empty:
+            self.fence(implied)
+        if self._nstores:
+            end = addr + size
+            self._flush(lambda e: e.cls == MW and e.addr < end and addr < e.addr + e.size)
+        value = int.from_bytes(self.mem.read(addr, size), "little")
+        if expect is None or value == expect:
+            if ordered is not None:
+                self.fence(ordered)
+            self._atomic_write(addr, op(value).to_bytes(size, "little"))
+            if ordered is not None:
+                self.fence(ordered)
+        else:
+            self._saw_current(addr, size)
+        if not implied.is_empty:
+            self.fence(implied)
+        return value
+
+    def _atomic_write(self, addr: int, data: bytes) -> None:
+        """Make an RMW's write visible now, after the buffered stores it must follow."""
+        if self._nstores:
+            entry = _Entry(_STORE, MW, addr, len(data), data)
+            self.buffer.append(entry)
+            self._nstores += 1
+            self._flush(lambda e: e is entry)
+        else:
+            self.mem.write(addr, data)
+            self._saw_current(addr, len(data))
+
+    def _saw_current(self, addr: int, size: int) -> None:
+        """This CPU has read the current value of these bytes: later loads may not return older ones."""
+        hist = self.history
+        if hist is not None:
+            q = addr & ~7
+            while q < addr + size:
+                self.seen[q] = hist.written_at(q)
+                q += 8
 
 
 #: Stores longer than this are kept in a plain list for the overlap test instead of per qword.

@@ -28,7 +28,11 @@ An :class:`OrderingProfile` holds, per architecture:
   (load→load reordering), bounded by the CPU's last read barrier;
 * ``barriers`` — the Fence of each Linux barrier primitive;
 * ``accessors`` — the Fences around each MMIO accessor (``writel`` =
-  fence-before + device write, ``readl`` = device read + fence-after, …).
+  fence-before + device write, ``readl`` = device read + fence-after, …);
+* ``atomic_rmw`` — the Fence a plain atomic read-modify-write instruction
+  implies on both sides of itself (what ``set_bit``/``clear_bit`` compile
+  to; the Linux-level ordering of value-returning atomics is added on top by
+  the caller, :mod:`stack.core.bitops`).
 
 Facts encoded (Linux mappings, ``ordering_facts.md`` §2.4 unless noted):
 
@@ -56,6 +60,19 @@ Facts encoded (Linux mappings, ``ordering_facts.md`` §2.4 unless noted):
   read define none, so the asm-generic defaults ``wmb``/``rmb``/``mb``
   apply — UNCONFIRMED for newer kernels, which may use a lighter fence.
 * ``sc``: sequential consistency; every barrier is a no-op.
+
+Atomic RMW instructions (``atomic_rmw``; cpu_time_facts §3,
+Documentation/atomic_bitops.txt, atomic_t.txt):
+
+* x86-64: every atomic RMW carries a LOCK prefix, and "x86 LOCK'd RMWs are
+  full barriers" (cpu_time_facts §3; x86-TSO, Owens/Sarkar/Sewell: LOCK'd
+  instructions drain the store buffer) — the same Fence as ``smp_mb``'s
+  ``lock addl``. That is why ``smp_mb__{before,after}_atomic`` are no-ops there.
+* arm64 (``ldset``/``stclr`` without A/L, or an ``ldxr``/``stxr`` loop),
+  POWER (``ldarx``/``stdcx.``), RISC-V (``amoor.d``/``amoand.d`` without
+  aq/rl): the instruction orders nothing; Linux's unordered ``set_bit``/
+  ``clear_bit`` compile to exactly these.
+* ``sc``: nothing to order.
 
 Known limits of the operational model (documented, not hidden): load
 buffering (a load satisfied by a program-order-later store of another CPU)
@@ -148,6 +165,7 @@ class OrderingProfile:
     reorder_stores: frozenset[tuple[int, int]]
     barriers: Mapping[str, Fence]
     accessors: Mapping[str, Accessor]
+    atomic_rmw: Fence
     notes: str = ""
 
     def barrier(self, name: str) -> Fence:
@@ -180,12 +198,14 @@ class OrderingProfile:
                        accessors=MappingProxyType({**self.accessors, name: acc}))
 
 
-def _profile(name, *, store_buffer, stale_loads, reorder, barriers, accessors, notes="") -> OrderingProfile:
+def _profile(name, *, store_buffer, stale_loads, reorder, barriers, accessors, atomic_rmw,
+             notes="") -> OrderingProfile:
     missing = set(BARRIER_NAMES) - set(barriers) or set(ACCESSOR_NAMES) - set(accessors)
     if missing:
         raise ValueError(f"profile {name} lacks {sorted(missing)}")
     return OrderingProfile(name, store_buffer, stale_loads, frozenset(reorder),
-                           MappingProxyType(dict(barriers)), MappingProxyType(dict(accessors)), notes)
+                           MappingProxyType(dict(barriers)), MappingProxyType(dict(accessors)), atomic_rmw,
+                           notes)
 
 
 # Store-class pairs a weak architecture may let leave the buffer out of order.
@@ -196,6 +216,7 @@ _SC = _profile(
     "sc", store_buffer=False, stale_loads=False, reorder=(),
     barriers={b: NONE for b in BARRIER_NAMES},
     accessors={a: Accessor() for a in ACCESSOR_NAMES},
+    atomic_rmw=NONE,
     notes="sequential consistency: every access is globally visible in program order")
 
 _X86 = _profile(
@@ -211,6 +232,7 @@ _X86 = _profile(
     },
     accessors={"readl": Accessor(), "writel": Accessor(),
                "readl_relaxed": Accessor(), "writel_relaxed": Accessor(), **_RAW},
+    atomic_rmw=Fence.of("lock prefix", (ALL, ALL)),
     notes="TSO: FIFO store buffer; only store->load reordering")
 
 _ARM64 = _profile(
@@ -230,6 +252,7 @@ _ARM64 = _profile(
         "writel": Accessor(before=Fence.of("dmb oshst", (W, W))),
         "readl": Accessor(after=Fence.of("dmb oshld", (R, ALL))),
         "writel_relaxed": Accessor(), "readl_relaxed": Accessor(), **_RAW},
+    atomic_rmw=NONE,
     notes="Armv8: Device-nGnRE keeps same-device order; Normal vs Device order needs DMB/DSB")
 
 _SYNC = Fence.of("sync", (ALL, ALL))
@@ -248,6 +271,7 @@ _POWER = _profile(
         "writel_relaxed": Accessor(before=_SYNC),
         "readl_relaxed": Accessor(before=_SYNC, after=Fence.of("twi; isync", (R, ALL))),
         **_RAW},
+    atomic_rmw=NONE,
     notes="lwsync covers cacheable memory only and never orders W->R; only sync orders memory against I/O")
 
 _RISCV = _profile(
@@ -267,6 +291,7 @@ _RISCV = _profile(
         "writel": Accessor(before=Fence.of("fence w,o", (MW, DW))),
         "readl": Accessor(after=Fence.of("fence i,ir", (DR, R))),
         "writel_relaxed": Accessor(), "readl_relaxed": Accessor(), **_RAW},
+    atomic_rmw=NONE,
     notes="RVWMO; no ordering between memory and I/O space without FENCE's i/o bits")
 
 PROFILES: Mapping[str, OrderingProfile] = MappingProxyType(

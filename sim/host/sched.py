@@ -256,9 +256,7 @@ class CpuRun:
         if owner is ctx or (isinstance(owner, Context) and owner.run is self):
             raise Deadlock(f"cpu{self.index}: {ctx.name} spins on {lock.name}, held by {owner.name} on the "
                            "same CPU (take the lock with interrupts or bottom halves disabled)")
-        if self.cpu.owed_ps:
-            self.settle()
-        start = self.engine.now
+        start = self.engine.now   # (the caller spent its owed time before it found the lock held)
         ctx.spinning = lock
         lock.waiters.append(ctx)
         self.sched.hub.switch(_BLOCKED)

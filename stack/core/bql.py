@@ -6,30 +6,49 @@ STACK_XOFF when the queue goes over its limit;
 :func:`netdev_tx_completed_queue` clears it and re-schedules the queue once
 there is room again.
 
-The BQL state is Python attributes, not simulated memory: the
-``smp_mb()`` pairs between these two hooks are not subject to the host's
-ordering model.
+The two hooks run on different CPUs (``ndo_start_xmit`` under the TX lock,
+the TX clean in NET_RX) and share the queue's state word and the dql's
+enqueue-path fields, all in simulated memory; the barrier pairs are Linux's
+(cpu_time_facts §3, 6.x netdevice.h):
+
+* sent: ``dql_queued``; if over the limit, ``set_bit(STACK_XOFF)``,
+  ``smp_mb__after_atomic()`` (3.10: ``smp_mb()``; the same ordering in the
+  model), then ``dql_avail`` again — a completion on another CPU may just
+  have made room — and ``clear_bit`` if so;
+* completed: ``dql_completed``, ``smp_mb()``, then if there is room
+  ``test_and_clear_bit(STACK_XOFF)`` and, if it was set, schedule the queue.
+
+Either the sender's re-check sees the completion's ``adj_limit`` or the
+completion's ``test_and_clear_bit`` sees STACK_XOFF: the store-buffering
+shape that would leave the queue stopped for good is forbidden by the two
+barriers. (6.12+ also writes ``trans_start`` and an
+``smp_mb__before_atomic`` before the ``set_bit``, for ``dev_watchdog``;
+``trans_start`` is still Python here, see :mod:`stack.core.netdevice`.)
 """
 from __future__ import annotations
 
+from .bitops import clear_bit, set_bit, smp_mb__after_atomic, test_and_clear_bit
 from .dynamic_queue_limits import dql_avail, dql_completed, dql_queued, dql_reset
 from .jiffies import HZ
-from .netdevice import QUEUE_STATE_STACK_XOFF, netdev_queue, netif_schedule_queue
+from .netdevice import __QUEUE_STATE_STACK_XOFF, netdev_queue, netif_schedule_queue
 
 __all__ = ["netdev_tx_sent_queue", "netdev_tx_completed_queue", "netdev_tx_reset_queue", "bql_sysfs"]
 
 
 # --- the netdev hooks ----------------------------------------------------------------------------
 def netdev_tx_sent_queue(txq: netdev_queue, nbytes: int) -> None:
-    """The driver queued ``nbytes`` to the NIC; over the limit -> STACK_XOFF."""
+    """The driver queued ``nbytes`` to the NIC; over the limit -> STACK_XOFF (then re-check)."""
     d = txq.dql
     dql_queued(d, nbytes)
     if dql_avail(d) >= 0:
         return
-    txq.state |= QUEUE_STATE_STACK_XOFF
-    # Linux: smp_mb(), then check again in case a completion on another CPU just made room.
+    cpu = txq.ctx.cpu
+    set_bit(cpu, __QUEUE_STATE_STACK_XOFF, txq.state_addr)
+    # The XOFF flag must be set before checking dql_avail again: netdev_tx_completed_queue
+    # updates the dql before it tests the flag.
+    smp_mb__after_atomic(cpu)
     if dql_avail(d) >= 0:
-        txq.state &= ~QUEUE_STATE_STACK_XOFF
+        clear_bit(cpu, __QUEUE_STATE_STACK_XOFF, txq.state_addr)
 
 
 def netdev_tx_completed_queue(txq: netdev_queue, pkts: int, nbytes: int) -> None:
@@ -38,16 +57,18 @@ def netdev_tx_completed_queue(txq: netdev_queue, pkts: int, nbytes: int) -> None
         return
     d = txq.dql
     dql_completed(d, nbytes)
+    cpu = txq.ctx.cpu
+    # Without it the sender's re-check may miss this update and the queue stays stopped forever.
+    cpu.barrier("smp_mb")
     if dql_avail(d) < 0:
         return
-    if txq.state & QUEUE_STATE_STACK_XOFF:
-        txq.state &= ~QUEUE_STATE_STACK_XOFF
+    if test_and_clear_bit(cpu, __QUEUE_STATE_STACK_XOFF, txq.state_addr):
         netif_schedule_queue(txq)
 
 
 def netdev_tx_reset_queue(txq: netdev_queue) -> None:
-    """Forget everything in flight (ring cleaned at down/reset)."""
-    txq.state &= ~QUEUE_STATE_STACK_XOFF
+    """Forget everything in flight (ring cleaned at down/reset): ``clear_bit(STACK_XOFF)``, ``dql_reset``."""
+    clear_bit(txq.ctx.cpu, __QUEUE_STATE_STACK_XOFF, txq.state_addr)
     dql_reset(txq.dql)
 
 

@@ -57,10 +57,11 @@ import inspect
 import struct
 from functools import partial
 
+from .bitops import __test_and_set_bit
 from .checksum import CSUM_MANGLED_0, csum_fold, csum_partial
 from .cputime import charge
 from .errno import EINVAL
-from .napi import NAPIF_STATE_SCHED, napi_schedule_on, napi_struct
+from .napi import NAPI_STATE_SCHED, napi_schedule_on, napi_state_alloc, napi_struct
 from .netdevice import (NET_RX_DROP, NET_RX_SUCCESS, NET_XMIT_DROP, NET_XMIT_MASK, NET_XMIT_SUCCESS, NETDEV_TX_BUSY, NETDEV_TX_OK,
                         NETIF_F_HW_CSUM, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_IP_CSUM, NETIF_F_IPV6_CSUM, NETIF_F_SG,
                         __LINK_STATE_START, NetDevice, __netdev_watchdog_up, netdev_get_tx_queue, netdev_start_xmit,
@@ -540,8 +541,8 @@ def enqueue_to_backlog(skb, cpu: int) -> int:
     if netif_running(dev):
         qlen = len(sd.input_pkt_queue)
         if qlen <= net.netdev_max_backlog:
-            if not qlen and not napi.state & NAPIF_STATE_SCHED:
-                napi.state |= NAPIF_STATE_SCHED
+            # non-atomic: only this CPU, under the backlog lock, sets the backlog's SCHED
+            if not qlen and not __test_and_set_bit(net.ctx.cpu, NAPI_STATE_SCHED, napi.state_addr):
                 napi_schedule_on(net, cpu, napi)
             sd.input_pkt_queue.append(skb)
             return NET_RX_SUCCESS
@@ -575,7 +576,8 @@ def process_backlog(net, napi, quota: int) -> int:
                 net.count("process_backlog", work, 0)
                 return work
         if not sd.input_pkt_queue:
-            napi.state = 0  # the backlog's own __napi_complete
+            # the backlog's own __napi_complete: only this CPU owns it, so a plain store, no smp_mb
+            net.ctx.cpu.store(napi.state_addr, 8, 0)
             net.count("process_backlog", work, 0)
             return work
         pq.extend(sd.input_pkt_queue)
@@ -669,6 +671,6 @@ def net_dev_init(net) -> None:
         n = napi_struct(f"backlog/{sd.index}")
         n.poll = partial(process_backlog, net)
         n.weight = net.dev_weight
-        n.state = 0
+        napi_state_alloc(net, n)  # idle (0): the backlog is never disabled
         n.priv = sd
         sd.backlog = n

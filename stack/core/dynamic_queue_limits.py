@@ -20,6 +20,26 @@ stall detector), including its 32-bit unsigned arithmetic (``POSDIFF``,
 A fresh queue has limit 0, so its first packet already stops it until the
 first completion teaches BQL a limit. ``dql_reset`` leaves ``adj_limit``
 as it was, exactly like the C code.
+
+**Shared fields in simulated memory.** The transmit side (``dql_queued``,
+``dql_avail``) and the completion side (``dql_completed``) run on different
+CPUs without a common lock, and share the enqueue-path cache line of the C
+struct: ``num_queued``, ``adj_limit``, ``last_obj_cnt`` (u32 each, at
+:data:`DQL_NUM_QUEUED`, :data:`DQL_ADJ_LIMIT`, :data:`DQL_LAST_OBJ_CNT` from
+``dql.addr``). Those are loaded and stored through the executing CPU
+(``dql.ctx.cpu``) with the accesses of the 6.x source:
+
+* ``dql_queued``: ``WRITE_ONCE(last_obj_cnt, count)``, then the plain
+  ``num_queued += count`` (a load and a store);
+* ``dql_avail``: ``READ_ONCE(adj_limit) - READ_ONCE(num_queued)``;
+* ``dql_completed``: ``READ_ONCE(num_queued)`` first, the plain store of
+  ``adj_limit``, ``READ_ONCE(last_obj_cnt)``;
+* ``dql_reset``: plain stores of ``num_queued`` and ``last_obj_cnt``.
+
+(In the model ``READ_ONCE``/``WRITE_ONCE`` and plain accesses of an aligned
+u32 are the same single-copy-atomic load or store.) The fields only the
+completion side touches (``limit``, ``num_completed``, ``prev_*``,
+``lowest_slack``, ``slack_start_time``) and the configuration stay Python.
 """
 
 from __future__ import annotations
@@ -28,7 +48,8 @@ from typing import Callable
 
 
 __all__ = [
-    "UINT_MAX", "DQL_MAX_OBJECT", "DQL_MAX_LIMIT", "DqlBug", "dql", "dql_init", "dql_reset",
+    "UINT_MAX", "DQL_MAX_OBJECT", "DQL_MAX_LIMIT", "DQL_NUM_QUEUED", "DQL_ADJ_LIMIT", "DQL_LAST_OBJ_CNT",
+    "DQL_SHARED_SIZE", "DqlBug", "dql", "dql_init", "dql_reset",
     "dql_queued", "dql_avail", "dql_completed",
 ]
 
@@ -36,6 +57,13 @@ UINT_MAX = 0xFFFF_FFFF
 DQL_MAX_OBJECT = UINT_MAX // 16
 DQL_MAX_LIMIT = UINT_MAX // 2 - DQL_MAX_OBJECT
 _SIGN = 0x8000_0000
+
+#: Byte offsets of the shared fields from ``dql.addr`` (struct dql's first three u32s).
+DQL_NUM_QUEUED = 0
+DQL_ADJ_LIMIT = 4
+DQL_LAST_OBJ_CNT = 8
+#: Bytes of simulated memory the shared fields take.
+DQL_SHARED_SIZE = 12
 
 
 class DqlBug(RuntimeError):
@@ -54,16 +82,20 @@ def _after_eq(a: int, b: int) -> bool:
 
 
 class dql:
-    """``struct dql``, zeroed as kzalloc leaves it; ``clock()`` gives jiffies."""
+    """``struct dql``: the shared fields in simulated memory at ``addr``, the rest zeroed Python.
 
-    __slots__ = ("num_queued", "adj_limit", "last_obj_cnt", "limit", "num_completed",
-                 "prev_ovlimit", "prev_num_queued", "prev_last_obj_cnt", "lowest_slack",
-                 "slack_start_time", "max_limit", "min_limit", "slack_hold_time", "clock")
+    ``ctx.cpu`` is the CPU executing the code that touches it (the net
+    core's execution context); ``addr`` points at :data:`DQL_SHARED_SIZE`
+    zeroed bytes (kzalloc'd with the queue); ``clock()`` gives jiffies.
+    """
 
-    def __init__(self, clock: Callable[[], int]):
-        self.num_queued = 0        # total ever queued
-        self.adj_limit = 0         # limit + num_completed
-        self.last_obj_cnt = 0      # count at last queuing
+    __slots__ = ("ctx", "addr", "limit", "num_completed", "prev_ovlimit", "prev_num_queued",
+                 "prev_last_obj_cnt", "lowest_slack", "slack_start_time", "max_limit", "min_limit",
+                 "slack_hold_time", "clock")
+
+    def __init__(self, ctx, addr: int, clock: Callable[[], int]):
+        self.ctx = ctx
+        self.addr = addr
         self.limit = 0             # current limit
         self.num_completed = 0     # total ever completed
         self.prev_ovlimit = 0      # previous over limit
@@ -78,16 +110,17 @@ class dql:
 
     @property
     def inflight(self) -> int:
-        """Bytes queued and not yet completed (sysfs ``inflight``)."""
-        return (self.num_queued - self.num_completed) & UINT_MAX
+        """Bytes queued and not yet completed (sysfs ``inflight``: a plain load of num_queued)."""
+        return (self.ctx.cpu.load(self.addr + DQL_NUM_QUEUED, 4) - self.num_completed) & UINT_MAX
 
 
 def dql_reset(d: dql) -> None:
     """Reset all dynamic values (``adj_limit`` is left alone, as in C)."""
+    cpu = d.ctx.cpu
     d.limit = 0
-    d.num_queued = 0
+    cpu.store(d.addr + DQL_NUM_QUEUED, 4, 0)
     d.num_completed = 0
-    d.last_obj_cnt = 0
+    cpu.store(d.addr + DQL_LAST_OBJ_CNT, 4, 0)
     d.prev_num_queued = 0
     d.prev_last_obj_cnt = 0
     d.prev_ovlimit = 0
@@ -107,19 +140,23 @@ def dql_queued(d: dql, count: int) -> None:
     """Record ``count`` bytes handed to the device."""
     if count > DQL_MAX_OBJECT:
         raise DqlBug(f"dql_queued({count}) > DQL_MAX_OBJECT")
-    d.last_obj_cnt = count
-    d.num_queued = (d.num_queued + count) & UINT_MAX
+    cpu = d.ctx.cpu
+    a = d.addr
+    cpu.store(a + DQL_LAST_OBJ_CNT, 4, count)                                          # WRITE_ONCE
+    cpu.store(a + DQL_NUM_QUEUED, 4, (cpu.load(a + DQL_NUM_QUEUED, 4) + count) & UINT_MAX)  # +=
 
 
 def dql_avail(d: dql) -> int:
     """Bytes that may still be queued; negative when over the limit."""
-    v = (d.adj_limit - d.num_queued) & UINT_MAX
+    cpu = d.ctx.cpu
+    v = (cpu.load(d.addr + DQL_ADJ_LIMIT, 4) - cpu.load(d.addr + DQL_NUM_QUEUED, 4)) & UINT_MAX
     return v - (1 << 32) if v & _SIGN else v
 
 
 def dql_completed(d: dql, count: int) -> None:
     """Record ``count`` completed bytes and adapt the limit (see the module docstring)."""
-    num_queued = d.num_queued
+    cpu = d.ctx.cpu
+    num_queued = cpu.load(d.addr + DQL_NUM_QUEUED, 4)  # READ_ONCE
     num_completed = d.num_completed
     if count > ((num_queued - num_completed) & UINT_MAX):
         raise DqlBug(f"dql_completed({count}) with only {(num_queued - num_completed) & UINT_MAX} queued")
@@ -153,8 +190,8 @@ def dql_completed(d: dql, count: int) -> None:
         d.limit = limit
         ovlimit = 0
 
-    d.adj_limit = (limit + completed) & UINT_MAX
+    cpu.store(d.addr + DQL_ADJ_LIMIT, 4, (limit + completed) & UINT_MAX)
     d.prev_ovlimit = ovlimit
-    d.prev_last_obj_cnt = d.last_obj_cnt
+    d.prev_last_obj_cnt = cpu.load(d.addr + DQL_LAST_OBJ_CNT, 4)  # READ_ONCE
     d.num_completed = completed
     d.prev_num_queued = num_queued

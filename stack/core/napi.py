@@ -12,6 +12,17 @@ re-enabling the IRQ), DISABLE (``napi_disable`` pending), NPSVC (owned by
 ``napi_disable``/netpoll). ``netif_napi_add`` leaves a napi disabled (SCHED
 and NPSVC set) until ``napi_enable``.
 
+The state word is shared between CPUs (the IRQ handler's CPU claims the
+napi, the poll's CPU completes it, a task disables it), so it lives in
+simulated memory (``napi.state_addr``, an ``unsigned long`` kzalloc'd by
+``netif_napi_add``, or with the per-CPU backlog) and is read and written
+through the executing CPU (``napi.net.ctx.cpu``), with 6.x's accesses
+(cpu_time_facts §3): ``napi_schedule_prep``, ``napi_complete_done``,
+``napi_disable`` and ``napi_enable`` are ``READ_ONCE`` + ``try_cmpxchg``
+loops (fully ordered when the exchange succeeds), ``netif_napi_add`` and
+``napi_disable`` use ``set_bit``/``clear_bit``, the poll's tests are
+``test_bit``.
+
 ``net_rx_action`` works as in Linux 4.x–5.x: splice the poll list; poll
 each napi with its weight; a napi that used its whole weight goes on a
 repoll list; stop when ``netdev_budget`` (300) packets are done or the time
@@ -34,13 +45,15 @@ from typing import Callable
 
 from sim.engine import US
 
+from .bitops import clear_bit, set_bit, test_bit
 from .jiffies import jiffies, time_after_eq, usecs_to_jiffies
 from .softirq import NET_RX_SOFTIRQ
 
 __all__ = [
-    "NAPI_POLL_WEIGHT", "NAPIF_STATE_SCHED", "NAPIF_STATE_MISSED", "NAPIF_STATE_DISABLE",
+    "NAPI_POLL_WEIGHT", "NAPI_STATE_SCHED", "NAPI_STATE_MISSED", "NAPI_STATE_DISABLE", "NAPI_STATE_NPSVC",
+    "NAPIF_STATE_SCHED", "NAPIF_STATE_MISSED", "NAPIF_STATE_DISABLE",
     "NAPIF_STATE_NPSVC", "NapiBug", "napi_struct", "softnet_data",
-    "netif_napi_add", "netif_napi_del", "napi_schedule_prep", "____napi_schedule", "napi_schedule_on",
+    "napi_state_alloc", "netif_napi_add", "netif_napi_del", "napi_schedule_prep", "____napi_schedule", "napi_schedule_on",
     "__napi_schedule", "napi_schedule", "napi_complete_done", "napi_complete", "napi_disable", "napi_enable",
     "net_rx_action",
 ]
@@ -50,10 +63,15 @@ log = logging.getLogger("igbsim.stack.core.napi")
 #: Default NAPI weight (``NAPI_POLL_WEIGHT``, = ``dev_weight`` 64).
 NAPI_POLL_WEIGHT = 64
 
-NAPIF_STATE_SCHED = 1 << 0
-NAPIF_STATE_MISSED = 1 << 1
-NAPIF_STATE_DISABLE = 1 << 2
-NAPIF_STATE_NPSVC = 1 << 3
+#: Bit numbers of ``napi->state`` (enum, as in include/linux/netdevice.h) and their masks.
+NAPI_STATE_SCHED = 0
+NAPI_STATE_MISSED = 1
+NAPI_STATE_DISABLE = 2
+NAPI_STATE_NPSVC = 3
+NAPIF_STATE_SCHED = 1 << NAPI_STATE_SCHED
+NAPIF_STATE_MISSED = 1 << NAPI_STATE_MISSED
+NAPIF_STATE_DISABLE = 1 << NAPI_STATE_DISABLE
+NAPIF_STATE_NPSVC = 1 << NAPI_STATE_NPSVC
 
 
 class NapiBug(RuntimeError):
@@ -89,13 +107,20 @@ class softnet_data:
 
 
 class napi_struct:
-    """One NAPI context: ``poll(napi, budget) -> work done``, its ``weight``, its state bits."""
+    """One NAPI context: ``poll(napi, budget) -> work done``, its ``weight``, its state word's address.
 
-    __slots__ = ("state", "weight", "poll", "dev", "list_owner", "on_list", "polls", "work", "name",
+    ``state_addr`` and ``net`` (whose ``ctx.cpu`` executes the state
+    operations) are set by :func:`netif_napi_add` (or with the per-CPU
+    backlog); until then the napi has no state word.
+    """
+
+    __slots__ = ("state_addr", "net", "weight", "poll", "dev", "list_owner", "on_list", "polls", "work", "name",
                  "priv")
 
     def __init__(self, name: str = "napi"):
-        self.state = NAPIF_STATE_SCHED | NAPIF_STATE_NPSVC
+        #: ``&napi->state`` in simulated memory (None until the napi is added).
+        self.state_addr: int | None = None
+        self.net = None
         self.weight = NAPI_POLL_WEIGHT
         self.poll: Callable[["napi_struct", int], int] | None = None
         self.dev = None
@@ -110,7 +135,11 @@ class napi_struct:
         self.priv = None
 
     def __repr__(self) -> str:
-        return f"<napi {self.name} state={self.state:#x} polls={self.polls}>"
+        if self.state_addr is None:
+            return f"<napi {self.name} (not added) polls={self.polls}>"
+        # memory as it is now, not through a CPU (a repr must not be a load of the model)
+        state = self.net.host.mem.read64(self.state_addr)
+        return f"<napi {self.name} state={state:#x} polls={self.polls}>"
 
 
 def _list_add_tail(lst: deque, n: napi_struct) -> None:
@@ -129,6 +158,12 @@ def _list_del_init(n: napi_struct) -> None:
 
 
 # --- setup ------------------------------------------------------------------------------
+def napi_state_alloc(net, napi: napi_struct) -> None:
+    """Give ``napi`` its zeroed state word in ``net``'s host memory (the struct is kzalloc'd in Linux)."""
+    napi.net = net
+    napi.state_addr = net.host.dma.kzalloc(8, 8)
+
+
 def netif_napi_add(dev, napi: napi_struct, poll: Callable[[napi_struct, int], int],
                    weight: int = NAPI_POLL_WEIGHT) -> napi_struct:
     """Attach ``napi`` to ``dev`` with ``poll`` and ``weight``; it stays disabled until napi_enable."""
@@ -137,36 +172,43 @@ def netif_napi_add(dev, napi: napi_struct, poll: Callable[[napi_struct, int], in
     napi.dev = dev
     napi.poll = poll
     napi.weight = weight
-    napi.state = NAPIF_STATE_SCHED | NAPIF_STATE_NPSVC
+    napi_state_alloc(dev.net, napi)
+    cpu = dev.net.ctx.cpu
+    set_bit(cpu, NAPI_STATE_SCHED, napi.state_addr)
+    set_bit(cpu, NAPI_STATE_NPSVC, napi.state_addr)
     dev.napi_list.append(napi)
     return napi
 
 
 def netif_napi_del(napi: napi_struct) -> None:
-    """Detach a disabled ``napi`` from its device."""
+    """Detach a disabled ``napi`` from its device and free its state word."""
     if napi.dev is not None and napi in napi.dev.napi_list:
         napi.dev.napi_list.remove(napi)
+    if napi.state_addr is not None:
+        napi.net.host.dma.kfree(napi.state_addr)
+        napi.state_addr = None
 
 
 # --- scheduling ----------------------------------------------------------------------------
 def napi_schedule_prep(n: napi_struct) -> bool:
     """Claim the napi for scheduling: True if it was idle; if already SCHED, mark MISSED.
 
-    Linux sets SCHED with a cmpxchg, fully ordered when it succeeds
-    (cpu_time_facts.md §3): the CPU executes an ``smp_mb`` there. That is
-    what lets the poll that follows on this CPU see other CPUs' stores made
-    visible before the interrupt; interrupt entry itself orders nothing
-    (:meth:`sim.host.cpu.Cpu.take_interrupt`).
+    6.x: ``READ_ONCE`` the state, then ``try_cmpxchg`` SCHED (or MISSED) in
+    until it succeeds (fully ordered on success); a DISABLE seen refuses.
     """
-    val = n.state
-    if val & NAPIF_STATE_DISABLE:
-        return False
-    if val & NAPIF_STATE_SCHED:
-        n.state = val | NAPIF_STATE_MISSED
-        return False
-    n.dev.net.ctx.cpu.barrier("smp_mb")
-    n.state = val | NAPIF_STATE_SCHED
-    return True
+    cpu = n.net.ctx.cpu
+    addr = n.state_addr
+    val = cpu.load(addr, 8)
+    while True:
+        if val & NAPIF_STATE_DISABLE:
+            return False
+        new = val | NAPIF_STATE_SCHED
+        if val & NAPIF_STATE_SCHED:
+            new |= NAPIF_STATE_MISSED
+        seen = cpu.cmpxchg(addr, 8, val, new, cpu.profile.barriers["smp_mb"])
+        if seen == val:
+            return not val & NAPIF_STATE_SCHED
+        val = seen
 
 
 def ____napi_schedule(net, index: int, n: napi_struct) -> None:
@@ -201,21 +243,29 @@ def napi_complete_done(n: napi_struct, work_done: int) -> bool:
     """The driver is done polling: clear SCHED; True means "re-enable your interrupt".
 
     If a schedule was MISSED meanwhile, the napi stays SCHED, goes back on
-    the poll list, and the answer is False (the IRQ stays off).
+    the poll list, and the answer is False (the IRQ stays off). The state
+    change is 6.x's ``READ_ONCE`` + ``try_cmpxchg`` loop.
     """
-    val = n.state
-    if val & NAPIF_STATE_NPSVC:
+    cpu = n.net.ctx.cpu
+    addr = n.state_addr
+    if cpu.load(addr, 8) & NAPIF_STATE_NPSVC:
         return False
-    if not val & NAPIF_STATE_SCHED:
-        raise NapiBug(f"napi_complete_done on {n!r}, which is not scheduled")
     _list_del_init(n)
     n.list_owner = -1
-    new = val & ~(NAPIF_STATE_MISSED | NAPIF_STATE_SCHED)
+    val = cpu.load(addr, 8)
+    while True:
+        if not val & NAPIF_STATE_SCHED:
+            raise NapiBug(f"napi_complete_done on {n!r}, which is not scheduled")
+        new = val & ~(NAPIF_STATE_MISSED | NAPIF_STATE_SCHED)
+        if val & NAPIF_STATE_MISSED:
+            new |= NAPIF_STATE_SCHED
+        seen = cpu.cmpxchg(addr, 8, val, new, cpu.profile.barriers["smp_mb"])
+        if seen == val:
+            break
+        val = seen
     if val & NAPIF_STATE_MISSED:
-        n.state = new | NAPIF_STATE_SCHED
         __napi_schedule(n)
         return False
-    n.state = new
     return True
 
 
@@ -224,23 +274,47 @@ def napi_complete(n: napi_struct) -> bool:
 
 
 def napi_disable(n: napi_struct):
-    """Generator (it sleeps): stop scheduling, wait for a running poll to finish, own the napi."""
-    n.state |= NAPIF_STATE_DISABLE
-    while n.state & (NAPIF_STATE_SCHED | NAPIF_STATE_NPSVC):
-        yield 20 * US  # usleep_range(20, 200)
-    n.state = (n.state | NAPIF_STATE_SCHED | NAPIF_STATE_NPSVC) & ~NAPIF_STATE_DISABLE
+    """Generator (it sleeps): stop scheduling, wait for a running poll to finish, own the napi.
+
+    6.x: ``set_bit(DISABLE)``; ``READ_ONCE`` the state, sleeping while SCHED
+    or NPSVC is set; ``try_cmpxchg`` SCHED|NPSVC in; ``clear_bit(DISABLE)``.
+    The executing CPU is looked up after every sleep (the task may move).
+    """
+    net = n.net
+    addr = n.state_addr
+    set_bit(net.ctx.cpu, NAPI_STATE_DISABLE, addr)
+    val = net.ctx.cpu.load(addr, 8)
+    while True:
+        while val & (NAPIF_STATE_SCHED | NAPIF_STATE_NPSVC):
+            yield 20 * US  # usleep_range(20, 200)
+            val = net.ctx.cpu.load(addr, 8)
+        cpu = net.ctx.cpu
+        seen = cpu.cmpxchg(addr, 8, val, val | NAPIF_STATE_SCHED | NAPIF_STATE_NPSVC,
+                           cpu.profile.barriers["smp_mb"])
+        if seen == val:
+            break
+        val = seen
+    clear_bit(net.ctx.cpu, NAPI_STATE_DISABLE, addr)
 
 
 def napi_enable(n: napi_struct) -> None:
     """Let ``n`` be scheduled again (it must be disabled).
 
-    Clears SCHED and NPSVC only: a schedule attempted while disabled left
-    MISSED set, and it stays (as in Linux), so the first poll after
-    enabling is followed by one more.
+    Clears SCHED and NPSVC only (6.x: ``READ_ONCE`` + ``try_cmpxchg``): a
+    schedule attempted while disabled left MISSED set, and it stays (as in
+    Linux), so the first poll after enabling is followed by one more.
     """
-    if not n.state & NAPIF_STATE_SCHED:
-        raise NapiBug(f"napi_enable on {n!r}, which is not disabled")
-    n.state &= ~(NAPIF_STATE_SCHED | NAPIF_STATE_NPSVC)
+    cpu = n.net.ctx.cpu
+    addr = n.state_addr
+    val = cpu.load(addr, 8)
+    while True:
+        if not val & NAPIF_STATE_SCHED:
+            raise NapiBug(f"napi_enable on {n!r}, which is not disabled")
+        seen = cpu.cmpxchg(addr, 8, val, val & ~(NAPIF_STATE_SCHED | NAPIF_STATE_NPSVC),
+                           cpu.profile.barriers["smp_mb"])
+        if seen == val:
+            return
+        val = seen
 
 
 # --- the NET_RX softirq ------------------------------------------------------------------------
@@ -249,7 +323,7 @@ def _napi_poll(n: napi_struct) -> tuple[int, bool]:
     _list_del_init(n)
     weight = n.weight
     work = 0
-    if n.state & NAPIF_STATE_SCHED:
+    if test_bit(n.net.ctx.cpu, NAPI_STATE_SCHED, n.state_addr):
         work = n.poll(n, weight)
         n.polls += 1
         n.work += work
@@ -257,7 +331,7 @@ def _napi_poll(n: napi_struct) -> tuple[int, bool]:
             log.error("NAPI poll function %s returned %d, exceeding its budget of %d", n.name, work, weight)
     if work < weight:
         return work, False
-    if n.state & NAPIF_STATE_DISABLE:
+    if test_bit(n.net.ctx.cpu, NAPI_STATE_DISABLE, n.state_addr):  # napi_disable_pending
         napi_complete(n)
         return work, False
     if n.on_list is not None:

@@ -8,6 +8,18 @@ Each TX queue has a state word with Linux's bits:
   :mod:`stack.core.bql`);
 * ``__QUEUE_STATE_FROZEN`` — frozen around a TX timeout or reconfiguration.
 
+The state word lives in simulated memory (``txq.state_addr``, an
+``unsigned long`` in the block the device kzallocs for its queues, with
+each queue's BQL :mod:`~stack.core.dynamic_queue_limits` fields), read and
+written through the executing CPU (``txq.ctx.cpu``) with the primitive
+each Linux helper uses (:mod:`stack.core.bitops`; cpu_time_facts §3):
+stop = ``set_bit``, start = ``clear_bit``, wake = ``test_and_clear_bit``
+then ``__netif_schedule``, the stopped tests = ``test_bit`` or a plain load
+of the word. (6.12+ also writes ``trans_start`` with ``WRITE_ONCE`` and an
+``smp_mb__before_atomic`` in ``netif_tx_stop_queue``, pairing with an
+``smp_mb`` in ``dev_watchdog``; ``trans_start`` is still a Python
+attribute here, so that pair is not modelled.)
+
 ``netif_xmit_stopped`` is true for either XOFF; ``__netif_subqueue_stopped``
 (what a driver asks) only for DRV_XOFF. Waking a queue the driver stopped,
 or BQL clearing STACK_XOFF, *schedules* it: as Linux's inlines do, these
@@ -30,6 +42,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .bitops import clear_bit, set_bit, test_and_clear_bit, test_bit
 from .dynamic_queue_limits import dql, dql_init
 from .jiffies import HZ, jiffies, time_after
 from .spinlock import spinlock_t
@@ -38,7 +51,8 @@ __all__ = [
     "NETDEV_TX_OK", "NETDEV_TX_BUSY", "NET_RX_SUCCESS", "NET_RX_DROP", "NET_XMIT_SUCCESS", "NET_XMIT_DROP", "NET_XMIT_CN",
     "NET_XMIT_MASK", "__QUEUE_STATE_DRV_XOFF", "__QUEUE_STATE_STACK_XOFF", "__QUEUE_STATE_FROZEN",
     "QUEUE_STATE_DRV_XOFF", "QUEUE_STATE_STACK_XOFF", "QUEUE_STATE_FROZEN", "QUEUE_STATE_ANY_XOFF",
-    "QUEUE_STATE_ANY_XOFF_OR_FROZEN", "__LINK_STATE_START", "__LINK_STATE_PRESENT",
+    "QUEUE_STATE_ANY_XOFF_OR_FROZEN", "NETDEV_QUEUE_DQL", "NETDEV_QUEUE_STATE", "NETDEV_QUEUE_SIZE",
+    "__LINK_STATE_START", "__LINK_STATE_PRESENT",
     "__LINK_STATE_NOCARRIER", "NETIF_F_SG", "NETIF_F_IP_CSUM", "NETIF_F_HW_CSUM",
     "NETIF_F_IPV6_CSUM", "NETIF_F_HIGHDMA", "NETIF_F_HW_VLAN_CTAG_TX", "NETIF_F_HW_VLAN_CTAG_RX",
     "NETIF_F_TSO", "NETIF_F_TSO6", "NETIF_F_GSO_UDP_L4", "NETIF_F_RXCSUM", "NETIF_F_LLTX",
@@ -73,6 +87,13 @@ QUEUE_STATE_FROZEN = 1 << __QUEUE_STATE_FROZEN
 QUEUE_STATE_ANY_XOFF = QUEUE_STATE_DRV_XOFF | QUEUE_STATE_STACK_XOFF
 QUEUE_STATE_ANY_XOFF_OR_FROZEN = QUEUE_STATE_ANY_XOFF | QUEUE_STATE_FROZEN
 
+# --- the shared part of struct netdev_queue in simulated memory (the model's layout) ----------
+#: Offset of BQL's shared ``dql`` fields; the state word sits on its own cache line after them,
+#: as Linux keeps ``state`` in the queue's cache-line-aligned write-mostly part.
+NETDEV_QUEUE_DQL = 0
+NETDEV_QUEUE_STATE = 64
+NETDEV_QUEUE_SIZE = 128
+
 # --- net_device state bits (enum netdev_state_t, as masks) ----------------------------------
 __LINK_STATE_START = 1 << 0
 __LINK_STATE_PRESENT = 1 << 1
@@ -106,15 +127,21 @@ class net_device_stats:
 
 
 class netdev_queue:
-    """One TX queue of a device: state bits, ``trans_start``, BQL's ``dql``, the qdisc slot."""
+    """One TX queue of a device: its state word's address, ``trans_start``, BQL's ``dql``, the qdisc slot.
 
-    __slots__ = ("dev", "index", "state", "trans_start", "trans_timeout", "qdisc", "qdisc_sleeping",
+    ``ctx`` is the net core's execution context: ``ctx.cpu`` executes the
+    state-bit operations.
+    """
+
+    __slots__ = ("dev", "index", "ctx", "state_addr", "trans_start", "trans_timeout", "qdisc", "qdisc_sleeping",
                  "dql", "_xmit_lock", "xmit_lock_owner")
 
-    def __init__(self, dev: "NetDevice", index: int, dql):
+    def __init__(self, dev: "NetDevice", index: int, state_addr: int, dql):
         self.dev = dev
         self.index = index
-        self.state = 0
+        self.ctx = dev.net.ctx
+        #: ``&dev_queue->state``: the ``unsigned long`` of __QUEUE_STATE_* bits in simulated memory.
+        self.state_addr = state_addr
         #: Jiffy of the last successful transmit (the watchdog's reference).
         self.trans_start = 0
         #: TX timeouts the watchdog declared on this queue.
@@ -130,7 +157,9 @@ class netdev_queue:
         self.xmit_lock_owner = -1
 
     def __repr__(self) -> str:
-        return f"<netdev_queue {self.dev.name}:{self.index} state={self.state:#x}>"
+        # memory as it is now, not through a CPU (a repr must not be a load of the model)
+        state = self.ctx.host.mem.read64(self.state_addr)
+        return f"<netdev_queue {self.dev.name}:{self.index} state={state:#x}>"
 
 
 class NetDevice:
@@ -151,11 +180,14 @@ class NetDevice:
         self.num_rx_queues = num_rx_queues
         engine = net.engine
         clock = lambda: jiffies(engine.now)  # noqa: E731 - BQL's jiffies
+        # netif_alloc_netdev_queues: one kzalloc'd array of queues (their shared part, see above)
+        block = net.host.dma.kzalloc(NETDEV_QUEUE_SIZE * num_tx_queues, 64)
         self._tx: list[netdev_queue] = []
         for i in range(num_tx_queues):
-            d = dql(clock)
+            base = block + NETDEV_QUEUE_SIZE * i
+            d = dql(net.ctx, base + NETDEV_QUEUE_DQL, clock)
             dql_init(d, HZ)
-            self._tx.append(netdev_queue(self, i, d))
+            self._tx.append(netdev_queue(self, i, base + NETDEV_QUEUE_STATE, d))
         self.state = _LINK_STATE_PRESENT
         self.features = 0
         self.hw_features = 0
@@ -210,19 +242,18 @@ def skb_get_tx_queue(dev: NetDevice, skb) -> netdev_queue:
 
 
 def netif_tx_stop_queue(txq: netdev_queue) -> None:
-    """The driver stops the queue (DRV_XOFF)."""
-    txq.state |= QUEUE_STATE_DRV_XOFF
+    """The driver stops the queue: ``set_bit(DRV_XOFF)`` (atomic, unordered)."""
+    set_bit(txq.ctx.cpu, __QUEUE_STATE_DRV_XOFF, txq.state_addr)
 
 
 def netif_tx_start_queue(txq: netdev_queue) -> None:
-    """Clear DRV_XOFF without scheduling (at open, before any traffic)."""
-    txq.state &= ~QUEUE_STATE_DRV_XOFF
+    """``clear_bit(DRV_XOFF)`` without scheduling (at open, before any traffic)."""
+    clear_bit(txq.ctx.cpu, __QUEUE_STATE_DRV_XOFF, txq.state_addr)
 
 
 def netif_tx_wake_queue(txq: netdev_queue) -> None:
-    """Clear DRV_XOFF; if it was set, schedule the queue so the qdisc resumes."""
-    if txq.state & QUEUE_STATE_DRV_XOFF:
-        txq.state &= ~QUEUE_STATE_DRV_XOFF
+    """``test_and_clear_bit(DRV_XOFF)`` (fully ordered if it was set); if it was, schedule the queue."""
+    if test_and_clear_bit(txq.ctx.cpu, __QUEUE_STATE_DRV_XOFF, txq.state_addr):
         # mutual call: netdevice.h's inlines call __netif_schedule, and sch_generic.c uses netdevice.h
         from .qdisc import __netif_schedule
         __netif_schedule(txq.qdisc)
@@ -248,25 +279,27 @@ def netif_wake_subqueue(dev: NetDevice, queue_index: int) -> None:
 
 def __netif_subqueue_stopped(dev: NetDevice, queue_index: int) -> bool:
     """True if the driver stopped TX queue ``queue_index`` (DRV_XOFF; BQL's XOFF does not count)."""
-    return bool(dev._tx[queue_index].state & QUEUE_STATE_DRV_XOFF)
+    return netif_tx_queue_stopped(dev._tx[queue_index])
 
 
 def netif_tx_queue_stopped(txq: netdev_queue) -> bool:
-    return bool(txq.state & QUEUE_STATE_DRV_XOFF)
+    """``test_bit(DRV_XOFF)``: a plain load."""
+    return test_bit(txq.ctx.cpu, __QUEUE_STATE_DRV_XOFF, txq.state_addr)
 
 
 def netif_xmit_stopped(txq: netdev_queue) -> bool:
-    """True if the driver or BQL stopped the queue: the qdisc must not hand it packets."""
-    return bool(txq.state & QUEUE_STATE_ANY_XOFF)
+    """True if the driver or BQL stopped the queue (a plain load): the qdisc must not hand it packets."""
+    return bool(txq.ctx.cpu.load(txq.state_addr, 8) & QUEUE_STATE_ANY_XOFF)
 
 
 def netif_xmit_frozen_or_stopped(txq: netdev_queue) -> bool:
-    return bool(txq.state & QUEUE_STATE_ANY_XOFF_OR_FROZEN)
+    """Stopped, or frozen around a reconfiguration (a plain load)."""
+    return bool(txq.ctx.cpu.load(txq.state_addr, 8) & QUEUE_STATE_ANY_XOFF_OR_FROZEN)
 
 
 def netif_schedule_queue(txq: netdev_queue) -> None:
     """Schedule the queue unless it is (still) stopped — BQL's wake path."""
-    if not txq.state & QUEUE_STATE_ANY_XOFF:
+    if not netif_xmit_stopped(txq):
         # mutual call: netdevice.h's inlines call __netif_schedule, and sch_generic.c uses netdevice.h
         from .qdisc import __netif_schedule
         __netif_schedule(txq.qdisc)
@@ -348,7 +381,7 @@ def dev_watchdog(dev: NetDevice) -> None:
         return
     now = jiffies(dev.net.engine.now)
     for txq in dev._tx:
-        if not txq.state & QUEUE_STATE_ANY_XOFF:
+        if not netif_xmit_stopped(txq):
             continue
         if time_after(now, txq.trans_start + dev.watchdog_timeo):
             txq.trans_timeout += 1

@@ -62,13 +62,14 @@ from __future__ import annotations
 
 from collections import deque
 
+
 from .cputime import charge
 from .dynamic_queue_limits import dql_avail
 from .netdevice import (NET_XMIT_CN, NET_XMIT_DROP, NET_XMIT_MASK, NET_XMIT_SUCCESS, NETDEV_TX_BUSY,
                         netif_carrier_ok, netif_xmit_frozen_or_stopped, skb_get_tx_queue)
 from .skbuff import kfree_skb, skb_is_gso
 from .softirq import NET_TX_SOFTIRQ
-from .spinlock import spin_lock, spin_unlock, spinlock_t
+from .spinlock import spin_lock, spin_trylock, spin_unlock, spinlock_t
 
 __all__ = [
     "TCQ_F_BUILTIN", "TCQ_F_CAN_BYPASS", "TCQ_F_MQROOT", "TCQ_F_ONETXQUEUE", "TCQ_F_CPUSTATS",
@@ -138,6 +139,8 @@ class Qdisc:
         self.running = False
         #: The root lock (``qdisc_lock(q)``), taken around enqueue and dequeue unless NOLOCK.
         self.q_lock = spinlock_t(net, f"qdisc {self.id} root lock")
+        #: A NOLOCK qdisc's run lock (``q->seqlock``): whoever holds it dequeues.
+        self.seqlock = spinlock_t(net, f"qdisc {self.id} seqlock")
         #: Requeued skbs (``q->gso_skb``: a list in recent kernels, one pointer in 3.10).
         self.gso_skb: deque = deque()
         self.backlog = 0
@@ -338,21 +341,31 @@ def tc_qdisc_show(dev) -> list[tuple[str, dict[str, int]]]:
 
 # --- running a qdisc ---------------------------------------------------------------------------
 def qdisc_run_begin(q: Qdisc) -> bool:
-    """Take the right to dequeue. A NOLOCK qdisc that is busy is marked MISSED for its runner."""
+    """Take the right to dequeue. A NOLOCK qdisc: ``spin_trylock(&q->seqlock)`` (an ACQUIRE, so the
+    runner sees what the previous one -- maybe on another CPU -- published); if busy, mark MISSED for
+    the runner and try once more. A locked qdisc: the ``running`` flag, under its root lock."""
+    if q.flags & TCQ_F_NOLOCK:
+        if spin_trylock(q.seqlock):
+            q.running = True
+            return True
+        q.state |= _MISSED
+        if spin_trylock(q.seqlock):
+            q.running = True
+            return True
+        return False
     if not q.running:
         q.running = True
         return True
-    if q.flags & TCQ_F_NOLOCK:
-        # The second trylock fails too: the runner is up the call stack and will see MISSED.
-        q.state |= _MISSED
     return False
 
 
 def qdisc_run_end(q: Qdisc) -> None:
     """Give the run up; a NOLOCK qdisc left MISSED is rescheduled (NET_TX)."""
     q.running = False
-    if q.flags & TCQ_F_NOLOCK and q.state & _MISSED:
-        __netif_schedule(q)
+    if q.flags & TCQ_F_NOLOCK:
+        spin_unlock(q.seqlock)
+        if q.state & _MISSED:
+            __netif_schedule(q)
 
 
 def nolock_qdisc_is_empty(q: Qdisc) -> bool:

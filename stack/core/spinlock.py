@@ -14,9 +14,10 @@ Memory ordering: ``spin_lock`` is an ACQUIRE and ``spin_unlock`` a RELEASE
 (memory-barriers.txt, "LOCK ACQUISITION FUNCTIONS"). The handover itself is
 not a memory access here, so the model adds its effect where it matters:
 when a CPU takes a lock another CPU released last, the releaser's buffered
-memory stores become visible first (the profile's ``smp_mb`` write part; the
-unlock store cannot be seen before them), and the acquirer's later loads may
-not return values older than the acquisition (its ``smp_rmb``). A CPU
+memory stores become visible first (the unlock store cannot be seen before
+them), and the acquirer's later loads may not return values older than the
+acquisition. Only memory is involved: a device write the releaser left in
+its buffer (a relaxed doorbell) is not pushed out by someone else's lock. A CPU
 re-taking its own lock needs neither (it forwards its own stores). This is
 at least as strong as Linux, so it never shows an outcome Linux forbids.
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 from collections import deque
 
 from sim.engine import NS
+from sim.host.ordering import M, MR, MW, Fence
 from sim.host.sched import Deadlock
 
 __all__ = ["spinlock_t", "spin_lock", "spin_unlock", "spin_trylock", "spin_lock_bh", "spin_unlock_bh",
@@ -43,6 +45,12 @@ __all__ = ["spinlock_t", "spin_lock", "spin_unlock", "spin_trylock", "spin_lock_
 SPIN_LOCK_PS = 15 * NS
 #: The lock's cache line moving from the CPU that held it last (UNCONFIRMED: 40-100 ns in a socket).
 LOCK_LINE_TRANSFER_PS = 60 * NS
+
+
+#: What a handover needs of the releasing CPU: its buffered memory stores visible.
+_RELEASED_STORES = Fence.of("spin_unlock (release)", (MW, MR))
+#: What it needs of the acquiring CPU: no memory load older than the handover.
+_ACQUIRE = Fence.of("spin_lock (acquire)", (MR, M))
 
 
 class spinlock_t:
@@ -75,9 +83,8 @@ def _take(lock: spinlock_t, me, cpu) -> None:
     cost = SPIN_LOCK_PS
     if lock.last_cpu not in (-1, cpu.index):
         cost += LOCK_LINE_TRANSFER_PS
-        releaser = lock.net.host.cpus[lock.last_cpu]
-        releaser.fence(releaser.profile.barrier("smp_mb"))   # RELEASE: its stores before the unlock
-        cpu.fence(cpu.profile.barrier("smp_rmb"))            # ACQUIRE: later loads see them
+        lock.net.host.cpus[lock.last_cpu].fence(_RELEASED_STORES)   # RELEASE: its stores before the unlock
+        cpu.fence(_ACQUIRE)                                         # ACQUIRE: later loads see them
     lock.last_cpu = cpu.index
     cpu.charge(cost)
 
@@ -86,6 +93,8 @@ def spin_lock(lock: spinlock_t) -> None:
     """Take ``lock``, spinning on this CPU while another context holds it."""
     me = _me(lock)
     cpu = lock.net.ctx.cpu
+    if cpu.owed_ps:
+        cpu.run.settle()   # the time before the lock passes first: the lock is looked at after it
     if lock.owner is None:
         lock.owner = me
     elif me is lock.net.ctx.cpu:
@@ -98,6 +107,9 @@ def spin_lock(lock: spinlock_t) -> None:
 
 def spin_trylock(lock: spinlock_t) -> bool:
     """Take ``lock`` if it is free; False (and nothing else) if it is held."""
+    cpu = lock.net.ctx.cpu
+    if cpu.owed_ps:
+        cpu.run.settle()
     if lock.owner is not None:
         return False
     lock.owner = _me(lock)

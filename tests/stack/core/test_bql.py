@@ -19,7 +19,11 @@ Every expected number below is worked by hand from lib/dynamic_queue_limits.c
 import pytest
 
 from stack.core.bql import bql_sysfs, netdev_tx_completed_queue, netdev_tx_reset_queue, netdev_tx_sent_queue
-from stack.core.dynamic_queue_limits import (DQL_MAX_LIMIT, UINT_MAX, DqlBug, dql, dql_avail, dql_completed,
+from sim.engine import Engine
+from sim.host import Host
+from stack.core.context import CpuContext
+from stack.core.dynamic_queue_limits import (DQL_ADJ_LIMIT, DQL_LAST_OBJ_CNT, DQL_MAX_LIMIT, DQL_NUM_QUEUED,
+                                             DQL_SHARED_SIZE, UINT_MAX, DqlBug, dql, dql_avail, dql_completed,
                                              dql_init, dql_queued)
 from stack.core import qdisc
 from stack.core.jiffies import HZ
@@ -39,9 +43,20 @@ class Clock:
 
 
 def fresh(clock=None):
-    d = dql(clock or Clock())
+    """A dql whose shared fields sit in a one-CPU x86 host's memory, used from that CPU."""
+    host = Host(Engine(), "x86-tso", ncpus=1)
+    d = dql(CpuContext(host), host.dma.kzalloc(DQL_SHARED_SIZE), clock or Clock())
     dql_init(d, HZ)
     return d
+
+
+def get(d, offset):
+    """A shared u32 field of ``d``, loaded by its CPU (which sees its own buffered stores)."""
+    return d.ctx.cpu.load(d.addr + offset, 4)
+
+
+def put(d, offset, value):
+    d.ctx.cpu.store(d.addr + offset, 4, value)
 
 
 def test_init_gives_limit_zero_and_the_first_packet_goes_over():
@@ -58,7 +73,7 @@ def test_limit_grows_when_the_queue_starves():
     # ovlimit = POSDIFF(1000, 0) = 1000, inprogress 0: starved.
     # limit = 0 + POSDIFF(1000, prev_num_queued 0) + prev_ovlimit 0 = 1000; adj = 1000 + 1000.
     dql_completed(d, 1000)
-    assert (d.limit, d.adj_limit, dql_avail(d)) == (1000, 2000, 1000)
+    assert (d.limit, get(d, DQL_ADJ_LIMIT), dql_avail(d)) == (1000, 2000, 1000)
     assert d.prev_ovlimit == 0  # the limit changed, so ovlimit was reset
 
 
@@ -72,11 +87,11 @@ def test_over_limit_last_interval_then_all_completed_also_counts_as_starved():
     # completed 1600; ovlimit = POSDIFF(2200 - 1000, 1000) = 200; inprogress 600;
     # prev_inprogress = 1000 - 1000 = 0 -> neither branch; limit kept, ovlimit 200 kept.
     dql_completed(d, 600)
-    assert (d.limit, d.adj_limit, d.prev_ovlimit, dql_avail(d)) == (1000, 2600, 200, 400)
+    assert (d.limit, get(d, DQL_ADJ_LIMIT), d.prev_ovlimit, dql_avail(d)) == (1000, 2600, 200, 400)
     # completed 2200 = prev_num_queued: all_prev_completed and prev_ovlimit 200 -> starved:
     # limit = 1000 + POSDIFF(2200, 2200) + 200 = 1200; adj = 1200 + 2200.
     dql_completed(d, 600)
-    assert (d.limit, d.adj_limit, d.prev_ovlimit) == (1200, 3400, 0)
+    assert (d.limit, get(d, DQL_ADJ_LIMIT), d.prev_ovlimit) == (1200, 3400, 0)
 
 
 def test_limit_shrinks_by_the_lowest_slack_once_the_hold_time_has_passed():
@@ -84,34 +99,36 @@ def test_limit_shrinks_by_the_lowest_slack_once_the_hold_time_has_passed():
     d = fresh(clock)
     dql_queued(d, 5000)
     dql_completed(d, 5000)        # starved at jiffy 0: limit 5000, adj 10000, slack_start 0
-    assert (d.limit, d.adj_limit) == (5000, 10000)
+    assert (d.limit, get(d, DQL_ADJ_LIMIT)) == (5000, 10000)
     dql_queued(d, 2000)
     dql_queued(d, 2000)           # num_queued 9000
     clock.j = 10
     # completed 6000; ovlimit = POSDIFF(4000, 5000) = 0; inprogress 3000;
     # prev_inprogress = 5000 - 5000 = 0 -> not busy the whole interval: nothing.
     dql_completed(d, 1000)
-    assert (d.limit, d.adj_limit, d.lowest_slack) == (5000, 11000, UINT_MAX)
+    assert (d.limit, get(d, DQL_ADJ_LIMIT), d.lowest_slack) == (5000, 11000, UINT_MAX)
     dql_queued(d, 2000)           # num_queued 11000
     clock.j = 20
     # completed 7000; inprogress 4000; prev_inprogress 9000 - 6000 = 3000; not all previous done:
     # slack = POSDIFF(5000 + 0, 2 * 1000) = 3000 -> lowest 3000; 20 is not after 0 + 250: keep.
     dql_completed(d, 1000)
-    assert (d.limit, d.adj_limit, d.lowest_slack) == (5000, 12000, 3000)
+    assert (d.limit, get(d, DQL_ADJ_LIMIT), d.lowest_slack) == (5000, 12000, 3000)
     dql_queued(d, 1000)           # num_queued 12000
     clock.j = 260
     # completed 8500; inprogress 3500; prev_inprogress 11000 - 7000 = 4000:
     # slack = POSDIFF(5000, 2 * 1500) = 2000 -> lowest 2000; 260 is after 250:
     # limit = 5000 - 2000 = 3000, slack window restarts; adj = 3000 + 8500.
     dql_completed(d, 1500)
-    assert (d.limit, d.adj_limit, d.slack_start_time, d.lowest_slack) == (3000, 11500, 260, UINT_MAX)
+    assert (d.limit, get(d, DQL_ADJ_LIMIT), d.slack_start_time, d.lowest_slack) == (3000, 11500, 260, UINT_MAX)
     assert dql_avail(d) == -500
 
 
 def test_slack_of_the_last_object_counts_when_the_previous_interval_was_over_limit():
     d = fresh()
-    d.limit, d.num_completed, d.prev_num_queued, d.num_queued = 1000, 0, 1500, 1500
-    d.prev_ovlimit, d.prev_last_obj_cnt, d.last_obj_cnt = 500, 1500, 1500
+    d.limit, d.num_completed, d.prev_num_queued = 1000, 0, 1500
+    put(d, DQL_NUM_QUEUED, 1500)
+    d.prev_ovlimit, d.prev_last_obj_cnt = 500, 1500
+    put(d, DQL_LAST_OBJ_CNT, 1500)
     # count 700: completed 700; ovlimit POSDIFF(1500, 1000) = 500; inprogress 800;
     # prev_inprogress 1500; AFTER_EQ(700, 1500) false -> busy the whole interval:
     # slack = max(POSDIFF(1000 + 500, 2 * 700), POSDIFF(1500, 500)) = max(100, 1000) = 1000.
@@ -124,27 +141,28 @@ def test_limit_is_clamped_to_min_and_max():
     d.max_limit = 1500
     dql_queued(d, 5000)
     dql_completed(d, 5000)    # would be 5000
-    assert (d.limit, d.adj_limit) == (1500, 6500)
+    assert (d.limit, get(d, DQL_ADJ_LIMIT)) == (1500, 6500)
     e = fresh()
     e.min_limit = 2000
     dql_queued(e, 500)
     dql_completed(e, 500)     # starved: 0 + 500 -> clamped up to 2000
-    assert (e.limit, e.adj_limit) == (2000, 2500)
+    assert (e.limit, get(e, DQL_ADJ_LIMIT)) == (2000, 2500)
 
 
 def test_counters_wrap_as_unsigned_32_bit():
     d = fresh()
     start = UINT_MAX - 99
     d.limit = 1000
-    d.num_queued = d.num_completed = d.prev_num_queued = start
-    d.adj_limit = (1000 + start) & UINT_MAX
-    assert d.adj_limit == 900
+    d.num_completed = d.prev_num_queued = start
+    put(d, DQL_NUM_QUEUED, start)
+    put(d, DQL_ADJ_LIMIT, (1000 + start) & UINT_MAX)
+    assert get(d, DQL_ADJ_LIMIT) == 900
     dql_queued(d, 600)
-    assert d.num_queued == 500 and dql_avail(d) == 400
+    assert get(d, DQL_NUM_QUEUED) == 500 and dql_avail(d) == 400
     # completed 500 (wrapped); ovlimit POSDIFF(600, 1000) = 0; inprogress 0; prev_inprogress 0;
     # AFTER_EQ(500, 2^32 - 100) is true: nothing to adapt; adj = 1000 + 500.
     dql_completed(d, 600)
-    assert (d.limit, d.adj_limit, dql_avail(d)) == (1000, 1500, 1000)
+    assert (d.limit, get(d, DQL_ADJ_LIMIT), dql_avail(d)) == (1000, 1500, 1000)
 
 
 def test_completing_more_than_queued_is_a_bug():

@@ -14,8 +14,9 @@ from sim.engine import MS, S
 from stack.core.timer import LOCAL_TIMER_IRQ_PS
 from stack.core.jiffies import HZ, TICK_PS
 from stack.core import qdisc
+from stack.core.bitops import clear_bit, set_bit
 from stack.core.dev import dev_close, dev_open
-from stack.core.netdevice import (NETDEV_TX_BUSY, NETDEV_TX_OK, QUEUE_STATE_STACK_XOFF, NetDevice,
+from stack.core.netdevice import (NETDEV_TX_BUSY, NETDEV_TX_OK, __QUEUE_STATE_STACK_XOFF, NetDevice,
                                   __netif_subqueue_stopped, netdev_get_tx_queue, netdev_start_xmit,
                                   netif_carrier_off, netif_carrier_ok, netif_carrier_on, netif_running,
                                   netif_schedule_queue, netif_stop_subqueue, netif_tx_start_all_queues,
@@ -71,14 +72,14 @@ def test_start_all_clears_the_stop_without_scheduling(dev):
 
 def test_stack_xoff_stops_xmit_but_is_not_the_driver_stop(dev):
     txq = netdev_get_tx_queue(dev, 0)
-    txq.state |= QUEUE_STATE_STACK_XOFF
+    set_bit(txq.ctx.cpu, __QUEUE_STATE_STACK_XOFF, txq.state_addr)
     assert netif_xmit_stopped(txq)
     assert not __netif_subqueue_stopped(dev, 0)
     netif_tx_wake_queue(txq)  # DRV_XOFF was not set: nothing to wake
     assert dev.woken == [] and netif_xmit_stopped(txq)
     netif_schedule_queue(txq)  # still stopped: BQL's wake path does not schedule
     assert dev.woken == []
-    txq.state &= ~QUEUE_STATE_STACK_XOFF
+    clear_bit(txq.ctx.cpu, __QUEUE_STATE_STACK_XOFF, txq.state_addr)
     netif_schedule_queue(txq)
     assert dev.woken == [txq]
 

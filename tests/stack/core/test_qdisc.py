@@ -26,10 +26,12 @@ import struct
 import pytest
 
 from sim.assembly.skbs import frame_seq, numbered_frame
+from stack.core import bitops
 from stack.core.bql import netdev_tx_completed_queue
+from stack.core.dynamic_queue_limits import DQL_ADJ_LIMIT
 from stack.core.dev import dev_close, dev_open, dev_queue_xmit
 from stack.core.netdevice import (NET_XMIT_CN, NET_XMIT_DROP, NET_XMIT_SUCCESS, NETDEV_TX_OK,
-                                  QUEUE_STATE_STACK_XOFF, netif_carrier_off, netif_carrier_on,
+                                  __QUEUE_STATE_STACK_XOFF, netif_carrier_off, netif_carrier_on,
                                   netif_stop_subqueue, netif_wake_subqueue)
 from stack.core.qdisc import (TCQ_F_CAN_BYPASS, TCQ_F_NOLOCK, TCQ_F_ONETXQUEUE, __QDISC_STATE_DEACTIVATED,
                               dev_activate, dev_deactivate, dev_requeue_skb, mq, pfifo_fast, prio2band,
@@ -40,6 +42,12 @@ from stack.core.spinlock import spin_lock, spin_unlock
 
 from tests.stack.harness import FakeDriver, run_gen
 from sim.assembly.skbs import make_skb
+
+
+def stack_xoff(txq) -> bool:
+    """BQL's STACK_XOFF bit of ``txq``, tested by the current CPU."""
+    return bitops.test_bit(txq.ctx.cpu, __QUEUE_STATE_STACK_XOFF, txq.state_addr)
+
 
 VERSIONS = ["recent", "3.10"]
 L = 100  # frame size used throughout
@@ -321,18 +329,18 @@ def test_bql_stack_xoff_stops_dequeue_and_the_completion_schedules_the_qdisc(net
     # BQL starts with limit 0: the first packet stops the queue (STACK_XOFF); the second finds it
     # stopped in sch_direct_xmit and is requeued; the rest wait in the qdisc.
     assert fake.seqs() == [0]
-    assert txq.state & QUEUE_STATE_STACK_XOFF
+    assert stack_xoff(txq)
     assert q.requeues == 1 and q.qlen == 3
     net.engine.run()
     assert net_tx(net, 0) == 1 and fake.seqs() == [0]
     with net.ctx.on_cpu(1, "softirq:NET_RX"):  # TX completion of packet 0 on CPU 1
         netdev_tx_completed_queue(txq, 1, L)
-    assert not txq.state & QUEUE_STATE_STACK_XOFF
+    assert not stack_xoff(txq)
     net.engine.run()
     # limit becomes L (starved: completed − prev_num_queued), adj_limit 2L: room for 1 more in flight,
     # and the packet that goes over the limit is still sent: 1 and 2 go, 2 stops the queue again.
     assert fake.seqs() == [0, 1, 2]
-    assert txq.state & QUEUE_STATE_STACK_XOFF
+    assert stack_xoff(txq)
     assert net_tx(net, 1) == 1
     with net.ctx.on_cpu(1, "softirq:NET_RX"):
         netdev_tx_completed_queue(txq, 2, 2 * L)
@@ -347,7 +355,7 @@ def test_bulk_dequeue_within_bql_budget_with_xmit_more(net, version):
     txq = fake.dev._tx[0]
     netif_stop_subqueue(fake.dev, 0)
     fake.send(range(5))  # 0 requeued, 1-4 queued
-    txq.dql.adj_limit = 3 * L + L // 2  # dql_avail: 3.5 packets' worth in flight allowed
+    net.ctx.cpu.store(txq.dql.addr + DQL_ADJ_LIMIT, 4, 3 * L + L // 2)  # dql_avail: 3.5 packets' worth allowed
     with net.ctx.on_cpu(0, "softirq:NET_RX"):
         netif_wake_subqueue(fake.dev, 0)
     net.engine.run()
@@ -356,7 +364,7 @@ def test_bulk_dequeue_within_bql_budget_with_xmit_more(net, version):
     assert fake.seqs() == [0, 1, 2, 3]
     mores = [s.xmit_more for s in fake.sent]
     assert mores == ([False, True, True, False] if version == "recent" else [False] * 4)
-    assert txq.state & QUEUE_STATE_STACK_XOFF and qdisc0(fake).qlen == 1
+    assert stack_xoff(txq) and qdisc0(fake).qlen == 1
 
 
 # --- NET_TX ---------------------------------------------------------------------------------------
