@@ -26,7 +26,7 @@ from sim.run.cli import parse_args
 from sim.engine import MS, S
 from sim.assembly.system import HOST_IP, IgbSystem
 from sim.run.report import tx_path_contexts
-from sim.run.scenarios import run_scenario
+from sim.run.scenarios import Transfer, _udp_client, run_scenario
 from stack import socket as sk
 from stack.core.cputime import cpu_split
 from stack.core.softirq import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ
@@ -241,3 +241,42 @@ def test_an_itr_with_tx_and_rx_sharing_vectors_is_set_through_rx_usecs(nic, cpus
     assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
     s = IgbSystem(nic, ncpus=cpus, itr=50)
     assert s.adapter.rx_itr_setting == s.adapter.tx_itr_setting == 200
+
+
+def test_udp_1M_delivers_every_datagram_with_no_arp_queue_drop(tmp_path):
+    """250 sendto()s that take CPU time reach the neighbour layer one by one: ARP's queue never overflows."""
+    pcap = tmp_path / "udp.pcap"
+    result, text = run("udp", "--bytes", "1M", "--pcap", str(pcap))
+    assert "250 of 250 delivered" in text and "ARP queue drops 0" in text
+    assert "exactly the bytes sent" in text
+    firsts = [float(p.time) for p in rdpcap(str(pcap)) if IP in p and p[IP].src == HOST_IP and p[IP].frag == 0]
+    assert len(firsts) == 250 and len(set(firsts)) == 250   # no two datagrams leave at the same time
+
+
+def test_datagrams_leave_spaced_by_the_senders_cpu_time_when_the_cpu_is_the_bottleneck(tmp_path):
+    """With udp_sendmsg made to cost 50 µs (more than the 33.5 µs a 4000-byte datagram's three fragments
+    take on the wire: (1538 + 1538 + 1106) × 8 ns), the datagrams leave one sendto() apart."""
+    pcap = tmp_path / "slow.pcap"
+    s = IgbSystem(stack=True, partner=True, pcap=str(pcap))
+    s.bring_up()
+    s.net.costs["udp_sendmsg"] = 50_000_000
+    data = bytes(range(256)) * 125 * 5           # 40 datagrams of 4000 bytes
+    xfer = Transfer(len(data))
+    s.task(_udp_client(s.net, data, 4000, xfer), cpu=0, comm="udp-client")
+    s.run_until(lambda: xfer.program_done, s.engine.now + 1 * S)
+    s.run_for(1 * MS)
+    s.close_capture()
+    firsts = [float(p.time) for p in rdpcap(str(pcap)) if IP in p and p[IP].src == HOST_IP and p[IP].frag == 0]
+    assert len(firsts) == 40
+    # The datagrams written while ARP resolved leave back to back (wire-paced); the last 15, long after
+    # that backlog has drained, leave one sendto() apart: 50 µs plus the rest of the call's few µs.
+    gaps = [b - a for a, b in zip(firsts[-16:], firsts[-15:])]
+    assert all(50e-6 <= g < 60e-6 for g in gaps), gaps
+
+
+def test_64_byte_nodelay_writes_make_the_sending_cpu_the_bottleneck():
+    result, text = run("small-writes", "--bytes", "256K")
+    assert "exactly the bytes sent" in text
+    busy = float(result.extra["CPU busy in the steady state"].split("cpu0 ")[1].split("%")[0])
+    assert busy > 95.0                                       # the sending CPU never rests
+    assert result.goodput_bps < 0.99 * LINE_RATE_GOODPUT     # and the wire waits for it
