@@ -6,10 +6,11 @@ both on one *execution context* object with
 
 * ``cpu`` — the current :class:`~sim.host.Cpu` (its ``context`` attribute
   names the accounting context: ``task:…``, ``softirq:NET_RX``,
-  ``hardirq:…``), and
+  ``hardirq:…``),
 * ``on_cpu(index, context)`` — a context manager that makes CPU ``index``
   current and charges its time to ``context`` for the block, restoring both
-  after.
+  after, and
+* ``bugs`` — the kernel bug reports (:mod:`stack.core.bug`) of this host.
 
 The driver's ``driver.platform.Kernel`` has exactly this shape, so a whole
 system passes its Kernel to :class:`~stack.core.netcore.NetCore` and the stack and
@@ -47,6 +48,8 @@ class CpuContext:
     def __init__(self, host, cpu: int = 0):
         self.host = host
         self.cpu = self._cpu(cpu)
+        #: Kernel bugs detected so far (:class:`~stack.core.bug.BugReport`, oldest first).
+        self.bugs: list = []
 
     def _cpu(self, index: int):
         if not 0 <= index < len(self.host.cpus):
