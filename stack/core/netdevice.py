@@ -108,7 +108,7 @@ class netdev_queue:
     """One TX queue of a device: state bits, ``trans_start``, BQL's ``dql``, the qdisc slot."""
 
     __slots__ = ("dev", "index", "state", "trans_start", "trans_timeout", "qdisc", "qdisc_sleeping",
-                 "dql", "xmit_lock_owner")
+                 "dql", "xmit_lock_owner", "xmit_lock_released_by")
 
     def __init__(self, dev: "NetDevice", index: int, dql):
         self.dev = dev
@@ -125,6 +125,8 @@ class netdev_queue:
         self.qdisc_sleeping = noop
         self.dql = dql
         self.xmit_lock_owner = -1
+        #: The CPU that last released ``_xmit_lock`` (whose stores the next holder must see).
+        self.xmit_lock_released_by = None
 
     def __repr__(self) -> str:
         return f"<netdev_queue {self.dev.name}:{self.index} state={self.state:#x}>"

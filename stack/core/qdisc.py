@@ -471,14 +471,16 @@ def sch_direct_xmit(skb, q: Qdisc, dev, txq, validate: bool = True) -> bool:
         skb = validate_xmit_skb_list(skb, dev)
         if skb is None:
             return True
-    cpu = net.ctx.cpu.index
-    owner, txq.xmit_lock_owner = txq.xmit_lock_owner, cpu  # HARD_TX_LOCK (igb is not LLTX)
+    cpu = net.ctx.cpu
+    owner, txq.xmit_lock_owner = txq.xmit_lock_owner, cpu.index  # HARD_TX_LOCK (igb is not LLTX)
+    _xmit_lock_acquire(txq, cpu)
     try:
         if not netif_xmit_frozen_or_stopped(txq):
             skb, ret = dev_hard_start_xmit(skb, dev, txq)
         elif _recent(net):
             qdisc_maybe_clear_missed(q, txq)
     finally:
+        txq.xmit_lock_released_by = cpu
         txq.xmit_lock_owner = owner  # HARD_TX_UNLOCK
     if not dev_xmit_complete(ret):
         dev_requeue_skb(skb, q)
@@ -487,6 +489,24 @@ def sch_direct_xmit(skb, q: Qdisc, dev, txq, validate: bool = True) -> bool:
         # 3.10: "continue" is qdisc_qlen(q), and 0 once the txq is stopped.
         return q.qlen > 0 and not netif_xmit_frozen_or_stopped(txq)
     return True
+
+
+def _xmit_lock_acquire(txq, cpu) -> None:
+    """The memory ordering of taking ``_xmit_lock``: see what its last holder wrote before releasing it.
+
+    ``spin_lock`` spins until it reads the unlock store, which is ordered
+    after every store of the critical section (release); its acquire then
+    keeps this CPU's later loads after that read. So the driver state the
+    last holder wrote on another CPU (igb's ``next_to_use`` and
+    ``tx_buffer_info``) is visible here: the model makes that CPU's buffered
+    stores visible (all of them, oldest first: an allowed order, which at
+    most removes executions where later stores lingered) and moves this
+    CPU's read horizon to now (``smp_rmb``).
+    """
+    prev = txq.xmit_lock_released_by
+    if prev is not None and prev is not cpu:
+        prev.drain_all()
+    cpu.barrier("smp_rmb")
 
 
 def dev_requeue_skb(skb, q: Qdisc) -> None:
