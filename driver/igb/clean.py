@@ -22,7 +22,7 @@ from stack.core.skbuff import napi_consume_skb
 
 from .e1000_regs import E1000_STATUS, E1000_STATUS_TXOFF, E1000_TDH, E1000_TXD_STAT_DD
 from .hw import rd32
-from .igb import (HZ_FROM_STACK, IGB_RING_FLAG_TX_DETECT_HANG, NTW_SLOT, TX_WAKE_THRESHOLD, __IGB_DOWN,
+from .igb import (HZ_FROM_STACK, IGB_RING_FLAG_TX_DETECT_HANG, IGB_TYPE_SKB, TX_WAKE_THRESHOLD, __IGB_DOWN,
                   igb_desc_unused, igb_ring)
 from .sites import SITE
 
@@ -66,40 +66,40 @@ def igb_clean_tx_irq(q_vector, napi_budget: int) -> bool:
     tx_ring: igb_ring = q_vector.tx.ring
     if __IGB_DOWN in adapter.state:
         return True
-    kernel = adapter.kernel
+    kernel = tx_ring.kernel
     dev = tx_ring.dev
     count = tx_ring.count
     info = tx_ring.tx_buffer_info
     desc = tx_ring.desc
-    ntw = tx_ring.ntw
     budget = q_vector.tx.work_limit
     total_bytes = total_packets = 0
     i = tx_ring.next_to_clean
     eop_site = SITE["igb_clean_tx_irq.eop"]
     while True:
         tx_buffer = info[i]
-        eop = kernel.read_le64(ntw + NTW_SLOT * i)       # eop_desc = tx_buffer->next_to_watch
-        if not eop:
+        eop_desc = tx_buffer.next_to_watch
+        if not eop_desc:
             break                                        # no work pending
         kernel.smp_rmb(eop_site)                         # prevent any other reads prior to eop_desc
-        eop -= 1
-        if not kernel.read_le32(desc + 16 * eop + 12) & E1000_TXD_STAT_DD:
+        if not kernel.read_le32(eop_desc + 12) & E1000_TXD_STAT_DD:
             break                                        # pending work has not been completed
-        kernel.write_le64(ntw + NTW_SLOT * i, 0)         # clear next_to_watch to prevent false hangs
+        tx_buffer.next_to_watch = 0                      # clear next_to_watch to prevent false hangs
         total_bytes += tx_buffer.bytecount
         total_packets += tx_buffer.gso_segs
-        napi_consume_skb(tx_buffer.skb, napi_budget)
-        tx_buffer.skb = None
+        if tx_buffer.type == IGB_TYPE_SKB:
+            napi_consume_skb(tx_buffer.skb, napi_budget)
         kernel.dma_unmap_single(dev, tx_buffer.dma, tx_buffer.len, DMA_TO_DEVICE)
         tx_buffer.len = 0
-        while i != eop:
+        eop = (eop_desc - desc) >> 4
+        while i != eop:                                  # unmap the remaining buffers of the packet
             i += 1
             if i == count:
                 i = 0
-            b = info[i]
-            if b.len:
-                kernel.dma_unmap_page(dev, b.dma, b.len, DMA_TO_DEVICE)
-                b.len = 0
+            tx_buffer = info[i]
+            size = tx_buffer.len
+            if size:
+                kernel.dma_unmap_page(dev, tx_buffer.dma, size, DMA_TO_DEVICE)
+                tx_buffer.len = 0
         i += 1
         if i == count:
             i = 0
@@ -126,13 +126,13 @@ def igb_clean_tx_irq(q_vector, napi_budget: int) -> bool:
 
 def _check_hang(adapter, tx_ring: igb_ring, i: int) -> bool:
     """The watchdog asked for a hang check: report and stop the queue if the packet at NTC is stuck."""
-    kernel = adapter.kernel
+    kernel = tx_ring.kernel
     hw = adapter.hw
     tx_ring.flags &= ~IGB_RING_FLAG_TX_DETECT_HANG
     tx_buffer = tx_ring.tx_buffer_info[i]
-    eop = kernel.read_le64(tx_ring.ntw + NTW_SLOT * i)
+    eop_desc = tx_buffer.next_to_watch
     jiffies = kernel.jiffies
-    if not (eop and time_after(jiffies, tx_buffer.time_stamp + adapter.tx_timeout_factor * HZ_FROM_STACK)
+    if not (eop_desc and time_after(jiffies, tx_buffer.time_stamp + adapter.tx_timeout_factor * HZ_FROM_STACK)
             and not rd32(hw, E1000_STATUS, "igb_clean_tx_irq.hang_status") & E1000_STATUS_TXOFF):
         return False
     report = TxHangReport(
@@ -140,8 +140,8 @@ def _check_hang(adapter, tx_ring: igb_ring, i: int) -> bool:
         tdh=rd32(hw, E1000_TDH(tx_ring.reg_idx), "igb_clean_tx_irq.hang_tdh"),
         tdt=kernel.readl(tx_ring.tail, site=SITE["igb_clean_tx_irq.hang_tdt"]),
         next_to_use=tx_ring.next_to_use, next_to_clean=tx_ring.next_to_clean,
-        time_stamp=tx_buffer.time_stamp, next_to_watch=eop - 1, jiffies=jiffies,
-        desc_status=kernel.read_le32(tx_ring.desc + 16 * (eop - 1) + 12))
+        time_stamp=tx_buffer.time_stamp, next_to_watch=(eop_desc - tx_ring.desc) >> 4, jiffies=jiffies,
+        desc_status=kernel.read_le32(eop_desc + 12))
     adapter.hang_reports.append(report)
     log.error("%s: %s", adapter.netdev.name, report)
     kernel.engine.log(adapter.netdev.name, "tx_hang", tx_ring.queue_index)

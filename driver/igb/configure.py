@@ -79,16 +79,10 @@ def igb_configure_tx_ring(adapter, ring: igb_ring) -> None:
     wr32(hw, E1000_TDH(reg_idx), 0, "igb_configure_tx_ring.tdh")
     kernel.writel(0, ring.tail, site=SITE["igb_configure_tx_ring.tdt"])
     txdctl = igb_txdctl_value(adapter)
-    for tx_buffer in ring.tx_buffer_info:   # reinitialize tx_buffer_info
-        tx_buffer.clear()
-    _zero_ntw(kernel, ring)
+    # reinitialize tx_buffer_info: memset(tx_ring->tx_buffer_info, 0, …), CPU stores
+    kernel.write_bytes(ring.tx_buffer_info.addr, bytes(IGB_TX_BUFFER_SIZE * ring.count))
     txdctl |= E1000_TXDCTL_QUEUE_ENABLE
     wr32(hw, E1000_TXDCTL(reg_idx), txdctl, "igb_configure_tx_ring.txdctl")
-
-
-def _zero_ntw(kernel, ring: igb_ring) -> None:
-    """The memset of tx_buffer_info clears every next_to_watch (CPU stores)."""
-    kernel.write_bytes(ring.ntw, bytes(IGB_TX_BUFFER_SIZE * ring.count))
 
 
 def igb_configure_tx(adapter):

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 
-from stack.core.errno import EINVAL
+from stack.core.errno import EINVAL, ENOMEM
 from stack.core.netdevice import netif_running
 
 from .igb import (IGB_FLAG_QUEUE_PAIRS, IGB_MAX_ITR_USECS, IGB_MAX_TXD, IGB_MIN_ITR_USECS, IGB_MIN_TXD,
-                  IGB_START_ITR, NON_Q_VECTORS, REQ_TX_DESCRIPTOR_MULTIPLE, __IGB_RESETTING, igb_ring)
+                  IGB_RING_SIZE, IGB_START_ITR, NON_Q_VECTORS, REQ_TX_DESCRIPTOR_MULTIPLE, __IGB_RESETTING,
+                  igb_ring)
 from .main import (igb_clear_interrupt_scheme, igb_close, igb_down, igb_init_interrupt_scheme, igb_open,
                    igb_up)
 from .rings import igb_free_tx_resources, igb_setup_tx_resources
@@ -60,19 +61,31 @@ def igb_set_ringparam(adapter, tx_pending: int):
 
 
 def _resize_running(adapter, new_tx_count: int):
-    """Allocate the new rings first (nothing changes if that fails), then down, swap, up."""
-    temp = [igb_ring(adapter, r.q_vector, r.queue_index, r.reg_idx, new_tx_count) for r in adapter.tx_ring]
+    """Allocate the new rings first (nothing changes if that fails), then down, swap, up.
+
+    The new rings are set up in a vmalloc'd array of ring structs and copied
+    over the live ones (``memcpy``: the indices are loaded and stored through
+    the CPU like every other member), as ``igb_set_ringparam`` does.
+    """
+    kernel = adapter.kernel
+    temp_mem = kernel.vmalloc(IGB_RING_SIZE * len(adapter.tx_ring))
+    if temp_mem is None:
+        return -ENOMEM
+    temp = [igb_ring(adapter, r.q_vector, r.queue_index, r.reg_idx, new_tx_count, temp_mem + IGB_RING_SIZE * i)
+            for i, r in enumerate(adapter.tx_ring)]
     for i, t in enumerate(temp):
         err = igb_setup_tx_resources(t)
         if err:
             for done in temp[:i]:
                 igb_free_tx_resources(done)
+            kernel.vfree(temp_mem)
             return err
     yield from igb_down(adapter)
     for ring, t in zip(adapter.tx_ring, temp):
         igb_free_tx_resources(ring)
-        for name in ("count", "size", "desc", "dma", "ntw", "tx_buffer_info", "next_to_use", "next_to_clean"):
+        for name in ("count", "size", "desc", "dma", "tx_buffer_info", "next_to_use", "next_to_clean"):
             setattr(ring, name, getattr(t, name))
+    kernel.vfree(temp_mem)
     adapter.tx_ring_count = new_tx_count
     yield from igb_up(adapter)
     return 0

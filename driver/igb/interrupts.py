@@ -28,7 +28,7 @@ from .e1000_regs import (E1000_EIAC, E1000_EIAM, E1000_EIMC, E1000_EIMS, E1000_E
                          E1000_IMC, E1000_IMS, E1000_IMS_DOUTSYNC, E1000_IMS_DRSTA, E1000_IMS_LSC,
                          E1000_IVAR0, E1000_IVAR_MISC, E1000_IVAR_VALID)
 from .hw import rd32, wr32, wrfl
-from .igb import (IGB_FLAG_HAS_MSIX, IGB_FLAG_QUEUE_PAIRS, __IGB_DOWN, igb_q_vector, igb_ring)
+from .igb import IGB_FLAG_HAS_MSIX, IGB_FLAG_QUEUE_PAIRS, IGB_RING_SIZE, __IGB_DOWN, igb_q_vector, igb_ring
 from .itr import igb_set_itr, igb_update_ring_itr, igb_write_itr
 
 __all__ = ["igb_set_interrupt_capability", "igb_reset_interrupt_capability", "igb_alloc_q_vectors",
@@ -89,7 +89,7 @@ def igb_reset_interrupt_capability(adapter) -> None:
 
 
 def igb_alloc_q_vectors(adapter) -> int:
-    """q_vectors and their rings: RX-only vectors first when there are enough, then the rest."""
+    """q_vectors and their rings: RX-only vectors first when there are enough, then the rest; 0 or -ENOMEM."""
     q_vectors = adapter.num_q_vectors
     rxr_remaining, txr_remaining = adapter.num_rx_queues, adapter.num_tx_queues
     rxr_idx = txr_idx = v_idx = 0
@@ -97,14 +97,16 @@ def igb_alloc_q_vectors(adapter) -> int:
     adapter.tx_ring = [None] * adapter.num_tx_queues
     if q_vectors >= rxr_remaining + txr_remaining:
         while rxr_remaining:
-            _alloc_q_vector(adapter, v_idx, 0, 0, 1, rxr_idx)
+            if _alloc_q_vector(adapter, v_idx, 0, 0, 1, rxr_idx):
+                return _alloc_failed(adapter)
             rxr_remaining -= 1
             rxr_idx += 1
             v_idx += 1
     while v_idx < q_vectors:
         rqpv = -(-rxr_remaining // (q_vectors - v_idx))
         tqpv = -(-txr_remaining // (q_vectors - v_idx))
-        _alloc_q_vector(adapter, v_idx, tqpv, txr_idx, rqpv, rxr_idx)
+        if _alloc_q_vector(adapter, v_idx, tqpv, txr_idx, rqpv, rxr_idx):
+            return _alloc_failed(adapter)
         rxr_remaining -= rqpv
         txr_remaining -= tqpv
         rxr_idx += rqpv
@@ -113,8 +115,25 @@ def igb_alloc_q_vectors(adapter) -> int:
     return 0
 
 
-def _alloc_q_vector(adapter, v_idx: int, txr_count: int, txr_idx: int, rxr_count: int, rxr_idx: int) -> None:
-    """``igb_alloc_q_vector``: one vector with at most one TX and one RX ring."""
+def _alloc_failed(adapter) -> int:
+    """``err_out:`` no queues, and the vectors allocated so far freed."""
+    adapter.num_tx_queues = adapter.num_rx_queues = 0
+    igb_free_q_vectors(adapter)
+    return -12  # -ENOMEM
+
+
+def _alloc_q_vector(adapter, v_idx: int, txr_count: int, txr_idx: int, rxr_count: int, rxr_idx: int) -> int:
+    """``igb_alloc_q_vector``: one vector with at most one TX and one RX ring; 0 or -ENOMEM.
+
+    Linux kzallocs the q_vector with its rings; the model kzallocs the TX
+    ring's struct (the part holding its indices, :data:`~.igb.IGB_RING_SIZE`)
+    and keeps the rest of the vector in Python.
+    """
+    ring_addr = 0
+    if txr_count:
+        ring_addr = adapter.kernel.kzalloc(IGB_RING_SIZE)
+        if ring_addr is None:
+            return -12  # -ENOMEM
     q_vector = igb_q_vector(adapter, v_idx)
     netif_napi_add(adapter.netdev, q_vector.napi, igb_poll)
     q_vector.tx.work_limit = adapter.tx_work_limit
@@ -125,17 +144,21 @@ def _alloc_q_vector(adapter, v_idx: int, txr_count: int, txr_idx: int, rxr_count
         q_vector.itr_val = adapter.tx_itr_setting
     if txr_count:
         ring = igb_ring(adapter, q_vector, txr_idx, adapter.vfs_allocated_count + txr_idx,
-                        adapter.tx_ring_count)
+                        adapter.tx_ring_count, ring_addr)
         q_vector.tx.ring = ring
         adapter.tx_ring[txr_idx] = ring
     if rxr_count:
         q_vector.rx_ring_index = rxr_idx
     adapter.q_vector.append(q_vector)
+    return 0
 
 
 def igb_free_q_vectors(adapter) -> None:
+    """Delete each vector's NAPI context and free its ring struct."""
     for q_vector in adapter.q_vector:
         netif_napi_del(q_vector.napi)
+        if q_vector.tx.ring is not None:
+            adapter.kernel.kfree(q_vector.tx.ring.addr)
     adapter.q_vector = []
     adapter.tx_ring = []
     adapter.num_q_vectors = 0

@@ -94,8 +94,8 @@ def igb_probe(kernel, net, pdev, mac_type: str = "82576", name: str = "eth0", *,
               tx_ring_count: int = IGB_DEFAULT_TXD, rss_queues: int | None = None) -> igb_adapter:
     """Bind the driver to ``pdev``: map BAR0, create ``name``, set up queues and vectors.
 
-    Raises RuntimeError (the probe fails, nothing is kept) if the vectors
-    cannot be had.
+    Raises RuntimeError (the probe fails, nothing is kept) if the vectors or
+    the rings' memory cannot be had.
     """
     mac = get_mac_type(mac_type)
     kernel.sites.declare_all(IGB_SITES)
@@ -116,10 +116,12 @@ def igb_probe(kernel, net, pdev, mac_type: str = "82576", name: str = "eth0", *,
     adapter.tx_ring_count = tx_ring_count
     if rss_queues is not None:
         adapter.rss_queues = max(1, min(rss_queues, mac.max_rss_queues))
-    if igb_init_interrupt_scheme(adapter):
+    err = igb_init_interrupt_scheme(adapter)
+    if err:
         kernel.iounmap(io_addr)
         net.devices.remove(netdev)
-        raise RuntimeError(f"{name}: igb probe failed: no MSI-X vectors")
+        raise RuntimeError(f"{name}: igb probe failed ({err}): "
+                           + ("no MSI-X vectors" if err == -28 else "no memory for the queues"))
     netdev.real_num_tx_queues = adapter.num_tx_queues
     igb_get_hw_control(adapter)   # let the firmware know the driver owns the device
     netif_carrier_off(netdev)
@@ -128,10 +130,15 @@ def igb_probe(kernel, net, pdev, mac_type: str = "82576", name: str = "eth0", *,
 
 
 def igb_init_interrupt_scheme(adapter) -> int:
+    """Vectors, then the q_vectors and rings; 0 or a negative errno with the vectors given back."""
     err = igb_set_interrupt_capability(adapter)
     if err:
         return err
-    return igb_alloc_q_vectors(adapter)
+    err = igb_alloc_q_vectors(adapter)
+    if err:
+        log.error("%s: Unable to allocate memory for vectors", adapter.netdev.name)
+        igb_reset_interrupt_capability(adapter)
+    return err
 
 
 def igb_clear_interrupt_scheme(adapter) -> None:

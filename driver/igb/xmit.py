@@ -43,7 +43,7 @@ from .e1000_regs import (E1000_ADVTXD_DCMD_DEXT, E1000_ADVTXD_DCMD_IFCS, E1000_A
 from .igb import (DESC_NEEDED, IGB_MAX_DATA_PER_TXD, IGB_MIN_TX_LEN, IGB_RING_FLAG_TX_CTX_IDX,
                   IGB_TX_FLAGS_CSUM, IGB_TX_FLAGS_IPV4, IGB_TX_FLAGS_TSO, IGB_TX_FLAGS_TSTAMP,
                   IGB_TX_FLAGS_VLAN, IGB_TX_FLAGS_VLAN_MASK, IGB_TX_FLAGS_VLAN_SHIFT, IGB_TYPE_SKB,
-                  NTW_SLOT, TXD_USE_COUNT, igb_desc_unused, igb_ring)
+                  TXD_USE_COUNT, igb_desc_unused, igb_ring)
 from .sites import SITE
 
 __all__ = ["igb_xmit_frame", "igb_xmit_frame_ring", "igb_tso", "igb_tx_csum", "igb_tx_ctxtdesc",
@@ -72,7 +72,7 @@ def _put_be16(kernel, addr: int, value: int) -> None:
 def igb_tx_ctxtdesc(tx_ring: igb_ring, first, vlan_macip_lens: int, type_tucmd: int,
                     mss_l4len_idx: int) -> None:
     """Write a context descriptor at next_to_use and advance it."""
-    kernel = tx_ring.adapter.kernel
+    kernel = tx_ring.kernel
     i = tx_ring.next_to_use
     addr = tx_ring.desc + 16 * i
     i += 1
@@ -91,7 +91,7 @@ def igb_tso(tx_ring: igb_ring, first) -> tuple[int, int]:
     err = skb_cow_head(skb, 0)
     if err < 0:
         return err, 0
-    kernel = tx_ring.adapter.kernel
+    kernel = tx_ring.kernel
     sh = skb_shinfo(skb)
     ip = skb.head + skb.network_header
     l4 = skb.head + skb.transport_header
@@ -119,8 +119,9 @@ def igb_tso(tx_ring: igb_ring, first) -> tuple[int, int]:
         hdr_len = 8 + l4_offset
         check = l4 + _UDP_CHECK_OFFSET
     _put_be16(kernel, check, csum_replace_by_diff(_be16(kernel, check), paylen))  # htonl(paylen)
-    first.gso_segs = sh.gso_segs
-    first.bytecount += (first.gso_segs - 1) * hdr_len
+    gso_segs = sh.gso_segs   # first->gso_segs, as just stored (the compiler keeps it in a register)
+    first.gso_segs = gso_segs
+    first.bytecount += (gso_segs - 1) * hdr_len
     mss_l4len_idx = (hdr_len - l4_offset) << E1000_ADVTXD_L4LEN_SHIFT
     mss_l4len_idx |= sh.gso_size << E1000_ADVTXD_MSS_SHIFT
     vlan_macip_lens = l4 - ip
@@ -180,17 +181,16 @@ def igb_tx_olinfo_status(tx_ring: igb_ring, tx_flags: int, paylen: int) -> int:
 
 def igb_tx_map(tx_ring: igb_ring, first, hdr_len: int) -> int:
     """Map the packet, write its data descriptors, publish it and ring the doorbell; 0 or -1."""
-    adapter = tx_ring.adapter
-    kernel = adapter.kernel
+    kernel = tx_ring.kernel
     dev = tx_ring.dev
     skb = first.skb
     count = tx_ring.count
     info = tx_ring.tx_buffer_info
     desc = tx_ring.desc
-    cmd_type = igb_tx_cmd_type(skb, first.tx_flags)
+    tx_flags = first.tx_flags
+    cmd_type = igb_tx_cmd_type(skb, tx_flags)
     i = tx_ring.next_to_use
-    first_i = _tx_buffer_index(tx_ring, first)
-    olinfo = igb_tx_olinfo_status(tx_ring, first.tx_flags, skb.len - hdr_len)
+    olinfo = igb_tx_olinfo_status(tx_ring, tx_flags, skb.len - hdr_len)
     size = skb_headlen(skb)
     data_len = skb.data_len
     dma = kernel.dma_map_single(dev, skb.data, size, DMA_TO_DEVICE)
@@ -199,8 +199,8 @@ def igb_tx_map(tx_ring: igb_ring, first, hdr_len: int) -> int:
     f = 0
     while True:
         if kernel.dma_mapping_error(dev, dma):
-            return _dma_error(tx_ring, first, first_i, i)
-        tx_buffer.len = size
+            return _dma_error(tx_ring, first, i)
+        tx_buffer.len = size       # record length, and DMA address
         tx_buffer.dma = dma
         daddr = desc + 16 * i
         kernel.write_le64(daddr, dma)
@@ -243,7 +243,7 @@ def igb_tx_map(tx_ring: igb_ring, first, hdr_len: int) -> int:
     # Force memory writes to complete before letting h/w know there are new
     # descriptors to fetch, and make sure next_to_watch is written after them.
     kernel.dma_wmb(SITE["igb_tx_map.publish"])
-    kernel.write_le64(tx_ring.ntw + NTW_SLOT * first_i, i + 1)  # first->next_to_watch = tx_desc
+    first.next_to_watch = daddr    # set next_to_watch value indicating a packet is present
     i += 1
     if i == count:
         i = 0
@@ -254,48 +254,33 @@ def igb_tx_map(tx_ring: igb_ring, first, hdr_len: int) -> int:
     return 0
 
 
-def _tx_buffer_index(tx_ring: igb_ring, tx_buffer) -> int:
-    """The slot of ``tx_buffer`` (``tx_buffer - tx_ring->tx_buffer_info`` in C).
-
-    ``first`` is the slot that was at next_to_use when igb_xmit_frame_ring
-    picked it: next_to_use itself, or the slot before it when igb_tso or
-    igb_tx_csum has since written a context descriptor there. Its
-    ``next_to_watch`` is what igb_clean_tx_irq looks at from next_to_clean.
-    """
-    info = tx_ring.tx_buffer_info
-    i = tx_ring.next_to_use
-    for _ in range(tx_ring.count):
-        if info[i] is tx_buffer:
-            return i
-        i = i - 1 if i else tx_ring.count - 1
-    raise ValueError(f"{tx_buffer!r} is not a slot of {tx_ring!r}")
-
-
 def _unmappable(kernel, frag) -> int:
     """A frag whose page is not in host memory cannot be DMA-mapped: a mapping error."""
     log.error("igb: frag %r is not in host memory; it cannot be DMA-mapped", frag)
     return DMA_MAPPING_ERROR
 
 
-def _dma_error(tx_ring: igb_ring, first, first_i: int, i: int) -> int:
+def _dma_error(tx_ring: igb_ring, first, i: int) -> int:
     """``dma_error:`` unmap every buffer of the packet, free it as a drop, give back its slots."""
-    kernel = tx_ring.adapter.kernel
+    kernel = tx_ring.kernel
     dev = tx_ring.dev
     info = tx_ring.tx_buffer_info
     log.error("%s: TX DMA map failed", tx_ring.netdev.name)
     kernel.engine.log(tx_ring.netdev.name, "tx_dma_map_failed", tx_ring.queue_index)
-    tx_buffer = info[i]
-    while tx_buffer is not first:
-        if tx_buffer.len:
-            kernel.dma_unmap_page(dev, tx_buffer.dma, tx_buffer.len, DMA_TO_DEVICE)
+    first_i = info.index_of(first)
+    while i != first_i:     # clear dma mappings for failed tx_buffer_info map
+        tx_buffer = info[i]
+        size = tx_buffer.len
+        if size:
+            kernel.dma_unmap_page(dev, tx_buffer.dma, size, DMA_TO_DEVICE)
         tx_buffer.len = 0
         i = i - 1 if i else tx_ring.count - 1
-        tx_buffer = info[i]
-    if tx_buffer.len:
-        kernel.dma_unmap_single(dev, tx_buffer.dma, tx_buffer.len, DMA_TO_DEVICE)
-    tx_buffer.len = 0
-    dev_kfree_skb_any(tx_buffer.skb)
-    tx_buffer.skb = None
+    size = first.len
+    if size:
+        kernel.dma_unmap_single(dev, first.dma, size, DMA_TO_DEVICE)
+    first.len = 0
+    dev_kfree_skb_any(first.skb)
+    first.skb = None
     tx_ring.tx_dropped += 1
     tx_ring.next_to_use = i
     return -1
@@ -306,7 +291,7 @@ def __igb_maybe_stop_tx(tx_ring: igb_ring, size: int) -> int:
     """Stop the queue, then look again: another CPU may just have made room (``smp_mb`` between)."""
     netdev = tx_ring.netdev
     netif_stop_subqueue(netdev, tx_ring.queue_index)
-    tx_ring.adapter.kernel.smp_mb(SITE["igb_maybe_stop_tx.recheck"])
+    tx_ring.kernel.smp_mb(SITE["igb_maybe_stop_tx.recheck"])
     if igb_desc_unused(tx_ring) < size:
         return -16  # -EBUSY
     netif_wake_subqueue(netdev, tx_ring.queue_index)   # a reprieve!
@@ -338,7 +323,7 @@ def igb_xmit_frame_ring(skb, tx_ring: igb_ring) -> int:
     if skb_vlan_tag_present(skb):
         tx_flags |= IGB_TX_FLAGS_VLAN | (skb_vlan_tag_get(skb) << IGB_TX_FLAGS_VLAN_SHIFT)
     first.tx_flags = tx_flags
-    first.protocol = vlan_get_protocol(skb, tx_ring.adapter.kernel.read_bytes)
+    first.protocol = vlan_get_protocol(skb, tx_ring.kernel.read_bytes)
     tso, hdr_len = igb_tso(tx_ring, first)
     if tso < 0:
         dev_kfree_skb_any(first.skb)   # out_drop:

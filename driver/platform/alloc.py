@@ -5,11 +5,12 @@ Two forms, chosen per call:
 * **memory** (no ``make``): a physical address in the host's kmalloc pool,
   like the pointer Linux returns. The driver reads and writes it through the
   current CPU (``Kernel.write_le64`` …), so store buffers and stale loads
-  apply — what a field shared between CPUs (e.g. a ``next_to_watch`` the
-  cleaner reads) needs for the ordering explorer to see its races.
+  apply — what a field shared between CPUs (e.g. igb's ``tx_buffer_info``
+  and ring indices, which the cleaner reads) needs for the ordering
+  explorer to see its races.
 * **object** (``make=callable``): ``make()``'s result, a plain Python object
-  for driver-private arrays such as ``tx_buffer_info``; ``size`` is what
-  the C code would have allocated, for the leak report.
+  for state only one CPU ever touches; ``size`` is what the C code would
+  have allocated, for the leak report.
 
 Failure (an armed ``kzalloc``/``vmalloc`` failure point, or an exhausted
 pool) returns None, as Linux returns NULL. ``kfree(None)``/``vfree(None)``

@@ -616,7 +616,8 @@ async def driver_hang_and_reset(dut):
         f"{s.net.skb.dropped} skbs dropped; the reset should drop the {span} in the ring and the {stuck['held']} queued"
 
     # --- close, re-open, close: nothing leaked ------------------------------------------------------------
-    probe_held = {"ioremap", "irq_vectors"}     # BAR0 mapping and MSI-X vectors: released by remove
+    # BAR0 mapping, MSI-X vectors, the q_vectors' ring structs (kzalloc): released by remove
+    probe_held = {"ioremap", "irq_vectors", "kzalloc"}
     assert out["probe_held"] == probe_held, f"held after probe: {out['probe_held']}"
     assert out["held_after_close"] == probe_held, f"held after close: {out['held_after_close']}"
     assert not out["coherent_after_close"] and not out["streaming_after_close"]

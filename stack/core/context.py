@@ -14,6 +14,8 @@ Kernel to :class:`~stack.core.netcore.NetCore` and the stack and the driver
 agree on the current CPU. :class:`CpuContext` is the same thing for the
 stack alone (tests, or a host without the driver).
 
+It also keeps ``bugs``, the kernel bug reports (:mod:`stack.core.bug`) of this host.
+
 ``on_cpu(index, context)`` is for *synchronous* callers only (a test calling
 a stack function directly, outside any context): it makes CPU ``index``
 current with name ``context`` for the block (what ``in_hardirq()`` and
@@ -66,6 +68,8 @@ class CpuContext:
         self.host = host
         self.cpu = self._cpu(cpu)
         host.sched.holders.append(self)
+        #: Kernel bugs detected so far (:class:`~stack.core.bug.BugReport`, oldest first).
+        self.bugs: list = []
 
     def _cpu(self, index: int):
         if not 0 <= index < len(self.host.cpus):

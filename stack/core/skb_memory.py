@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from sim.host import DmaPoolExhausted
 
+from .bug import KernelBug
 from .context import CpuContext
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["SkbBug", "SkbLeak", "HostAllocator", "SkbMemory"]
 
 
-class SkbBug(RuntimeError):
+class SkbBug(KernelBug):
     """A misuse Linux would BUG() on: skb_over_panic, skb_under_panic, double free, too many frags."""
 
 

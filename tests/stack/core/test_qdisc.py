@@ -20,15 +20,21 @@ Expected values come from stack_facts §8 and the kernel code it summarises
 * net_tx_action frees the completion queue before running qdiscs;
   dev_deactivate points the txqs at noop (NET_XMIT_CN) and frees what the
   qdiscs held as drops.
+* HARD_TX_LOCK: the next holder of a txq's ``_xmit_lock`` on another CPU
+  sees every store the last holder made before unlocking (spin_unlock's
+  release, spin_lock's acquire), even on arm64 with stores still buffered.
 """
 import struct
 
 import pytest
 
 from sim.assembly.skbs import frame_seq, numbered_frame
+from sim.engine import Engine, explore
+from sim.host import Host
 from stack.core import bitops
 from stack.core.bql import netdev_tx_completed_queue
 from stack.core.dynamic_queue_limits import DQL_ADJ_LIMIT
+from stack.core.netcore import NetCore
 from stack.core.dev import dev_close, dev_open, dev_queue_xmit
 from stack.core.netdevice import (NET_XMIT_CN, NET_XMIT_DROP, NET_XMIT_SUCCESS, NETDEV_TX_OK,
                                   __QUEUE_STATE_STACK_XOFF, netif_carrier_off, netif_carrier_on,
@@ -450,3 +456,38 @@ def test_an_open_without_carrier_waits_for_it(net):
     with net.ctx.on_cpu(0, "task:linkwatch"):
         netif_carrier_on(fake.dev)
     assert fake.send([2]) == [NET_XMIT_SUCCESS] and fake.seqs() == [2]
+
+
+# --- HARD_TX_LOCK and memory ordering -------------------------------------------------------------
+class IndexDev(FakeDev):
+    """A driver with one index in memory that every transmit reads and advances (igb's next_to_use)."""
+
+    def __init__(self, net):
+        super().__init__(net)
+        self.index = net.host.dma.kzalloc(8)
+        self.seen = []
+
+    def ndo_start_xmit(self, skb, dev):
+        cpu = self.net.ctx.cpu
+        i = cpu.load(self.index, 2)
+        self.seen.append(i)
+        cpu.store(self.index, 2, i + 1)
+        return super().ndo_start_xmit(skb, dev)
+
+
+def _handoff_run(policy):
+    """Transmit on CPU 0, then on CPU 1 while CPU 0's store may still sit in its buffer (arm64)."""
+    host = Host(Engine(policy), "arm64", ncpus=2, drain_delay_ps=1_000_000_000)
+    net = NetCore(host)
+    fake = IndexDev(net)
+    fake.open()
+    fake.send([1], cpu=0)
+    fake.send([2], cpu=1)
+    return tuple(fake.seen)
+
+
+def test_the_next_holder_of_the_tx_lock_sees_what_the_last_one_wrote():
+    # spin_lock reads the unlock store, which is ordered after the critical section's stores
+    # (release), and orders its later loads after that read (acquire): CPU 1 reads 1, never 0,
+    # whether CPU 0's store is still buffered or CPU 1 could otherwise load an older value.
+    assert explore(_handoff_run).outcome_set == {(0, 1)}
