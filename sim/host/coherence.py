@@ -25,6 +25,7 @@ DEFAULT_STALE_WINDOW = 4
 #: Writes longer than this (payload copies, DMA of whole buffers) keep no history: loads of those
 #: bytes may then only return newer values. That loses some stale outcomes, never adds an illegal one.
 HISTORY_MAX_WRITE_BYTES = 64
+_PAGE_SHIFT = 12
 
 
 class ValueHistory:
@@ -34,7 +35,7 @@ class ValueHistory:
     before every write, while the old bytes are still there.
     """
 
-    __slots__ = ("mem", "window", "gver", "_old", "_written_at")
+    __slots__ = ("mem", "window", "gver", "_old", "_written_at", "_by_page")
 
     def __init__(self, mem, window: int = DEFAULT_STALE_WINDOW):
         if window < 0:
@@ -46,6 +47,8 @@ class ValueHistory:
         self._old: dict[int, list] = {}
         # qword -> gver of the write that made the current value
         self._written_at: dict[int, int] = {}
+        # 4 KiB page -> the qwords in it that have a history (so a long range need not walk its qwords)
+        self._by_page: dict[int, list[int]] = {}
 
     def attach(self) -> "ValueHistory":
         self.mem.before_write = self.before_write
@@ -65,12 +68,35 @@ class ValueHistory:
             entry = (self._written_at.get(q, 0), g, read(q, 8))
             if hist is None:
                 self._old[q] = [entry]
+                page = self._by_page.get(q >> _PAGE_SHIFT)
+                if page is None:
+                    self._by_page[q >> _PAGE_SHIFT] = [q]
+                else:
+                    page.append(q)
             else:
                 hist.append(entry)
                 if len(hist) > self.window:
                     del hist[0]
             self._written_at[q] = g
             q += 8
+
+    def recorded_qwords(self, addr: int, length: int) -> list[int]:
+        """The qwords touching ``[addr, addr + length)`` that have a history, looked up per 4 KiB page.
+
+        Only these can ever offer a load an older value than the current one:
+        a qword without history offers its current value alone, whatever the
+        loading CPU saw before (used for long writes, whose own qwords record
+        nothing: see ``HISTORY_MAX_WRITE_BYTES``).
+        """
+        lo = addr & ~7
+        end = addr + length
+        out: list[int] = []
+        get = self._by_page.get
+        for page in range(lo >> _PAGE_SHIFT, ((end - 1) >> _PAGE_SHIFT) + 1):
+            qs = get(page)
+            if qs:
+                out.extend(q for q in qs if lo <= q < end)
+        return out
 
     def written_at(self, addr: int) -> int:
         """Write count at which the current value of ``addr``'s qword was written."""
