@@ -48,7 +48,7 @@ class ValueHistory:
         # qword -> gver of the write that made the current value
         self._written_at: dict[int, int] = {}
         # 4 KiB page -> the qwords in it that have a history (so a long range need not walk its qwords)
-        self._by_page: dict[int, list[int]] = {}
+        self._by_page: dict[int, set[int]] = {}
 
     def attach(self) -> "ValueHistory":
         self.mem.before_write = self.before_write
@@ -60,24 +60,25 @@ class ValueHistory:
         if length > HISTORY_MAX_WRITE_BYTES:
             return  # bulk data: not worth a per-qword history (see HISTORY_MAX_WRITE_BYTES)
         g = self.gver
-        read = self.mem.read
-        q = addr & ~7
+        first = q = addr & ~7
         end = addr + length
+        old = self.mem.read(first, (end - first + 7) & ~7)   # every qword it touches, in one read
+        histories, written_at, window = self._old, self._written_at, self.window
         while q < end:
-            hist = self._old.get(q)
-            entry = (self._written_at.get(q, 0), g, read(q, 8))
+            hist = histories.get(q)
+            entry = (written_at.get(q, 0), g, old[q - first:q - first + 8])
             if hist is None:
-                self._old[q] = [entry]
+                histories[q] = [entry]
                 page = self._by_page.get(q >> _PAGE_SHIFT)
                 if page is None:
-                    self._by_page[q >> _PAGE_SHIFT] = [q]
+                    self._by_page[q >> _PAGE_SHIFT] = {q}
                 else:
-                    page.append(q)
+                    page.add(q)
             else:
                 hist.append(entry)
-                if len(hist) > self.window:
+                if len(hist) > window:
                     del hist[0]
-            self._written_at[q] = g
+            written_at[q] = g
             q += 8
 
     def recorded_qwords(self, addr: int, length: int) -> list[int]:

@@ -40,7 +40,7 @@ from collections import defaultdict
 
 from .coherence import HISTORY_MAX_WRITE_BYTES
 from .ordering import DR, DW, MR, MW, R, W, Fence
-from .store_buffer import BufferedStore, StoreBuffer
+from .store_buffer import BufferedStore, new_store_buffer
 
 __all__ = ["Cpu"]
 
@@ -57,7 +57,7 @@ class Cpu:
         self.mem = host.mem
         self.history = host.history
         self.drain_delay_ps = drain_delay_ps
-        self._sb = StoreBuffer(self.profile)
+        self._sb = new_store_buffer(self.profile)
         self._nstores = 0
         self._drain_scheduled = False
         self.horizon = 0

@@ -4,7 +4,7 @@ The realistic load for the store buffer: the igb transmit path with the
 sender on CPU 1 and interrupts and NAPI on CPU 0 — descriptor qwords, ring
 fields and doorbells between ``dma_wmb``/``writel`` fences, payload copies
 of up to 1514 bytes, tens to hundreds of buffered stores. Run once with
-:class:`sim.host.store_buffer.StoreBuffer` and once with the oracle of
+:func:`sim.host.store_buffer.new_store_buffer`'s buffers and once with the oracle of
 ``tests/sim/host/store_buffer_oracle.py`` (which rescans the buffer by the
 rule as stated, and updates ``seen`` per qword for every write) under the
 same seeded policy, with slow and instant drains: every drain step must
@@ -19,7 +19,7 @@ from sim.assembly.skbs import numbered_frame
 from sim.engine import MS, SeededPolicy
 from sim.host import cpu as cpu_module
 from sim.host.cpu import Cpu
-from sim.host.store_buffer import StoreBuffer
+from sim.host.store_buffer import new_store_buffer
 from stack.core.skbuff import skb_from_bytes
 from tests.sim.host.store_buffer_oracle import ReferenceStoreBuffer, recording, saw_every_qword
 
@@ -27,7 +27,7 @@ from tests.sim.host.store_buffer_oracle import ReferenceStoreBuffer, recording, 
 def transmit(system, no_bql_limit, monkeypatch, ordering, seed, drain_delay_ps, reference):
     eligible_log = []
     with monkeypatch.context() as m:
-        m.setattr(cpu_module, "StoreBuffer", recording(ReferenceStoreBuffer if reference else StoreBuffer,
+        m.setattr(cpu_module, "new_store_buffer", recording(ReferenceStoreBuffer if reference else new_store_buffer,
                                                        eligible_log))
         if reference:
             m.setattr(Cpu, "_saw_own_write", saw_every_qword)

@@ -1,7 +1,7 @@
 """A reference store buffer: the eligibility rule as stated, recomputed from scratch at every question.
 
-:class:`ReferenceStoreBuffer` has the interface of
-:class:`sim.host.store_buffer.StoreBuffer` but keeps nothing but the program-order
+:class:`ReferenceStoreBuffer` has the interface of the buffers of
+:func:`sim.host.store_buffer.new_store_buffer` but keeps nothing but the program-order
 list of stores and fence marks, and answers every question by rescanning it
 with the rule of :mod:`sim.host.cpu` written out literally: an older store
 ``o`` holds a younger store ``e`` back if they share a byte, or the profile
@@ -12,7 +12,7 @@ run with it is the oracle for a run with the incremental buffer.
 :func:`saw_every_qword` is the reference for ``Cpu._saw_own_write``: the
 per-qword ``seen`` update for every write, whatever its length.
 
-:func:`recording` wraps either buffer class so that each drain step's list
+:func:`recording` wraps either kind of buffer so that each drain step's list
 of eligible stores is logged.
 """
 from __future__ import annotations
@@ -87,12 +87,16 @@ def describe(store) -> tuple:
     return (store.cls, store.addr, store.size, store.data if store.cls == DW else bytes(store.data))
 
 
-def recording(base: type, log: list) -> type:
-    """``base`` (a store-buffer class) whose :meth:`eligible` appends each answer to ``log``."""
-    class Recording(base):
-        def eligible(self):
-            out = super().eligible()
+def recording(make, log: list):
+    """A store-buffer factory like ``make`` (profile -> buffer) whose buffers log each :meth:`eligible` answer."""
+    def make_recording(profile):
+        sb = make(profile)
+        eligible = sb.eligible
+
+        def logged():
+            out = eligible()
             log.append(tuple(describe(s) for s in out))
             return out
-    Recording.__name__ = f"Recording{base.__name__}"
-    return Recording
+        sb.eligible = logged
+        return sb
+    return make_recording

@@ -6,7 +6,7 @@
   stores across pages, a flush's closure.
 * Random two-CPU programs (short, 16-byte and long stores over shared bytes,
   every barrier, MMIO writes and reads through every accessor, loads, with
-  time between operations) run once with :class:`StoreBuffer` and once with
+  time between operations) run once with the buffers of :func:`new_store_buffer` and once with
   the rescanning oracle of ``store_buffer_oracle.py`` (and the per-qword
   ``seen`` update for every write) under the same seeded policy: every drain
   step offers the same eligible stores in the same order, every choice, load
@@ -24,7 +24,7 @@ from sim.host import Host
 from sim.host import cpu as cpu_module
 from sim.host.cpu import Cpu
 from sim.host.ordering import BARRIER_NAMES, DW, MW, get_profile
-from sim.host.store_buffer import BufferedStore, StoreBuffer
+from sim.host.store_buffer import BufferedStore, new_store_buffer
 from tests.sim.host.store_buffer_oracle import ReferenceStoreBuffer, recording, saw_every_qword
 
 WEAK = ("arm64", "power", "riscv")
@@ -40,8 +40,8 @@ def dw(addr, value=1):
 
 
 def filled(profile, *items):
-    """A StoreBuffer (for ``profile``) with the stores and fences ``items`` entered in program order."""
-    sb = StoreBuffer(get_profile(profile))
+    """The store buffer of ``profile`` with the stores and fences ``items`` entered in program order."""
+    sb = new_store_buffer(get_profile(profile))
     for it in items:
         (sb.add if isinstance(it, BufferedStore) else sb.mark)(it)
     return sb
@@ -208,7 +208,7 @@ def run_programs(profile, seed, programs, reference, monkeypatch, drain_delay_ps
     """Run ``programs`` (one per CPU) on a fresh host; everything an outside observer could compare."""
     eligible_log = []
     with monkeypatch.context() as m:
-        m.setattr(cpu_module, "StoreBuffer", recording(ReferenceStoreBuffer if reference else StoreBuffer,
+        m.setattr(cpu_module, "new_store_buffer", recording(ReferenceStoreBuffer if reference else new_store_buffer,
                                                        eligible_log))
         if reference:
             m.setattr(Cpu, "_saw_own_write", saw_every_qword)
