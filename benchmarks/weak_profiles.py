@@ -26,6 +26,7 @@ their new/old ratio. Nothing is asserted on time.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import json
 import os
@@ -49,8 +50,11 @@ def measure(size: int, burst: int, packets: int, profiles=PROFILES) -> dict[str,
     """CPU seconds of one driver + NIC run of ``packets`` skbs per profile."""
     # here, not at module level: a --code-tree child must first choose whose sim/ the benchmark imports
     from benchmarks import driver_nic
-    return {p: driver_nic.run_once(size, packets, burst, ordering=p, check_memory=False)["cpu_s"]
-            for p in profiles}
+    out = {}
+    for p in profiles:
+        gc.collect()   # untimed: each profile starts without the previous run's garbage
+        out[p] = driver_nic.run_once(size, packets, burst, ordering=p, check_memory=False)["cpu_s"]
+    return out
 
 
 def warm_up() -> None:
