@@ -88,20 +88,23 @@ def _memory_sample(s: IgbSystem, sent: int) -> dict:
 
 
 def run_once(size: int, packets: int = 20_000, burst: int = 32, *, nic: str = "82576", ring_size: int = 256,
-             chunk: int = CHUNK, check_memory: bool = True) -> dict:
+             ordering: str = "x86-tso", chunk: int = CHUNK, check_memory: bool = True) -> dict:
     """``packets`` skbs of ``size`` bytes, ``burst`` writes per CPU stretch; wall and simulated figures.
 
+    ``ordering``: the host's memory-ordering profile (:mod:`sim.host.ordering`).
     ``check_memory``: sample memory after every chunk (a ``gc.collect``, outside
     the timed region) and fail on growth in the second half of the run.
+    The timed region is measured in wall time (``wall_s``) and in this
+    process's CPU time (``cpu_s``, steadier on a shared machine).
     """
-    s = IgbSystem(nic=nic, ring_size=ring_size)
+    s = IgbSystem(nic=nic, ring_size=ring_size, ordering=ordering)
     err = s.open()
     if err:
         raise RuntimeError(f"open failed: {err}")
     snd = s.sender(cpu=0, queue=0)
     frame = _frame(size)
     skb_mem = s.net.skb
-    wall = 0.0
+    wall = cpu = 0.0
     frames = 0
     first_start = warm_start = last_end = None
     warm_index = int(packets * WARMUP_FRACTION)
@@ -129,23 +132,25 @@ def run_once(size: int, packets: int = 20_000, burst: int = 32, *, nic: str = "8
         skbs = [skb_from_bytes(skb_mem, frame) for _ in range(k)]
         if any(skb is None for skb in skbs):
             raise RuntimeError("skb allocation failed")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         snd.send(skbs, burst=burst)
         s.run(until=snd.done)
         wall += time.perf_counter() - t0
+        cpu += time.process_time() - c0
         del skbs
         sent += k
         peak_live = max(peak_live, len(skb_mem.live))
         take_wire()
         if check_memory:
             samples.append(_memory_sample(s, sent))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(1000):     # drain: the last frames leave (DD comes before that), completions are cleaned
         take_wire()
         if not skb_mem.live and frames >= packets:
             break
         s.run_for(1 * MS)
     wall += time.perf_counter() - t0
+    cpu += time.process_time() - c0
 
     if frames != packets or bad_len:
         raise RuntimeError(f"{frames} frames on the wire ({bad_len} of a wrong length), "
@@ -176,7 +181,8 @@ def run_once(size: int, packets: int = 20_000, burst: int = 32, *, nic: str = "8
     line = nic_frames.line_rate_fps(size + FCS)
     sim_fps = frames / (span / 1e12)
     warm_fps = (frames - warm_index) / (warm_span / 1e12)
-    return {"size": size, "burst": burst, "packets": packets, "wall_s": wall, "wall_pps": packets / wall,
+    return {"size": size, "burst": burst, "ordering": ordering, "packets": packets, "wall_s": wall,
+            "wall_pps": packets / wall, "cpu_s": cpu,
             "sim_span_ps": span, "sim_fps": sim_fps, "sim_mbps": sim_fps * (size + FCS) * 8 / 1e6,
             "line_fraction": sim_fps / line, "warm_line_fraction": warm_fps / line,
             "wmem_waits": snd.wmem_waits, "xmit_errors": snd.xmit_errors, "peak_live_skbs": peak_live,

@@ -6,7 +6,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import driver_nic, engine_pingpong, full_path, nic_frames  # noqa: E402
+from benchmarks import driver_nic, engine_pingpong, full_path, nic_frames, weak_profiles  # noqa: E402
 
 
 def main() -> int:
@@ -15,6 +15,8 @@ def main() -> int:
     print(nic_frames.report(nic_frames.run()), flush=True)
     print()
     print(driver_nic.report(driver_nic.run()), flush=True)
+    print()
+    print(weak_profiles.report(weak_profiles.run()), flush=True)
     print()
     print(full_path.report(full_path.run()))
     return 0

@@ -38,6 +38,7 @@ DEFAULT_STALE_WINDOW = 4
 #: Writes longer than this (payload copies, DMA of whole buffers) keep no history: loads of those
 #: bytes may then only return newer values. That loses some stale outcomes, never adds an illegal one.
 HISTORY_MAX_WRITE_BYTES = 64
+_PAGE_SHIFT = 12
 
 
 class ValueHistory:
@@ -47,7 +48,7 @@ class ValueHistory:
     before every write, while the old bytes are still there.
     """
 
-    __slots__ = ("mem", "window", "gver", "_old", "_written_at", "_by_cpu")
+    __slots__ = ("mem", "window", "gver", "_old", "_written_at", "_by_cpu", "_by_page")
 
     def __init__(self, mem, window: int = DEFAULT_STALE_WINDOW):
         if window < 0:
@@ -61,6 +62,8 @@ class ValueHistory:
         self._written_at: dict[int, int] = {}
         # true while a CPU store is being written (cpu_write); any other write is a device's
         self._by_cpu = False
+        # 4 KiB page -> the qwords in it that have a history (so a long range need not walk its qwords)
+        self._by_page: dict[int, set[int]] = {}
 
     def attach(self) -> "ValueHistory":
         self.mem.before_write = self.before_write
@@ -83,29 +86,53 @@ class ValueHistory:
                 self._forget(addr, length)
             return  # bulk data: not worth a per-qword history (see HISTORY_MAX_WRITE_BYTES)
         g = self.gver
-        read = self.mem.read
-        q = addr & ~7
+        first = q = addr & ~7
         end = addr + length
+        old = self.mem.read(first, (end - first + 7) & ~7)   # every qword it touches, in one read
+        histories, written_at, window = self._old, self._written_at, self.window
         while q < end:
-            hist = self._old.get(q)
-            entry = (self._written_at.get(q, 0), g, read(q, 8), by_device)
+            hist = histories.get(q)
+            entry = (written_at.get(q, 0), g, old[q - first:q - first + 8], by_device)
             if hist is None:
-                self._old[q] = [entry]
+                histories[q] = [entry]
+                page = self._by_page.get(q >> _PAGE_SHIFT)
+                if page is None:
+                    self._by_page[q >> _PAGE_SHIFT] = {q}
+                else:
+                    page.add(q)
             else:
                 hist.append(entry)
-                if len(hist) > self.window:
+                if len(hist) > window:
                     del hist[0]
-            self._written_at[q] = g
+            written_at[q] = g
             q += 8
 
     def _forget(self, addr: int, length: int) -> None:
         """A long device write replaces ``[addr, addr + length)``: no older value there is offered again."""
         g = self.gver
         old = self._old
-        for q in range(addr & ~7, addr + length, 8):
-            if q in old:
-                del old[q]
-                self._written_at[q] = g
+        for q in self.recorded_qwords(addr, length):
+            del old[q]
+            self._written_at[q] = g
+            self._by_page[q >> _PAGE_SHIFT].discard(q)
+
+    def recorded_qwords(self, addr: int, length: int) -> list[int]:
+        """The qwords touching ``[addr, addr + length)`` that have a history, looked up per 4 KiB page.
+
+        Only these can ever offer a load an older value than the current one:
+        a qword without history offers its current value alone, whatever the
+        loading CPU saw before (used for long writes, whose own qwords record
+        nothing: see ``HISTORY_MAX_WRITE_BYTES``).
+        """
+        lo = addr & ~7
+        end = addr + length
+        out: list[int] = []
+        get = self._by_page.get
+        for page in range(lo >> _PAGE_SHIFT, ((end - 1) >> _PAGE_SHIFT) + 1):
+            qs = get(page)
+            if qs:
+                out.extend(q for q in qs if lo <= q < end)
+        return out
 
     def written_at(self, addr: int) -> int:
         """Write count at which the current value of ``addr``'s qword was written."""

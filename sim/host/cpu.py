@@ -8,10 +8,11 @@ choice policy:
   A drain step, scheduled on the engine one drain latency after a store (or
   after the previous drain step), makes one *eligible* buffered store
   globally visible — which one is a choice, and so is each drain latency
-  (one of ``drain_options``, :mod:`sim.host.timing`). A store is eligible
-  when no older buffered store must precede it: same bytes (coherence), a
-  store-class pair the profile does not let reorder, or a fence mark between
-  them that orders the pair.
+  (one of ``drain_options``, :mod:`sim.host.timing`). A store is eligible when no older buffered store must precede it:
+  same bytes (coherence), a store-class pair the profile does not let
+  reorder, or a fence mark between them that orders the pair. What holds
+  each store back is worked out once, when it enters
+  (:mod:`sim.host.store_buffer`), not rescanned per drain step.
 * **Loads.** A load reads the CPU's own buffered stores first (forwarding),
   else memory; under a profile with ``stale_loads`` it may return an older
   value of its qword (a choice), bounded by the read horizon set at the last
@@ -42,26 +43,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from .coherence import HISTORY_MAX_WRITE_BYTES
 from .ordering import DR, DW, MR, MW, R, W, Fence
+from .store_buffer import BufferedStore, new_store_buffer
 
 __all__ = ["Cpu"]
-
-_STORE, _FENCE = 0, 1
-
-
-class _Entry:
-    """A store-buffer slot: a store (memory or device) or a fence mark."""
-
-    __slots__ = ("kind", "cls", "addr", "size", "data", "fence", "site")
-
-    def __init__(self, kind, cls, addr, size, data, fence=None, site=None):
-        self.kind = kind
-        self.cls = cls
-        self.addr = addr
-        self.size = size
-        self.data = data  # bytes for MW, int for DW
-        self.fence = fence
-        self.site = site
 
 
 class Cpu:
@@ -76,10 +62,7 @@ class Cpu:
         self.mem = host.mem
         self.history = host.history
         self.drain_options = drain_options
-        self.buffer: list[_Entry] = []
-        # for each store class, the older store classes it may never pass (profile.reorder_stores)
-        self._must_follow = {c: sum(o for o in (MW, DW) if not self.profile.may_reorder(o, c))
-                             for c in (MW, DW)}
+        self._sb = new_store_buffer(self.profile)
         self._nstores = 0
         self._drain_scheduled = False
         self.horizon = 0
@@ -111,7 +94,7 @@ class Cpu:
         if not self.profile.store_buffer:
             self.mem.write(addr, data)
             return
-        self._enqueue(_Entry(_STORE, MW, addr, len(data), bytes(data)))
+        self._enqueue(BufferedStore(MW, addr, len(data), bytes(data)))
 
     def load(self, addr: int, size: int) -> int:
         """A plain memory load of ``size`` bytes (little-endian)."""
@@ -121,8 +104,10 @@ class Cpu:
         """A memory load: own buffered stores first, else memory (maybe a stale value)."""
         if self.owed_ps or self.interleave:
             self._observable()
-        if self._nstores and self._overlaps_buffer(addr, size):
-            return self._forward(addr, size)
+        if self._nstores:
+            own = self._sb.writes_over(addr, size)
+            if own:
+                return self._forward(addr, size, own)
         hist = self.history
         if hist is None:
             return self.mem.read(addr, size)
@@ -141,22 +126,14 @@ class Cpu:
         off = addr - q
         return pick[1][off:off + size]
 
-    def _overlaps_buffer(self, addr: int, size: int) -> bool:
-        end = addr + size
-        for e in self.buffer:
-            if e.kind == _STORE and e.cls == MW and e.addr < end and addr < e.addr + e.size:
-                return True
-        return False
-
-    def _forward(self, addr: int, size: int) -> bytes:
-        """Memory overlaid with this CPU's own buffered stores, oldest first."""
+    def _forward(self, addr: int, size: int, own: list[BufferedStore]) -> bytes:
+        """Memory overlaid with ``own``, this CPU's buffered stores to those bytes, oldest first."""
         out = bytearray(self.mem.read(addr, size))
         end = addr + size
-        for e in self.buffer:
-            if e.kind == _STORE and e.cls == MW and e.addr < end and addr < e.addr + e.size:
-                lo = max(addr, e.addr)
-                hi = min(end, e.addr + e.size)
-                out[lo - addr:hi - addr] = e.data[lo - e.addr:hi - e.addr]
+        for e in own:
+            lo = max(addr, e.addr)
+            hi = min(end, e.addr + e.size)
+            out[lo - addr:hi - addr] = e.data[lo - e.addr:hi - e.addr]
         return bytes(out)
 
     # --- barriers and accessors -------------------------------------
@@ -203,9 +180,11 @@ class Cpu:
             self.run.settle()
         if self._nstores:
             if f.writes_before(W):
-                self.buffer.append(_Entry(_FENCE, 0, 0, 0, None, f))
+                self._sb.mark(f)
             flush = f.writes_before(R)
-            if flush:
+            if flush == W:
+                self.drain_all()   # every buffered store is ordered: all of them, oldest first
+            elif flush:
                 self._flush(lambda e, m=flush: e.cls & m)
         if self.history is not None and (f.after_of[MR] | f.after_of[DR]) & MR:
             self.horizon = self.history.gver
@@ -223,7 +202,7 @@ class Cpu:
         if not acc.before.is_empty:
             self.fence(acc.before)
         if self.profile.store_buffer:
-            self._enqueue(_Entry(_STORE, DW, addr, size, value))
+            self._enqueue(BufferedStore(DW, addr, size, value))
         else:
             self.host.mmio.write(addr, size, value)
         if not acc.after.is_empty:
@@ -260,8 +239,8 @@ class Cpu:
         return self.mmio_read(addr, 4, "readl_relaxed", site)
 
     # --- the store buffer -------------------------------------------
-    def _enqueue(self, entry: _Entry) -> None:
-        self.buffer.append(entry)
+    def _enqueue(self, entry: BufferedStore) -> None:
+        self._sb.add(entry)
         self._nstores += 1
         if not self._drain_scheduled:
             self._drain_scheduled = True
@@ -272,9 +251,9 @@ class Cpu:
         self._drain_scheduled = False
         if not self._nstores:
             return
-        eligible = self._eligible()
-        j = eligible[0] if len(eligible) == 1 else eligible[self.engine.choose_index(len(eligible), self._why_drain)]
-        self._commit(j)
+        eligible = self._sb.eligible()
+        e = eligible[0] if len(eligible) == 1 else eligible[self.engine.choose_index(len(eligible), self._why_drain)]
+        self._commit(e)
         if self._nstores:
             self._drain_scheduled = True
             self.engine.call_later(self._drain_latency(), self._drain_step)
@@ -289,7 +268,7 @@ class Cpu:
     def drain_all(self) -> None:
         """Make every buffered store visible now, oldest first (always an allowed order)."""
         while self._nstores:
-            self._commit(self._first_store())
+            self._commit(self._sb.oldest())
 
     def flush_range(self, addr: int, size: int) -> None:
         """Make this CPU's buffered memory stores to ``[addr, addr+size)``, and all they wait for, visible now."""
@@ -297,93 +276,14 @@ class Cpu:
             end = addr + size
             self._flush(lambda e: e.cls == MW and e.addr < end and addr < e.addr + e.size)
 
-    def _first_store(self) -> int:
-        for i, e in enumerate(self.buffer):
-            if e.kind == _STORE:
-                return i
-        raise AssertionError("store count out of sync")
-
-    def _eligible(self) -> list[int]:
-        """Indices of buffered stores that no older entry holds back."""
-        if not self.profile.reorder_stores:
-            return [self._first_store()]  # FIFO buffer (x86-TSO): only the oldest store may leave
-        # One pass, oldest first: the classes of older stores, what the fences passed so far
-        # hold back, and the byte ranges of older stores (bucketed by qword) for coherence.
-        out = []
-        older = 0
-        fenced = 0
-        by_qword: dict[int, list] = {}
-        big: list[tuple[int, int]] = []   # older stores too long to bucket (payload copies)
-        small: list[tuple[int, int]] = []
-        must_follow = self._must_follow
-        for j, e in enumerate(self.buffer):
-            if e.kind == _FENCE:
-                after = e.fence.after_of
-                for c in (MW, DW):
-                    if older & c:
-                        fenced |= after[c]
-                continue
-            c = e.cls
-            lo, hi = e.addr, e.addr + e.size
-            long_ = hi - lo > _BUCKET_MAX
-            if not (older & must_follow[c] or fenced & c or _overlaps(by_qword, big, small, long_, lo, hi)):
-                out.append(j)
-            older |= c
-            if long_:
-                big.append((lo, hi))
-            else:
-                small.append((lo, hi))
-                for q in range(lo >> 3, ((hi - 1) >> 3) + 1):
-                    by_qword.setdefault(q, []).append((lo, hi))
-        return out
-
-    def _blockers(self, j: int, first_only: bool = False) -> list[int]:
-        """Older stores that must become visible before buffer entry ``j``."""
-        buf = self.buffer
-        e = buf[j]
-        profile = self.profile
-        fences: list[Fence] = []
-        out = []
-        for i in range(j - 1, -1, -1):
-            o = buf[i]
-            if o.kind == _FENCE:
-                fences.append(o.fence)
-                continue
-            if (o.addr < e.addr + e.size and e.addr < o.addr + o.size
-                    or not profile.may_reorder(o.cls, e.cls)
-                    or any(f.orders(o.cls, e.cls) for f in fences)):
-                out.append(i)
-                if first_only:
-                    return out
-        return out
-
     def _flush(self, pred) -> None:
-        """Make every buffered store matching ``pred``, and all it waits for, visible now."""
-        buf = self.buffer
-        if not self.profile.reorder_stores:
-            # FIFO buffer (x86-TSO): a store waits for every older one, so commit up to the newest match
-            for last in range(len(buf) - 1, -1, -1):
-                e = buf[last]
-                if e.kind == _STORE and pred(e):
-                    for _ in range(sum(1 for o in buf[:last + 1] if o.kind == _STORE)):
-                        self._commit(self._first_store())
-                    return
-            return
-        needed: set[int] = set()
-        for j in range(len(buf) - 1, -1, -1):
-            e = buf[j]
-            if e.kind != _STORE:
-                continue
-            if j in needed or pred(e):
-                needed.add(j)
-                needed.update(self._blockers(j))
-        victims = [buf[j] for j in sorted(needed)]
-        for entry in victims:
-            self._commit(buf.index(entry))
+        """Make every buffered store matching ``pred``, and all it waits for, visible now (oldest first)."""
+        for e in self._sb.closure(pred):
+            self._commit(e)
 
-    def _commit(self, j: int) -> None:
-        """Remove store ``j`` from the buffer and make it globally visible."""
-        e = self.buffer.pop(j)
+    def _commit(self, e: BufferedStore) -> None:
+        """Take eligible store ``e`` out of the buffer and make it globally visible."""
+        self._sb.remove(e)
         self._nstores -= 1
         if e.cls == MW:
             hist = self.history
@@ -391,23 +291,33 @@ class Cpu:
                 self.mem.write(e.addr, e.data)
             else:
                 hist.cpu_write(e.addr, e.data)
-                q = e.addr & ~7
-                end = e.addr + e.size
-                g = hist.gver
-                while q < end:
-                    self.seen[q] = g
-                    q += 8
+                self._saw_own_write(e.addr, e.size)
         else:
             self.host.mmio.write(e.addr, e.size, e.data)
-        self._trim_fences()
 
-    def _trim_fences(self) -> None:
-        """Drop fence marks that no longer have an older store to order."""
-        buf = self.buffer
-        while buf and buf[0].kind == _FENCE:
-            buf.pop(0)
-        if not self._nstores:
-            buf.clear()
+    def _saw_own_write(self, addr: int, size: int) -> None:
+        """After this CPU's write to ``[addr, addr + size)``, its loads there may not return older values.
+
+        A long write (over ``HISTORY_MAX_WRITE_BYTES``) records no history for
+        its qwords (:mod:`sim.host.coherence`), so a qword without history
+        offers only its current value and a ``seen`` floor there changes
+        nothing — nor later, since any value recorded afterwards is replaced
+        after this write. So a long write updates ``seen`` only for the
+        qwords that have a history, found per page: a 64 KiB payload copy
+        costs a few lookups, not 8192 updates.
+        """
+        hist = self.history
+        g = hist.gver
+        seen = self.seen
+        if size <= HISTORY_MAX_WRITE_BYTES:
+            q = addr & ~7
+            end = addr + size
+            while q < end:
+                seen[q] = g
+                q += 8
+        else:
+            for q in hist.recorded_qwords(addr, size):
+                seen[q] = g
 
     # --- CPU time ------------------------------------------------------
     def _observable(self) -> None:
@@ -500,8 +410,8 @@ class Cpu:
     def _atomic_write(self, addr: int, data: bytes) -> None:
         """Make an RMW's write visible now, after the buffered stores it must follow."""
         if self._nstores:
-            entry = _Entry(_STORE, MW, addr, len(data), data)
-            self.buffer.append(entry)
+            entry = BufferedStore(MW, addr, len(data), data)
+            self._sb.add(entry)
             self._nstores += 1
             self._flush(lambda e: e is entry)
         else:
@@ -516,28 +426,3 @@ class Cpu:
             while q < addr + size:
                 self.seen[q] = hist.written_at(q)
                 q += 8
-
-
-#: Stores longer than this are kept in a plain list for the overlap test instead of per qword.
-_BUCKET_MAX = 64
-
-
-def _overlaps(by_qword: dict, big: list, small: list, long_: bool, lo: int, hi: int) -> bool:
-    """True if ``[lo, hi)`` shares a byte with an older store.
-
-    Short older stores are bucketed by qword as well as listed: a short range
-    looks in its buckets, a long one scans the list (cheaper than its qwords).
-    """
-    for a, b in big:
-        if a < hi and lo < b:
-            return True
-    if long_:
-        for a, b in small:
-            if a < hi and lo < b:
-                return True
-        return False
-    for q in range(lo >> 3, ((hi - 1) >> 3) + 1):
-        for a, b in by_qword.get(q, ()):
-            if a < hi and lo < b:
-                return True
-    return False
