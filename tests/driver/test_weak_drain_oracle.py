@@ -33,7 +33,8 @@ def transmit(system, no_bql_limit, monkeypatch, ordering, seed, drain_delay_ps, 
             m.setattr(Cpu, "_saw_own_write", saw_every_qword)
         policy = SeededPolicy(seed, shuffle_ties=True)
         s = system("82576", ordering=ordering, ncpus=2, irq_cpu=0, ring_size=64, policy=policy,
-                   drain_delay_ps=drain_delay_ps)
+                   drain_delay_ps=drain_delay_ps, up=False)
+        s.bring_up()   # with no carrier yet, the noop qdisc would drop what the sender writes
         no_bql_limit(s)
         frames = [numbered_frame(n, (60, 1514, 300, 1000)[n % 4]) for n in range(48)]
         with s.kernel.on_cpu(1, "task:sender"):   # the payload copies are stores of the sending CPU
