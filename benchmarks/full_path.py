@@ -13,30 +13,56 @@ x86-TSO, 2 CPUs, MTU 1500, 1 Gb/s):
 Side by side with the driver + NIC figure of :mod:`benchmarks.driver_nic`
 measured in the same run (packets through the driver alone), so the cost of
 the layers above the driver shows as a ratio. Nothing is asserted on time.
+
+Side by side with another version of the code (e.g. before a change)::
+
+    git worktree add --detach /tmp/igbsim-base <commit>
+    python benchmarks/full_path.py --against /tmp/igbsim-base
+    git worktree remove /tmp/igbsim-base
+
+measures instead the CPU time (``time.process_time``) of one
+``run_scenario`` call per wire frame — the call's CPU time divided by the
+frames the NIC model put on the wire (``result.nic.counters["frames"]``) —
+for ``igbsim run bulk --bytes 5M`` and ``igbsim run small-writes --bytes
+128K`` (64-byte writes, TCP_NODELAY). Each repeat runs every scenario once on
+this tree and once on the other, alternating, each in a fresh subprocess
+(the other tree's ``sim``, ``stack``, ``driver`` and ``rtl_model``, this
+tree's benchmark code; see :mod:`benchmarks.against`) after one short
+untimed warm-up run; the report gives the best of the repeats per tree and
+the new/old ratio of CPU time per frame.
 """
 from __future__ import annotations
 
 import argparse
+import gc
+import json
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import driver_nic
-from sim.run.cli import parse_args
-from sim.run.scenarios import run_scenario
+from benchmarks import against  # no model code at module level: a --child picks its tree first
 
-__all__ = ["run", "report"]
+__all__ = ["run", "report", "compare", "report_compare", "SCENARIOS"]
+
+
+def _scenario_api():
+    """``parse_args`` and ``run_scenario`` of the tree in use."""
+    from sim.run.cli import parse_args  # here, not at module level: a --child must first choose whose sim/
+    from sim.run.scenarios import run_scenario  # same: imported after the --code-tree choice
+    return parse_args, run_scenario
 
 
 def _timed(argv: list[str]):
+    parse_args, run_scenario = _scenario_api()
     t0 = time.perf_counter()
     result, _ = run_scenario(parse_args(argv))
     return result, time.perf_counter() - t0
 
 
 def run(bulk_bytes: int = 20_000_000, small_writes: int = 4096) -> dict:
+    from benchmarks import driver_nic  # not at module level: it imports sim, which a --child picks first
     bulk, bulk_wall = _timed(["run", "bulk", "--bytes", str(bulk_bytes), "--quiet"])
     small, small_wall = _timed(["run", "small-writes", "--bytes", str(64 * small_writes), "--write-size", "64",
                                 "--quiet"])
@@ -69,12 +95,72 @@ def report(r: dict) -> str:
     return "\n".join(lines)
 
 
+# --- this tree against another: CPU time per wire frame --------------------
+#: name -> ``igbsim`` arguments of one timed run_scenario call
+SCENARIOS = {"bulk 5M": ["run", "bulk", "--bytes", "5M", "--quiet"],
+             "small-writes 128K": ["run", "small-writes", "--bytes", "128K", "--write-size", "64", "--quiet"]}
+
+
+def measure_cpu(argv: list[str]) -> dict:
+    """CPU seconds of one ``run_scenario`` call and the frames the NIC put on the wire in it."""
+    parse_args, run_scenario = _scenario_api()
+    opts = parse_args(argv)
+    gc.collect()   # untimed
+    t0 = time.process_time()
+    result, _ = run_scenario(opts)
+    cpu_s = time.process_time() - t0
+    return {"cpu_s": cpu_s, "frames": result.nic.counters["frames"]}
+
+
+def compare(other: str, repeats: int = 5, scenarios=SCENARIOS) -> dict:
+    """Each repeat: every scenario on this tree, then on ``other``, each in a fresh subprocess."""
+    trees = {"new": against.ROOT, "old": os.path.abspath(other)}
+    runs: dict = {(t, name): [] for t in trees for name in scenarios}
+    where: dict[str, str] = {}
+    for _ in range(repeats):
+        for t, tree in trees.items():
+            for name in scenarios:
+                out = against.child(__file__, tree, ["--scenario", name])
+                where[t] = out["sim"]
+                runs[t, name].append(out)
+    best = {k: min(v, key=lambda r: r["cpu_s"] / r["frames"]) for k, v in runs.items()}
+    return {"repeats": repeats, "where": where, "scenarios": list(scenarios), "best": best}
+
+
+def report_compare(r: dict) -> str:
+    lines = [f"Full path, CPU time (process_time) per wire frame, new vs old code, best of {r['repeats']} "
+             f"alternating runs each in a fresh subprocess:",
+             *(f"  {t}: {path}" for t, path in r["where"].items()),
+             f"  {'scenario':<18} {'tree':<4} {'frames':>7} {'CPU s':>8} {'us/frame':>9}"]
+    for name in r["scenarios"]:
+        per = {}
+        for t in ("new", "old"):
+            b = r["best"][t, name]
+            per[t] = b["cpu_s"] / b["frames"]
+            lines.append(f"  {name:<18} {t:<4} {b['frames']:>7} {b['cpu_s']:>8.3f} {per[t] * 1e6:>9.1f}")
+        lines.append(f"  {name:<18} new/old CPU per frame {per['new'] / per['old']:.2f}x")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bytes", type=int, default=20_000_000)
     p.add_argument("--writes", type=int, default=4096)
+    p.add_argument("--against", metavar="DIR", help="CPU per wire frame, this tree and the code in DIR, alternating")
+    p.add_argument("--repeats", type=int, default=5, help="with --against (default 5)")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--code-tree", help=argparse.SUPPRESS)
+    p.add_argument("--scenario", choices=SCENARIOS, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
-    print(report(run(a.bytes, a.writes)))
+    if a.child:
+        against.use_code_tree(a.code_tree)
+        measure_cpu(["run", "small-writes", "--bytes", "8K", "--quiet"])   # untimed warm-up
+        out = measure_cpu(SCENARIOS[a.scenario])
+        print(json.dumps({"sim": against.sim_dir(), **out}))
+    elif a.against:
+        print(report_compare(compare(a.against, a.repeats)))
+    else:
+        print(report(run(a.bytes, a.writes)))
     return 0
 
 

@@ -27,15 +27,15 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib
 import json
 import os
-import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __package__ in (None, ""):
     sys.path.insert(0, ROOT)
+
+from benchmarks import against  # imports no model code: a --child picks its tree first
 
 __all__ = ["PROFILES", "CONFIGS", "run", "report", "compare", "report_compare"]
 
@@ -117,12 +117,8 @@ def compare(other: str, packets: int = 1_000, repeats: int = 3, configs=CONFIGS,
 
 
 def _child(tree: str, size: int, burst: int, packets: int, profiles) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", "--code-tree", tree, "--size", str(size),
-           "--burst", str(burst), "--packets", str(packets), "--profiles", ",".join(profiles)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise RuntimeError(f"benchmark child on {tree} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return against.child(__file__, tree, ["--size", str(size), "--burst", str(burst), "--packets", str(packets),
+                                          "--profiles", ",".join(profiles)])
 
 
 def report_compare(result: dict) -> str:
@@ -143,12 +139,6 @@ def report_compare(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _use_code_tree(tree: str) -> None:
-    """Import ``sim``, ``stack``, ``driver`` and ``rtl_model`` from ``tree``; the benchmarks stay this tree's."""
-    importlib.import_module("benchmarks")   # cached now, so ``tree``'s own benchmarks/ is never imported
-    sys.path.insert(0, os.path.abspath(tree))
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--packets", type=int, default=None, help="per run (default 2000; 1000 with --against)")
@@ -162,10 +152,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     profiles = tuple(args.profiles.split(","))
     if args.child:
-        _use_code_tree(args.code_tree)
+        against.use_code_tree(args.code_tree)
         warm_up()
         cpu_s = measure(args.size, args.burst, args.packets, profiles)
-        print(json.dumps({"sim": os.path.dirname(importlib.import_module("sim").__file__), "cpu_s": cpu_s}))
+        print(json.dumps({"sim": against.sim_dir(), "cpu_s": cpu_s}))
     elif args.against:
         print(report_compare(compare(args.against, args.packets or 1_000, args.repeats, profiles=profiles)))
     else:

@@ -119,7 +119,10 @@ class Cpu:
         if seen > floor:
             floor = seen
         cands = hist.candidates(addr, floor, self.device_floor)
-        pick = cands[0] if len(cands) == 1 else cands[self.engine.choose_index(len(cands), self._why_stale)]
+        if len(cands) == 1:
+            pick = cands[0]
+        else:   # the address in the question: a replay or a directed policy can tell the loads apart
+            pick = cands[self.engine.choose_index(len(cands), f"{self._why_stale} {addr:#x}")]
         self.seen[q] = pick[0]
         if pick[1] is None:
             return self.mem.read(addr, size)
@@ -388,6 +391,8 @@ class Cpu:
         return self._atomic(addr, size, lambda v: new, old, ordered)
 
     def _atomic(self, addr: int, size: int, op, expect: int | None, ordered: Fence | None) -> int:
+        if self.owed_ps or self.interleave:
+            self._observable()
         implied = self.profile.atomic_rmw
         if not implied.is_empty:
             self.fence(implied)

@@ -56,7 +56,7 @@ from greenlet import getcurrent, greenlet
 
 from sim.engine.events import FIRED, Failure
 
-__all__ = ["Sched", "CpuRun", "Context", "Deadlock", "TASK", "HARDIRQ"]
+__all__ = ["HARDIRQ", "TASK", "Context", "CpuRun", "Deadlock", "Sched"]
 
 TASK, HARDIRQ = 0, 1
 _SLEPT = object()      # a context left its CPU (sleep or end)
@@ -70,10 +70,23 @@ class Deadlock(RuntimeError):
 class Context:
     """One execution context on one CPU: a greenlet, its accounting name, its pending wake-up."""
 
-    __slots__ = ("run", "kind", "name", "acct", "glet", "call", "end", "left", "spinning", "value", "exc",
-                 "done", "comm")
+    __slots__ = (
+        "acct",
+        "call",
+        "comm",
+        "done",
+        "end",
+        "exc",
+        "glet",
+        "kind",
+        "left",
+        "name",
+        "run",
+        "spinning",
+        "value",
+    )
 
-    def __init__(self, run: "CpuRun", kind: int, name: str, comm: str = ""):
+    def __init__(self, run: CpuRun, kind: int, name: str, comm: str = ""):
         self.run = run
         self.kind = kind
         self.name = name
@@ -103,7 +116,7 @@ class Context:
 class CpuRun:
     """What one CPU is executing: the current context, those it preempted, runnable tasks, masks."""
 
-    def __init__(self, sched: "Sched", cpu):
+    def __init__(self, sched: Sched, cpu):
         self.sched = sched
         self.cpu = cpu
         self.index = cpu.index

@@ -34,12 +34,24 @@ from __future__ import annotations
 from collections import deque
 
 from sim.engine import NS
-from sim.host.ordering import M, MR, MW, Fence
+from sim.host.ordering import MR, MW, Fence, M
 from sim.host.sched import Deadlock
 
-__all__ = ["spinlock_t", "spin_lock", "spin_unlock", "spin_trylock", "spin_lock_bh", "spin_unlock_bh",
-           "spin_lock_irqsave", "spin_unlock_irqrestore", "local_bh_disable", "local_bh_enable",
-           "SPIN_LOCK_PS", "LOCK_LINE_TRANSFER_PS", "Deadlock"]
+__all__ = [
+    "LOCK_LINE_TRANSFER_PS",
+    "SPIN_LOCK_PS",
+    "Deadlock",
+    "local_bh_disable",
+    "local_bh_enable",
+    "spin_lock",
+    "spin_lock_bh",
+    "spin_lock_irqsave",
+    "spin_trylock",
+    "spin_unlock",
+    "spin_unlock_bh",
+    "spin_unlock_irqrestore",
+    "spinlock_t",
+]
 
 #: Uncontended spin_lock + spin_unlock (cpu_time_facts §5, Brouer: 14-16 ns).
 SPIN_LOCK_PS = 15 * NS
@@ -56,7 +68,7 @@ _ACQUIRE = Fence.of("spin_lock (acquire)", (MR, M))
 class spinlock_t:
     """A spinlock of the net core ``net``; ``name`` is what a deadlock report calls it."""
 
-    __slots__ = ("net", "name", "owner", "waiters", "last_cpu", "acquired", "contended")
+    __slots__ = ("acquired", "contended", "last_cpu", "name", "net", "owner", "waiters")
 
     def __init__(self, net, name: str):
         self.net = net

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim.engine import Engine, NS, US
+from sim.engine import NS, US, Engine
 from sim.engine.choice import explore
 from sim.host import Host
 
@@ -141,7 +141,7 @@ def test_each_cpu_accounts_exactly_the_elapsed_time_under_load(host):
     host.sched.flush_accounts()
     for cpu in host.cpus:
         assert sum(cpu.account.values()) == end + 5 * US
-        assert cpu.account[f"hardirq:irq"] == 15 * 300 * NS
+        assert cpu.account["hardirq:irq"] == 15 * 300 * NS
 
 
 def test_sleeping_with_interrupts_masked_is_a_bug(host):

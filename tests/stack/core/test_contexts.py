@@ -17,8 +17,18 @@ import pytest
 
 from sim.engine import US
 from stack.core.softirq import NET_TX_SOFTIRQ
-from stack.core.spinlock import (LOCK_LINE_TRANSFER_PS, SPIN_LOCK_PS, Deadlock, local_bh_disable, local_bh_enable,
-                                 spin_lock, spin_lock_bh, spin_unlock, spin_unlock_bh, spinlock_t)
+from stack.core.spinlock import (
+    LOCK_LINE_TRANSFER_PS,
+    SPIN_LOCK_PS,
+    Deadlock,
+    local_bh_disable,
+    local_bh_enable,
+    spin_lock,
+    spin_lock_bh,
+    spin_unlock,
+    spin_unlock_bh,
+    spinlock_t,
+)
 
 
 def _task(net, cpu: int, comm: str, body):
