@@ -11,7 +11,8 @@ actually passes to what it ran (``user:<comm>`` for the program itself,
 ``sy``, ``si``, ``hi``, ``idle``. ``net.fn_ctx_time`` keeps what each
 function charged, per context (the layer table, "where send() runs").
 
-ASSUMPTIONS: the figures are UNCONFIRMED order-of-magnitude values for a
+ASSUMPTIONS: apart from ``spin_lock`` (measured, cpu_time_facts §5), the
+figures are UNCONFIRMED order-of-magnitude values for a
 ~3 GHz x86-64 core: a few hundred ns per layer per packet on transmit,
 about 0.7 µs for a pure ACK from ``netif_receive_skb`` through ``tcp_ack``,
 and ~5 GB/s for ``copy_from_user`` into freshly allocated page frags (the
@@ -48,6 +49,10 @@ COSTS_PS = MappingProxyType({
     "netif_receive_skb": 80 * NS, "process_backlog": 50 * NS,
     "netdev_pick_tx": 20 * NS, "validate_xmit_skb": 30 * NS, "skb_checksum_help": 50 * NS,
     "dev_queue_xmit_nit": 100 * NS, "netif_rx": 80 * NS,
+    # kernel: locks (stack.core.spinlock) and the tick (stack.core.timer)
+    "spin_lock": 15 * NS,              # lock + unlock, uncontended: 14-16 ns (Brouer; cpu_time_facts §5)
+    "lock_line_transfer": 60 * NS,     # the lock's cache line from another core: 40-100 ns (UNCONFIRMED)
+    "local_timer_interrupt": 500 * NS,  # hardirq entry + exit + tick work: 0.3-1 us (UNCONFIRMED, §5)
 })
 
 #: Per-byte cost (ps/byte) of the functions that touch every byte.

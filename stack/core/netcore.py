@@ -97,8 +97,10 @@ class NetCore:
         self.host = host
         self.engine = host.engine
         self.ctx = ctx if ctx is not None else CpuContext(host)
+        #: CPU cost table (stack.core.cputime): per-call ps by function name, per-byte ps by operation.
+        self.costs: dict[str, int] = {**COSTS_PS, **PER_BYTE_PS}
         self.softirq = Softirq(self.engine, host, self.ctx)
-        self.timers = Timers(self.engine, self.softirq, self.ctx)
+        self.timers = Timers(self.engine, self.softirq, self.ctx, self.costs)
         self.softnet_data = [softnet_data(i, cpu) for i, cpu in enumerate(host.cpus)]
         self.skb = SkbMemory(host, allocator, self.ctx, net=self, copy_ps_per_byte=copy_ps_per_byte)
         self.devices: list = []
@@ -124,8 +126,6 @@ class NetCore:
         self.tcp: TcpNet | None = None
         #: The fd table and the socket types it can create.
         self.socket_table: SocketTable | None = None
-        #: CPU cost table (stack.core.cputime): per-call ps by function name, per-byte ps by operation.
-        self.costs: dict[str, int] = {**COSTS_PS, **PER_BYTE_PS}
         #: ethertype -> handler(skb, dev), what ``netif_receive_skb`` delivers to (``ptype_base``).
         self.ptype: dict[int, object] = {}
         #: IP protocol number -> handler(skb), what ``ip_local_deliver`` calls (``inet_protos``).

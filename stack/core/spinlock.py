@@ -1,8 +1,8 @@
 """Spinlocks (``include/linux/spinlock.h``) and bottom-half masking, on the simulated CPUs.
 
 A :class:`spinlock_t` is owned by one execution context at a time
-(:mod:`sim.host.sched`). Taking a free lock costs :data:`SPIN_LOCK_PS`
-(plus :data:`LOCK_LINE_TRANSFER_PS` when another CPU held it last: its cache
+(:mod:`sim.host.sched`). Taking a free lock costs ``spin_lock`` from the
+cost table (plus ``lock_line_transfer`` when another CPU held it last: its cache
 line must move); a context that finds it held *spins* on its CPU -- busy,
 accounted to what it runs, preemptible by interrupts unless they are masked
 -- until the owner releases it, and waiters get it in arrival order (ticket
@@ -25,21 +25,18 @@ The ``_bh`` and ``_irqsave`` variants mask bottom halves or interrupts on
 the CPU first, exactly as Linux orders it, and unmask after the release
 (``spin_unlock_bh`` runs the softirqs that became pending meanwhile).
 
-Costs (cpu_time_facts §5): an uncontended lock+unlock is 14-16 ns on x86
-servers [Brouer]; a core-to-core cache-line transfer 40-100 ns within a
-socket (UNCONFIRMED). Both are module constants, one place to change them.
+Costs (:data:`stack.core.cputime.COSTS_PS`, cpu_time_facts §5): an
+uncontended lock+unlock is 14-16 ns on x86 servers [Brouer]; a core-to-core
+cache-line transfer 40-100 ns within a socket (UNCONFIRMED).
 """
 from __future__ import annotations
 
 from collections import deque
 
-from sim.engine import NS
 from sim.host.ordering import MR, MW, Fence, M
 from sim.host.sched import Deadlock
 
 __all__ = [
-    "LOCK_LINE_TRANSFER_PS",
-    "SPIN_LOCK_PS",
     "Deadlock",
     "local_bh_disable",
     "local_bh_enable",
@@ -53,10 +50,6 @@ __all__ = [
     "spinlock_t",
 ]
 
-#: Uncontended spin_lock + spin_unlock (cpu_time_facts §5, Brouer: 14-16 ns).
-SPIN_LOCK_PS = 15 * NS
-#: The lock's cache line moving from the CPU that held it last (UNCONFIRMED: 40-100 ns in a socket).
-LOCK_LINE_TRANSFER_PS = 60 * NS
 
 
 #: What a handover needs of the releasing CPU: its buffered memory stores visible.
@@ -92,9 +85,10 @@ def _me(lock: spinlock_t):
 
 def _take(lock: spinlock_t, me, cpu) -> None:
     lock.acquired += 1
-    cost = SPIN_LOCK_PS
+    costs = lock.net.costs
+    cost = costs["spin_lock"]
     if lock.last_cpu not in (-1, cpu.index):
-        cost += LOCK_LINE_TRANSFER_PS
+        cost += costs["lock_line_transfer"]
         lock.net.host.cpus[lock.last_cpu].fence(_RELEASED_STORES)   # RELEASE: its stores before the unlock
         cpu.fence(_ACQUIRE)                                         # ACQUIRE: later loads see them
     lock.last_cpu = cpu.index

@@ -8,8 +8,8 @@ there; the TIMER handler runs the queued callbacks, ``function(timer)``, in
 from arming until its callback starts, as in Linux.
 
 The tick is the CPU's local timer interrupt: a hardirq costing
-:data:`LOCAL_TIMER_IRQ_PS` (UNCONFIRMED, cpu_time_facts §5: hardirq entry and
-exit 0.3-1 µs), whose exit runs TIMER. Only ticks that expire a timer are
+``local_timer_interrupt`` from the cost table (:mod:`stack.core.cputime`),
+whose exit runs TIMER. Only ticks that expire a timer are
 modelled (the periodic tick is otherwise not).
 
 Not modelled: the timer wheel's coarsening of far-away expiries, timer
@@ -22,10 +22,7 @@ from typing import Callable
 from .jiffies import TICK_PS, jiffies
 from .softirq import TIMER_SOFTIRQ
 
-__all__ = ["timer_list", "Timers", "LOCAL_TIMER_IRQ_PS"]
-
-#: CPU time of one local timer interrupt that expires timers (UNCONFIRMED; see the module docstring).
-LOCAL_TIMER_IRQ_PS = 500_000
+__all__ = ["timer_list", "Timers"]
 
 
 class timer_list:
@@ -49,8 +46,9 @@ class timer_list:
 class Timers:
     """The timer bases of one host; installs the TIMER softirq handler."""
 
-    def __init__(self, engine, softirq, ctx):
+    def __init__(self, engine, softirq, ctx, costs):
         self.engine = engine
+        self.costs = costs
         self.softirq = softirq
         self.ctx = ctx
         self.expired: list[list[timer_list]] = [[] for _ in softirq.per_cpu]
@@ -96,7 +94,7 @@ class Timers:
 
     def _tick(self, timer: timer_list) -> None:
         """Local timer interrupt (hardirq): move the timer to the expired list and raise TIMER."""
-        self.ctx.cpu.charge(LOCAL_TIMER_IRQ_PS)
+        self.ctx.cpu.charge(self.costs["local_timer_interrupt"])
         if timer._queued:   # not cancelled while the interrupt was pending
             self.expired[timer.cpu].append(timer)
             self.softirq.raise_on(timer.cpu, TIMER_SOFTIRQ)

@@ -59,7 +59,7 @@ from sim.assembly.skbs import numbered_frame
 from sim.assembly.system import IgbSystem
 from sim.engine import MS, US
 from sim.engine.choice import Policy, ReplayPolicy
-from stack.core import bitops, spinlock
+from stack.core import bitops
 from stack.core.bug import UseAfterFree
 from stack.core.dynamic_queue_limits import DQL_ADJ_LIMIT
 from stack.core.napi import napi_schedule
@@ -131,8 +131,6 @@ def _race_mode(s, monkeypatch) -> None:
     monkeypatch.setattr(s.kernel.costs, "table", {k: 0 for k in DEFAULT_COSTS_PS})
     for k in list(s.net.costs):
         s.net.costs[k] = 0
-    monkeypatch.setattr(spinlock, "SPIN_LOCK_PS", 0)
-    monkeypatch.setattr(spinlock, "LOCK_LINE_TRANSFER_PS", 0)
     for cpu in s.host.cpus:
         cpu.drain_options = (FAR,)
     s.host.sched.interleave = True

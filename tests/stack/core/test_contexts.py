@@ -18,8 +18,6 @@ import pytest
 from sim.engine import US
 from stack.core.softirq import NET_TX_SOFTIRQ
 from stack.core.spinlock import (
-    LOCK_LINE_TRANSFER_PS,
-    SPIN_LOCK_PS,
     Deadlock,
     local_bh_disable,
     local_bh_enable,
@@ -98,14 +96,15 @@ def test_a_lock_held_on_one_cpu_makes_the_other_spin_for_the_rest_of_the_critica
     _task(net, 0, "holder", holder)
     _task(net, 1, "waiter", waiter)
     net.engine.run()
-    held_until = SPIN_LOCK_PS + 5 * US
+    lock_ps, line_ps = net.costs["spin_lock"], net.costs["lock_line_transfer"]
+    held_until = lock_ps + 5 * US
     assert log == [("released", held_until), ("acquired", held_until)]
     assert lock.contended == 1 and lock.acquired == 2
     run1 = net.host.sched.cpus[1]
     assert run1.spin_ps == held_until - 1 * US
     net.host.sched.flush_accounts()
     # CPU 1 was busy spinning, then paid the lock and its cache line moving from CPU 0
-    assert net.host.cpus[1].account["task:waiter"] == held_until - 1 * US + SPIN_LOCK_PS + LOCK_LINE_TRANSFER_PS
+    assert net.host.cpus[1].account["task:waiter"] == held_until - 1 * US + lock_ps + line_ps
 
 
 def test_an_interrupt_spinning_on_a_lock_its_cpu_holds_is_a_deadlock(net):

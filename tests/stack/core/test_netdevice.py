@@ -11,7 +11,7 @@ watchdog_timeo jiffies old (time_after: strictly more).
 import pytest
 
 from sim.engine import MS, S
-from stack.core.timer import LOCAL_TIMER_IRQ_PS
+from stack.core.cputime import COSTS_PS
 from stack.core.jiffies import HZ, TICK_PS
 from stack.core import qdisc
 from stack.core.bitops import clear_bit, set_bit
@@ -145,7 +145,7 @@ def test_watchdog_declares_a_timeout_for_a_queue_stopped_too_long(net, dev):
     netif_stop_subqueue(dev, 1)  # trans_start 0
     net.engine.run(until=11 * S)
     # 5 s: jiffies 1250 is not after 0 + 1250; 10 s: 2500 is -> timeout on queue 1.
-    assert timeouts == [(1, 10 * S + LOCAL_TIMER_IRQ_PS, 0, "softirq:TIMER")]   # after the tick's interrupt
+    assert timeouts == [(1, 10 * S + COSTS_PS["local_timer_interrupt"], 0, "softirq:TIMER")]   # after the tick's interrupt
     assert netdev_get_tx_queue(dev, 1).trans_timeout == 1
     assert net.softirq.count(TIMER_SOFTIRQ, 0) == 2
 

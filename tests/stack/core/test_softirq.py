@@ -10,7 +10,7 @@ their expiry, in TIMER softirq context on the CPU that armed them.
 """
 from sim.engine import MS, US
 from stack.core.jiffies import HZ, TICK_PS, msecs_to_jiffies, usecs_to_jiffies
-from stack.core.timer import LOCAL_TIMER_IRQ_PS
+from stack.core.cputime import COSTS_PS
 from stack.core.softirq import (HI_SOFTIRQ, MAX_SOFTIRQ_RESTART, NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, RCU_SOFTIRQ,
                                 TASKLET_SOFTIRQ, TIMER_SOFTIRQ)
 from driver.platform.kernel import HZ as DRIVER_HZ
@@ -125,7 +125,7 @@ def test_a_timer_fires_at_its_jiffy_in_timer_softirq_on_the_arming_cpu(net):
     assert t.pending
     net.engine.run()
     # the callback runs in the TIMER softirq at the exit of the tick's interrupt, which took its time
-    assert fired == [(3 * TICK_PS + LOCAL_TIMER_IRQ_PS, 1, "softirq:TIMER")] and not t.pending
+    assert fired == [(3 * TICK_PS + COSTS_PS["local_timer_interrupt"], 1, "softirq:TIMER")] and not t.pending
 
 
 def test_an_expiry_in_the_past_fires_at_the_next_tick(net):
@@ -134,7 +134,7 @@ def test_an_expiry_in_the_past_fires_at_the_next_tick(net):
     net.engine.run(until=5 * TICK_PS + 7)
     net.timers.mod_timer(t, 2)
     net.engine.run()
-    assert fired == [6 * TICK_PS + LOCAL_TIMER_IRQ_PS]
+    assert fired == [6 * TICK_PS + COSTS_PS["local_timer_interrupt"]]
 
 
 def test_mod_timer_rearms_and_del_timer_cancels(net):
@@ -143,8 +143,8 @@ def test_mod_timer_rearms_and_del_timer_cancels(net):
     net.timers.mod_timer(t, 10)
     assert net.timers.mod_timer(t, 4) is True
     net.engine.run()
-    assert fired == [4 * TICK_PS + LOCAL_TIMER_IRQ_PS]
+    assert fired == [4 * TICK_PS + COSTS_PS["local_timer_interrupt"]]
     net.timers.mod_timer(t, 8)
     assert net.timers.del_timer(t) is True and net.timers.del_timer(t) is False
     net.engine.run()
-    assert fired == [4 * TICK_PS + LOCAL_TIMER_IRQ_PS]
+    assert fired == [4 * TICK_PS + COSTS_PS["local_timer_interrupt"]]
