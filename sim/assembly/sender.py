@@ -12,8 +12,8 @@ never outruns the qdisc; on a device that is down the write fails
 
 The tests build the skbs themselves (exact frames, frags, offloads), so the
 sender takes them ready-made; ``send(skbs, burst, gap_ps)`` queues writes,
-``burst`` of them run back to back before the CPU time they charged
-elapses (then ``gap_ps`` of idle time). ``queue`` pins the TX queue the way
+``burst`` of them back to back (each takes the CPU time its path charges),
+then ``gap_ps`` of sleep. ``queue`` pins the TX queue the way
 an administrator would, with XPS (``queues/tx-N/xps_cpus`` = the sender's
 CPU).
 """

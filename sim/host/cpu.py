@@ -35,9 +35,11 @@ Barrier call sites: :meth:`barrier` and the accessors take a ``site`` name;
 the host's ``site_overrides`` can drop (None) or replace a primitive at one
 site, and ``site_counts`` counts executions per site.
 
-CPU time: :meth:`charge` accounts time to the CPU's current context
-(``task:…``, ``softirq:NET_RX``, ``hardirq:…``) and adds it to ``owed_ps``;
-the process running the code yields :meth:`settle` to let that time pass.
+CPU time: :meth:`charge` owes time; the context running the code spends it
+at its next observable step -- every public access method above starts by
+spending it (:mod:`sim.host.sched`), and under exploration each memory
+access is also an interleaving point. A full store buffer
+(:data:`STORE_BUFFER_ENTRIES`) stalls the CPU for one drain.
 """
 from __future__ import annotations
 
@@ -48,6 +50,11 @@ from .ordering import DR, DW, MR, MW, R, W, Fence
 from .store_buffer import BufferedStore, new_store_buffer
 
 __all__ = ["Cpu"]
+
+
+#: Store-buffer entries: 56 on Skylake (cpu_time_facts §6 [mem]); the same for every profile (UNCONFIRMED
+#: for the others). A store into a full buffer waits for one to drain, as the core stalls.
+STORE_BUFFER_ENTRIES = 56
 
 
 class Cpu:
@@ -62,7 +69,10 @@ class Cpu:
         self.mem = host.mem
         self.history = host.history
         self.drain_options = drain_options
+        #: Entries the store buffer holds; a store into a full one stalls the CPU (:meth:`_make_room`).
+        self.store_buffer_entries = STORE_BUFFER_ENTRIES
         self._sb = new_store_buffer(self.profile)
+        self._stores_made = 0   # every store this CPU has buffered, numbered in program order
         self._nstores = 0
         self._drain_scheduled = False
         self.horizon = 0
@@ -243,6 +253,10 @@ class Cpu:
 
     # --- the store buffer -------------------------------------------
     def _enqueue(self, entry: BufferedStore) -> None:
+        if self._nstores >= self.store_buffer_entries:
+            self._make_room()
+        entry.order = self._stores_made
+        self._stores_made += 1
         self._sb.add(entry)
         self._nstores += 1
         if not self._drain_scheduled:
@@ -260,6 +274,13 @@ class Cpu:
         if self._nstores:
             self._drain_scheduled = True
             self.engine.call_later(self._drain_latency(), self._drain_step)
+
+    def _make_room(self) -> None:
+        """The buffer is full: the CPU stalls while one eligible store (a choice) leaves it."""
+        eligible = self._sb.eligible()
+        e = eligible[0] if len(eligible) == 1 else eligible[self.engine.choose_index(len(eligible), self._why_drain)]
+        self._commit(e)
+        self.charge(self._drain_latency())   # the stall: the time one drain takes
 
     def _drain_latency(self) -> int:
         """Time until the next drain step: one of ``drain_options`` (a choice if several)."""
@@ -416,12 +437,27 @@ class Cpu:
         """Make an RMW's write visible now, after the buffered stores it must follow."""
         if self._nstores:
             entry = BufferedStore(MW, addr, len(data), data)
+            entry.order = self._stores_made
+            self._stores_made += 1
             self._sb.add(entry)
             self._nstores += 1
             self._flush(lambda e: e is entry)
         else:
-            self.mem.write(addr, data)
-            self._saw_current(addr, len(data))
+            hist = self.history
+            if hist is None:
+                self.mem.write(addr, data)
+            else:   # a CPU's write, not a device's (take_interrupt makes only device writes visible)
+                hist.cpu_write(addr, data)
+                self._saw_own_write(addr, len(data))
+
+    def store_mark(self) -> int:
+        """A mark of this CPU's stores so far: :meth:`publish_before` makes them, and only them, visible."""
+        return self._stores_made
+
+    def publish_before(self, mark: int) -> None:
+        """Make this CPU's buffered memory stores older than ``mark`` visible (and what they wait for)."""
+        if self._nstores:
+            self._flush(lambda e: e.cls == MW and e.order < mark)
 
     def _saw_current(self, addr: int, size: int) -> None:
         """This CPU has read the current value of these bytes: later loads may not return older ones."""

@@ -70,21 +70,8 @@ class Deadlock(RuntimeError):
 class Context:
     """One execution context on one CPU: a greenlet, its accounting name, its pending wake-up."""
 
-    __slots__ = (
-        "acct",
-        "call",
-        "comm",
-        "done",
-        "end",
-        "exc",
-        "glet",
-        "kind",
-        "left",
-        "name",
-        "run",
-        "spinning",
-        "value",
-    )
+    __slots__ = ("acct", "call", "comm", "done", "end", "exc", "glet", "kind", "left", "name", "run",
+                 "spin_start", "spinning", "value")
 
     def __init__(self, run: CpuRun, kind: int, name: str, comm: str = ""):
         self.run = run
@@ -98,6 +85,7 @@ class Context:
         self.end = 0           # when that stretch ends
         self.left = None       # busy time still owed when preempted (None: not in a stretch)
         self.spinning = None   # the lock it spins on
+        self.spin_start = 0    # when its current spell of spinning began
         self.value = None      # what a sleeping task is woken with
         self.exc = None
         self.done = None       # a task's completion Event
@@ -208,6 +196,8 @@ class CpuRun:
             cur.call.cancel()
             cur.call = None
             cur.left = cur.end - self.engine.now
+        elif cur.spinning is not None:   # a preempted spinner does not spin meanwhile
+            self.spin_ps += self.engine.now - cur.spin_start
         cur.acct = self.cpu.context
         self.preemptions += 1
         self.preempted.append(cur)
@@ -217,10 +207,12 @@ class CpuRun:
         """The hardirq context: handler with interrupts off, then ``irq_exit`` (maybe softirqs)."""
         self.hardirq += 1
         self.irqs_off += 1
-        handler(*args)
-        if self.cpu.owed_ps:
-            self.settle()
-        self.hardirq -= 1
+        try:
+            handler(*args)
+            if self.cpu.owed_ps:
+                self.settle()
+        finally:
+            self.hardirq -= 1
         self.local_irq_enable()
         hook = self.sched.irq_exit
         if hook is not None and not self.in_interrupt():
@@ -238,6 +230,8 @@ class CpuRun:
         """Unmask (``local_irq_restore``); interrupts that came meanwhile are taken now."""
         if self.irqs_off <= 0:
             raise RuntimeError(f"cpu{self.index}: local_irq_restore without local_irq_save")
+        if self.irqs_off == 1 and self.cpu.owed_ps:
+            self.settle()   # the masked section's time passes with interrupts still masked
         self.irqs_off -= 1
         if not self.irqs_off and self.pending_irqs:
             pending, self.pending_irqs = self.pending_irqs, []
@@ -269,11 +263,11 @@ class CpuRun:
         if owner is ctx or (isinstance(owner, Context) and owner.run is self):
             raise Deadlock(f"cpu{self.index}: {ctx.name} spins on {lock.name}, held by {owner.name} on the "
                            "same CPU (take the lock with interrupts or bottom halves disabled)")
-        start = self.engine.now   # (the caller spent its owed time before it found the lock held)
+        ctx.spin_start = self.engine.now   # (the caller spent its owed time before it found the lock held)
         ctx.spinning = lock
         lock.waiters.append(ctx)
         self.sched.hub.switch(_BLOCKED)
-        self.spin_ps += self.engine.now - start
+        self.spin_ps += self.engine.now - ctx.spin_start
 
     def granted(self, ctx: Context) -> None:
         """``ctx`` got the lock it spins on: it goes on at once if it is on its CPU."""
@@ -331,8 +325,8 @@ class CpuRun:
 
     def cond_resched(self) -> None:
         """A reschedule point: if other tasks are runnable here, go behind them."""
-        if self.runq and self.sched.running is not None:
-            ctx = self.sched.running
+        ctx = self.sched.running
+        if (self.runq and ctx is not None and ctx.kind == TASK and not self.irqs_off and not self.in_interrupt()):
             if self.cpu.owed_ps:
                 self.settle()
             ctx.acct = self.cpu.context
@@ -346,6 +340,7 @@ class CpuRun:
                 ctx = self.preempted.pop()
                 self.current = ctx
                 self._set_account(ctx.acct)
+                ctx.spin_start = self.engine.now
                 if ctx.left is not None:
                     ctx.end = self.engine.now + ctx.left
                     ctx.call = self.engine.call_later(ctx.left, self._stretch_done, ctx)
@@ -354,7 +349,7 @@ class CpuRun:
                     ctx.call = self.engine.call_later(0, self._stretch_done, ctx)
                 return
             if self.runq:
-                self.sched.switch_in(self.runq.popleft())
+                self.sched.run_until_blocked(self.runq.popleft())
                 continue
             self._set_account("idle")
             return
@@ -421,7 +416,12 @@ class Sched:
             run.cpu.interleave = self._interleave
 
     def switch_in(self, ctx: Context, *args) -> None:
-        """Run ``ctx`` (from the hub) until it waits, sleeps or ends; then free its CPU if it left."""
+        """Run ``ctx`` (from the hub) until it waits, sleeps or ends; then let its CPU go on if it left."""
+        if self.run_until_blocked(ctx, *args):
+            ctx.run.dispatch()
+
+    def run_until_blocked(self, ctx: Context, *args) -> bool:
+        """Run ``ctx`` (from the hub) until it waits, sleeps or ends; True if it left its CPU."""
         if self.running is not None:
             raise RuntimeError(f"switch_in({ctx!r}) from inside {self.running!r}")
         run = ctx.run
@@ -436,18 +436,22 @@ class Sched:
         self.running = ctx
         try:
             msg = ctx.glet.switch(*args) if args else ctx.glet.switch()
+        except BaseException:   # the context died (a kernel bug report, a model error): its CPU stops here
+            run.current = None
+            raise
         finally:
             self.running = None
             for h, c in zip(holders, outside):   # the hub keeps its own (synchronous callers') CPU
                 h.cpu = c
         if msg is _BLOCKED:
-            return
+            return False
         # it slept, gave up the CPU, or ended
         if run.current is ctx:
             run.current = None
             if ctx.glet.dead:
                 ctx.glet = None
-            run.dispatch()
+            return True
+        return False
 
     def cpu_of_running(self):
         """The CPU executing right now, or None in the hub."""

@@ -61,13 +61,14 @@ _by_seq = attrgetter("seq")
 class BufferedStore:
     """One store in a store buffer: a memory write (``data`` bytes) or a device write (``data`` an int).
 
-    ``seq`` is its program-order position; ``nblk`` how many reasons still
+    ``seq`` is its program-order position in the buffer, ``order`` in its
+    CPU's stores (the CPU numbers them: :meth:`sim.host.cpu.Cpu.store_mark`); ``nblk`` how many reasons still
     hold it back; ``deps`` the younger stores that share a byte with it;
     ``over`` the older stores sharing a byte with it; ``bounds`` its
     class-order/fence bound per store class (``MW``, ``DW``).
     """
 
-    __slots__ = ("cls", "addr", "size", "data", "seq", "live", "nblk", "deps", "over", "bounds")
+    __slots__ = ("cls", "addr", "size", "data", "seq", "order", "live", "nblk", "deps", "over", "bounds")
 
     def __init__(self, cls: int, addr: int, size: int, data):
         self.cls = cls
@@ -295,21 +296,41 @@ def _collect(index: dict, first: int, last: int, lo: int, hi_last: int, out: lis
         k += 1
 
 
+#: Memory stores longer than this stay out of the FIFO buffer's line index (a payload copy would
+#: touch hundreds of lines): forwarding scans them, few at a time.
+_FIFO_LONG = 256
+
+
 class FifoStoreBuffer:
     """A FIFO store buffer (x86-TSO): only the oldest store may leave; the interface of :class:`StoreBuffer`.
 
-    Forwarding scans the buffer: stores drain in order and few loads meet a
-    long buffer, so indexing every store would cost more than it saves.
+    Forwarding looks up the buffered memory stores per 64-byte line (stores
+    longer than :data:`_FIFO_LONG` bytes -- payload copies -- are kept in one
+    short list instead): most loads (ring fields, queue state, descriptors)
+    find none there and skip any scan of the buffer.
     """
 
     def __init__(self, profile: OrderingProfile):
         self._next_seq = 0
         self._order: deque[BufferedStore] = deque()
+        self._lines: dict[int, list] = {}   # 64-byte line -> buffered memory stores touching it, oldest first
+        self._long: deque[BufferedStore] = deque()   # buffered memory stores longer than _FIFO_LONG, oldest first
 
     def add(self, store: BufferedStore) -> None:
         store.seq = self._next_seq
         self._next_seq += 1
         self._order.append(store)
+        if store.cls == MW:
+            if store.size > _FIFO_LONG:
+                self._long.append(store)
+                return
+            lines = self._lines
+            for line in range(store.addr >> 6, ((store.addr + store.size - 1) >> 6) + 1):
+                lst = lines.get(line)
+                if lst is None:
+                    lines[line] = [store]
+                else:
+                    lst.append(store)
 
     def mark(self, fence: Fence) -> None:
         """Nothing to do: a FIFO buffer already keeps every pair of stores in order."""
@@ -324,6 +345,17 @@ class FifoStoreBuffer:
         store.live = False
         if self._order.popleft() is not store:
             raise AssertionError(f"{store} left a FIFO store buffer out of order")
+        if store.cls == MW:   # the oldest store is the first of each of its lists
+            if store.size > _FIFO_LONG:
+                self._long.popleft()
+                return
+            lines = self._lines
+            for line in range(store.addr >> 6, ((store.addr + store.size - 1) >> 6) + 1):
+                lst = lines[line]
+                if len(lst) == 1:
+                    del lines[line]
+                else:
+                    del lst[0]
 
     def closure(self, pred) -> list[BufferedStore]:
         """Every store up to the youngest one matching ``pred`` (each waits for all older ones), oldest first."""
@@ -336,4 +368,17 @@ class FifoStoreBuffer:
 
     def writes_over(self, addr: int, size: int) -> list[BufferedStore]:
         end = addr + size
-        return [s for s in self._order if s.cls == MW and s.addr < end and addr < s.addr + s.size]
+        lines = self._lines
+        first, last = addr >> 6, (end - 1) >> 6
+        if first == last and not self._long:
+            lst = lines.get(first)
+            return [s for s in lst if s.addr < end and addr < s.addr + s.size] if lst else []
+        found = {s.seq: s for s in self._long if s.addr < end and addr < s.addr + s.size}
+        if last - first > 64:   # a long load: scan the buffer rather than its lines
+            found.update((s.seq, s) for s in self._order if s.cls == MW and s.addr < end and addr < s.addr + s.size)
+        else:
+            for line in range(first, last + 1):
+                for s in lines.get(line, ()):
+                    if s.addr < end and addr < s.addr + s.size:
+                        found[s.seq] = s
+        return [found[k] for k in sorted(found)]

@@ -4,8 +4,8 @@ It wires together, for one simulated host:
 
 * the execution context (which CPU runs now; pass the driver's Kernel so
   the stack and the driver agree, else a :class:`~stack.core.context.CpuContext`);
-* softirqs (:class:`~stack.core.softirq.Softirq`, one daemon per CPU, with
-  the tasklets) and timers (:class:`~stack.core.timer.Timers`, the TIMER softirq);
+* softirqs (:class:`~stack.core.softirq.Softirq`: run at interrupt exit,
+  ``local_bh_enable`` and by ksoftirqd/N, with the tasklets) and timers (:class:`~stack.core.timer.Timers`, the TIMER softirq);
 * per-CPU ``softnet_data`` (NAPI poll list, completion queue, softnet_stat);
 * the NET_RX handler (:func:`~stack.core.napi.net_rx_action`) and the NET_TX
   handler (:func:`~stack.core.dev.net_tx_action`: the completion queue, then

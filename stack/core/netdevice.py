@@ -134,7 +134,7 @@ class netdev_queue:
     """
 
     __slots__ = ("dev", "index", "ctx", "state_addr", "trans_start", "trans_timeout", "qdisc", "qdisc_sleeping",
-                 "dql", "_xmit_lock", "xmit_lock_owner")
+                 "dql", "_xmit_lock")
 
     def __init__(self, dev: "NetDevice", index: int, state_addr: int, dql):
         self.dev = dev
@@ -152,9 +152,8 @@ class netdev_queue:
         #: The qdisc this queue owns, active or not (``qdisc_sleeping``).
         self.qdisc_sleeping = noop
         self.dql = dql
-        #: HARD_TX_LOCK's lock (``_xmit_lock``) and the CPU holding it (-1: none).
+        #: HARD_TX_LOCK's lock (``_xmit_lock``; ``xmit_lock_owner`` is its ``owner``).
         self._xmit_lock = spinlock_t(dev.net, f"{dev.name} txq{index} _xmit_lock")
-        self.xmit_lock_owner = -1
 
     def __repr__(self) -> str:
         # memory as it is now, not through a CPU (a repr must not be a load of the model)

@@ -513,13 +513,11 @@ def sch_direct_xmit(skb, q: Qdisc, dev, txq, root_lock, validate: bool = True) -
 
 
 def HARD_TX_LOCK(txq) -> None:
-    """``__netif_tx_lock``: the queue's ``_xmit_lock``, and this CPU as its owner."""
+    """``__netif_tx_lock``: the queue's ``_xmit_lock`` (its owner is the lock's)."""
     spin_lock(txq._xmit_lock)
-    txq.xmit_lock_owner = txq.dev.net.ctx.cpu.index
 
 
 def HARD_TX_UNLOCK(txq) -> None:
-    txq.xmit_lock_owner = -1
     spin_unlock(txq._xmit_lock)
 
 

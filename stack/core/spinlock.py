@@ -13,9 +13,9 @@ never get it (the owner cannot run): Linux deadlocks, the model raises
 Memory ordering: ``spin_lock`` is an ACQUIRE and ``spin_unlock`` a RELEASE
 (memory-barriers.txt, "LOCK ACQUISITION FUNCTIONS"). The handover itself is
 not a memory access here, so the model adds its effect where it matters:
-when a CPU takes a lock another CPU released last, the releaser's buffered
-memory stores become visible first (the unlock store cannot be seen before
-them), and the acquirer's later loads may not return values older than the
+when a CPU takes a lock another CPU released last, the releaser's memory
+stores from before its unlock become visible first (the unlock store cannot
+be seen before them; its later stores may still wait), and the acquirer's later loads may not return values older than the
 acquisition. Only memory is involved: a device write the releaser left in
 its buffer (a relaxed doorbell) is not pushed out by someone else's lock. A CPU
 re-taking its own lock needs neither (it forwards its own stores). This is
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from sim.host.ordering import MR, MW, Fence, M
+from sim.host.ordering import MR, Fence, M
 from sim.host.sched import Deadlock
 
 __all__ = [
@@ -52,8 +52,6 @@ __all__ = [
 
 
 
-#: What a handover needs of the releasing CPU: its buffered memory stores visible.
-_RELEASED_STORES = Fence.of("spin_unlock (release)", (MW, MR))
 #: What it needs of the acquiring CPU: no memory load older than the handover.
 _ACQUIRE = Fence.of("spin_lock (acquire)", (MR, M))
 
@@ -61,7 +59,7 @@ _ACQUIRE = Fence.of("spin_lock (acquire)", (MR, M))
 class spinlock_t:
     """A spinlock of the net core ``net``; ``name`` is what a deadlock report calls it."""
 
-    __slots__ = ("acquired", "contended", "last_cpu", "name", "net", "owner", "waiters")
+    __slots__ = ("acquired", "contended", "last_cpu", "name", "net", "owner", "release_mark", "waiters")
 
     def __init__(self, net, name: str):
         self.net = net
@@ -70,6 +68,8 @@ class spinlock_t:
         self.owner = None
         self.waiters: deque = deque()
         self.last_cpu = -1
+        #: The releasing CPU's store mark at the last unlock (what a handover must publish).
+        self.release_mark = 0
         self.acquired = 0
         #: Acquisitions that had to spin.
         self.contended = 0
@@ -89,8 +89,8 @@ def _take(lock: spinlock_t, me, cpu) -> None:
     cost = costs["spin_lock"]
     if lock.last_cpu not in (-1, cpu.index):
         cost += costs["lock_line_transfer"]
-        lock.net.host.cpus[lock.last_cpu].fence(_RELEASED_STORES)   # RELEASE: its stores before the unlock
-        cpu.fence(_ACQUIRE)                                         # ACQUIRE: later loads see them
+        lock.net.host.cpus[lock.last_cpu].publish_before(lock.release_mark)   # RELEASE: its stores before the unlock
+        cpu.fence(_ACQUIRE)                                                  # ACQUIRE: later loads see them
     lock.last_cpu = cpu.index
     cpu.charge(cost)
 
@@ -130,6 +130,7 @@ def spin_unlock(lock: spinlock_t) -> None:
     cpu = lock.net.ctx.cpu
     if cpu.owed_ps:
         cpu.run.settle()   # the critical section's time passes before others see the lock free
+    lock.release_mark = cpu.store_mark()
     if lock.waiters:
         ctx = lock.waiters.popleft()
         lock.owner = ctx

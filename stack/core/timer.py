@@ -52,6 +52,8 @@ class Timers:
         self.softirq = softirq
         self.ctx = ctx
         self.expired: list[list[timer_list]] = [[] for _ in softirq.per_cpu]
+        #: Per CPU: timers due at the tick whose interrupt is on its way (one interrupt per tick).
+        self._due: list[list[timer_list]] = [[] for _ in softirq.per_cpu]
         self.fired = 0
         softirq.open_softirq(TIMER_SOFTIRQ, self.run_timer_softirq)
 
@@ -87,17 +89,22 @@ class Timers:
         return False
 
     def _expire(self, timer: timer_list) -> None:
-        """The tick at ``expires``: the local timer interrupt of the timer's CPU queues it there."""
+        """The tick at ``expires``: the timer's CPU takes one local timer interrupt for all its due timers."""
         timer._call = None
         timer._queued = True
-        self.softirq.sched.cpus[timer.cpu].interrupt("timer", self._tick, timer)
+        due = self._due[timer.cpu]
+        due.append(timer)
+        if len(due) == 1:
+            self.softirq.sched.cpus[timer.cpu].interrupt("timer", self._tick, timer.cpu)
 
-    def _tick(self, timer: timer_list) -> None:
-        """Local timer interrupt (hardirq): move the timer to the expired list and raise TIMER."""
+    def _tick(self, index: int) -> None:
+        """Local timer interrupt (hardirq): move the due timers to the expired list and raise TIMER."""
         self.ctx.cpu.charge(self.costs["local_timer_interrupt"])
-        if timer._queued:   # not cancelled while the interrupt was pending
-            self.expired[timer.cpu].append(timer)
-            self.softirq.raise_on(timer.cpu, TIMER_SOFTIRQ)
+        due, self._due[index] = self._due[index], []
+        queued = [t for t in due if t._queued]   # not cancelled while the interrupt was on its way
+        if queued:
+            self.expired[index].extend(queued)
+            self.softirq.raise_on(index, TIMER_SOFTIRQ)
 
     def run_timer_softirq(self, index: int) -> None:
         """The TIMER_SOFTIRQ handler: run this CPU's expired timers in order."""

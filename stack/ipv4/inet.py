@@ -145,6 +145,7 @@ class inet_dgram_ops:
         (``sock_alloc_send_skb`` -> ``sock_wait_for_wmem``)."""
         sk = sock.sk
         while True:
+            sk.sk_nospace = False   # set again only if this attempt finds the send buffer full
             if addr is None:
                 rc = udp_sendmsg(sk, data, flags=flags)
             else:

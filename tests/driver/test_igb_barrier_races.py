@@ -127,12 +127,14 @@ def _mask_tx_vector(s, monkeypatch) -> None:
 
 
 def _race_mode(s, monkeypatch) -> None:
-    """No CPU costs, slow drains, every memory access an interleaving point: the script decides."""
+    """No CPU costs, no drains during the race (slow, and buffers with room for all of its stores), every
+    memory access an interleaving point: the script decides."""
     monkeypatch.setattr(s.kernel.costs, "table", {k: 0 for k in DEFAULT_COSTS_PS})
     for k in list(s.net.costs):
         s.net.costs[k] = 0
     for cpu in s.host.cpus:
         cpu.drain_options = (FAR,)
+        cpu.store_buffer_entries = 10_000   # no stall for room either: nothing leaves during the race
     s.host.sched.interleave = True
 
 

@@ -118,3 +118,18 @@ def test_device_writes_after_the_msi_are_not_covered():
         return seen["value"]
 
     assert explore(run).outcome_set == {1, 2}
+
+
+@pytest.mark.parametrize("profile", WEAK)
+def test_another_cpus_atomic_is_not_a_device_write_and_may_still_be_read_stale(profile):
+    """CPU0's set_bit (an atomic, written at once from an empty buffer), then a DMA write and the MSI:
+    CPU1's handler may still read X's old 0 -- the interrupt orders only the device's writes."""
+    def run(policy):
+        host = _host(profile, policy)
+        host.cpus[0].atomic_rmw(X, 8, lambda v: v | 1)
+        host.iommu.dma_write(OTHER, (7).to_bytes(8, "little"), "nic")
+        seen = _load_in_handler(host, 1, X)
+        host.msi.deliver(*seen["msg"])
+        return seen["value"]
+
+    assert explore(run).outcome_set == {0, 1}
