@@ -67,6 +67,15 @@ class EngineAPI(Protocol):
     def choose_index(self, n: int, why: str) -> int:
         """A nondeterministic choice of an index in ``range(n)``, made by the policy."""
 
+    def skip_to(self, until: int, inline: Callable | None = None) -> bool:
+        """Move time to ``until`` at once if nothing else is due until then; False otherwise.
+
+        For a model whose own work fills ``[now, until)`` (a busy CPU): when
+        no other item is ready or scheduled at or before ``until`` (except
+        items ``inline`` accepts, run on the way in order), running on at
+        once is the same run as waiting for an event at ``until``.
+        """
+
     def choose(self, options: Sequence, why: str) -> Any:
         """A nondeterministic choice of one of ``options``, made by the policy."""
 
@@ -86,6 +95,10 @@ class EngineBase:
     """
 
     # --- choices ----------------------------------------------------
+    def skip_to(self, until: int, inline: Callable | None = None) -> bool:
+        """Never skips: an engine that cannot see what is due (cocotb's scheduler) waits normally."""
+        return False
+
     def choose_index(self, n: int, why: str) -> int:
         """Index in ``range(n)`` picked by the policy; ``why`` labels the choice."""
         if n <= 1:

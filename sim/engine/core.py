@@ -154,6 +154,7 @@ class _Fire:
 
 
 _BAD = object()
+_IDLE = object()   # Engine._skip_limit outside run(): no skipping
 
 
 class _Timeout(Event):
@@ -189,6 +190,8 @@ class Engine(EngineBase):
         self._ready: deque = deque()
         self.policy = policy if policy is not None else SeededPolicy(0)
         self.records: list | None = None
+        # skip_to's limit: the exclusive stop time of the run in progress; _IDLE outside run()
+        self._skip_limit = _IDLE
         # event() is called per packet, per descriptor, per wait: bind it once (a C-level partial).
         self.event = partial(Event, self)
 
@@ -221,6 +224,32 @@ class Engine(EngineBase):
             heappush(self._heap, (self.now + delay_ps, self._seq, call))
         return call
 
+    def skip_to(self, until: int, inline: Callable | None = None) -> bool:
+        """Move time to ``until`` now if nothing else is due until then (see :class:`EngineAPI`).
+
+        Items due meanwhile for which ``inline(item)`` is true (work that
+        calls back into nobody, such as a store buffer's drain step) are run
+        on the way, at their times and in their order, as the loop would run
+        them. Only inside :meth:`run` without a stop event or step budget, and
+        never to or past the run's stop time: the run goes on exactly as if the
+        caller had waited for an event at ``until``. False if something else
+        is due first (``now`` may then have moved to the last item run inline).
+        """
+        limit = self._skip_limit
+        if limit is _IDLE or self._ready or (limit is not None and until >= limit):
+            return False
+        heap = self._heap
+        while heap and heap[0][0] <= until:
+            item = heap[0][2]
+            if inline is None or not inline(item):
+                return False
+            self.now = heappop(heap)[0]
+            item._run()
+            if self._ready:
+                return False
+        self.now = until
+        return True
+
     def _unhandled_failure(self, failure: Failure) -> None:
         """A failed event fired with nobody waiting: stop the run with its exception."""
         raise failure.exc
@@ -249,12 +278,16 @@ class Engine(EngineBase):
             if stop_time is not None and stop_time <= self.now:
                 return  # 'until' is exclusive: nothing is due before it
         budget = max_steps if max_steps is not None else -1
-        if self.policy.choose_ties:
-            self._loop_explore(stop_time, stop_event, budget)
-        elif stop_event is None and budget < 0:
-            self._loop_fast(stop_time)
-        else:
-            self._loop_fifo(stop_time, stop_event, budget)
+        self._skip_limit = stop_time if stop_event is None and budget < 0 else _IDLE
+        try:
+            if self.policy.choose_ties:
+                self._loop_explore(stop_time, stop_event, budget)
+            elif stop_event is None and budget < 0:
+                self._loop_fast(stop_time)
+            else:
+                self._loop_fifo(stop_time, stop_event, budget)
+        finally:
+            self._skip_limit = _IDLE
         if stop_time is not None and self.now < stop_time:
             self.now = stop_time
         if stop_event is not None and stop_event.waiter is not FIRED:

@@ -63,6 +63,13 @@ _SLEPT = object()      # a context left its CPU (sleep or end)
 _BLOCKED = object()    # a context waits on its CPU (a busy stretch or a spin)
 
 
+def _inline(item) -> bool:
+    """May this engine item run while a busy CPU skips ahead? A drain step or a cancelled call: yes
+    (they call back into no context); anything else may interrupt or wake someone: no."""
+    fn = getattr(item, "fn", None)
+    return getattr(fn, "__name__", None) == "_drain_step" or getattr(item, "cancelled", False)
+
+
 class Deadlock(RuntimeError):
     """A wait that can never end: a spinlock held on the waiter's own CPU, or a sync-mode wait."""
 
@@ -165,8 +172,11 @@ class CpuRun:
         if ctx is None or ctx.run is not self:
             cpu.owed_ps = ps   # synchronous caller: it takes the time itself (cpu.settle())
             return
-        ctx.end = self.engine.now + ps
-        ctx.call = self.engine.call_later(ps, self._stretch_done, ctx)
+        end = self.engine.now + ps
+        if not self.sched.interleave and self.engine.skip_to(end, _inline):
+            return   # nothing else is due meanwhile: the same run, without the round trip to the engine
+        ctx.end = end
+        ctx.call = self.engine.call_later(end - self.engine.now, self._stretch_done, ctx)
         self.sched.hub.switch(_BLOCKED)
 
     def _stretch_done(self, ctx: Context) -> None:

@@ -31,7 +31,7 @@ ENGINE_OWNERS = {"sim/host/litmus.py": {"run"}}
 #: What the Protocol must declare: the calls model code makes, plus what tests and the trace use.
 EXPECTED_MEMBERS = {
     "now", "timeout", "timeout_event", "event", "spawn", "any_of", "all_of", "call_later",
-    "choose", "choose_index", "log", "start_trace", "records", "policy",
+    "choose", "choose_index", "log", "start_trace", "records", "policy", "skip_to",
 }
 
 
@@ -141,3 +141,23 @@ def test_the_model_code_scan_sees_engine_calls(tmp_path):
     planted = tmp_path / "model.py"
     planted.write_text("def f(dev):\n    dev.engine.peek()\n    engine.now\n    eng._heap.clear()\n")
     assert engine_calls(planted) - api_members() == {"peek", "_heap"}
+
+
+def test_skip_to_moves_time_only_when_nothing_else_is_due_and_never_past_the_stop():
+    eng = Engine()
+    seen = []
+
+    def proc():
+        seen.append(("skip 100", eng.skip_to(100), eng.now))          # nothing due: skipped
+        seen.append(("skip 600", eng.skip_to(600), eng.now))          # the call at 500 is due first
+        yield 0
+        seen.append(("skip to stop", eng.skip_to(1000), eng.now))     # the run stops at 1000: never to it
+        seen.append(("inline", eng.skip_to(900, lambda item: True), eng.now))   # the call at 500 runs on the way
+
+    eng.call_later(500, seen.append, "call at 500")
+    eng.spawn(proc())
+    eng.run(until=1000)
+    assert seen == [("skip 100", True, 100), ("skip 600", False, 100), ("skip to stop", False, 100),
+                    "call at 500", ("inline", True, 900)]
+    assert eng.skip_to(2000) is False          # outside run(): never
+    assert adapter.CocotbEngine().skip_to(5) is False
