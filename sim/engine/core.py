@@ -230,9 +230,10 @@ class Engine(EngineBase):
         Items due meanwhile for which ``inline(item)`` is true (work that
         calls back into nobody, such as a store buffer's drain step) are run
         on the way, at their times and in their order, as the loop would run
-        them. Only inside :meth:`run` without a stop event or step budget, and
-        never to or past the run's stop time: the run goes on exactly as if the
-        caller had waited for an event at ``until``. False if something else
+        them. Only inside :meth:`run` without a step budget, and never to or
+        past the run's stop time: the run goes on exactly as if the caller had
+        waited for an event at ``until`` (a run that stops at an Event may
+        return once the skipping context next waits, not at the Event). False if something else
         is due first (``now`` may then have moved to the last item run inline).
         """
         limit = self._skip_limit
@@ -278,7 +279,7 @@ class Engine(EngineBase):
             if stop_time is not None and stop_time <= self.now:
                 return  # 'until' is exclusive: nothing is due before it
         budget = max_steps if max_steps is not None else -1
-        self._skip_limit = stop_time if stop_event is None and budget < 0 else _IDLE
+        self._skip_limit = stop_time if budget < 0 else _IDLE
         try:
             if self.policy.choose_ties:
                 self._loop_explore(stop_time, stop_event, budget)
