@@ -138,6 +138,18 @@ class ValueHistory:
         """Write count at which the current value of ``addr``'s qword was written."""
         return self._written_at.get(addr & ~7, 0)
 
+    def only_current(self, q: int, floor: int, device_floor: int) -> int:
+        """If a load of qword ``q`` may return its current value only, that value's write count; else -1.
+
+        The common case of :meth:`candidates`, without building the list.
+        """
+        hist = self._old.get(q)
+        if hist:
+            _, replaced_at, _, by_device = hist[-1]
+            if not (replaced_at <= floor or by_device and replaced_at <= device_floor):
+                return -1
+        return self._written_at.get(q, 0)
+
     def candidates(self, addr: int, floor: int, device_floor: int = 0) -> list[tuple[int, bytes | None]]:
         """Values of ``addr``'s qword a load may return, newest first, as (written_at, bytes8).
 

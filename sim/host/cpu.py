@@ -128,6 +128,10 @@ class Cpu:
         seen = self.seen.get(q, 0)
         if seen > floor:
             floor = seen
+        current = hist.only_current(q, floor, self.device_floor)
+        if current >= 0:   # no older value allowed: the common case
+            self.seen[q] = current
+            return self.mem.read(addr, size)
         cands = hist.candidates(addr, floor, self.device_floor)
         if len(cands) == 1:
             pick = cands[0]
