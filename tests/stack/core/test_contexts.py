@@ -34,17 +34,21 @@ def _task(net, cpu: int, comm: str, body):
     return run.start_task(comm, body, run).done
 
 
-def test_softirqs_raised_under_local_bh_disable_wait_for_local_bh_enable(net):
+def _task_with_an_interrupt_raising_net_tx(net, bh_off: bool) -> list:
+    """A 10 µs task on CPU 0 (bottom halves off throughout if ``bh_off``); at 2 µs a 1 µs interrupt raises
+    NET_TX. Returns what ran when: the NET_TX handler's (time, context) and the task's marks."""
     ran = []
     net.softirq.open_softirq(NET_TX_SOFTIRQ, lambda index: ran.append((net.engine.now, net.ctx.cpu.context)))
 
     def body(run):
-        local_bh_disable(net)
-        run.cpu.charge(10 * US)      # the interrupt at 2 µs raises NET_TX meanwhile
+        if bh_off:
+            local_bh_disable(net)
+        run.cpu.charge(10 * US)
         run.settle()
-        ran.append((net.engine.now, "enable"))
-        local_bh_enable(net)         # ... and it runs here, in this task
-        ran.append((net.engine.now, "after"))
+        ran.append((net.engine.now, "task done"))
+        if bh_off:
+            local_bh_enable(net)     # pending softirqs run here, in this task
+            ran.append((net.engine.now, "after enable"))
 
     def handler():
         net.ctx.cpu.charge(1 * US)
@@ -53,27 +57,18 @@ def test_softirqs_raised_under_local_bh_disable_wait_for_local_bh_enable(net):
     _task(net, 0, "app", body)
     net.engine.call_later(2 * US, net.host.sched.cpus[0].interrupt, "eth0", handler)
     net.engine.run()
+    return ran
+
+
+def test_softirqs_raised_under_local_bh_disable_wait_for_local_bh_enable(net):
+    ran = _task_with_an_interrupt_raising_net_tx(net, bh_off=True)
     # 10 µs of the task's own time + the 1 µs handler that preempted it, then NET_TX at the enable
-    assert ran == [(11 * US, "enable"), (11 * US, "softirq:NET_TX"), (11 * US, "after")]
+    assert ran == [(11 * US, "task done"), (11 * US, "softirq:NET_TX"), (11 * US, "after enable")]
     assert net.softirq.count(NET_TX_SOFTIRQ, 0) == 1
 
 
 def test_without_local_bh_disable_the_softirq_runs_at_the_interrupt_exit(net):
-    ran = []
-    net.softirq.open_softirq(NET_TX_SOFTIRQ, lambda index: ran.append((net.engine.now, net.ctx.cpu.context)))
-
-    def body(run):
-        run.cpu.charge(10 * US)
-        run.settle()
-        ran.append((net.engine.now, "task done"))
-
-    def handler():
-        net.ctx.cpu.charge(1 * US)
-        net.softirq.raise_softirq_irqoff(NET_TX_SOFTIRQ)
-
-    _task(net, 0, "app", body)
-    net.engine.call_later(2 * US, net.host.sched.cpus[0].interrupt, "eth0", handler)
-    net.engine.run()
+    ran = _task_with_an_interrupt_raising_net_tx(net, bh_off=False)
     assert ran == [(3 * US, "softirq:NET_TX"), (11 * US, "task done")]
 
 
