@@ -172,8 +172,9 @@ class CpuRun:
         if ctx is None or ctx.run is not self:
             cpu.owed_ps = ps   # synchronous caller: it takes the time itself (cpu.settle())
             return
-        end = self.engine.now + ps
-        if not self.sched.interleave and self.engine.skip_to(end, _inline):
+        engine = self.engine
+        end = engine.now + ps
+        if not cpu.interleave and engine.skip_to(end, _inline):
             return   # nothing else is due meanwhile: the same run, without the round trip to the engine
         ctx.end = end
         ctx.call = self.engine.call_later(end - self.engine.now, self._stretch_done, ctx)
