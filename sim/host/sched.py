@@ -56,6 +56,8 @@ from greenlet import getcurrent, greenlet
 
 from sim.engine.events import FIRED, Failure
 
+from .cpu import Cpu
+
 __all__ = ["HARDIRQ", "TASK", "Context", "CpuRun", "Deadlock", "Sched"]
 
 TASK, HARDIRQ = 0, 1
@@ -66,8 +68,7 @@ _BLOCKED = object()    # a context waits on its CPU (a busy stretch or a spin)
 def _inline(item) -> bool:
     """May this engine item run while a busy CPU skips ahead? A drain step or a cancelled call: yes
     (they call back into no context); anything else may interrupt or wake someone: no."""
-    fn = getattr(item, "fn", None)
-    return getattr(fn, "__name__", None) == "_drain_step" or getattr(item, "cancelled", False)
+    return getattr(getattr(item, "fn", None), "__func__", None) is Cpu._drain_step or getattr(item, "cancelled", False)
 
 
 class Deadlock(RuntimeError):
@@ -77,16 +78,15 @@ class Deadlock(RuntimeError):
 class Context:
     """One execution context on one CPU: a greenlet, its accounting name, its pending wake-up."""
 
-    __slots__ = ("acct", "call", "comm", "done", "end", "exc", "glet", "kind", "left", "name", "run",
+    __slots__ = ("acct", "call", "done", "end", "exc", "glet", "kind", "left", "name", "run",
                  "spin_start", "spinning", "value")
 
-    def __init__(self, run: CpuRun, kind: int, name: str, comm: str = ""):
+    def __init__(self, run: CpuRun, kind: int, name: str):
         self.run = run
         self.kind = kind
         self.name = name
         #: The accounting name it resumes with (a softirq it was running, ``user:`` time...).
         self.acct = name
-        self.comm = comm
         self.glet: greenlet | None = None
         self.call = None       # the engine call that ends the current busy stretch
         self.end = 0           # when that stretch ends
@@ -138,12 +138,6 @@ class CpuRun:
         """Hardirq, serving a softirq, or bottom halves disabled (Linux ``in_interrupt()``)."""
         return bool(self.hardirq or self.softirq or self.bh_off)
 
-    def in_hardirq(self) -> bool:
-        return self.hardirq > 0
-
-    def irqs_disabled(self) -> bool:
-        return self.irqs_off > 0
-
     # --- accounting ---------------------------------------------------------------------
     def _account(self) -> None:
         now = self.engine.now
@@ -176,9 +170,7 @@ class CpuRun:
         end = engine.now + ps
         if not cpu.interleave and engine.skip_to(end, _inline):
             return   # nothing else is due meanwhile: the same run, without the round trip to the engine
-        ctx.end = end
-        ctx.call = self.engine.call_later(end - self.engine.now, self._stretch_done, ctx)
-        self.sched.hub.switch(_BLOCKED)
+        self._wait(end - engine.now)   # (drains run on the way may have moved now)
 
     def _stretch_done(self, ctx: Context) -> None:
         ctx.call = None
@@ -372,7 +364,7 @@ class CpuRun:
 
     def start_task(self, comm: str, body, *args) -> Context:
         """A new task running ``body(*args)``; runnable now. Its ``done`` Event fires with the result."""
-        ctx = Context(self, TASK, "task:" + comm, comm)
+        ctx = Context(self, TASK, "task:" + comm)
         ctx.done = self.engine.event(comm)
         ctx.glet = greenlet(self._task_main, parent=self.sched.hub)
         self.wake(ctx, (body, args))
@@ -463,11 +455,6 @@ class Sched:
                 ctx.glet = None
             return True
         return False
-
-    def cpu_of_running(self):
-        """The CPU executing right now, or None in the hub."""
-        ctx = self.running
-        return ctx.run.cpu if ctx is not None else None
 
     def flush_accounts(self) -> None:
         """Bring every CPU's accounting up to now (before reading ``cpu.account``)."""

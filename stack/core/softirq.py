@@ -218,7 +218,7 @@ class Softirq:
             run.softirq -= 1
 
     def _ksoftirqd(self, sc: SoftirqCpu):
-        """ksoftirqd/N: sleep until woken; run the pending softirqs (bottom halves off); give way to others."""
+        """ksoftirqd/N: sleep until woken; run the pending softirqs; give way to others."""
         run = self.sched.cpus[sc.index]
         while True:
             if not sc.pending:
@@ -227,9 +227,7 @@ class Softirq:
                 continue
             sc.ksoftirqd_runs += 1
             sc.in_ksoftirqd = True
-            run.bh_off += 1
             self.do_softirq(run)
-            run.bh_off -= 1
             sc.in_ksoftirqd = False
             run.cond_resched()
 

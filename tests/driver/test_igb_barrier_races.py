@@ -169,13 +169,18 @@ def _ntc_addr(ring) -> int:
     return ring.addr + IGB_RING_FIELDS["next_to_clean"][0]
 
 
-def _lost_wakeup(ordering: str, dropped: str | None, policy=None):
-    """One run of :func:`_lost_wakeup_run`, its patches undone after (a replay starts from scratch)."""
+def _patched(run, ordering: str, dropped: str | None, policy):
+    """One ``run(ordering, dropped, monkeypatch, policy)``, its patches undone after (a replay starts
+    from scratch)."""
     m = MonkeyPatch()
     try:
-        return _lost_wakeup_run(ordering, dropped, m, policy)
+        return run(ordering, dropped, m, policy)
     finally:
         m.undo()
+
+
+def _lost_wakeup(ordering: str, dropped: str | None, policy=None):
+    return _patched(_lost_wakeup_run, ordering, dropped, policy)
 
 
 def _lost_wakeup_run(ordering: str, dropped: str | None, monkeypatch, policy=None):
@@ -239,12 +244,7 @@ HANDLER_PS = 50 * US   # CPU 1's interrupt handler runs this long before its exi
 
 
 def _stale_field(ordering: str, dropped: str | None, policy=None):
-    """One run of :func:`_stale_field_run`, its patches undone after."""
-    m = MonkeyPatch()
-    try:
-        return _stale_field_run(ordering, dropped, m, policy)
-    finally:
-        m.undo()
+    return _patched(_stale_field_run, ordering, dropped, policy)
 
 
 def _stale_field_run(ordering: str, dropped: str | None, monkeypatch, policy=None):
