@@ -56,6 +56,7 @@ LAYERS = {
     "stack": {"sim.engine", "sim.host", "stack"},
     "driver": {"sim.engine", "sim.host", "stack.core", "driver"},
     "sim/assembly": {"sim.engine", "sim.host", "sim.assembly", "rtl_model", "driver", "stack"},
+    "sim/explore": {"sim", "rtl_model", "driver", "stack"},
     "sim/run": {"sim", "rtl_model", "driver", "stack"},
     "sim/examples": {"sim.engine", "sim.host", "sim.examples"},
     "sim/tb": {"sim", "rtl_model", "driver", "stack"},
