@@ -168,6 +168,21 @@ class IrqTable:
         self.kernel.charge("hardirq")
         vec.handler(data, vec.dev_id)
 
+    def irq_inject_interrupt(self, name: str) -> None:
+        """Fire the vector whose handler is called ``name`` now, as if its message had just landed.
+
+        Linux's ``irq_inject_interrupt`` (debugfs ``irq/irqs/N`` ``trigger``,
+        CONFIG_GENERIC_IRQ_INJECTION): the handler runs on the vector's CPU
+        without the device having sent anything. ValueError names the bound
+        vectors if none is called ``name``.
+        """
+        for vec in self._vectors.values():
+            if vec.name == name and vec.handler is not None:
+                self._fire(vec, self.msi.write_count())
+                return
+        names = sorted(v.name for v in self._vectors.values() if v.handler is not None)
+        raise ValueError(f"irq_inject_interrupt: no vector named {name!r} (bound: {', '.join(names)})")
+
     def _spurious(self, data: int) -> None:
         self.spurious.append((self.kernel.host.engine.now, data, "no handler"))
         log.warning("spurious interrupt: vector %#x has no handler", data)

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections import deque
 from functools import partial
 from heapq import heappop, heappush
-from typing import Any, Callable, Generator
+from typing import Any, Callable, Generator, Sequence
 
 from .api import EngineBase
 from .choice import SeededPolicy
@@ -223,6 +223,15 @@ class Engine(EngineBase):
             self._seq += 1
             heappush(self._heap, (self.now + delay_ps, self._seq, call))
         return call
+
+    def ready_items(self) -> Sequence:
+        """The items due now, in the order FIFO would run them (read-only; a tie's options in this order).
+
+        A policy that orders ties by what each item is (the ordering
+        explorer) reads it inside ``choose(n, "tie")``: option ``i`` is
+        ``ready_items()[i]``.
+        """
+        return self._ready
 
     def skip_to(self, until: int, inline: Callable | None = None) -> bool:
         """Move time to ``until`` now if nothing else is due until then (see :class:`EngineAPI`).

@@ -88,6 +88,8 @@ class Cpu:
         self.sched = None
         #: Every memory access is an interleaving point (``Sched.interleave``).
         self.interleave = False
+        #: Under exploration, the addresses that matter (:meth:`_unwatched_store`); None: all of them.
+        self.watch = None
         self._why_drain = f"drain {self.name}"
         self._why_drain_latency = f"drain-latency {self.name}"
         self._why_stale = f"stale-load {self.name}"
@@ -100,6 +102,8 @@ class Cpu:
     def store_bytes(self, addr: int, data: bytes) -> None:
         """A memory store of raw bytes (e.g. a memcpy into a DMA buffer)."""
         if self.owed_ps or self.interleave:
+            if self.watch is not None and self._unwatched_store(addr, data):
+                return
             self._observable()
         if not self.profile.store_buffer:
             self.mem.write(addr, data)
@@ -113,6 +117,10 @@ class Cpu:
     def load_bytes(self, addr: int, size: int) -> bytes:
         """A memory load: own buffered stores first, else memory (maybe a stale value)."""
         if self.owed_ps or self.interleave:
+            if self.watch is not None and not self.watch.covers(addr, size):
+                if self.owed_ps:
+                    self.run.settle()
+                return self.mem.read(addr, size)   # unwatched under exploration: current, not a point
             self._observable()
         if self._nstores:
             own = self._sb.writes_over(addr, size)
@@ -142,6 +150,40 @@ class Cpu:
             return self.mem.read(addr, size)
         off = addr - q
         return pick[1][off:off + size]
+
+    def _unwatched_store(self, addr: int, data: bytes) -> bool:
+        """Under exploration with a ``watch``: True if the store was outside it and is now visible.
+
+        The explorer watches the cells its scenario shares (descriptors,
+        ``igb_tx_buffer``, ring indices, queue, NAPI and BQL state). A store
+        elsewhere is made visible at once and is no interleaving point: it
+        takes the in-order option of every choice it would offer, which no
+        other agent could tell apart as long as none reads those bytes
+        concurrently. A watched store is told to the watch (its ghost record
+        of program order) and goes on as usual.
+        """
+        watch = self.watch
+        if watch.covers(addr, len(data)):
+            watch.on_store(self, addr, data)
+            return False
+        if self.owed_ps:
+            self.run.settle()
+        hist = self.history
+        if hist is None or not self.profile.store_buffer:
+            self.mem.write(addr, data)
+        else:
+            hist.cpu_write(addr, data)
+            self._saw_own_write(addr, len(data))
+        return True
+
+    def own_view(self, addr: int, size: int) -> bytes:
+        """``[addr, addr + size)`` as this CPU's program order has it: memory overlaid with its buffered stores.
+
+        Not a load (no choice, no interleaving point, no time): for checkers
+        and reports.
+        """
+        own = self._sb.writes_over(addr, size) if self._nstores else None
+        return self._forward(addr, size, own) if own else self.mem.read(addr, size)
 
     def _forward(self, addr: int, size: int, own: list[BufferedStore]) -> bytes:
         """Memory overlaid with ``own``, this CPU's buffered stores to those bytes, oldest first."""
@@ -417,7 +459,10 @@ class Cpu:
 
     def _atomic(self, addr: int, size: int, op, expect: int | None, ordered: Fence | None) -> int:
         if self.owed_ps or self.interleave:
-            self._observable()
+            if self.watch is None or self.watch.covers(addr, size):
+                self._observable()
+            elif self.owed_ps:
+                self.run.settle()
         implied = self.profile.atomic_rmw
         if not implied.is_empty:
             self.fence(implied)

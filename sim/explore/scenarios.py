@@ -1,0 +1,294 @@
+"""The explorer's scenarios: a warm machine built once, and what starts at the instant an execution begins.
+
+Each scenario is small: a few packets, the sender on CPU 0, the queue
+vector's interrupt and NAPI's ``igb_clean_tx_irq`` on CPU 1, both starting
+at the same instant ``t0`` so that every ordering of their shared accesses
+is one of the execution's choices (:mod:`sim.explore.machine`).
+
+* ``tx`` — packets onto a warm ring: every slot holds the previous lap's
+  written-back descriptor (DD set) and a cleaned ``igb_tx_buffer``, and
+  ``next_to_use`` is one slot before the wrap, so two packets wrap. At
+  ``t0`` the sender writes its packets and the queue vector fires on CPU 1
+  (the igb watchdog's EICS kick; ``irq_inject_interrupt``).
+* ``tx-full`` — the ring near full: the NIC has sent and written back the
+  packets in flight but CPU 1 has not cleaned them (its vector was masked),
+  leaving exactly ``DESC_NEEDED`` descriptors free; the first new packet
+  stops the queue and re-checks while CPU 1 cleans: the stop/wake race.
+* ``tx-burst`` — the packets already wait in the qdisc behind a stopped
+  queue; at ``t0`` CPU 0 wakes the queue (``netif_wake_subqueue``), and
+  NET_TX dequeues them in bulk: ``xmit_more`` on all but the last, one
+  doorbell for the batch.
+* ``tx-mapfail`` — ``tx-burst`` where each DMA mapping may fail, as a
+  choice (``fault dma_map``: 0 maps, 1 fails).
+
+The warm state is built once per configuration by running the real driver
+(a lap of packets sent and cleaned), then each execution starts from it in
+a forked process (:mod:`sim.explore.runner`): an execution costs its few
+packets, not a warm-up lap.
+
+Ring sizes below igb's minimum (64 descriptors) are allowed for
+exploration and marked: ``DESC_NEEDED`` (``MAX_SKB_FRAGS + 4`` = 21) and
+``TX_WAKE_THRESHOLD`` (42) would not fit, so such a ring runs with
+``DESC_NEEDED = ring / 4`` and ``TX_WAKE_THRESHOLD = 2 * DESC_NEEDED``
+(:func:`ring_thresholds`), as a kernel with a smaller ``MAX_SKB_FRAGS``
+would have.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from driver.igb import clean as igb_clean
+from driver.igb import xmit as igb_xmit
+from driver.igb.e1000_regs import E1000_EIMC
+from driver.igb.hw import wr32
+from driver.igb.igb import DESC_NEEDED, TX_WAKE_THRESHOLD, igb_desc_unused
+from sim.assembly.skbs import numbered_frame
+from sim.assembly.system import IgbSystem
+from sim.engine import MS, US
+from sim.engine.choice import FirstPolicy
+from stack.core.dynamic_queue_limits import DQL_ADJ_LIMIT
+from stack.core.netdevice import netdev_get_tx_queue, netif_stop_subqueue, netif_wake_subqueue
+from stack.core.skbuff import skb_from_bytes
+
+__all__ = ["Scenario", "SCENARIOS", "ScenarioConfig", "Warm", "build_warm", "ring_thresholds",
+           "IGB_MIN_TXD", "FIRST_PACKET", "PACKET_SIZE"]
+
+#: igb's smallest ring (``IGB_MIN_TXD``, 64 since Linux 6.6: "igb: Change IGB_MIN to allow set rx/tx value
+#: between 64 and 80"). Smaller rings are for exploration only.
+IGB_MIN_TXD = 64
+#: The scenario's packets carry these numbers (``numbered_frame``): the warm lap's are below.
+FIRST_PACKET = 1000
+PACKET_SIZE = 60
+#: The MSI delivery latency of the warm machine (explore mode adds a delayed option).
+MSI_LATENCY_PS = 1 * US
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named scenario: its one-line summary, default ring size and packet count."""
+
+    name: str
+    summary: str
+    ring: int
+    packets: int
+
+
+SCENARIOS = {s.name: s for s in (
+    Scenario("tx", "packets onto a warm ring (previous-lap DD in every slot, next_to_use before the wrap)", 64, 3),
+    Scenario("tx-full", "the ring near full: the queue stops and re-checks while CPU 1 cleans", 16, 2),
+    Scenario("tx-burst", "an xmit_more batch from the qdisc, one doorbell, while CPU 1 polls", 64, 3),
+    Scenario("tx-mapfail", "tx-burst where any DMA mapping may fail (a choice)", 64, 3),
+)}
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """Everything that fixes an execution's starting state (a replay token carries it)."""
+
+    scenario: str = "tx"
+    profile: str = "arm64"
+    packets: int | None = None
+    ring: int | None = None
+    cpus: int = 2
+    itr: int = 3
+    wthresh: int | None = None
+    nic: str = "82576"
+
+    @property
+    def spec(self) -> Scenario:
+        return SCENARIOS[self.scenario]
+
+    @property
+    def ring_size(self) -> int:
+        return self.ring if self.ring is not None else self.spec.ring
+
+    @property
+    def packet_count(self) -> int:
+        return self.packets if self.packets is not None else self.spec.packets
+
+    def check(self) -> None:
+        """ValueError (one line) for a configuration no scenario can run."""
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {self.scenario!r}; choose one of: {', '.join(SCENARIOS)}")
+        ring = self.ring_size
+        if not 8 <= ring <= 4096 or ring % 8:
+            raise ValueError(f"--ring {ring}: a multiple of 8 from 8 to 4096 (igb's own minimum is {IGB_MIN_TXD})")
+        if not 1 <= self.packet_count <= 8:
+            raise ValueError(f"--packets {self.packet_count}: 1 to 8 (exploration grows fast with packets)")
+        desc_needed, _ = ring_thresholds(ring)
+        if self.scenario == "tx-full" and self.packet_count >= ring - desc_needed:
+            raise ValueError(f"--packets {self.packet_count}: tx-full on {ring} descriptors leaves room for fewer")
+        if self.cpus < 2:
+            raise ValueError("--cpus: at least 2 (the sender and the cleaner run on different CPUs)")
+        if self.itr not in (0, 1, 3) and not 10 <= self.itr <= 10_000:
+            raise ValueError(f"--itr {self.itr}: 0, 1, 3 or an interval of 10..10000 us (ethtool -C rx-usecs)")
+        if self.wthresh is not None and not 0 <= self.wthresh <= 31:
+            raise ValueError(f"--wthresh {self.wthresh}: 0 to 31 (TXDCTL.WTHRESH is 5 bits)")
+
+    @property
+    def below_minimum(self) -> bool:
+        return self.ring_size < IGB_MIN_TXD
+
+
+def ring_thresholds(ring: int) -> tuple[int, int]:
+    """(DESC_NEEDED, TX_WAKE_THRESHOLD) for ``ring`` descriptors: Linux's, or scaled below igb's minimum."""
+    if ring >= IGB_MIN_TXD:
+        return DESC_NEEDED, TX_WAKE_THRESHOLD
+    need = ring // 4
+    return need, 2 * need
+
+
+@contextmanager
+def thresholds(ring: int):
+    """The driver runs with :func:`ring_thresholds` while inside (module docstring); restored after."""
+    need, wake = ring_thresholds(ring)
+    saved = igb_xmit.DESC_NEEDED, igb_clean.TX_WAKE_THRESHOLD
+    igb_xmit.DESC_NEEDED, igb_clean.TX_WAKE_THRESHOLD = need, wake
+    try:
+        yield
+    finally:
+        igb_xmit.DESC_NEEDED, igb_clean.TX_WAKE_THRESHOLD = saved
+
+
+def set_thresholds(ring: int) -> None:
+    """:func:`thresholds` for good (a forked execution)."""
+    igb_xmit.DESC_NEEDED, igb_clean.TX_WAKE_THRESHOLD = ring_thresholds(ring)
+
+
+@dataclass
+class Warm:
+    """A warm machine and what its execution starts with."""
+
+    config: ScenarioConfig
+    system: IgbSystem
+    skbs: list = field(default_factory=list)      # the packets the sender writes at t0 (tx, tx-full)
+    frames: list = field(default_factory=list)    # every packet of the execution, as it should leave
+    queued: int = 0                               # packets waiting in the qdisc at t0 (tx-burst)
+    in_flight: int = 0                            # sent, written back, not cleaned at t0 (tx-full)
+
+    @property
+    def ring(self):
+        return self.system.adapter.tx_ring[0]
+
+
+def build_warm(config: ScenarioConfig) -> Warm:
+    """Build the scenario's warm state with the real driver (module docstring)."""
+    config.check()
+    ring_size = config.ring_size
+    with thresholds(ring_size):
+        s = IgbSystem(config.nic, ordering=config.profile, ncpus=config.cpus, irq_cpu=1, ring_size=ring_size,
+                      policy=FirstPolicy(), drain_delay_ps=0, msi_latency_ps=MSI_LATENCY_PS,
+                      dma_read_jitter_ps=0, itr=config.itr)
+        s.bring_up()
+        if config.wthresh is not None:
+            _set_wthresh(s, config.wthresh)
+        warm = Warm(config, s)
+        _lap(s, ring_size)
+        n = config.packet_count
+        frames = [numbered_frame(FIRST_PACKET + k, PACKET_SIZE) for k in range(n)]
+        warm.frames = frames
+        if config.scenario == "tx":
+            warm.skbs = _skbs(s, frames)
+        elif config.scenario == "tx-full":
+            warm.in_flight = _fill(s, ring_size)
+            warm.skbs = _skbs(s, frames)
+        else:
+            _queue_behind_stop(s, frames)
+            warm.queued = n
+        s.run_for(1 * MS)   # interrupt moderation and drains settle
+        s.host.drain_all()
+    return warm
+
+
+def _set_wthresh(s: IgbSystem, wthresh: int) -> None:
+    """TXDCTL.WTHRESH of queue 0, as a driver built with ``IGB_TX_WTHRESH = wthresh`` programs it."""
+    from driver.igb.e1000_regs import E1000_TXDCTL   # (only this option needs the register)
+    from driver.igb.hw import rd32   # (idem)
+    hw = s.adapter.hw
+    with s.kernel.on_cpu(0, "task:ethtool"):
+        v = rd32(hw, E1000_TXDCTL(0), "rd32")
+        wr32(hw, E1000_TXDCTL(0), (v & ~(0x1F << 16)) | wthresh << 16, "igb_configure_tx_ring.txdctl")
+
+
+def _skbs(s: IgbSystem, frames: list[bytes]) -> list:
+    with s.kernel.on_cpu(0, "task:sender"):
+        skbs = [skb_from_bytes(s.net.skb, f) for f in frames]
+    s.host.drain_all()
+    return skbs
+
+
+def _lap(s: IgbSystem, ring_size: int) -> None:
+    """Send and clean ``2 * ring - 1`` packets: every slot written back once, next_to_use one before the wrap."""
+    ring = s.adapter.tx_ring[0]
+    total = 2 * ring_size - 1
+    sent = 0
+    sender = s.sender(cpu=0)
+    while sent < total:
+        k = min(ring_size // 4, total - sent)
+        sender.send(_skbs(s, [numbered_frame(sent + j, PACKET_SIZE) for j in range(k)]), burst=k)
+        sent += k
+        s.run_until(lambda: ring.next_to_clean == ring.next_to_use and sender.done.triggered, s.engine.now + 50 * MS,
+                    step_ps=20 * US)
+    if ring.next_to_use != ring_size - 1 or ring.next_to_clean != ring_size - 1:
+        raise RuntimeError(f"warm lap ended at next_to_use {ring.next_to_use}, next_to_clean {ring.next_to_clean}")
+
+
+def _fill(s: IgbSystem, ring_size: int) -> int:
+    """Leave exactly DESC_NEEDED descriptors free: packets sent and written back, their vector masked."""
+    ring = s.adapter.tx_ring[0]
+    q = ring.q_vector
+    need, _ = ring_thresholds(ring_size)
+    with s.kernel.on_cpu(1, "hardirq:mask"):
+        wr32(s.adapter.hw, E1000_EIMC, q.eims_value, "igb_irq_disable.eimc")
+    s.host.drain_all()
+    s.host.mmio.flush_posted()
+    eims, q.eims_value = q.eims_value, 0     # NAPI's re-arm writes nothing while the ring fills
+    _bql_out_of_the_way(s)
+    count = igb_desc_unused(ring) - need
+    sender = s.sender(cpu=0)
+    sender.send(_skbs(s, [numbered_frame(500 + j, PACKET_SIZE) for j in range(count)]), burst=count)
+    s.run_until(lambda: sender.done.triggered and s.nic.queues[0].head == ring.next_to_use, s.engine.now + 50 * MS,
+                step_ps=20 * US)
+    q.eims_value = eims
+    if igb_desc_unused(ring) != need:
+        raise RuntimeError(f"tx-full: {igb_desc_unused(ring)} descriptors free, wanted {need}")
+    return count
+
+
+def _bql_out_of_the_way(s: IgbSystem) -> None:
+    """A BQL limit no ring of these sizes reaches (as ``limit_min`` in sysfs): only the driver stops the queue."""
+    d = netdev_get_tx_queue(s.netdev, 0).dql
+    d.min_limit = d.limit = 10_000_000
+    s.host.mem.write32(d.addr + DQL_ADJ_LIMIT, d.limit + d.num_completed)   # as dql_completed sets it
+
+
+def _queue_behind_stop(s: IgbSystem, frames: list[bytes]) -> None:
+    """The packets wait in the qdisc: the queue is stopped (as the driver stops it when the ring fills)."""
+    with s.kernel.on_cpu(0, "task:sender"):
+        netif_stop_subqueue(s.netdev, 0)
+    s.host.drain_all()
+    sender = s.sender(cpu=0)
+    sender.send(_skbs(s, frames), burst=len(frames))
+    s.run_until(lambda: sender.done.triggered, s.engine.now + 10 * MS, step_ps=20 * US)
+
+
+def start(warm: Warm) -> None:
+    """Schedule what happens at ``t0`` (module docstring); the execution's engine run follows."""
+    s = warm.system
+    engine = s.engine
+    q = warm.ring.q_vector
+    if warm.skbs:
+        s.sender(cpu=0).send(list(warm.skbs), burst=len(warm.skbs))
+    else:
+        s.task(_wake_queue(s), cpu=0, comm="igb-reset")
+    engine.call_later(0, s.kernel.irq.irq_inject_interrupt, q.name)
+    if warm.config.scenario == "tx-mapfail":
+        s.kernel.faults.arm("dma_map", when=lambda req: engine.choose_index(2, "fault dma_map") == 1)
+
+
+def _wake_queue(s: IgbSystem):
+    """CPU 0 wakes the stopped queue (as igb's clean or reset path does): NET_TX dequeues the batch."""
+    netif_wake_subqueue(s.netdev, 0)
+    return
+    yield
