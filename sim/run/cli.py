@@ -10,6 +10,8 @@ import argparse
 import os
 import sys
 
+from sim.explore import cli as explore_cli
+
 __all__ = ["main", "parse_args", "CliError"]
 
 SCENARIOS = ("article", "bulk", "small-writes", "udp")
@@ -51,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="igbsim", description="Simulate Linux sending through an Intel igb NIC.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run a scenario and print the report")
+    explore_cli.add_parsers(sub)
     r.add_argument("scenario", nargs="?", default="article", choices=SCENARIOS,
                    help="article: a server accepts one connection and send()s (default); bulk: one large "
                         "TCP transfer; small-writes: many small writes with TCP_NODELAY; udp: datagrams")
@@ -76,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check(opts) -> None:
     """Range checks argparse cannot express; CliError with one line."""
+    if opts.command != "run":
+        return   # explore and replay check their own options
     if not 576 <= opts.mtu <= 9000:
         raise CliError(f"--mtu {opts.mtu}: must be 576..9000")
     if opts.speed not in SPEEDS:
@@ -111,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as e:
         print(f"igbsim: error: {e}", file=sys.stderr)
         return 2
+    if opts.command == "explore":
+        return explore_cli.run_explore(opts)
+    if opts.command == "replay":
+        return explore_cli.run_replay(opts)
     from .scenarios import run_scenario  # after parsing: --help and option errors need no model loaded
     try:
         result, text = run_scenario(opts)
