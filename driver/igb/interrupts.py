@@ -135,7 +135,8 @@ def _alloc_q_vector(adapter, v_idx: int, txr_count: int, txr_idx: int, rxr_count
         if ring_addr is None:
             return -12  # -ENOMEM
     q_vector = igb_q_vector(adapter, v_idx)
-    netif_napi_add(adapter.netdev, q_vector.napi, igb_poll)
+    # late-bound: the poll function is looked up by name at each poll (see igb_probe's netdev ops)
+    netif_napi_add(adapter.netdev, q_vector.napi, lambda napi, budget: igb_poll(napi, budget))
     q_vector.tx.work_limit = adapter.tx_work_limit
     if rxr_count:
         if not adapter.rx_itr_setting or adapter.rx_itr_setting > 3:
@@ -174,7 +175,9 @@ def igb_request_irq(adapter) -> int:
     netdev = adapter.netdev
     entries = adapter.msix_entries
     cpu = adapter.irq_cpu
-    kernel.request_irq(netdev.name, igb_msix_other, adapter, vector=entries[0], cpu=cpu)
+    # The handlers are late-bound: looked up by name at each interrupt (see igb_probe's netdev ops).
+    kernel.request_irq(netdev.name, lambda irq, data: igb_msix_other(irq, data), adapter,
+                       vector=entries[0], cpu=cpu)
     for i, q_vector in enumerate(adapter.q_vector):
         vector = i + 1
         q_vector.itr_register = adapter.io_addr + E1000_EITR(vector)
@@ -186,7 +189,8 @@ def igb_request_irq(adapter) -> int:
             q_vector.name = f"{netdev.name}-rx-{q_vector.rx_ring_index}"
         q_vector.msix_vector = entries[vector]
         q_vector.cpu = cpu
-        kernel.request_irq(q_vector.name, igb_msix_ring, q_vector, vector=entries[vector], cpu=cpu)
+        kernel.request_irq(q_vector.name, lambda irq, data: igb_msix_ring(irq, data), q_vector,
+                           vector=entries[vector], cpu=cpu)
     igb_configure_msix(adapter)
     return 0
 

@@ -84,6 +84,8 @@ class igb_adapter:
         self.resets = 0
         self.hang_reports: list = []
         self.stats: Counter = Counter()
+        # The timer and work callbacks call their igb functions by name when they run (late-bound, as
+        # the netdev ops in igb_probe are).
         self.watchdog_timer = net.timers.timer_setup(lambda t: igb_watchdog(self))
         self.watchdog_task = kernel.INIT_WORK(lambda w: igb_watchdog_task(self), "igb_watchdog_task")
         self.reset_task = kernel.INIT_WORK(lambda w: igb_reset_task(self), "igb_reset_task")
@@ -103,10 +105,13 @@ def igb_probe(kernel, net, pdev, mac_type: str = "82576", name: str = "eth0", *,
     netdev = NetDevice(net, name, num_tx_queues=IGB_MAX_TX_QUEUES, num_rx_queues=IGB_MAX_TX_QUEUES)
     adapter = igb_adapter(kernel, net, pdev, netdev, mac, io_addr)
     netdev.priv = adapter
-    netdev.ndo_open = igb_open
-    netdev.ndo_stop = igb_close
-    netdev.ndo_start_xmit = igb_xmit_frame
-    netdev.ndo_tx_timeout = igb_tx_timeout
+    # igb_netdev_ops. Each op calls its igb function through this module's name for it, looked up when
+    # the core calls (late-bound), so a replacement installed after probe (sim/explore/variant.py)
+    # takes effect too. The cost is one Python call per op, nothing measurable per packet.
+    netdev.ndo_open = lambda dev: igb_open(dev)
+    netdev.ndo_stop = lambda dev: igb_close(dev)
+    netdev.ndo_start_xmit = lambda skb, dev: igb_xmit_frame(skb, dev)
+    netdev.ndo_tx_timeout = lambda dev, txqueue: igb_tx_timeout(dev, txqueue)
     netdev.watchdog_timeo = 5 * HZ
     netdev.features = (NETIF_F_SG | NETIF_F_TSO | NETIF_F_TSO6 | NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM
                        | NETIF_F_HW_CSUM | NETIF_F_HIGHDMA | NETIF_F_HW_VLAN_CTAG_TX
