@@ -107,7 +107,7 @@ def run_explore(opts) -> int:
         variant = None
         if opts.variant:
             from .variant import load_variant   # (only when asked for)
-            variant = load_variant(opts.variant).path
+            variant = str(load_variant(opts.variant).path)
         configs = [ScenarioConfig(opts.scenario, p, opts.packets, opts.ring, opts.cpus, opts.itr, opts.wthresh)
                    for p in profiles]
         for c in configs:
