@@ -118,16 +118,25 @@ class IrqTable:
 
     # --- handlers ----------------------------------------------------------------
     def request_irq(self, name: str, handler: Callable[[int, Any], Any], dev_id: Any = None, *,
-                    vector: MsiMsg | None = None, cpu: int = 0) -> MsiMsg:
-        """Bind ``handler`` to ``vector`` (from pci_alloc_irq_vectors) or to a new one on ``cpu``."""
+                    vector: MsiMsg | None = None, cpu: int | None = None) -> MsiMsg:
+        """Bind ``handler`` to ``vector`` (from pci_alloc_irq_vectors) or to a new one on ``cpu`` (default 0).
+
+        With ``vector`` and ``cpu`` both given, the vector's interrupts go to
+        ``cpu`` from now on: its affinity, as ``/proc/irq/N/smp_affinity``
+        (``irq_set_affinity``) sets it.
+        """
         if vector is None:
-            vec = self._new_vector(cpu, name, True)
+            vec = self._new_vector(0 if cpu is None else cpu, name, True)
         else:
             vec = self._vectors.get(MsiMsg(*vector).data)
             if vec is None or vec.msg != MsiMsg(*vector):
                 raise ValueError(f"request_irq({name}): {vector} is not a vector this kernel allocated")
             if vec.handler is not None:
                 raise ValueError(f"request_irq({name}): vector {vec.msg.data:#x} is busy ({vec.name})")
+            if cpu is not None:
+                if not 0 <= cpu < self.ncpus:
+                    raise ValueError(f"request_irq({name}): cpu{cpu} does not exist (host has {self.ncpus})")
+                vec.cpu = cpu
         vec.name, vec.handler, vec.dev_id = name, handler, dev_id
         return vec.msg
 
@@ -182,6 +191,13 @@ class IrqTable:
                 return
         names = sorted(v.name for v in self._vectors.values() if v.handler is not None)
         raise ValueError(f"irq_inject_interrupt: no vector named {name!r} (bound: {', '.join(names)})")
+
+    def cpu_of(self, name: str) -> int:
+        """The CPU the vector whose handler is called ``name`` interrupts (ValueError if none is)."""
+        for vec in self._vectors.values():
+            if vec.name == name and vec.handler is not None:
+                return vec.cpu
+        raise ValueError(f"no vector named {name!r}")
 
     def _spurious(self, data: int) -> None:
         self.spurious.append((self.kernel.host.engine.now, data, "no handler"))

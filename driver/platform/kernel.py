@@ -285,8 +285,8 @@ class Kernel(CpuContext):
         self.irq.pci_free_irq_vectors(dev)
 
     def request_irq(self, name: str, handler: Callable[[int, Any], Any], dev_id: Any = None, *,
-                    vector: MsiMsg | None = None, cpu: int = 0) -> MsiMsg:
-        """Bind ``handler(irq, dev_id)`` to ``vector`` or a new vector; its (address, data)."""
+                    vector: MsiMsg | None = None, cpu: int | None = None) -> MsiMsg:
+        """Bind ``handler(irq, dev_id)`` to ``vector`` or a new vector (on ``cpu``: its affinity); its (address, data)."""
         return self.irq.request_irq(name, handler, dev_id, vector=vector, cpu=cpu)
 
     def free_irq(self, vector: MsiMsg | int, dev_id: Any = None) -> str:

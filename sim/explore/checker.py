@@ -103,6 +103,9 @@ class _ObservedIommu:
         return getattr(self._iommu, name)
 
     def dma_read_checked(self, iova, n, who):
+        phys = self._iommu.translate(iova)
+        if phys is not None and self._checker.watch is not None and self._checker.watch.covers(phys, n):
+            self._checker.watch.observe(None, phys, n)   # the device reads: buffered stores there may show
         data, ok = self._iommu.dma_read_checked(iova, n, who)
         self._checker.on_device_read(iova, data, ok, who)
         return data, ok
@@ -131,6 +134,7 @@ class Checker:
         self.written_back: set[int] = set()
         self.tail = s.nic.queues[0].tail
         self.packet_of_dma: dict[int, int] = {}
+        self.slot_of_dma: dict[int, int] = {}     # buffer address -> the slot whose descriptor was last given it
         self.read_buffers: set[int] = set()
         self.dropped: set[int] = set()
         self.frames = {FIRST: f for FIRST, f in _numbered(warm.frames)}
@@ -138,7 +142,8 @@ class Checker:
         self.faults_start = len(s.host.iommu.faults)
         self.bugs_start = len(s.kernel.bugs)
         self.violations: list[Violation] = []
-        self.events: list[tuple] = []          # (time, lane, text) for the timeline
+        self.watch = None                      # the explore-mode Watch, once installed
+        self.recorder = None                   # a Recorder in a recording execution (the timeline's rows)
 
     # --- installing ----------------------------------------------------------------------------------
     def install(self) -> None:
@@ -172,6 +177,8 @@ class Checker:
         off = addr - self.desc
         if 0 <= off < 16 * self.count:
             self.ghost[off:off + len(data)] = data[:16 * self.count - off]
+            if off % 16 == 0 and len(data) >= 8:   # a buffer address: which slot now carries that buffer
+                self.slot_of_dma[int.from_bytes(data[:8], "little")] = off // 16
 
     # --- the NIC ------------------------------------------------------------------------------------------
     def on_record(self, record) -> None:
@@ -185,7 +192,7 @@ class Checker:
                 self.written_back.discard(i)
                 i = (i + 1) % self.count
             self.tail = new
-            self.event("nic", f"TDT <- {new}")
+            self.event("nic", f"TDT = {new} arrives")
 
     def on_device_read(self, iova: int, data: bytes, ok: bool, who: str) -> None:
         off = iova - self.desc_dma
@@ -227,7 +234,7 @@ class Checker:
         if seq is None:
             return
         slots = [i for i, (raw, p) in self.published.items() if p == seq]
-        eop = self._eop_of(slots)
+        eop = self._eop_of(slots) if slots else self.slot_of_dma.get(dma)
         self.event("cpu", f"unmaps packet {seq}'s buffer")
         if dma not in self.read_buffers:
             self.violate("unmapped-before-done", seq, eop, "unmapped before the NIC read its buffer")
@@ -242,13 +249,15 @@ class Checker:
         return slots[-1] if slots else None
 
     # --- recording ----------------------------------------------------------------------------------------
-    def event(self, lane: str, text: str) -> None:
-        self.events.append((self.engine.now, lane, text))
+    def event(self, lane: str, text: str, mark: str = "") -> None:
+        """A step for the timeline (kept only in a recording execution)."""
+        if self.recorder is not None:
+            self.recorder.row(lane, text, mark=mark)
 
     def violate(self, invariant: str, packet, slot, detail: str) -> None:
         v = Violation(invariant, packet, slot, self.engine.now, detail)
         self.violations.append(v)
-        self.event("violation", v.line())
+        self.event("violation", v.line(), "✗")
 
     def kernel_bug(self, exc) -> None:
         """A KernelBug or Deadlock raised out of the run."""
@@ -290,6 +299,37 @@ class Checker:
             elif n == 0 and seq not in self.dropped:
                 self.violate("exactly-once", seq, None, "never sent")
 
+    def probe(self) -> None:
+        """Just after the racing instant, with every CPU idle: the queue is not stopped with room to spare.
+
+        Both CPUs' work at t0 is done; nothing will wake the queue but a
+        later completion interrupt. Stores still buffered count as written
+        (``own_view``): the question is what the driver decided, not what is
+        visible yet.
+        """
+        if not _idle(self.system):
+            return
+        ring, mem = self.ring, self.system.host.mem
+        ntu = int.from_bytes(self._latest(ring.addr + _ring_off("next_to_use"), 2), "little")
+        ntc = int.from_bytes(self._latest(ring.addr + _ring_off("next_to_clean"), 2), "little")
+        self._check_wake(ntu, ntc, self._latest(netdev_get_tx_queue(self.system.netdev, 0).state_addr, 1)[0])
+
+    def _latest(self, addr: int, size: int) -> bytes:
+        """The bytes as the last CPU to store there has them (its store buffer over memory)."""
+        for cpu in self.system.host.cpus:
+            if cpu.holds(addr, size):
+                return cpu.own_view(addr, size)
+        return self.system.host.mem.read(addr, size)
+
+    def _check_wake(self, ntu: int, ntc: int, state: int | None = None) -> None:
+        if state is None:
+            state = self.system.host.mem.read(netdev_get_tx_queue(self.system.netdev, 0).state_addr, 1)[0]
+        free = (ntc - ntu - 1) % self.ring.count
+        if state & DRV_XOFF and free >= igb_clean.TX_WAKE_THRESHOLD and \
+                not any(v.invariant == "lost-wake-up" for v in self.violations):
+            self.violate("lost-wake-up", None, None, f"the queue is stopped with {free} descriptors free "
+                         f"(the wake threshold is {igb_clean.TX_WAKE_THRESHOLD}) and no CPU will wake it")
+
     def _check_quiescence(self) -> None:
         s = self.system
         ring = self.ring
@@ -308,11 +348,8 @@ class Checker:
                              f"and slots from {ntc} were never cleaned")
             else:
                 self.violate("not-cleaned", None, ntc, f"next_to_clean {ntc} never reached next_to_use {ntu}")
+        self._check_wake(ntu, ntc)
         state = mem.read(txq.state_addr, 1)[0]
-        free = (ntc - ntu - 1) % ring.count
-        if state & DRV_XOFF and free >= igb_clean.TX_WAKE_THRESHOLD:
-            self.violate("lost-wake-up", None, None, f"the queue is stopped with {free} descriptors free "
-                         f"(the wake threshold is {igb_clean.TX_WAKE_THRESHOLD})")
         qlen = txq.qdisc.qlen
         if qlen and not state & (DRV_XOFF | STACK_XOFF):
             self.violate("stranded", None, None, f"{qlen} packets left in the qdisc of a running queue")
@@ -322,6 +359,11 @@ class Checker:
             self.violate("bql", None, None, f"completed {d.num_completed} bytes, more than the {queued} queued")
         elif queued != d.num_completed:
             self.violate("bql", None, None, f"{queued - d.num_completed} bytes still in flight at quiescence")
+
+
+def _idle(system) -> bool:
+    """No CPU runs or has anything ready to run."""
+    return all(run.current is None and not run.runq and not run.preempted for run in system.host.sched.cpus)
 
 
 def _numbered(frames):

@@ -23,6 +23,7 @@ from stack.core.bug import KernelBug
 from .checker import Checker, Violation
 from .machine import make_explorable
 from .policy import ExplorePolicy
+from .record import Cells, Recorder
 from .scenarios import ScenarioConfig, build_warm, set_thresholds, start
 
 __all__ = ["DriverConfig", "Outcome", "Session", "QUIESCE_PS"]
@@ -55,9 +56,12 @@ class Outcome:
     deviations: int
     divergences: int
     violations: list[Violation]
-    steps: list = field(default_factory=list)     # (k, why, n, rank, label, time) when recorded
-    events: list = field(default_factory=list)    # (time, lane, text) when recorded
+    steps: list = field(default_factory=list)     # Step.as_tuple() of each question, when recorded
+    rows: list = field(default_factory=list)      # sim.explore.record.Row of each step, when recorded
+    reorderings: list = field(default_factory=list)   # Recorder.reorderings, when recorded
+    where: dict = field(default_factory=dict)     # Recorder.where, when recorded
     error: str | None = None                      # the model itself failed (a bug in igbsim)
+    sites_run: frozenset = frozenset()            # the barrier sites this execution reached
 
     @property
     def violation(self) -> Violation | None:
@@ -74,18 +78,25 @@ class Session:
         self.warm = build_warm(config)
         self.executions = 0
 
-    def run(self, prefix: tuple[int, ...] = (), *, record: bool = False, extra_sites=(), tail=None) -> Outcome:
-        """One execution along ``prefix`` (ranks; 0 after it); ``record`` keeps its steps and events."""
+    def run(self, prefix: tuple[int, ...] = (), *, record: bool = False, driver: DriverConfig | None = None,
+            tail=None, insertion=None) -> Outcome:
+        """One execution along ``prefix`` (ranks; 0 after it) of ``driver`` (default: the session's).
+
+        ``record`` keeps its steps and timeline rows; ``tail`` answers the
+        questions after the prefix (random, PCT); ``insertion`` runs an extra
+        barrier at one point (a confirmation run, :mod:`sim.explore.explain`).
+        """
+        driver = self.driver if driver is None else driver
         self.executions += 1
         if not hasattr(os, "fork"):
-            return _execute(Session._fresh(self), self.driver, prefix, record, extra_sites, self.hooks, tail)
+            return _execute(Session._fresh(self), driver, prefix, record, self.hooks, tail, insertion)
         rfd, wfd = os.pipe()
         pid = os.fork()
         if pid == 0:   # the child: run, report, and leave without running the parent's cleanups
             os.close(rfd)
             code = 0
             try:
-                out = _execute(self.warm, self.driver, prefix, record, extra_sites, self.hooks, tail)
+                out = _execute(self.warm, driver, prefix, record, self.hooks, tail, insertion)
                 data = pickle.dumps(out)
             except BaseException:   # anything at all: report it rather than die silently
                 data = pickle.dumps(Outcome((), 0, 0, 0, [], error=traceback.format_exc()))
@@ -106,26 +117,31 @@ class Session:
         return build_warm(session.config)
 
 
-def _execute(warm, driver: DriverConfig, prefix, record: bool, extra_sites, hooks, tail=None) -> Outcome:
+def _execute(warm, driver: DriverConfig, prefix, record: bool, hooks, tail=None,
+             insertion=None) -> Outcome:
     """The child's work (module docstring)."""
     s = warm.system
     set_thresholds(warm.config.ring_size)
-    sites = dict(driver.sites)
-    sites.update(dict(extra_sites))
-    if sites:
-        s.kernel.sites.reset()
-        s.kernel.sites.apply(sites)
+    if driver.sites:
+        s.kernel.sites.apply(dict(driver.sites))
     if driver.variant:
         from .variant import load_variant   # (only executions with a variant need it)
         load_variant(driver.variant).apply()
     checker = Checker(warm)
     checker.install()
-    make_explorable(s, on_store=checker.on_store)
+    watch = checker.watch = make_explorable(s, on_store=checker.on_store)
+    watch.insertion = insertion
+    if record:
+        recorder = checker.recorder = watch.recorder = Recorder(s, Cells(s))
+        recorder.install()
     policy = ExplorePolicy(s.engine, tuple(prefix), record_steps=record, tail=tail)
+    policy.recorder = checker.recorder
     s.engine.policy = policy
     if hooks is not None:
         hooks(s, checker)
+    counts = dict(s.host.site_counts)
     start(warm)
+    s.engine.call_later(1, checker.probe)   # 1 ps after t0: the racing instant is over
     try:
         s.run_for(QUIESCE_PS)
     except KernelBug as exc:
@@ -135,7 +151,10 @@ def _execute(warm, driver: DriverConfig, prefix, record: bool, extra_sites, hook
             raise
         checker.kernel_bug(exc)
     checker.finish()
+    sites_run = frozenset(n for n, c in s.host.site_counts.items() if c > counts.get(n, 0))
     return Outcome(tuple(policy.ranks) if tail is not None else policy.trace_ranks(), len(policy.ranks), policy.deviations, policy.divergences,
                    checker.violations,
-                   steps=[(st.k, st.why, st.n, st.rank, st.label, st.time_ps) for st in policy.steps],
-                   events=checker.events if record else [])
+                   steps=[st.as_tuple() for st in policy.steps],
+                   rows=checker.recorder.rows if record else [], sites_run=sites_run,
+                   reorderings=checker.recorder.reorderings if record else [],
+                   where=checker.recorder.where if record else {})

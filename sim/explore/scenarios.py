@@ -279,9 +279,9 @@ def start(warm: Warm) -> None:
     engine = s.engine
     q = warm.ring.q_vector
     if warm.skbs:
-        s.sender(cpu=0).send(list(warm.skbs), burst=len(warm.skbs))
+        engine.call_later(0, s.sender(cpu=0).send, list(warm.skbs), len(warm.skbs))
     else:
-        s.task(_wake_queue(s), cpu=0, comm="igb-reset")
+        engine.call_later(0, s.task, _wake_queue(s), 0, "igb-reset")
     engine.call_later(0, s.kernel.irq.irq_inject_interrupt, q.name)
     if warm.config.scenario == "tx-mapfail":
         s.kernel.faults.arm("dma_map", when=lambda req: engine.choose_index(2, "fault dma_map") == 1)

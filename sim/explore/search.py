@@ -81,29 +81,35 @@ def random_search(session: Session, *, seed: int = 0, p: float = 0.05, runs: int
 
 def bounded_search(session: Session, budget: int, *, time_s: float | None = None, max_runs: int | None = None,
                    progress=None) -> SearchResult:
-    """Every execution with at most ``budget`` deviations, fewest first (module docstring)."""
+    """Every execution with at most ``budget`` deviations, fewest first (module docstring).
+
+    Depth-first per depth: an execution is extended at each question after
+    its last chosen one, with every other rank whose cost keeps it within
+    the depth (free questions cost nothing; questions offered one option
+    are not branched on).
+    """
     start = time.monotonic()
     runs = 0
     for depth in range(budget + 1):
-        stack: list[tuple[tuple[int, ...], int]] = [((), 0)]   # (prefix, first choice index free to deviate)
+        stack: list[tuple[tuple[int, ...], int, int]] = [((), 0, 0)]   # (prefix, first free question, cost)
         while stack:
             stop = _limits_hit(start, runs, time_s, max_runs)
             if stop:
                 return SearchResult(runs, depth - 1 if depth else None, False, None, stop)
-            prefix, free_from = stack.pop()
+            prefix, free_from, cost = stack.pop()
             out = session.run(prefix, record=True)
             runs += 1
             if progress is not None:
                 progress(runs)
             if out.error:
                 return SearchResult(runs, None, False, None, "error: " + out.error.strip().splitlines()[-1])
-            deviations = sum(1 for r in prefix if r)
-            if out.violations and deviations == depth:
+            if out.violations and cost == depth:
                 return SearchResult(runs, depth, False, out)
-            if deviations < depth:
-                for k, why, n, rank, label, t in reversed(out.steps):
-                    if k < free_from:
-                        break
-                    for r in range(n - 1, 0, -1):
-                        stack.append((prefix + (0,) * (k - len(prefix)) + (r,), k + 1))
+            for k, why, n, rank, label, t, step_cost in reversed(out.steps):
+                if k < free_from:
+                    break
+                if step_cost is None or cost + step_cost > depth:
+                    continue
+                for r in range(n - 1, 0, -1):
+                    stack.append((prefix + (0,) * (k - len(prefix)) + (r,), k + 1, cost + step_cost))
     return SearchResult(runs, budget, True, None)

@@ -1,68 +1,91 @@
-"""A violating execution as text: its deviations and the NIC's and driver's steps on the slots involved.
+"""A violating execution as a swim-lane timeline: one row per step, a column per actor.
 
-One row per step, oldest first, in lanes: ``choice`` (each deviation from
-the in-order execution, marked ``⚡``: an out-of-order or delayed drain, a
-stale load, a preemption, a delayed device event), ``nic`` (tail writes as
-the NIC receives them, descriptor fetches, buffer reads, write-backs),
-``cpu`` (unmaps) and the violation (``✗``). Rows about other slots and
-packets are left out, so a timeline stays short (at most :data:`MAX_ROWS`).
+Columns: each CPU's program (``cpuN``: its loads, stores, barriers, device
+writes and atomics on the watched cells, with the kernel function), each
+CPU's store buffer becoming visible (``sbN→mem``), and the NIC. Deviations
+from the in-order execution are marked ``⚡`` (a store kept buffered while
+someone reads it, a stale load, a preemption, a delay), violations ``✗``.
+Only steps on the cells involved are kept — the violation's slot, the
+cells of every deviation, the ring indices and the queue state for a
+stop/wake problem — with every barrier and device write, so a timeline
+stays short (at most :data:`MAX_ROWS` rows).
 """
 from __future__ import annotations
 
 __all__ = ["render", "MAX_ROWS"]
 
 MAX_ROWS = 30
-
-_KIND = {"tie": "ran out of turn", "drain": "drained out of order", "drain-latency": "drain delayed",
-         "stale-load": "stale load", "msi-latency": "MSI delayed", "nic dma-read-jitter": "NIC read delayed",
-         "fault dma_map": "DMA mapping failed"}
+_WIDTH = 44
 
 
-def _deviation_text(why: str, n: int, rank: int, label: str) -> str:
-    kind = why.split(" cpu")[0] if not why.startswith("stale-load") else "stale-load"
-    what = _KIND.get(kind, why)
-    who = f"{label}: " if label else ""
-    return f"⚡ {who}{what} ({why}, option {rank} of {n})"
+def _lanes(rows) -> list[str]:
+    cpus = sorted({r.lane[3:] for r in rows if r.lane.startswith(("cpu", "sb")) and r.lane[3:].isdigit()} |
+                  {r.lane[2:] for r in rows if r.lane.startswith("sb") and r.lane[2:].isdigit()}, key=int)
+    out = []
+    for c in cpus:
+        out += [f"cpu{c}", f"sb{c}"]
+    return out + ["nic"]
 
 
-def render(outcome, *, header: str = "") -> str:
-    """The timeline of ``outcome`` (recorded with ``record=True``)."""
+def _relevant(outcome) -> set[str]:
+    """Cell-name prefixes the timeline keeps."""
     v = outcome.violation
-    rows: list[tuple[int, int, str, str]] = []
-    for k, why, n, rank, label, t in outcome.steps:
-        if rank:
-            rows.append((t, 0, "choice", _deviation_text(why, n, rank, label)))
-    keys = _keys(v)
-    for seq, (t, lane, text) in enumerate(outcome.events):
-        if lane == "violation" or not keys or any(key in text for key in keys):
-            rows.append((t, 1 + seq, lane, ("✗ " + text) if lane == "violation" else text))
-    rows.sort(key=lambda r: (r[0], r[1]))
+    keep = {c for r in outcome.rows if r.mark == "⚡" for c in r.cells}
+    slots = {c[c.index("[") + 1:c.index("]")] for c in keep if "[" in c}
+    if v is not None and v.slot is not None:
+        slots.add(str(v.slot))
+    keep |= {f"desc[{i}]." for i in slots} | {f"tx_buffer[{i}]." for i in slots}
+    if v is not None and v.invariant in ("lost-wake-up", "stranded", "not-cleaned", "interrupt-lost"):
+        keep |= {"tx_ring->", "txq->state"}
+    return keep
+
+
+def _keep(row, keep: set[str], packet: str | None) -> bool:
+    if row.mark or row.lane == "violation":
+        return True
+    if row.cells:
+        if row.lane.startswith("sb") and not any(c.startswith("desc[") or c.endswith("next_to_watch")
+                                                 or c in keep for c in row.cells):
+            return False   # a store becoming visible: only the descriptor's, next_to_watch's, or a deviation's
+        return any(c.startswith(k) or c == k for c in row.cells for k in keep)
+    if row.lane == "nic":
+        return packet is not None and packet in row.text or "TDT" in row.text or \
+            any(k in row.text for k in keep if k.startswith("desc["))
+    return "[" in row.text and "]" in row.text   # barriers and device writes at their sites
+
+
+def select(outcome) -> list:
+    """The rows the timeline shows (module docstring)."""
+    v = outcome.violation
+    keep = _relevant(outcome)
+    packet = f"packet {v.packet}" if v is not None and v.packet is not None else None
+    rows = [r for r in outcome.rows if _keep(r, keep, packet)]
+    first_bad = next((i for i, r in enumerate(rows) if r.mark == "✗"), len(rows) - 1)
+    rows = rows[:first_bad + 1]                     # up to the first violation
     if len(rows) > MAX_ROWS:
-        rows = [r for r in rows if r[2] in ("choice", "violation")][-MAX_ROWS:] if \
-            sum(r[2] in ("choice", "violation") for r in rows) >= MAX_ROWS else _trim(rows)
-    t0 = rows[0][0] if rows else 0
+        must = [i for i, r in enumerate(rows) if r.mark]
+        room = MAX_ROWS - len(must)
+        near = sorted(set(range(len(rows))) - set(must), key=lambda i: -i)[:max(room, 0)]
+        rows = [rows[i] for i in sorted(set(must[-MAX_ROWS:]) | set(near))]
+    return rows
+
+
+def render(outcome, *, header: str = "", explanation: str = "") -> str:
+    """The timeline of a recorded ``outcome`` (module docstring)."""
+    rows = select(outcome)
+    lanes = _lanes(outcome.rows)
+    col = {lane: i for i, lane in enumerate(lanes)}
     out = [header] if header else []
-    out.append(f"{'time (ns)':>10}  {'lane':<9} step")
-    for t, _, lane, text in rows:
-        out.append(f"{(t - t0) / 1000:>10.1f}  {lane:<9} {text}")
+    titles = [lane.replace("sb", "sb") + ("→mem" if lane.startswith("sb") else "") for lane in lanes]
+    out.append(f"{'ns':>9}  " + "".join(t.ljust(_WIDTH) for t in titles).rstrip())
+    t0 = outcome.rows[0].time_ps if outcome.rows else 0
+    for r in rows:
+        if r.lane == "violation":
+            out.append(f"{(r.time_ps - t0) / 1000:>9.1f}  ✗ {r.text}")
+            continue
+        i = col.get(r.lane, len(lanes) - 1)
+        text = (r.mark + " " if r.mark else "") + r.text
+        out.append(f"{(r.time_ps - t0) / 1000:>9.1f}  " + " " * (_WIDTH * i) + text)
+    if explanation:
+        out.append(explanation)
     return "\n".join(out) + "\n"
-
-
-def _keys(v) -> list[str]:
-    if v is None:
-        return []
-    keys = []
-    if v.slot is not None:
-        keys.append(f"desc[{v.slot}]")
-    if v.packet is not None:
-        keys.append(f"packet {v.packet}")
-    keys.append("TDT")
-    return keys
-
-
-def _trim(rows):
-    """Keep every deviation and the violation, and the rows closest before the violation."""
-    must = [r for r in rows if r[2] in ("choice", "violation")]
-    others = [r for r in rows if r[2] not in ("choice", "violation")]
-    keep = others[-(MAX_ROWS - len(must)):] if len(must) < MAX_ROWS else []
-    return sorted(must + keep, key=lambda r: (r[0], r[1]))

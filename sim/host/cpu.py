@@ -102,7 +102,8 @@ class Cpu:
     def store_bytes(self, addr: int, data: bytes) -> None:
         """A memory store of raw bytes (e.g. a memcpy into a DMA buffer)."""
         if self.owed_ps or self.interleave:
-            if self.watch is not None and self._unwatched_store(addr, data):
+            if self.watch is not None:
+                self._explore_store(addr, data)
                 return
             self._observable()
         if not self.profile.store_buffer:
@@ -117,11 +118,12 @@ class Cpu:
     def load_bytes(self, addr: int, size: int) -> bytes:
         """A memory load: own buffered stores first, else memory (maybe a stale value)."""
         if self.owed_ps or self.interleave:
-            if self.watch is not None and not self.watch.covers(addr, size):
-                if self.owed_ps:
-                    self.run.settle()
-                return self.mem.read(addr, size)   # unwatched under exploration: current, not a point
-            self._observable()
+            if self.watch is None:
+                self._observable()
+            elif self.watch.covers(addr, size):
+                self.watch.observe(self, addr, size)
+            else:
+                return self.mem.read(addr, size)   # unwatched under exploration: current
         if self._nstores:
             own = self._sb.writes_over(addr, size)
             if own:
@@ -143,6 +145,8 @@ class Cpu:
         cands = hist.candidates(addr, floor, self.device_floor)
         if len(cands) == 1:
             pick = cands[0]
+        elif self.watch is not None:   # exploration decides with what this CPU saw before
+            pick = self.watch.stale_pick(self, addr, q, cands, f"{self._why_stale} {addr:#x}")
         else:   # the address in the question: a replay or a directed policy can tell the loads apart
             pick = cands[self.engine.choose_index(len(cands), f"{self._why_stale} {addr:#x}")]
         self.seen[q] = pick[0]
@@ -151,30 +155,32 @@ class Cpu:
         off = addr - q
         return pick[1][off:off + size]
 
-    def _unwatched_store(self, addr: int, data: bytes) -> bool:
-        """Under exploration with a ``watch``: True if the store was outside it and is now visible.
+    def _explore_store(self, addr: int, data: bytes) -> None:
+        """A store under exploration (``watch`` set; the explorer's ``Watch`` says what it means).
 
         The explorer watches the cells its scenario shares (descriptors,
-        ``igb_tx_buffer``, ring indices, queue, NAPI and BQL state). A store
-        elsewhere is made visible at once and is no interleaving point: it
-        takes the in-order option of every choice it would offer, which no
-        other agent could tell apart as long as none reads those bytes
-        concurrently. A watched store is told to the watch (its ghost record
-        of program order) and goes on as usual.
+        ``igb_tx_buffer``, ring indices, queue, NAPI and BQL state). A watched
+        store is told to the watch (its ghost record of program order) and
+        waits in the store buffer until it is ordered out or observed
+        (:meth:`_enqueue`). A store elsewhere is visible at once: the
+        in-order option of every choice it would offer, which no other agent
+        can tell apart as long as none reads those bytes concurrently.
+        Neither is an interleaving point: until another agent observes it, a
+        buffered store is invisible, so running others before or after it
+        gives them the same view.
         """
         watch = self.watch
         if watch.covers(addr, len(data)):
             watch.on_store(self, addr, data)
-            return False
-        if self.owed_ps:
-            self.run.settle()
+            self._enqueue(BufferedStore(MW, addr, len(data), bytes(data)))
+            watch.stored(self)
+            return
         hist = self.history
         if hist is None or not self.profile.store_buffer:
             self.mem.write(addr, data)
         else:
             hist.cpu_write(addr, data)
             self._saw_own_write(addr, len(data))
-        return True
 
     def own_view(self, addr: int, size: int) -> bytes:
         """``[addr, addr + size)`` as this CPU's program order has it: memory overlaid with its buffered stores.
@@ -198,6 +204,8 @@ class Cpu:
     # --- barriers and accessors -------------------------------------
     def barrier(self, name: str, site: str | None = None) -> None:
         """Execute Linux barrier ``name`` (``wmb``, ``dma_rmb``, …) at call site ``site``."""
+        if self.watch is not None:
+            self._observable()   # exploration: a barrier is an interleaving point
         if site is not None:
             name = self.host.resolve_site(site, name)
             if name is None:
@@ -251,7 +259,9 @@ class Cpu:
     def mmio_write(self, addr: int, size: int, value: int, accessor: str = "writel",
                    site: str | None = None) -> None:
         """A device write through accessor ``writel``/``writel_relaxed``/``__raw_writel``."""
-        if self.owed_ps:
+        if self.watch is not None:
+            self._observable()   # exploration: a device access is an interleaving point
+        elif self.owed_ps:
             self.run.settle()
         if site is not None:
             accessor = self.host.resolve_site(site, accessor)
@@ -266,10 +276,14 @@ class Cpu:
             self.host.mmio.write(addr, size, value)
         if not acc.after.is_empty:
             self.fence(acc.after)
+        if self.watch is not None:
+            self.watch.after_device_write(self)
 
     def mmio_read(self, addr: int, size: int, accessor: str = "readl", site: str | None = None) -> int:
         """A device read through accessor ``readl``/``readl_relaxed``/``__raw_readl``."""
-        if self.owed_ps:
+        if self.watch is not None:
+            self._observable()   # exploration: a device access is an interleaving point
+        elif self.owed_ps:
             self.run.settle()
         if site is not None:
             accessor = self.host.resolve_site(site, accessor) or "__raw_readl"
@@ -306,8 +320,16 @@ class Cpu:
         self._sb.add(entry)
         self._nstores += 1
         if not self._drain_scheduled:
+            if self.watch is not None:   # exploration: stores leave when observed or ordered (see Watch)
+                if entry.cls == DW:
+                    self._flush(lambda e: e is entry)
+                return
             self._drain_scheduled = True
             self.engine.call_later(self._drain_latency(), self._drain_step)
+
+    def holds(self, addr: int, size: int) -> bool:
+        """True if this CPU's store buffer holds a memory store to a byte of ``[addr, addr + size)``."""
+        return bool(self._nstores) and bool(self._sb.writes_over(addr, size))
 
     def _drain_step(self) -> None:
         """Make one eligible buffered store visible (a choice), then schedule the next."""
@@ -459,8 +481,11 @@ class Cpu:
 
     def _atomic(self, addr: int, size: int, op, expect: int | None, ordered: Fence | None) -> int:
         if self.owed_ps or self.interleave:
-            if self.watch is None or self.watch.covers(addr, size):
+            if self.watch is None:
                 self._observable()
+            elif self.watch.covers(addr, size):
+                self._observable()
+                self.watch.observe(self, addr, size)
             elif self.owed_ps:
                 self.run.settle()
         implied = self.profile.atomic_rmw
