@@ -78,25 +78,26 @@ class Session:
         self.warm = build_warm(config)
         self.executions = 0
 
-    def run(self, prefix: tuple[int, ...] = (), *, record: bool = False, driver: DriverConfig | None = None,
-            tail=None, insertion=None) -> Outcome:
+    def run(self, prefix: tuple[int, ...] = (), *, record: bool = False, steps: bool = False,
+            driver: DriverConfig | None = None, tail=None, insertion=None) -> Outcome:
         """One execution along ``prefix`` (ranks; 0 after it) of ``driver`` (default: the session's).
 
-        ``record`` keeps its steps and timeline rows; ``tail`` answers the
+        ``steps`` keeps the questions asked (what a search expands), ``record``
+        those and the timeline rows (slower: every watched access is named); ``tail`` answers the
         questions after the prefix (random, PCT); ``insertion`` runs an extra
         barrier at one point (a confirmation run, :mod:`sim.explore.explain`).
         """
         driver = self.driver if driver is None else driver
         self.executions += 1
         if not hasattr(os, "fork"):
-            return _execute(Session._fresh(self), driver, prefix, record, self.hooks, tail, insertion)
+            return _execute(Session._fresh(self), driver, prefix, record, self.hooks, tail, insertion, steps)
         rfd, wfd = os.pipe()
         pid = os.fork()
         if pid == 0:   # the child: run, report, and leave without running the parent's cleanups
             os.close(rfd)
             code = 0
             try:
-                out = _execute(self.warm, driver, prefix, record, self.hooks, tail, insertion)
+                out = _execute(self.warm, driver, prefix, record, self.hooks, tail, insertion, steps)
                 data = pickle.dumps(out)
             except BaseException:   # anything at all: report it rather than die silently
                 data = pickle.dumps(Outcome((), 0, 0, 0, [], error=traceback.format_exc()))
@@ -118,7 +119,7 @@ class Session:
 
 
 def _execute(warm, driver: DriverConfig, prefix, record: bool, hooks, tail=None,
-             insertion=None) -> Outcome:
+             insertion=None, steps: bool = False) -> Outcome:
     """The child's work (module docstring)."""
     s = warm.system
     set_thresholds(warm.config.ring_size)
@@ -134,7 +135,7 @@ def _execute(warm, driver: DriverConfig, prefix, record: bool, hooks, tail=None,
     if record:
         recorder = checker.recorder = watch.recorder = Recorder(s, Cells(s))
         recorder.install()
-    policy = ExplorePolicy(s.engine, tuple(prefix), record_steps=record, tail=tail)
+    policy = ExplorePolicy(s.engine, tuple(prefix), record_steps=record or steps, tail=tail)
     policy.recorder = checker.recorder
     s.engine.policy = policy
     if hooks is not None:

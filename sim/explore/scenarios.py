@@ -11,9 +11,13 @@ is one of the execution's choices (:mod:`sim.explore.machine`).
   ``t0`` the sender writes its packets and the queue vector fires on CPU 1
   (the igb watchdog's EICS kick; ``irq_inject_interrupt``).
 * ``tx-full`` — the ring near full: the NIC has sent and written back the
-  packets in flight but CPU 1 has not cleaned them (its vector was masked),
-  leaving exactly ``DESC_NEEDED`` descriptors free; the first new packet
-  stops the queue and re-checks while CPU 1 cleans: the stop/wake race.
+  packets in flight but CPU 1 has not cleaned them (its vector was masked).
+  On the default 8 descriptors, 3 are left free, fewer than the ``count +
+  3`` a packet needs, so ``igb_xmit_frame_ring`` stops the queue, re-checks
+  and returns ``NETDEV_TX_BUSY`` while CPU 1 cleans: the stop/wake race
+  with nothing left in flight to wake the queue later. (A ring of 64 or
+  more leaves ``DESC_NEEDED`` free: the first packet is taken and
+  ``igb_tx_map`` stops the queue after it.)
 * ``tx-burst`` — the packets already wait in the qdisc behind a stopped
   queue; at ``t0`` CPU 0 wakes the queue (``netif_wake_subqueue``), and
   NET_TX dequeues them in bulk: ``xmit_more`` on all but the last, one
@@ -76,7 +80,7 @@ class Scenario:
 
 SCENARIOS = {s.name: s for s in (
     Scenario("tx", "packets onto a warm ring (previous-lap DD in every slot, next_to_use before the wrap)", 64, 3),
-    Scenario("tx-full", "the ring near full: the queue stops and re-checks while CPU 1 cleans", 16, 2),
+    Scenario("tx-full", "the ring near full: the queue stops and re-checks while CPU 1 cleans", 8, 2),
     Scenario("tx-burst", "an xmit_more batch from the qdisc, one doorbell, while CPU 1 polls", 64, 3),
     Scenario("tx-mapfail", "tx-burst where any DMA mapping may fail (a choice)", 64, 3),
 )}
@@ -234,8 +238,13 @@ def _lap(s: IgbSystem, ring_size: int) -> None:
         raise RuntimeError(f"warm lap ended at next_to_use {ring.next_to_use}, next_to_clean {ring.next_to_clean}")
 
 
+#: igb_xmit_frame_ring takes a one-descriptor packet only with ``count + 3`` = 4 descriptors free.
+_FIT = 4
+
+
 def _fill(s: IgbSystem, ring_size: int) -> int:
-    """Leave exactly DESC_NEEDED descriptors free: packets sent and written back, their vector masked."""
+    """Fill the ring (packets sent and written back, their vector masked) leaving ``DESC_NEEDED`` free, or
+    3 when that is fewer (a ring below igb's minimum): then the next packet does not fit."""
     ring = s.adapter.tx_ring[0]
     q = ring.q_vector
     need, _ = ring_thresholds(ring_size)
@@ -245,14 +254,15 @@ def _fill(s: IgbSystem, ring_size: int) -> int:
     s.host.mmio.flush_posted()
     eims, q.eims_value = q.eims_value, 0     # NAPI's re-arm writes nothing while the ring fills
     _bql_out_of_the_way(s)
-    count = igb_desc_unused(ring) - need
+    leave = max(need, _FIT - 1)
+    count = igb_desc_unused(ring) - leave
     sender = s.sender(cpu=0)
     sender.send(_skbs(s, [numbered_frame(500 + j, PACKET_SIZE) for j in range(count)]), burst=count)
     s.run_until(lambda: sender.done.triggered and s.nic.queues[0].head == ring.next_to_use, s.engine.now + 50 * MS,
                 step_ps=20 * US)
     q.eims_value = eims
-    if igb_desc_unused(ring) != need:
-        raise RuntimeError(f"tx-full: {igb_desc_unused(ring)} descriptors free, wanted {need}")
+    if igb_desc_unused(ring) != leave:
+        raise RuntimeError(f"tx-full: {igb_desc_unused(ring)} descriptors free, wanted {leave}")
     return count
 
 

@@ -8,6 +8,15 @@ searched exhaustively, and the first violating execution's outcome.
   empty prefix with a seeded coin: with probability ``p`` a uniformly drawn
   non-default rank (a deviation), else rank 0. Seeds are ``seed``,
   ``seed + 1``, … so run ``k`` is reproducible alone.
+* :func:`pct_search` — PCT-style (Burckhardt et al., ASPLOS'10): each
+  execution makes exactly ``depth - 1`` deviations at questions drawn
+  uniformly from the first ``k`` (``k``: how many questions the in-order
+  execution asks), and answers 0 elsewhere; a bug that needs ``d - 1``
+  particular deviations is hit with probability about ``1/k^(d-1)`` per
+  execution, whatever the rest of the execution does. Unlike classic PCT
+  the "priorities" are the ranked answers of every question — preemptions,
+  store-buffer visibility, stale loads and device delays alike — so the
+  store buffers and the NIC are priority holders too (explorer_design §5.4).
 * :func:`bounded_search` — every execution with at most ``budget``
   deviations, by iterative deepening (0, 1, …, ``budget``): depth-first over
   the choice points of each execution, trying each non-default rank at each
@@ -21,7 +30,7 @@ from dataclasses import dataclass
 
 from .runner import Outcome, Session
 
-__all__ = ["SearchResult", "random_search", "bounded_search", "RandomTail"]
+__all__ = ["SearchResult", "random_search", "pct_search", "bounded_search", "RandomTail", "PctTail"]
 
 
 @dataclass
@@ -52,6 +61,18 @@ class RandomTail:
         return 0
 
 
+class PctTail:
+    """Deviate (a uniform non-default rank) exactly at the chosen question numbers, else answer 0."""
+
+    def __init__(self, seed: int, depth: int, k: int):
+        rng = random.Random(seed)
+        self.rng = rng
+        self.points = frozenset(rng.sample(range(max(k, 1)), min(max(depth - 1, 0), max(k, 1))))
+
+    def __call__(self, k: int, n: int, why: str) -> int:
+        return self.rng.randrange(1, n) if k in self.points else 0
+
+
 def _limits_hit(start: float, runs: int, time_s: float | None, max_runs: int | None) -> str:
     if max_runs is not None and runs >= max_runs:
         return "runs"
@@ -79,37 +100,69 @@ def random_search(session: Session, *, seed: int = 0, p: float = 0.05, runs: int
             return SearchResult(k, None, False, out)
 
 
+def pct_search(session: Session, *, seed: int = 0, depth: int = 3, runs: int | None = 1000,
+               time_s: float | None = None, progress=None) -> SearchResult:
+    """PCT-style executions (module docstring) until a violation or a limit."""
+    k = session.run(()).choices
+    start = time.monotonic()
+    n = 0
+    while True:
+        stop = _limits_hit(start, n, time_s, runs)
+        if stop:
+            return SearchResult(n, None, False, None, stop)
+        out = session.run((), tail=PctTail(seed + n, depth, k))
+        n += 1
+        if progress is not None:
+            progress(n)
+        if out.error:
+            return SearchResult(n, None, False, None, "error: " + out.error.strip().splitlines()[-1])
+        if out.violations:
+            return SearchResult(n, None, False, out)
+
+
 def bounded_search(session: Session, budget: int, *, time_s: float | None = None, max_runs: int | None = None,
-                   progress=None) -> SearchResult:
+                   progress=None, driver=None, reached: str | None = None) -> SearchResult:
     """Every execution with at most ``budget`` deviations, fewest first (module docstring).
 
-    Depth-first per depth: an execution is extended at each question after
-    its last chosen one, with every other rank whose cost keeps it within
-    the depth (free questions cost nothing; questions offered one option
-    are not branched on).
+    Iterative deepening, depth-first within a depth: an execution is
+    extended at each question after its last chosen one, with every other
+    rank whose cost keeps it within the depth (free questions cost nothing;
+    questions offered one option are not branched on). Each execution runs
+    once: a deeper pass re-expands the shallower ones from their recorded
+    questions. ``driver`` overrides the session's driver; ``reached``: stop
+    after depth 0 (``stopped == "not reached"``) when no execution without
+    deviations ran that barrier site.
     """
     start = time.monotonic()
     runs = 0
+    known: dict[tuple[int, ...], list[tuple[int, int, int]]] = {}   # prefix -> its questions (k, n, cost)
+    sites: set[str] = set()
     for depth in range(budget + 1):
         stack: list[tuple[tuple[int, ...], int, int]] = [((), 0, 0)]   # (prefix, first free question, cost)
         while stack:
-            stop = _limits_hit(start, runs, time_s, max_runs)
-            if stop:
-                return SearchResult(runs, depth - 1 if depth else None, False, None, stop)
             prefix, free_from, cost = stack.pop()
-            out = session.run(prefix, record=True)
-            runs += 1
-            if progress is not None:
-                progress(runs)
-            if out.error:
-                return SearchResult(runs, None, False, None, "error: " + out.error.strip().splitlines()[-1])
-            if out.violations and cost == depth:
-                return SearchResult(runs, depth, False, out)
-            for k, why, n, rank, label, t, step_cost in reversed(out.steps):
+            questions = known.get(prefix)
+            if questions is None:
+                stop = _limits_hit(start, runs, time_s, max_runs)
+                if stop:
+                    return SearchResult(runs, depth - 1 if depth else None, False, None, stop)
+                out = session.run(prefix, steps=True, driver=driver)
+                runs += 1
+                if progress is not None:
+                    progress(runs)
+                if out.error:
+                    return SearchResult(runs, None, False, None, "error: " + out.error.strip().splitlines()[-1])
+                if out.violations:
+                    return SearchResult(runs, depth, False, out)
+                sites |= out.sites_run
+                questions = known[prefix] = [(st[0], st[2], st[6]) for st in out.steps if st[6] is not None]
+            for k, n, step_cost in reversed(questions):
                 if k < free_from:
                     break
-                if step_cost is None or cost + step_cost > depth:
+                if cost + step_cost > depth:
                     continue
                 for r in range(n - 1, 0, -1):
                     stack.append((prefix + (0,) * (k - len(prefix)) + (r,), k + 1, cost + step_cost))
+        if depth == 0 and reached is not None and reached not in sites:
+            return SearchResult(runs, None, False, None, "not reached")
     return SearchResult(runs, budget, True, None)
