@@ -6,7 +6,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import driver_nic, engine_pingpong, full_path, nic_frames, weak_profiles  # noqa: E402
+from benchmarks import driver_nic, engine_pingpong, explore_speed, full_path, nic_frames, weak_profiles  # noqa: E402
 
 
 def main() -> int:
@@ -18,7 +18,9 @@ def main() -> int:
     print()
     print(weak_profiles.report(weak_profiles.run()), flush=True)
     print()
-    print(full_path.report(full_path.run()))
+    print(full_path.report(full_path.run()), flush=True)
+    print()
+    print(explore_speed.report(explore_speed.run()))
     return 0
 
 
