@@ -1,11 +1,14 @@
-"""``igbsim explore`` and ``igbsim replay``: the commands, their options, checks and exit status.
+"""``igbsim explore`` and ``igbsim replay``: the commands, their options, checks, output and exit status.
 
-Exit status: 0 when no violation was found within the bound, 1 when one was
-(its timeline and a ``replay: TOKEN`` line are printed), 2 on bad input
-(one line on stderr).
+Exit status: 0 when no violation was found within the bound, 1 when one
+was (its timeline, the barrier that forbids it and a ``replay: TOKEN`` line
+are printed), 2 on bad input (one line on stderr). Output files
+(``--json``, ``--perfetto``) are checked before anything runs.
 """
 from __future__ import annotations
 
+import json
+import os
 import sys
 
 from driver.igb.sites import SITE
@@ -14,10 +17,12 @@ from sim.host.ordering import PROFILES
 
 from .scenarios import SCENARIOS, ScenarioConfig
 
-__all__ = ["add_parsers", "run_explore", "run_replay", "EXPLORE_PROFILES"]
+__all__ = ["add_parsers", "run_explore", "run_replay", "EXPLORE_PROFILES", "JSON_SCHEMA"]
 
 #: The profiles ``--profile all`` means (``sc`` has no store buffer: nothing to explore).
 EXPLORE_PROFILES = ("x86-tso", "arm64", "power", "riscv")
+#: The ``--json`` document's schema name and version (docs/explore.md describes it).
+JSON_SCHEMA = "igbsim-explore/1"
 
 
 def add_parsers(sub) -> None:
@@ -25,30 +30,40 @@ def add_parsers(sub) -> None:
     e = sub.add_parser("explore", help="search the driver's orderings for DMA and barrier bugs")
     e.add_argument("--scenario", default="tx", choices=SCENARIOS,
                    help="; ".join(f"{s.name}: {s.summary}" for s in SCENARIOS.values()) + " (default: tx)")
-    e.add_argument("--profile", nargs="+", default=["arm64"], metavar="P",
-                   help=f"ordering profiles: {', '.join(EXPLORE_PROFILES)} or all (default: arm64)")
+    e.add_argument("--profile", nargs="+", default=None, metavar="P",
+                   help=f"ordering profiles: {', '.join(EXPLORE_PROFILES)} or all (default: arm64; "
+                        "with --matrix: all)")
     e.add_argument("--drop", action="append", default=[], metavar="SITE", help="remove the barrier at SITE")
     e.add_argument("--relax", action="append", default=[], metavar="SITE",
                    help="writel -> writel_relaxed, readl -> readl_relaxed at SITE")
     e.add_argument("--barrier", action="append", default=[], metavar="SITE=PRIMITIVE",
                    help="run PRIMITIVE (a weaker one) at SITE")
     e.add_argument("--variant", default=None, metavar="FILE.py",
-                   help="replacement driver functions, defined under their Linux names")
+                   help="replacement driver functions, defined under their Linux names (docs/explore.md)")
     e.add_argument("--packets", type=int, default=None, help="packets in the scenario (default: its own)")
     e.add_argument("--ring", type=int, default=None, help="descriptors in the ring (8..4096, multiple of 8)")
     e.add_argument("--cpus", type=int, default=2, help="CPUs (default 2)")
     e.add_argument("--itr", type=int, default=3, help="ethtool -C rx-usecs (default 3: dynamic)")
     e.add_argument("--wthresh", type=int, default=None, help="TXDCTL.WTHRESH (default: the driver's)")
-    e.add_argument("--mode", choices=("exhaustive", "random"), default="random",
-                   help="random walks (default) or every execution with at most --budget deviations")
+    e.add_argument("--mode", choices=("exhaustive", "random", "pct"), default="exhaustive",
+                   help="every execution with at most --budget deviations (default), random walks, or PCT")
     e.add_argument("--budget", type=int, default=2, help="deviations for --mode exhaustive (default 2)")
-    e.add_argument("--runs", type=int, default=1000, help="most executions per profile (default 1000)")
+    e.add_argument("--runs", type=int, default=None,
+                   help="most executions per profile (default: none for exhaustive, 1000 otherwise)")
     e.add_argument("--time", type=float, default=None, help="most seconds per profile")
-    e.add_argument("--seed", type=int, default=0, help="first random seed (default 0)")
+    e.add_argument("--seed", type=int, default=0, help="first seed of random and PCT runs (default 0)")
+    e.add_argument("--json", default=None, metavar="FILE", help=f"write the results as JSON ({JSON_SCHEMA})")
+    e.add_argument("--perfetto", default=None, metavar="FILE",
+                   help="write the violating execution as a Perfetto trace (one file per profile: -PROFILE)")
+    e.add_argument("--matrix", action="store_true",
+                   help="every profile x every transmit and completion barrier site, dropped and weakened")
+    e.add_argument("--jobs", type=int, default=2, help="worker processes for --matrix (default 2)")
     r = sub.add_parser("replay", help="re-run the execution a replay token names and print its timeline")
     r.add_argument("token", help="the token after 'replay:' in explore's output")
+    r.add_argument("--perfetto", default=None, metavar="FILE", help="write the execution as a Perfetto trace")
 
 
+# --- checking the options ------------------------------------------------------------------------------------
 def _sites(opts) -> tuple[tuple[str, str | None], ...]:
     """The site overrides asked for, checked against the driver's sites: ValueError with one line."""
     out: dict[str, str | None] = {}
@@ -81,7 +96,9 @@ def _site(name: str):
     return site
 
 
-def _profiles(names: list[str]) -> list[str]:
+def _profiles(names: list[str] | None, matrix: bool) -> list[str]:
+    if names is None:
+        return list(EXPLORE_PROFILES) if matrix else ["arm64"]
     if names == ["all"]:
         return list(EXPLORE_PROFILES)
     for n in names:
@@ -90,55 +107,131 @@ def _profiles(names: list[str]) -> list[str]:
     return names
 
 
+def _writable(path: str | None, option: str) -> None:
+    """ValueError (one line) unless ``path`` can be written (checked before a long search, not after)."""
+    if path is None:
+        return
+    if os.path.isdir(path):
+        raise ValueError(f"{option} {path}: is a directory")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise ValueError(f"{option} {path}: cannot write in {parent}")
+
+
+def _check(opts):
+    """Everything about the options that can be wrong, as ValueError with one line; the parsed parts."""
+    profiles = _profiles(opts.profile, opts.matrix)
+    sites = _sites(opts)
+    if opts.budget < 0:
+        raise ValueError(f"--budget {opts.budget}: a number of deviations, 0 or more")
+    if opts.runs is not None and opts.runs < 1 or opts.time is not None and opts.time <= 0:
+        raise ValueError("--runs and --time must be positive")
+    if opts.jobs < 1:
+        raise ValueError("--jobs must be at least 1")
+    if opts.matrix and (sites or opts.variant):
+        raise ValueError("--matrix sets the barrier sites itself: leave out --drop, --relax, --barrier and --variant")
+    _writable(opts.json, "--json")
+    _writable(opts.perfetto, "--perfetto")
+    variant = None
+    if opts.variant:
+        from .variant import load_variant   # (loads the driver: only once the other options are fine)
+        variant = str(load_variant(opts.variant).path)
+    configs = [ScenarioConfig(opts.scenario, p, opts.packets, opts.ring, opts.cpus, opts.itr, opts.wthresh)
+               for p in profiles]
+    for c in configs:
+        c.check()
+    return profiles, sites, variant, configs
+
+
+# --- explore -------------------------------------------------------------------------------------------------
 def run_explore(opts) -> int:
-    """``igbsim explore``: the search per profile; 0, 1 or 2 (module docstring)."""
-    from .runner import DriverConfig, Session   # (after the options are checked)
-    from .search import bounded_search, random_search   # (loads the model: only once the options are checked)
-    from .shrink import shrink   # (loads the model: only once the options are checked)
-    from .timeline import render   # (loads the model: only once the options are checked)
-    from .token import encode   # (loads the model: only once the options are checked)
+    """``igbsim explore``: the search per profile, or the matrix; 0, 1 or 2 (module docstring)."""
     try:
-        profiles = _profiles(opts.profile)
-        sites = _sites(opts)
-        if opts.budget < 0:
-            raise ValueError(f"--budget {opts.budget}: a number of deviations, 0 or more")
-        if opts.runs < 1 or (opts.time is not None and opts.time <= 0):
-            raise ValueError("--runs and --time must be positive")
-        variant = None
-        if opts.variant:
-            from .variant import load_variant   # (only when asked for)
-            variant = str(load_variant(opts.variant).path)
-        configs = [ScenarioConfig(opts.scenario, p, opts.packets, opts.ring, opts.cpus, opts.itr, opts.wthresh)
-                   for p in profiles]
-        for c in configs:
-            c.check()
+        profiles, sites, variant, configs = _check(opts)
     except ValueError as exc:
         print(f"igbsim: error: {exc}", file=sys.stderr)
         return 2
+    if opts.matrix:
+        return _matrix(opts, profiles)
+    from .runner import DriverConfig   # (loads the model: only once the options are checked)
     driver = DriverConfig(sites, variant)
-    status = 0
+    status, results = 0, []
     for config in configs:
         if config.below_minimum:
             print(f"note: a ring of {config.ring_size} descriptors is below igb's minimum (64); "
                   "DESC_NEEDED and TX_WAKE_THRESHOLD are scaled to it")
-        session = Session(config, driver)
-        if opts.mode == "exhaustive":
-            result = bounded_search(session, opts.budget, time_s=opts.time, max_runs=opts.runs)
-        else:
-            result = random_search(session, seed=opts.seed, runs=opts.runs, time_s=opts.time)
-        head = f"{config.profile} · {config.scenario} · {driver.describe()}"
-        if result.stopped.startswith("error"):
-            print(f"{head}: the model failed: {result.stopped}", file=sys.stderr)
+        try:
+            result = _explore_one(opts, config, driver, len(configs) > 1)
+        except OSError as exc:
+            print(f"igbsim: error: {exc}", file=sys.stderr)
             return 2
-        if result.found is None:
-            print(f"{head}: {_none_line(result, opts)}")
-            continue
-        status = 1
-        found = shrink(session, result.found)
-        shown = session.run(found.ranks, record=True)
-        print(render(shown, header=f"{head}: {shown.violation.line() if shown.violation else 'violation'}"))
-        print(f"replay: {encode(config, driver, found.ranks)}")
+        if result is None:
+            return 2
+        results.append(result)
+        status = max(status, 1 if result["violation"] else 0)
+    if opts.json:
+        _write_json(opts.json, {"schema": JSON_SCHEMA, "command": "explore", "results": results})
     return status
+
+
+def _search(opts, session):
+    from .search import bounded_search, pct_search, random_search   # (loads the model)
+    with _progress(f"{session.config.profile} {opts.mode}", opts) as tick:
+        if opts.mode == "exhaustive":
+            return bounded_search(session, opts.budget, time_s=opts.time, max_runs=opts.runs, progress=tick)
+        search = random_search if opts.mode == "random" else pct_search
+        return search(session, seed=opts.seed, runs=opts.runs or 1000, time_s=opts.time, progress=tick)
+
+
+def _explore_one(opts, config, driver, several: bool) -> dict | None:
+    """Search one profile and print what was found; its JSON result (None: the model failed)."""
+    from .runner import Session   # (loads the model)
+    from .shrink import shrink   # (idem)
+    from .token import encode   # (idem)
+    session = Session(config, driver)
+    result = _search(opts, session)
+    head = f"{config.profile} · {config.scenario} · {driver.describe()}"
+    out = {"profile": config.profile, "scenario": config.scenario, "driver": driver.describe(),
+           "mode": opts.mode, "executions": result.executions, "budget": result.budget,
+           "exhaustive": result.exhaustive, "stopped": result.stopped, "violation": None}
+    if result.stopped.startswith("error"):
+        print(f"{head}: the model failed: {result.stopped}", file=sys.stderr)
+        return None
+    if result.found is None:
+        print(f"{head}: {_none_line(result, opts)} — {config.profile}: {PROFILES[config.profile].notes}")
+        return out
+    found = result.found if opts.mode == "exhaustive" else shrink(session, result.found)
+    token = encode(config, driver, found.ranks)
+    text, shown, why = _show(session, found.ranks, head)
+    print(text, end="")
+    print(f"replay: {token}")
+    if opts.perfetto:
+        from .perfetto import write_trace   # (only when asked for)
+        path = _per_profile(opts.perfetto, config.profile) if several else opts.perfetto
+        write_trace(shown, path, title=head)
+    v = shown.violation
+    out["violation"] = {"invariant": v.invariant, "packet": v.packet, "slot": v.slot, "time_ps": v.time_ps,
+                        "detail": v.detail, "deviations": found.deviations,
+                        "barrier": why and {"primitive": why.barrier, "where": why.where, "confirmed": why.confirmed},
+                        "token": token, "timeline": [[r.time_ps, r.lane, r.text, r.mark] for r in shown.rows]}
+    return out
+
+
+def _show(session, ranks, head: str):
+    """The recorded execution along ``ranks``: its printed timeline and explanation, the outcome, the explanation."""
+    from .explain import explain   # (loads the model)
+    from .timeline import render   # (idem)
+    shown = session.run(ranks, record=True)
+    if shown.violation is None:
+        return f"{head}: no violation on this execution\n", shown, None
+    why = explain(session, shown)
+    return render(shown, header=f"{head}: {shown.violation.line()}",
+                  explanation=why.line() if why else "no reordering in this execution"), shown, why
+
+
+def _per_profile(path: str, profile: str) -> str:
+    root, ext = os.path.splitext(path)
+    return f"{root}-{profile}{ext}"
 
 
 def _none_line(result, opts) -> str:
@@ -148,24 +241,74 @@ def _none_line(result, opts) -> str:
         done = "none" if result.budget is None else f"at most {result.budget}"
         return (f"no violation in {result.executions} executions; stopped by --{result.stopped} "
                 f"(bound searched exhaustively: {done})")
-    return f"no violation in {result.executions} random executions (seed {opts.seed}; not exhaustive)"
+    return f"no violation in {result.executions} {opts.mode} executions (seed {opts.seed}; not exhaustive)"
 
 
+def _matrix(opts, profiles) -> int:
+    from .matrix import cells, format_table, run_matrix   # (loads the model)
+    scenarios = (opts.scenario,) if "--scenario" in sys.argv else ("tx", "tx-full", "tx-burst")
+    with _progress("matrix", opts) as tick:
+        verdicts = run_matrix(profiles, scenarios=scenarios, packets=opts.packets or 2, budget=opts.budget,
+                              jobs=opts.jobs, progress=tick)
+    print(format_table(verdicts), end="")
+    if opts.json:
+        _write_json(opts.json, {"schema": JSON_SCHEMA, "command": "matrix", "budget": opts.budget,
+                                "scenarios": list(scenarios), "cells": [v.as_dict() for v in verdicts]})
+    return 1 if any(v.invariant for v in verdicts) else 0
+
+
+def _write_json(path: str, doc: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+class _progress:
+    """A rich progress line on stderr while a search runs (executions so far), off when stderr is not a terminal."""
+
+    def __init__(self, what: str, opts):
+        self.what = what
+        self.live = sys.stderr.isatty()
+        self.bar = None
+
+    def __enter__(self):
+        if not self.live:
+            return None
+        try:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn   # (a terminal only)
+        except ImportError:
+            return None
+        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}: {task.completed} executions"),
+                            TimeElapsedColumn(), transient=True, console=None)
+        self.bar.start()
+        task = self.bar.add_task(self.what, total=None)
+        return lambda n: self.bar.update(task, completed=n)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+        return False
+
+
+# --- replay --------------------------------------------------------------------------------------------------
 def run_replay(opts) -> int:
     """``igbsim replay TOKEN``: 1 when the violation reproduces, 0 when it does not, 2 on a bad token."""
-    from .runner import Session   # (after the token is checked)
-    from .timeline import render   # (loads the model: only once the options are checked)
-    from .token import TokenError, decode   # (loads the model: only once the options are checked)
+    from .token import TokenError, decode   # (loads the model)
     try:
         config, driver, ranks = decode(opts.token)
         config.check()
+        _writable(opts.perfetto, "--perfetto")
     except (TokenError, ValueError) as exc:
         print(f"igbsim: error: {exc}", file=sys.stderr)
         return 2
-    out = Session(config, driver).run(ranks, record=True)
+    from .runner import Session   # (idem)
+    session = Session(config, driver)
     head = f"{config.profile} · {config.scenario} · {driver.describe()}"
-    if out.violation is None:
-        print(f"{head}: no violation on replay")
-        return 0
-    print(render(out, header=f"{head}: {out.violation.line()}"))
-    return 1
+    text, shown, _ = _show(session, ranks, head)
+    print(text, end="")
+    if opts.perfetto:
+        from .perfetto import write_trace   # (only when asked for)
+        write_trace(shown, opts.perfetto, title=head)
+    return 1 if shown.violation is not None else 0

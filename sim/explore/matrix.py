@@ -32,7 +32,7 @@ from .scenarios import ScenarioConfig
 from .search import bounded_search
 from .token import encode
 
-__all__ = ["MATRIX_SITES", "Cell", "Verdict", "cells", "run_matrix", "format_table"]
+__all__ = ["MATRIX_SITES", "UNMODIFIED", "Cell", "Verdict", "cells", "effect", "run_matrix", "format_table"]
 
 MATRIX_SITES = tuple(s for s in IGB_SITES
                      if s.name.split(".")[0] in ("igb_tx_map", "igb_maybe_stop_tx", "igb_clean_tx_irq"))
@@ -49,6 +49,8 @@ class Cell:
 
     @property
     def change(self) -> str:
+        if self.site == UNMODIFIED:
+            return ""
         return "dropped" if self.primitive is None else f"-> {self.primitive}"
 
 
@@ -75,8 +77,14 @@ def site_changes(site) -> list[str | None]:
     return [None, *weaker]
 
 
+#: The first row of every profile: the driver as Linux has it.
+UNMODIFIED = "(unmodified driver)"
+
+
 def cells(profiles, sites=MATRIX_SITES) -> list[Cell]:
-    return [Cell(p, s.name, change) for p in profiles for s in sites for change in site_changes(s)]
+    """The unmodified driver, then every site change, for each profile."""
+    return [Cell(p, UNMODIFIED, None) for p in profiles] + \
+        [Cell(p, s.name, change) for p in profiles for s in sites for change in site_changes(s)]
 
 
 _SESSIONS: dict[tuple, Session] = {}   # per worker process: (profile, scenario, packets) -> warm session
@@ -92,6 +100,8 @@ def _session(profile: str, scenario: str, packets: int) -> Session:
 def effect(profile: str, site: str, primitive: str | None):
     """What running ``primitive`` (None: dropped) at ``site`` orders under ``profile``; None when it is what
     the site's own primitive orders (the cell behaves as the unmodified driver)."""
+    if site == UNMODIFIED:
+        return None
     s, prof = SITE[site], PROFILES[profile]
     if s.is_accessor:
         new, old = prof.accessor(primitive or _RAW[s.primitive]), prof.accessor(s.primitive)
@@ -153,7 +163,7 @@ def run_matrix(profiles, *, scenarios=("tx", "tx-full", "tx-burst"), packets: in
         f = results[(c.profile, effect(c.profile, c.site, c.primitive))]
         token = None
         if f.invariant is not None:
-            driver = DriverConfig(((c.site, c.primitive),))
+            driver = DriverConfig(((c.site, c.primitive),) if c.site != UNMODIFIED else ())
             token = encode(ScenarioConfig(f.scenario, c.profile, packets), driver, f.ranks)
         out.append(Verdict(c, f.invariant, f.scenario, token, f.text, f.executions))
     return out
