@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from sim.engine import MS
 from stack.core.bug import KernelBug
+from stack.core.dynamic_queue_limits import DqlBug
 
 from .checker import Checker, Violation
 from .machine import make_explorable
@@ -147,6 +148,8 @@ def _execute(warm, driver: DriverConfig, prefix, record: bool, hooks, tail=None,
         s.run_for(QUIESCE_PS)
     except KernelBug as exc:
         checker.kernel_bug(exc)
+    except DqlBug as exc:   # BQL's BUG_ON: completed more than was queued
+        checker.violate("bql", None, None, str(exc).splitlines()[0])
     except RuntimeError as exc:
         if type(exc).__name__ != "Deadlock":
             raise
