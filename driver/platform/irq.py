@@ -185,19 +185,19 @@ class IrqTable:
         without the device having sent anything. ValueError names the bound
         vectors if none is called ``name``.
         """
+        self._fire(self._named(name), self.msi.write_count())
+
+    def _named(self, name: str) -> _Vector:
+        """The bound vector whose handler is called ``name``; ValueError names the bound ones."""
         for vec in self._vectors.values():
             if vec.name == name and vec.handler is not None:
-                self._fire(vec, self.msi.write_count())
-                return
+                return vec
         names = sorted(v.name for v in self._vectors.values() if v.handler is not None)
-        raise ValueError(f"irq_inject_interrupt: no vector named {name!r} (bound: {', '.join(names)})")
+        raise ValueError(f"no vector named {name!r} (bound: {', '.join(names)})")
 
     def cpu_of(self, name: str) -> int:
         """The CPU the vector whose handler is called ``name`` interrupts (ValueError if none is)."""
-        for vec in self._vectors.values():
-            if vec.name == name and vec.handler is not None:
-                return vec.cpu
-        raise ValueError(f"no vector named {name!r}")
+        return self._named(name).cpu
 
     def _spurious(self, data: int) -> None:
         self.spurious.append((self.kernel.host.engine.now, data, "no handler"))

@@ -38,7 +38,7 @@ from sim.host.ordering import BARRIER_NAMES
 
 __all__ = [
     "BarrierSite", "SiteRegistry", "SiteError", "BARRIER_PRIMITIVES", "ACCESSOR_PRIMITIVES",
-    "SITE_PRIMITIVES", "WEAKER", "weaker_primitives",
+    "SITE_PRIMITIVES", "WEAKER", "weaker_primitives", "dropped_primitive",
 ]
 
 #: Linux barrier primitives a site may use.
@@ -218,6 +218,12 @@ class SiteRegistry:
     def counts(self) -> dict[str, int]:
         """Executions per declared site (dropped executions count too)."""
         return {n: self.host.site_counts[n] for n in self._sites}
+
+
+def dropped_primitive(primitive: str) -> str | None:
+    """What a site using ``primitive`` runs when dropped: nothing for a barrier, the barrier-free access
+    (``__raw_writel``/``__raw_readl``) for an accessor."""
+    return _DROPPED_ACCESSOR.get(primitive)
 
 
 def _name(site: BarrierSite | str) -> str:

@@ -41,9 +41,13 @@ from collections import Counter
 from dataclasses import dataclass
 
 from driver.igb import clean as igb_clean
+from driver.igb.igb import IGB_RING_FIELDS
 from driver.platform import DMA_MAPPING_ERROR
 from sim.assembly.skbs import frame_seq
+from sim.host.sched import Deadlock
 from stack.core.dynamic_queue_limits import DQL_NUM_QUEUED
+
+from .record import DESC_FIELDS
 from stack.core import netdevice
 from stack.core.netdevice import netdev_get_tx_queue
 
@@ -53,7 +57,6 @@ INVARIANTS = ("published-before-consumed", "payload-intact", "exactly-once", "un
               "use-of-freed-skb", "iommu-fault", "not-cleaned", "interrupt-lost", "stranded", "lost-wake-up",
               "bql", "deadlock")
 
-_FIELDS = ((0, 8, "buffer_addr"), (8, 12, "cmd_type_len"), (12, 16, "olinfo_status"))
 _NAPI_STATE_SCHED = 1
 #: The queue state bits (Linux's names start with two underscores, which a class body would mangle).
 DRV_XOFF = 1 << getattr(netdevice, "__QUEUE_STATE_DRV_XOFF")
@@ -67,17 +70,18 @@ class Violation:
     invariant: str
     packet: int | None
     slot: int | None
-    time_ps: int
+    time_ps: int          # after t0, the start of the execution
     detail: str
 
     def line(self) -> str:
+        """One line: the invariant, packet and slot, when (after t0, the start of the execution), what."""
         where = []
         if self.packet is not None:
             where.append(f"packet {self.packet}")
         if self.slot is not None:
             where.append(f"slot {self.slot}")
         at = f" ({', '.join(where)})" if where else ""
-        return f"{self.invariant}{at} at {self.time_ps / 1e6:.3f} us: {self.detail}"
+        return f"{self.invariant}{at} at t0+{self.time_ps / 1e6:.3f} us: {self.detail}"
 
 
 class _Tap(list):
@@ -142,6 +146,7 @@ class Checker:
         self.faults_start = len(s.host.iommu.faults)
         self.bugs_start = len(s.kernel.bugs)
         self.violations: list[Violation] = []
+        self.t0 = s.engine.now                 # the execution starts here; violations are timed from it
         self.watch = None                      # the explore-mode Watch, once installed
         self.recorder = None                   # a Recorder in a recording execution (the timeline's rows)
 
@@ -216,7 +221,7 @@ class Checker:
         self.event("nic", f"fetches desc[{slot}]" + (f" (packet {seq})" if seq is not None else ""))
         if raw != want:
             diff = [f"{name} {int.from_bytes(raw[a:b], 'little'):#x} (written {int.from_bytes(want[a:b], 'little'):#x})"
-                    for a, b, name in _FIELDS if raw[a:b] != want[a:b]]
+                    for a, b, name in DESC_FIELDS if raw[a:b] != want[a:b]]
             self.violate("published-before-consumed", seq, slot,
                          "the NIC read " + ", ".join(diff) + ": the transmit's stores were not yet visible")
 
@@ -255,13 +260,13 @@ class Checker:
             self.recorder.row(lane, text, mark=mark)
 
     def violate(self, invariant: str, packet, slot, detail: str) -> None:
-        v = Violation(invariant, packet, slot, self.engine.now, detail)
+        v = Violation(invariant, packet, slot, self.engine.now - self.t0, detail)
         self.violations.append(v)
         self.event("violation", v.line(), "✗")
 
     def kernel_bug(self, exc) -> None:
         """A KernelBug or Deadlock raised out of the run."""
-        name = "deadlock" if type(exc).__name__ == "Deadlock" else "use-of-freed-skb"
+        name = "deadlock" if isinstance(exc, Deadlock) else "use-of-freed-skb"
         if name == "use-of-freed-skb" and len(self.system.kernel.bugs) > self.bugs_start:
             return   # reported from kernel.bugs by finish()
         self.violate(name, None, None, str(exc).splitlines()[0])
@@ -271,14 +276,14 @@ class Checker:
         """The end-of-execution invariants (module docstring), after every store buffer drained."""
         s = self.system
         for report in s.kernel.bugs[self.bugs_start:]:
-            self.violations.append(Violation("use-of-freed-skb", None, None, report.time_ps,
+            self.violations.append(Violation("use-of-freed-skb", None, None, report.time_ps - self.t0,
                                              f"{report.kind} in {report.site} on cpu{report.cpu} ({report.context})"))
         for fault in s.host.iommu.faults[self.faults_start:]:
-            self.violations.append(Violation("iommu-fault", None, None, getattr(fault, "time_ps", self.engine.now),
+            self.violations.append(Violation("iommu-fault", None, None, getattr(fault, "time_ps", self.engine.now) - self.t0,
                                              str(fault).splitlines()[0]))
-        self._check_wire()
         s.host.drain_all()
-        self._check_quiescence()
+        self._check_quiescence()   # first: a stranded packet is the cause of its "never sent"
+        self._check_wire()
 
     def _check_wire(self) -> None:
         sent = Counter()
@@ -309,10 +314,12 @@ class Checker:
         """
         if not _idle(self.system):
             return
+        # and nothing in flight: a completion still to come would wake the queue (a delay, not a loss)
         ring, mem = self.ring, self.system.host.mem
         ntu = int.from_bytes(self._latest(ring.addr + _ring_off("next_to_use"), 2), "little")
         ntc = int.from_bytes(self._latest(ring.addr + _ring_off("next_to_clean"), 2), "little")
-        self._check_wake(ntu, ntc, self._latest(netdev_get_tx_queue(self.system.netdev, 0).state_addr, 1)[0])
+        if ntu == ntc:
+            self._check_wake(ntu, ntc, self._latest(netdev_get_tx_queue(self.system.netdev, 0).state_addr, 1)[0])
 
     def _latest(self, addr: int, size: int) -> bytes:
         """The bytes as the last CPU to store there has them (its store buffer over memory)."""
@@ -355,7 +362,7 @@ class Checker:
             self.violate("stranded", None, None, f"{qlen} packets left in the qdisc of a running queue")
         d = txq.dql
         queued = mem.read32(d.addr + DQL_NUM_QUEUED)
-        if (d.num_completed - queued) & 0xFFFFFFFF and d.num_completed > queued:
+        if d.num_completed > queued:
             self.violate("bql", None, None, f"completed {d.num_completed} bytes, more than the {queued} queued")
         elif queued != d.num_completed:
             self.violate("bql", None, None, f"{queued - d.num_completed} bytes still in flight at quiescence")
@@ -371,5 +378,4 @@ def _numbered(frames):
 
 
 def _ring_off(name: str) -> int:
-    from driver.igb.igb import IGB_RING_FIELDS   # (a layout table, read once per check)
     return IGB_RING_FIELDS[name][0]

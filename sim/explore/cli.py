@@ -28,8 +28,9 @@ JSON_SCHEMA = "igbsim-explore/1"
 def add_parsers(sub) -> None:
     """The ``explore`` and ``replay`` subcommands of ``igbsim``."""
     e = sub.add_parser("explore", help="search the driver's orderings for DMA and barrier bugs")
-    e.add_argument("--scenario", default="tx", choices=SCENARIOS,
-                   help="; ".join(f"{s.name}: {s.summary}" for s in SCENARIOS.values()) + " (default: tx)")
+    e.add_argument("--scenario", default=None, choices=SCENARIOS,
+                   help="; ".join(f"{s.name}: {s.summary}" for s in SCENARIOS.values()) +
+                   " (default: tx; with --matrix: tx, tx-full and tx-burst)")
     e.add_argument("--profile", nargs="+", default=None, metavar="P",
                    help=f"ordering profiles: {', '.join(EXPLORE_PROFILES)} or all (default: arm64; "
                         "with --matrix: all)")
@@ -67,6 +68,10 @@ def add_parsers(sub) -> None:
 def _sites(opts) -> tuple[tuple[str, str | None], ...]:
     """The site overrides asked for, checked against the driver's sites: ValueError with one line."""
     out: dict[str, str | None] = {}
+    named = opts.drop + opts.relax + [item.partition("=")[0] for item in opts.barrier]
+    twice = sorted({n for n in named if named.count(n) > 1})
+    if twice:
+        raise ValueError(f"site {twice[0]} is given more than once (--drop, --relax, --barrier): choose one change")
     for name in opts.drop:
         _site(name)
         out[name] = None
@@ -130,14 +135,19 @@ def _check(opts):
         raise ValueError("--jobs must be at least 1")
     if opts.matrix and (sites or opts.variant):
         raise ValueError("--matrix sets the barrier sites itself: leave out --drop, --relax, --barrier and --variant")
+    if opts.matrix and (opts.ring is not None or opts.cpus != 2 or opts.itr != 3 or opts.wthresh is not None
+                        or opts.mode != "exhaustive" or opts.runs is not None or opts.time is not None):
+        raise ValueError("--matrix searches each scenario's defaults exhaustively: it takes --profile, --scenario, "
+                         "--packets, --budget, --jobs and --json only")
     _writable(opts.json, "--json")
     _writable(opts.perfetto, "--perfetto")
     variant = None
     if opts.variant:
         from .variant import load_variant   # (loads the driver: only once the other options are fine)
         variant = str(load_variant(opts.variant).path)
-    configs = [ScenarioConfig(opts.scenario, p, opts.packets, opts.ring, opts.cpus, opts.itr, opts.wthresh)
-               for p in profiles]
+    scenarios = [opts.scenario] if opts.scenario or not opts.matrix else ["tx", "tx-full", "tx-burst"]
+    configs = [ScenarioConfig(sc, p, opts.packets if not opts.matrix else opts.packets or 2, opts.ring, opts.cpus,
+                              opts.itr, opts.wthresh) for p in profiles for sc in scenarios]
     for c in configs:
         c.check()
     return profiles, sites, variant, configs
@@ -151,8 +161,20 @@ def run_explore(opts) -> int:
     except ValueError as exc:
         print(f"igbsim: error: {exc}", file=sys.stderr)
         return 2
-    if opts.matrix:
-        return _matrix(opts, profiles)
+    try:
+        if opts.matrix:
+            return _matrix(opts, profiles)
+        return _explore(opts, sites, variant, configs)
+    except (OSError, ExploreError) as exc:
+        print(f"igbsim: error: {exc}", file=sys.stderr)
+        return 2
+
+
+class ExploreError(RuntimeError):
+    """The model failed inside an execution, or a result could not be reproduced: one line for the user."""
+
+
+def _explore(opts, sites, variant, configs) -> int:
     from .runner import DriverConfig   # (loads the model: only once the options are checked)
     driver = DriverConfig(sites, variant)
     status, results = 0, []
@@ -160,13 +182,7 @@ def run_explore(opts) -> int:
         if config.below_minimum:
             print(f"note: a ring of {config.ring_size} descriptors is below igb's minimum (64); "
                   "DESC_NEEDED and TX_WAKE_THRESHOLD are scaled to it")
-        try:
-            result = _explore_one(opts, config, driver, len(configs) > 1)
-        except OSError as exc:
-            print(f"igbsim: error: {exc}", file=sys.stderr)
-            return 2
-        if result is None:
-            return 2
+        result = _explore_one(opts, config, driver, len(configs) > 1)
         results.append(result)
         status = max(status, 1 if result["violation"] else 0)
     if opts.json:
@@ -195,14 +211,15 @@ def _explore_one(opts, config, driver, several: bool) -> dict | None:
            "mode": opts.mode, "executions": result.executions, "budget": result.budget,
            "exhaustive": result.exhaustive, "stopped": result.stopped, "violation": None}
     if result.stopped.startswith("error"):
-        print(f"{head}: the model failed: {result.stopped}", file=sys.stderr)
-        return None
+        raise ExploreError(f"{head}: the model failed ({result.stopped})")
     if result.found is None:
         print(f"{head}: {_none_line(result, opts)} — {config.profile}: {PROFILES[config.profile].notes}")
         return out
     found = result.found if opts.mode == "exhaustive" else shrink(session, result.found)
     token = encode(config, driver, found.ranks)
     text, shown, why = _show(session, found.ranks, head)
+    if shown.violation is None:
+        raise ExploreError(f"{head}: the violation found did not reproduce when recorded (a bug in igbsim)")
     print(text, end="")
     print(f"replay: {token}")
     if opts.perfetto:
@@ -222,6 +239,8 @@ def _show(session, ranks, head: str):
     from .explain import explain   # (loads the model)
     from .timeline import render   # (idem)
     shown = session.run(ranks, record=True)
+    if shown.error:
+        raise ExploreError(f"{head}: the model failed ({shown.error.strip().splitlines()[-1]})")
     if shown.violation is None:
         return f"{head}: no violation on this execution\n", shown, None
     why = explain(session, shown)
@@ -246,10 +265,13 @@ def _none_line(result, opts) -> str:
 
 def _matrix(opts, profiles) -> int:
     from .matrix import cells, format_table, run_matrix   # (loads the model)
-    scenarios = (opts.scenario,) if "--scenario" in sys.argv else ("tx", "tx-full", "tx-burst")
+    scenarios = (opts.scenario,) if opts.scenario else ("tx", "tx-full", "tx-burst")
     with _progress("matrix", opts) as tick:
-        verdicts = run_matrix(profiles, scenarios=scenarios, packets=opts.packets or 2, budget=opts.budget,
-                              jobs=opts.jobs, progress=tick)
+        try:
+            verdicts = run_matrix(profiles, scenarios=scenarios, packets=opts.packets or 2, budget=opts.budget,
+                                  jobs=opts.jobs, progress=tick)
+        except RuntimeError as exc:
+            raise ExploreError(str(exc)) from None
     print(format_table(verdicts), end="")
     if opts.json:
         _write_json(opts.json, {"schema": JSON_SCHEMA, "command": "matrix", "budget": opts.budget,
@@ -258,11 +280,8 @@ def _matrix(opts, profiles) -> int:
 
 
 def _write_json(path: str, doc: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    from .perfetto import write_atomically   # (the one writer of whole-or-nothing files)
+    write_atomically(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
 
 class _progress:
@@ -280,11 +299,16 @@ class _progress:
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn   # (a terminal only)
         except ImportError:
             return None
+        # no refresh thread: executions fork, and a thread holding the console lock must not be copied
         self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}: {task.completed} executions"),
-                            TimeElapsedColumn(), transient=True, console=None)
+                            TimeElapsedColumn(), transient=True, auto_refresh=False)
         self.bar.start()
         task = self.bar.add_task(self.what, total=None)
-        return lambda n: self.bar.update(task, completed=n)
+
+        def tick(n: int) -> None:
+            self.bar.update(task, completed=n)
+            self.bar.refresh()
+        return tick
 
     def __exit__(self, *exc):
         if self.bar is not None:
@@ -300,15 +324,15 @@ def run_replay(opts) -> int:
         config, driver, ranks = decode(opts.token)
         config.check()
         _writable(opts.perfetto, "--perfetto")
-    except (TokenError, ValueError) as exc:
+        from .runner import Session   # (idem)
+        session = Session(config, driver)
+        head = f"{config.profile} · {config.scenario} · {driver.describe()}"
+        text, shown, _ = _show(session, ranks, head)
+        print(text, end="")
+        if opts.perfetto:
+            from .perfetto import write_trace   # (only when asked for)
+            write_trace(shown, opts.perfetto, title=head)
+    except (TokenError, ValueError, OSError, ExploreError) as exc:
         print(f"igbsim: error: {exc}", file=sys.stderr)
         return 2
-    from .runner import Session   # (idem)
-    session = Session(config, driver)
-    head = f"{config.profile} · {config.scenario} · {driver.describe()}"
-    text, shown, _ = _show(session, ranks, head)
-    print(text, end="")
-    if opts.perfetto:
-        from .perfetto import write_trace   # (only when asked for)
-        write_trace(shown, opts.perfetto, title=head)
     return 1 if shown.violation is not None else 0

@@ -18,9 +18,11 @@ Two ways to name it, tried in order:
    (:class:`sim.explore.record.Insertion`); it is the answer if the
    violation goes away.
 
-Re-runs follow the choices tolerantly (:mod:`sim.explore.policy`): a
-barrier changes which questions are asked, and a question past the end of
-the string is answered in order.
+A re-run makes the same deviations, found by question rather than by
+position (``why`` and its occurrence: :class:`sim.explore.policy.ExplorePolicy`'s
+``keyed``): a barrier changes which questions are asked, and the reordering
+it forbids is a question that no longer arises (or is answered in order).
+The barrier is confirmed when that re-run has no violation.
 """
 from __future__ import annotations
 
@@ -53,20 +55,34 @@ def _gone(out: Outcome, invariant: str) -> bool:
     return out.error is None and not any(v.invariant == invariant for v in out.violations)
 
 
+def deviations_by_question(found: Outcome) -> dict:
+    """``{(why, occurrence): rank}`` of every non-default answer of a recorded (or ``steps``) execution."""
+    seen: dict[str, int] = {}
+    keyed = {}
+    for k, why, n, rank, label, t, cost in found.steps:
+        seen[why] = seen.get(why, 0) + 1
+        if rank:
+            keyed[(why, seen[why])] = rank
+    return keyed
+
+
 def explain(session: Session, found: Outcome) -> Explanation | None:
     """Name and confirm the barrier that forbids ``found`` (recorded), or None if nothing was reordered."""
     invariant = found.violation.invariant
     driver = session.driver
+    keyed = deviations_by_question(found)
+    if _gone(session.run(keyed=keyed), invariant):
+        return None   # the deviations do not reproduce it by question: nothing to confirm against
     for name, _ in driver.sites:
         rest = tuple((n, p) for n, p in driver.sites if n != name)
-        out = session.run(found.ranks, driver=DriverConfig(rest, driver.variant))
+        out = session.run(keyed=keyed, driver=DriverConfig(rest, driver.variant))
         if _gone(out, invariant):
             prim = SITE[name].primitive
             return Explanation(f"{prim}", f"at {name}", True)
     tried = None
     for r in reversed(found.reorderings):
         for prim, ins, where in _candidates(r, found.where):
-            out = session.run(found.ranks, insertion=ins)
+            out = session.run(keyed=keyed, insertion=ins)
             if _gone(out, invariant):
                 return Explanation(prim, where, True)
             tried = tried or Explanation(prim, where, False)

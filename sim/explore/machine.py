@@ -6,14 +6,17 @@ What changes for an execution (:func:`make_explorable`), and why:
   driver code takes no simulated time; which CPU goes next at an instant is
   then only the policy's same-time tie (:mod:`sim.explore.policy`), not an
   accident of cost figures. Device latencies stay real (PCIe, the MAC).
-* **Interleaving points are the shared cells.** Each CPU's ``watch``
-  (:class:`Watch`) covers what the scenario's CPUs and the NIC share: the
-  descriptor ring, the ``igb_tx_buffer`` array, the ring indices, the queue
-  state word, the NAPI state and BQL's fields. A load, store or atomic
-  there is an interleaving point and goes through the store buffer and the
-  stale-load window; anything else is visible at once and offers no choice
-  (the in-order option of each). So a found violation is real, and the
-  search is complete only over orderings of the watched cells (docs/explore.md).
+* **The shared cells.** Each CPU becomes an
+  :class:`~sim.host.explore_cpu.ExploreCpu` whose ``watch`` (:class:`Watch`)
+  covers what the scenario's CPUs and the NIC share: the descriptor ring,
+  the ``igb_tx_buffer`` array, the ring indices, the queue state word, the
+  NAPI state and BQL's fields. Stores there go through the store buffer and
+  loads through the stale-load window; anything else is visible at once
+  and offers no choice (the in-order option of each). Barriers, device
+  accesses and atomics there are the interleaving points (the class
+  docstring says why loads and stores need not be). So a found violation is
+  real, and the search is complete only over these orderings of the shared
+  cells (docs/explore.md).
 * **Stores leave the buffer when someone looks.** A watched store waits in
   its CPU's store buffer until an ordering forces it out (a fence, an RMW, a
   ``writel`` and what it orders before its device write, which leaves at
@@ -37,6 +40,7 @@ from __future__ import annotations
 from bisect import bisect_right
 
 from driver.igb.igb import IGB_RING_FIELDS, IGB_TX_BUFFER_SIZE
+from sim.host.explore_cpu import ExploreCpu
 from stack.core.dynamic_queue_limits import DQL_SHARED_SIZE
 from stack.core.netdevice import netdev_get_tx_queue
 
@@ -134,9 +138,15 @@ class Watch:
                 self.recorder.stale(cpu, addr, self.loads[cpu.index])
         return pick
 
-    def observe(self, reader, addr: int, size: int) -> None:
+    def note(self, cpu, kind: str, *what) -> None:
+        """A barrier, device write or atomic at an interleaving point (for the timeline)."""
+        if self.recorder is not None:
+            self.recorder.note(cpu, kind, *what)
+
+    def observe(self, reader, addr: int, size: int, rmw: bool = False) -> None:
         """``reader`` (a Cpu, or None for a device) reads ``[addr, addr + size)``: each other CPU holding a
-        store there is asked whether it becomes visible first (module docstring)."""
+        store there is asked whether it becomes visible first (module docstring). An atomic (``rmw``) always
+        sees the latest value: coherence, no question."""
         if reader is not None:
             i = reader.index
             seq = self.loads[i] = self.loads[i] + 1
@@ -149,6 +159,9 @@ class Watch:
                 self.recorder.load(reader, addr, seq)
         for cpu in self._cpus:
             if cpu is not reader and cpu.holds(addr, size):
+                if rmw:
+                    cpu.flush_range(addr, size)
+                    continue
                 key = (reader, cpu.index, addr)
                 hidden = key in self._hidden   # this reader was shown the older value last time
                 pick = self._engine.choose_index(2, f"{self._why[cpu.index]} {addr:#x}")
@@ -192,9 +205,8 @@ def make_explorable(system, on_store=None) -> Watch:
     host.mmio_read_latency_ps = 0
     watch = Watch(watched_ranges(system), on_store, host.cpus, system.engine)
     for cpu in host.cpus:
-        cpu.store_buffer_entries = 1 << 30
         cpu.watch = watch
-    host.sched.interleave = True
+        cpu.__class__ = ExploreCpu   # a forked execution's machine only: ordinary runs never pay for it
     base = host.msi.latency_options[0]
     host.msi.latency_options = (base, base + DELAY_PS)
     system.nic.dma.read_jitter_options = (0, DELAY_PS)

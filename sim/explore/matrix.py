@@ -24,7 +24,7 @@ import multiprocessing
 from dataclasses import asdict, dataclass
 
 from driver.igb.sites import IGB_SITES, SITE
-from driver.platform.sites import weaker_primitives
+from driver.platform.sites import dropped_primitive, weaker_primitives
 from sim.host.ordering import NONE, PROFILES
 
 from .runner import DriverConfig, Session
@@ -36,7 +36,6 @@ __all__ = ["MATRIX_SITES", "UNMODIFIED", "Cell", "Verdict", "cells", "effect", "
 
 MATRIX_SITES = tuple(s for s in IGB_SITES
                      if s.name.split(".")[0] in ("igb_tx_map", "igb_maybe_stop_tx", "igb_clean_tx_irq"))
-_RAW = {"writel": "__raw_writel", "readl": "__raw_readl"}
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class Verdict:
 
 def site_changes(site) -> list[str | None]:
     """None (dropped) and each strictly weaker primitive of ``site``, the barrier-free accessor excepted."""
-    weaker = sorted(p for p in weaker_primitives(site.primitive) if p != _RAW.get(site.primitive))
+    weaker = sorted(p for p in weaker_primitives(site.primitive) if p != dropped_primitive(site.primitive))
     return [None, *weaker]
 
 
@@ -104,7 +103,7 @@ def effect(profile: str, site: str, primitive: str | None):
         return None
     s, prof = SITE[site], PROFILES[profile]
     if s.is_accessor:
-        new, old = prof.accessor(primitive or _RAW[s.primitive]), prof.accessor(s.primitive)
+        new, old = prof.accessor(primitive or dropped_primitive(s.primitive)), prof.accessor(s.primitive)
         return None if (new.before, new.after) == (old.before, old.after) else (site, new.before, new.after)
     new, old = (NONE if primitive is None else prof.barrier(primitive)), prof.barrier(s.primitive)
     return None if new == old else (site, new)
@@ -135,6 +134,9 @@ def _search(profile: str, site: str | None, primitive: str | None, scenarios, pa
         if result.found is not None:
             v = result.violation
             return _Found(v.invariant, scenario, result.found.ranks, v.line(), total)
+        if result.stopped.startswith("error"):
+            raise RuntimeError(f"{profile} {site or 'unmodified'} {primitive} {scenario}: the model failed "
+                               f"({result.stopped})")
         if not result.exhaustive:
             return _Found(None, None, (), f"none in {total} executions (stopped: {result.stopped})", total)
     if not reached:

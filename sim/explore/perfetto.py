@@ -28,7 +28,7 @@ import json
 import os
 import tempfile
 
-__all__ = ["NAME_CHARS", "SLICE_US", "events", "write_trace"]
+__all__ = ["NAME_CHARS", "SLICE_US", "events", "write_trace", "write_atomically"]
 
 NAME_CHARS = 60     # a slice's name: the row's text cut to this length (the full text is in its args)
 SLICE_US = 1.0      # a row's slice: one step of the step axis, end to end with the next row's
@@ -106,13 +106,21 @@ def write_trace(outcome, path, *, title: str) -> None:
            "metadata": {"title": title, "source": "igbsim explore",
                         "time_axis": "ts = step number in us (execution order); simulated time in args.sim_time_ps",
                         "ranks": list(outcome.ranks), "violation": v.line() if v is not None else None}}
-    data = json.dumps(doc, sort_keys=True, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
+    write_atomically(path, json.dumps(doc, sort_keys=True, ensure_ascii=False, indent=1) + "\n")
+
+
+def write_atomically(path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` whole or not at all: a temporary file beside it, renamed over it.
+
+    Raises :class:`OSError` (a directory, a missing or unwritable directory)
+    and then leaves nothing behind.
+    """
     path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix=".perfetto-", suffix=".tmp", dir=os.path.dirname(path) or ".")
+    fd, tmp = tempfile.mkstemp(prefix=".igbsim-", suffix=".tmp", dir=os.path.dirname(path) or ".")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)     # (mkstemp's 0600 is for the temporary file; a trace is for sharing)
+            f.write(text.encode("utf-8"))
+        os.chmod(tmp, 0o644)     # (mkstemp's 0600 is for the temporary file; the result is for sharing)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

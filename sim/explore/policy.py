@@ -79,8 +79,12 @@ class ExplorePolicy(Policy):
     choose_ties = True
 
     def __init__(self, engine, prefix: tuple[int, ...] = (), *, record_steps: bool = False,
-                 tail=None):
+                 tail=None, keyed: dict | None = None):
         super().__init__()
+        #: Instead of a prefix: ``{(why, occurrence): rank}`` -- the same deviations, found by what is
+        #: asked rather than by position (a re-run with a barrier added asks fewer or other questions).
+        self.keyed = keyed
+        self._seen: dict[str, int] = {}
         #: After the prefix: None answers 0; a callable ``tail(k, n, why)`` answers the rank (random, PCT).
         self.tail = tail
         self.engine = engine
@@ -90,10 +94,15 @@ class ExplorePolicy(Policy):
         self.divergences = 0
         self.record_steps = record_steps
         self.steps: list[Step] = []
-        self._newest = None   # the newest ready item at the last tie (None before the first)
+        self._tied = False    # a tie was asked already (the first one is free)
         self.recorder = None  # a Recorder: deviations become timeline rows
+        self.taken: list[str] = []   # the deviations made, by question
 
     def _rank(self, k: int, n: int, why: str) -> int:
+        if self.keyed is not None:
+            occurrence = self._seen[why] = self._seen.get(why, 0) + 1
+            rank = self.keyed.get((why, occurrence), 0)
+            return rank if rank < n else 0
         if k < len(self.prefix):
             rank = self.prefix[k]
         else:
@@ -115,6 +124,7 @@ class ExplorePolicy(Policy):
         self.ranks.append(rank)
         if rank and cost:
             self.deviations += 1
+            self.taken.append(why)
         i = options[rank]
         if self.record_steps:
             label = actor_of(label_of[i]) if why == "tie" else ""
@@ -126,9 +136,11 @@ class ExplorePolicy(Policy):
     def _record_deviation(self, why: str, label: str) -> None:
         """A timeline row for a deviation the machine does not report itself (visible/stale rows come from it)."""
         if why == "tie":
-            self.recorder.row(label if label.startswith("cpu") else "cpu?", "preempts the running CPU", mark="⚡")
+            self.recorder.row(label if label.startswith("cpu") else "nic", "runs first: a preemption", mark="⚡")
         elif why.startswith("stall"):
             self.recorder.row(why.split()[1], "held up 20 us after its device write", mark="⚡")
+        elif why.startswith("fault"):
+            self.recorder.row(self.recorder.running_lane(), f"{why.split()[1]} fails (injected)", mark="⚡")
         elif not why.startswith(("visible", "stale-load")):
             self.recorder.row("nic", f"{why}: delayed", mark="⚡")
 
@@ -144,12 +156,10 @@ class ExplorePolicy(Policy):
         where nothing has run yet: which actor starts is free.
         """
         items = self.engine.ready_items()
-        newest = items[n - 1]
         others = [i for i in range(n - 1) if _is_context(actor_of(items[i]))]
-        first = self._newest is None
-        self._newest = newest
         if not others:
             return [n - 1], None
+        first, self._tied = not self._tied, True
         return [n - 1, *others], 0 if first else 1
 
     def trace_ranks(self) -> tuple[int, ...]:

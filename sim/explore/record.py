@@ -5,8 +5,8 @@
 ``tx_ring->next_to_clean``, ``txq->state``). :class:`Recorder` is installed
 in a recording execution only (``Session.run(record=True)``): it adds a row
 for every watched load and store a CPU makes (with the kernel function that
-made it), every buffered store becoming visible (and why), every barrier,
-device write and atomic — and it numbers each CPU's watched loads and
+made it), every buffered store becoming visible, every barrier, device
+write and atomic (told by the watch after the interleaving point) — and it numbers each CPU's watched loads and
 stores, so an explanation can name one (``cpu0`` store 14) and a
 confirmation run can insert a barrier right there (:class:`Insertion`).
 """
@@ -17,11 +17,13 @@ from dataclasses import dataclass
 
 from driver.igb.igb import IGB_RING_FIELDS, IGB_TX_BUFFER_FIELDS, IGB_TX_BUFFER_SIZE
 from stack.core.dynamic_queue_limits import DQL_ADJ_LIMIT, DQL_LAST_OBJ_CNT, DQL_NUM_QUEUED
+from sim.host.ordering import MW
 from stack.core.netdevice import netdev_get_tx_queue
 
-__all__ = ["Cells", "Recorder", "Insertion", "Row"]
+__all__ = ["Cells", "Recorder", "Insertion", "Row", "DESC_FIELDS"]
 
-_DESC_FIELDS = ((0, 8, "buffer_addr"), (8, 12, "cmd_type_len"), (12, 16, "olinfo_status"))
+#: The advanced transmit descriptor's read format: (first byte, end, field).
+DESC_FIELDS = ((0, 8, "buffer_addr"), (8, 12, "cmd_type_len"), (12, 16, "olinfo_status"))
 _HERE = ("/sim/host/", "/sim/explore/", "/sim/engine/", "/stack/core/bitops.py", "/driver/igb/igb.py",
          "/driver/platform/", "/greenlet")
 
@@ -67,7 +69,7 @@ class Cells:
         off = addr - self.desc
         if 0 <= off < 16 * self.count:
             i, o = divmod(off, 16)
-            field = next(n for a, b, n in _DESC_FIELDS if a <= o < b)
+            field = next(n for a, b, n in DESC_FIELDS if a <= o < b)
             return f"desc[{i}].{field}"
         off = addr - self.buffers
         if 0 <= off < IGB_TX_BUFFER_SIZE * self.count:
@@ -102,44 +104,47 @@ class Recorder:
         #: ("stale", cpu, load number, cell).
         self.reorderings: list[tuple] = []
 
+    def running_lane(self) -> str:
+        """The lane of the CPU whose context runs now (``nic`` outside any context)."""
+        ctx = self.system.host.sched.running
+        return f"cpu{ctx.run.index}" if ctx is not None else "nic"
+
     def row(self, lane: str, text: str, cells=(), mark: str = "") -> None:
         self.rows.append(Row(self.engine.now, lane, text, tuple(cells), mark))
 
     def install(self) -> None:
-        """Wrap each CPU's commit, barrier, device write and atomic (this execution's process only)."""
+        """Wrap each CPU's commit, to see stores become visible (this execution's process only)."""
         for cpu in self.system.host.cpus:
             self._wrap(cpu)
 
     def _wrap(self, cpu) -> None:
-        lane, sb = f"cpu{cpu.index}", f"sb{cpu.index}"
-        commit, barrier, mmio_write, atomic = cpu._commit, cpu.barrier, cpu.mmio_write, cpu._atomic
-        cells = self.cells
-        watch = cpu.watch
+        sb = f"sb{cpu.index}"
+        commit, cells, watch = cpu._commit, self.cells, cpu.watch
 
         def _commit(e):
-            if e.cls == 2 and watch.covers(e.addr, e.size):   # MW: a watched memory store becomes visible
+            if e.cls == MW and watch.covers(e.addr, e.size):   # a shared memory store becomes visible
                 name = cells.name(e.addr)
                 self.row(sb, f"{name} = {int.from_bytes(e.data, 'little'):#x} visible", (name,))
             commit(e)
 
-        def _barrier(name, site=None):
-            self.row(lane, f"{name}" + (f" [{site}]" if site else "") +
-                     (" (dropped)" if site and self.system.host.site_overrides.get(site, name) is None else ""))
-            return barrier(name, site)
-
-        def _mmio_write(addr, size, value, accessor="writel", site=None):
-            self.row(lane, f"{accessor}({value:#x}) [{site or '?'}]")
-            return mmio_write(addr, size, value, accessor, site)
-
-        def _atomic(addr, size, op, expect, ordered):
-            if watch.covers(addr, size):
-                name = cells.name(addr)
-                self.row(lane, f"atomic {name} ({_caller()})", (name,))
-            return atomic(addr, size, op, expect, ordered)
-
-        cpu._commit, cpu.barrier, cpu.mmio_write, cpu._atomic = _commit, _barrier, _mmio_write, _atomic
+        cpu._commit = _commit
 
     # --- told by the Watch -------------------------------------------------------------------------
+    def note(self, cpu, kind: str, *what) -> None:
+        """A barrier, device write or atomic, after its interleaving point."""
+        lane = f"cpu{cpu.index}"
+        if kind == "barrier":
+            name, site = what
+            runs = self.system.host.site_overrides.get(site, name) if site is not None else name
+            change = "" if runs == name else " (dropped)" if runs is None else f" (weakened to {runs})"
+            self.row(lane, name + (f" [{site}]" if site else "") + change)
+        elif kind == "device write":
+            value, site, accessor = what
+            self.row(lane, f"{accessor}({value:#x}) [{site or '?'}]")
+        else:
+            name = self.cells.name(what[0])
+            self.row(lane, f"atomic {name} ({_caller()})", (name,))
+
     def store(self, cpu, addr: int, data: bytes, seq: int) -> None:
         name, fn = self.cells.name(addr), _caller()
         self.where[(cpu.index, "store", seq)] = (name, fn)

@@ -39,6 +39,7 @@ would have.
 """
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -51,6 +52,7 @@ from sim.assembly.skbs import numbered_frame
 from sim.assembly.system import IgbSystem
 from sim.engine import MS, US
 from sim.engine.choice import FirstPolicy
+from sim.host.ordering import PROFILES
 from stack.core.dynamic_queue_limits import DQL_ADJ_LIMIT
 from stack.core.netdevice import netdev_get_tx_queue, netif_stop_subqueue, netif_wake_subqueue
 from stack.core.skbuff import skb_from_bytes
@@ -115,6 +117,14 @@ class ScenarioConfig:
         """ValueError (one line) for a configuration no scenario can run."""
         if self.scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {self.scenario!r}; choose one of: {', '.join(SCENARIOS)}")
+        if self.profile not in PROFILES or self.profile == "sc":
+            raise ValueError(f"unknown profile {self.profile!r}; choose from x86-tso, arm64, power, riscv")
+        if self.nic not in ("82576", "i210"):
+            raise ValueError(f"unknown NIC {self.nic!r}; choose 82576 or i210")
+        for name in ("packets", "ring", "cpus", "itr", "wthresh"):
+            value = getattr(self, name)
+            if value is not None and type(value) is not int:
+                raise ValueError(f"--{name} {value!r}: a whole number")
         ring = self.ring_size
         if not 8 <= ring <= 4096 or ring % 8:
             raise ValueError(f"--ring {ring}: a multiple of 8 from 8 to 4096 (igb's own minimum is {IGB_MIN_TXD})")
@@ -155,9 +165,18 @@ def thresholds(ring: int):
         igb_xmit.DESC_NEEDED, igb_clean.TX_WAKE_THRESHOLD = saved
 
 
-def set_thresholds(ring: int) -> None:
-    """:func:`thresholds` for good (a forked execution)."""
-    igb_xmit.DESC_NEEDED, igb_clean.TX_WAKE_THRESHOLD = ring_thresholds(ring)
+def set_thresholds(ring: int, namespaces=()) -> None:
+    """:func:`thresholds` for good (a forked execution): in every driver module that names them, and in
+    ``namespaces`` (a variant's module, which imports them itself)."""
+    need, wake = ring_thresholds(ring)
+    if (need, wake) == (DESC_NEEDED, TX_WAKE_THRESHOLD):
+        return
+    spaces = [vars(m) for name, m in list(sys.modules.items()) if name.startswith("driver.igb")]
+    for ns in [*spaces, *namespaces]:
+        if "DESC_NEEDED" in ns:
+            ns["DESC_NEEDED"] = need
+        if "TX_WAKE_THRESHOLD" in ns:
+            ns["TX_WAKE_THRESHOLD"] = wake
 
 
 @dataclass
@@ -291,7 +310,7 @@ def start(warm: Warm) -> None:
     if warm.skbs:
         engine.call_later(0, s.sender(cpu=0).send, list(warm.skbs), len(warm.skbs))
     else:
-        engine.call_later(0, s.task, _wake_queue(s), 0, "igb-reset")
+        engine.call_later(0, s.task, _wake_queue(s), 0, "waker")
     engine.call_later(0, s.kernel.irq.irq_inject_interrupt, q.name)
     if warm.config.scenario == "tx-mapfail":
         s.kernel.faults.arm("dma_map", when=lambda req: engine.choose_index(2, "fault dma_map") == 1)

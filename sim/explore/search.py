@@ -9,9 +9,9 @@ searched exhaustively, and the first violating execution's outcome.
   non-default rank (a deviation), else rank 0. Seeds are ``seed``,
   ``seed + 1``, … so run ``k`` is reproducible alone.
 * :func:`pct_search` — PCT-style (Burckhardt et al., ASPLOS'10): each
-  execution makes exactly ``depth - 1`` deviations at questions drawn
-  uniformly from the first ``k`` (``k``: how many questions the in-order
-  execution asks), and answers 0 elsewhere; a bug that needs ``d - 1``
+  execution makes ``depth - 1`` deviations at questions drawn uniformly
+  from the ``k`` branchable questions the in-order execution asks, and
+  answers 0 elsewhere; a bug that needs ``d - 1``
   particular deviations is hit with probability about ``1/k^(d-1)`` per
   execution, whatever the rest of the execution does. Unlike classic PCT
   the "priorities" are the ranked answers of every question — preemptions,
@@ -62,12 +62,12 @@ class RandomTail:
 
 
 class PctTail:
-    """Deviate (a uniform non-default rank) exactly at the chosen question numbers, else answer 0."""
+    """Deviate (a uniform non-default rank) at ``depth - 1`` of the question numbers ``k``, else answer 0."""
 
-    def __init__(self, seed: int, depth: int, k: int):
+    def __init__(self, seed: int, depth: int, k: list[int]):
         rng = random.Random(seed)
         self.rng = rng
-        self.points = frozenset(rng.sample(range(max(k, 1)), min(max(depth - 1, 0), max(k, 1))))
+        self.points = frozenset(rng.sample(k, min(max(depth - 1, 0), len(k))))
 
     def __call__(self, k: int, n: int, why: str) -> int:
         return self.rng.randrange(1, n) if k in self.points else 0
@@ -103,7 +103,8 @@ def random_search(session: Session, *, seed: int = 0, p: float = 0.05, runs: int
 def pct_search(session: Session, *, seed: int = 0, depth: int = 3, runs: int | None = 1000,
                time_s: float | None = None, progress=None) -> SearchResult:
     """PCT-style executions (module docstring) until a violation or a limit."""
-    k = session.run(()).choices
+    first = session.run((), steps=True)
+    k = [st[0] for st in first.steps if st[6] == 1]   # the questions where a deviation costs one
     start = time.monotonic()
     n = 0
     while True:
@@ -138,9 +139,9 @@ def bounded_search(session: Session, budget: int, *, time_s: float | None = None
     known: dict[tuple[int, ...], list[tuple[int, int, int]]] = {}   # prefix -> its questions (k, n, cost)
     sites: set[str] = set()
     for depth in range(budget + 1):
-        stack: list[tuple[tuple[int, ...], int, int]] = [((), 0, 0)]   # (prefix, first free question, cost)
+        stack: list[tuple[tuple[int, ...], int]] = [((), 0)]   # (prefix, its cost); it deviates after its end
         while stack:
-            prefix, free_from, cost = stack.pop()
+            prefix, cost = stack.pop()
             questions = known.get(prefix)
             if questions is None:
                 stop = _limits_hit(start, runs, time_s, max_runs)
@@ -152,17 +153,21 @@ def bounded_search(session: Session, budget: int, *, time_s: float | None = None
                     progress(runs)
                 if out.error:
                     return SearchResult(runs, None, False, None, "error: " + out.error.strip().splitlines()[-1])
+                if out.divergences:   # a prefix built from this tree must fit it; if not, say so
+                    return SearchResult(runs, None, False, None, "error: an execution diverged from its prefix")
                 if out.violations:
                     return SearchResult(runs, depth, False, out)
                 sites |= out.sites_run
-                questions = known[prefix] = [(st[0], st[2], st[6]) for st in out.steps if st[6] is not None]
+                questions = [(st[0], st[2], st[6]) for st in out.steps if st[6] is not None]
+                if cost < budget:   # only these are expanded again at a deeper pass
+                    known[prefix] = questions
             for k, n, step_cost in reversed(questions):
-                if k < free_from:
+                if k < len(prefix):
                     break
                 if cost + step_cost > depth:
                     continue
                 for r in range(n - 1, 0, -1):
-                    stack.append((prefix + (0,) * (k - len(prefix)) + (r,), k + 1, cost + step_cost))
+                    stack.append((prefix + (0,) * (k - len(prefix)) + (r,), cost + step_cost))
         if depth == 0 and reached is not None and reached not in sites:
             return SearchResult(runs, None, False, None, "not reached")
     return SearchResult(runs, budget, True, None)

@@ -19,7 +19,7 @@ _WIDTH = 44
 
 
 def _lanes(rows) -> list[str]:
-    cpus = sorted({r.lane[3:] for r in rows if r.lane.startswith(("cpu", "sb")) and r.lane[3:].isdigit()} |
+    cpus = sorted({r.lane[3:] for r in rows if r.lane.startswith("cpu") and r.lane[3:].isdigit()} |
                   {r.lane[2:] for r in rows if r.lane.startswith("sb") and r.lane[2:].isdigit()}, key=int)
     out = []
     for c in cpus:
@@ -76,7 +76,7 @@ def render(outcome, *, header: str = "", explanation: str = "") -> str:
     lanes = _lanes(outcome.rows)
     col = {lane: i for i, lane in enumerate(lanes)}
     out = [header] if header else []
-    titles = [lane.replace("sb", "sb") + ("→mem" if lane.startswith("sb") else "") for lane in lanes]
+    titles = [lane + ("→mem" if lane.startswith("sb") else "") for lane in lanes]
     out.append(f"{'ns':>9}  " + "".join(t.ljust(_WIDTH) for t in titles).rstrip())
     t0 = outcome.rows[0].time_ps if outcome.rows else 0
     for r in rows:

@@ -16,6 +16,9 @@ import pathlib
 import zlib
 from functools import lru_cache
 
+from driver.igb.sites import SITE
+from driver.platform.sites import SITE_PRIMITIVES
+
 from .runner import DriverConfig
 from .scenarios import ScenarioConfig
 
@@ -77,4 +80,7 @@ def decode(token: str) -> tuple[ScenarioConfig, DriverConfig, tuple[int, ...]]:
             raise TokenError(f"the variant file {variant} changed since the token was made")
     if any(r < 0 for r in ranks):
         raise TokenError("the replay token holds a negative choice")
+    for name, prim in sites:
+        if name not in SITE or prim is not None and prim not in SITE_PRIMITIVES + ("__raw_writel", "__raw_readl"):
+            raise TokenError(f"the replay token names barrier site {name} = {prim}, which this build does not have")
     return config, DriverConfig(sites, variant), ranks

@@ -198,7 +198,7 @@ def load_variant(path) -> Variant:
     sys.modules[name] = module   # while it runs, as for an import (dataclasses and typing look it up)
     try:
         exec(code, vars(module))   # noqa: S102 - running the developer's file is the point
-    except Exception as e:
+    except (Exception, SystemExit) as e:   # even sys.exit(): one line, not a silent exit
         raise VariantError(f"{path}:{_line_in(path, e)}: the variant file raised "
                            f"{type(e).__name__}: {_one_line(e)}") from e
     finally:

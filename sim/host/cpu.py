@@ -88,8 +88,6 @@ class Cpu:
         self.sched = None
         #: Every memory access is an interleaving point (``Sched.interleave``).
         self.interleave = False
-        #: Under exploration, the addresses that matter (:meth:`_unwatched_store`); None: all of them.
-        self.watch = None
         self._why_drain = f"drain {self.name}"
         self._why_drain_latency = f"drain-latency {self.name}"
         self._why_stale = f"stale-load {self.name}"
@@ -102,9 +100,6 @@ class Cpu:
     def store_bytes(self, addr: int, data: bytes) -> None:
         """A memory store of raw bytes (e.g. a memcpy into a DMA buffer)."""
         if self.owed_ps or self.interleave:
-            if self.watch is not None:
-                self._explore_store(addr, data)
-                return
             self._observable()
         if not self.profile.store_buffer:
             self.mem.write(addr, data)
@@ -118,12 +113,7 @@ class Cpu:
     def load_bytes(self, addr: int, size: int) -> bytes:
         """A memory load: own buffered stores first, else memory (maybe a stale value)."""
         if self.owed_ps or self.interleave:
-            if self.watch is None:
-                self._observable()
-            elif self.watch.covers(addr, size):
-                self.watch.observe(self, addr, size)
-            else:
-                return self.mem.read(addr, size)   # unwatched under exploration: current
+            self._observable()
         if self._nstores:
             own = self._sb.writes_over(addr, size)
             if own:
@@ -143,53 +133,17 @@ class Cpu:
             self.seen[q] = current
             return self.mem.read(addr, size)
         cands = hist.candidates(addr, floor, self.device_floor)
-        if len(cands) == 1:
-            pick = cands[0]
-        elif self.watch is not None:   # exploration decides with what this CPU saw before
-            pick = self.watch.stale_pick(self, addr, q, cands, f"{self._why_stale} {addr:#x}")
-        else:   # the address in the question: a replay or a directed policy can tell the loads apart
-            pick = cands[self.engine.choose_index(len(cands), f"{self._why_stale} {addr:#x}")]
+        pick = cands[0] if len(cands) == 1 else self._pick_stale(addr, q, cands)
         self.seen[q] = pick[0]
         if pick[1] is None:
             return self.mem.read(addr, size)
         off = addr - q
         return pick[1][off:off + size]
 
-    def _explore_store(self, addr: int, data: bytes) -> None:
-        """A store under exploration (``watch`` set; the explorer's ``Watch`` says what it means).
-
-        The explorer watches the cells its scenario shares (descriptors,
-        ``igb_tx_buffer``, ring indices, queue, NAPI and BQL state). A watched
-        store is told to the watch (its ghost record of program order) and
-        waits in the store buffer until it is ordered out or observed
-        (:meth:`_enqueue`). A store elsewhere is visible at once: the
-        in-order option of every choice it would offer, which no other agent
-        can tell apart as long as none reads those bytes concurrently.
-        Neither is an interleaving point: until another agent observes it, a
-        buffered store is invisible, so running others before or after it
-        gives them the same view.
-        """
-        watch = self.watch
-        if watch.covers(addr, len(data)):
-            watch.on_store(self, addr, data)
-            self._enqueue(BufferedStore(MW, addr, len(data), bytes(data)))
-            watch.stored(self)
-            return
-        hist = self.history
-        if hist is None or not self.profile.store_buffer:
-            self.mem.write(addr, data)
-        else:
-            hist.cpu_write(addr, data)
-            self._saw_own_write(addr, len(data))
-
-    def own_view(self, addr: int, size: int) -> bytes:
-        """``[addr, addr + size)`` as this CPU's program order has it: memory overlaid with its buffered stores.
-
-        Not a load (no choice, no interleaving point, no time): for checkers
-        and reports.
-        """
-        own = self._sb.writes_over(addr, size) if self._nstores else None
-        return self._forward(addr, size, own) if own else self.mem.read(addr, size)
+    def _pick_stale(self, addr: int, q: int, cands: list):
+        """Which of ``cands`` (newest first) a load returns: a choice naming the address, so a replay or a
+        directed policy can tell the loads apart."""
+        return cands[self.engine.choose_index(len(cands), f"{self._why_stale} {addr:#x}")]
 
     def _forward(self, addr: int, size: int, own: list[BufferedStore]) -> bytes:
         """Memory overlaid with ``own``, this CPU's buffered stores to those bytes, oldest first."""
@@ -204,8 +158,6 @@ class Cpu:
     # --- barriers and accessors -------------------------------------
     def barrier(self, name: str, site: str | None = None) -> None:
         """Execute Linux barrier ``name`` (``wmb``, ``dma_rmb``, …) at call site ``site``."""
-        if self.watch is not None:
-            self._observable()   # exploration: a barrier is an interleaving point
         if site is not None:
             name = self.host.resolve_site(site, name)
             if name is None:
@@ -259,9 +211,7 @@ class Cpu:
     def mmio_write(self, addr: int, size: int, value: int, accessor: str = "writel",
                    site: str | None = None) -> None:
         """A device write through accessor ``writel``/``writel_relaxed``/``__raw_writel``."""
-        if self.watch is not None:
-            self._observable()   # exploration: a device access is an interleaving point
-        elif self.owed_ps:
+        if self.owed_ps:
             self.run.settle()
         if site is not None:
             accessor = self.host.resolve_site(site, accessor)
@@ -276,14 +226,10 @@ class Cpu:
             self.host.mmio.write(addr, size, value)
         if not acc.after.is_empty:
             self.fence(acc.after)
-        if self.watch is not None:
-            self.watch.after_device_write(self)
 
     def mmio_read(self, addr: int, size: int, accessor: str = "readl", site: str | None = None) -> int:
         """A device read through accessor ``readl``/``readl_relaxed``/``__raw_readl``."""
-        if self.watch is not None:
-            self._observable()   # exploration: a device access is an interleaving point
-        elif self.owed_ps:
+        if self.owed_ps:
             self.run.settle()
         if site is not None:
             accessor = self.host.resolve_site(site, accessor) or "__raw_readl"
@@ -320,16 +266,8 @@ class Cpu:
         self._sb.add(entry)
         self._nstores += 1
         if not self._drain_scheduled:
-            if self.watch is not None:   # exploration: stores leave when observed or ordered (see Watch)
-                if entry.cls == DW:
-                    self._flush(lambda e: e is entry)
-                return
             self._drain_scheduled = True
             self.engine.call_later(self._drain_latency(), self._drain_step)
-
-    def holds(self, addr: int, size: int) -> bool:
-        """True if this CPU's store buffer holds a memory store to a byte of ``[addr, addr + size)``."""
-        return bool(self._nstores) and bool(self._sb.writes_over(addr, size))
 
     def _drain_step(self) -> None:
         """Make one eligible buffered store visible (a choice), then schedule the next."""
@@ -481,13 +419,7 @@ class Cpu:
 
     def _atomic(self, addr: int, size: int, op, expect: int | None, ordered: Fence | None) -> int:
         if self.owed_ps or self.interleave:
-            if self.watch is None:
-                self._observable()
-            elif self.watch.covers(addr, size):
-                self._observable()
-                self.watch.observe(self, addr, size)
-            elif self.owed_ps:
-                self.run.settle()
+            self._observable()
         implied = self.profile.atomic_rmw
         if not implied.is_empty:
             self.fence(implied)

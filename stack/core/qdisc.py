@@ -366,8 +366,7 @@ def qdisc_run_end(q: Qdisc) -> None:
         spin_unlock(q.seqlock)
         # spin_unlock() is only a store-release; the unlock and the MISSED test are a store-load pair,
         # so Linux puts a full barrier here (sch_generic.h, since 5.14)
-        cpu = q.net.ctx.cpu
-        cpu.fence(cpu.profile.barrier("smp_mb"))
+        q.net.ctx.cpu.barrier("smp_mb")
         if q.state & _MISSED:
             __netif_schedule(q)
 

@@ -42,8 +42,8 @@ def test_a_variant_file_that_does_not_parse_or_replaces_nothing_is_one_line_and_
 
 
 def test_a_token_from_another_build_is_refused(capsys, monkeypatch):
-    from sim.explore.runner import DriverConfig
-    from sim.explore.scenarios import ScenarioConfig
+    from sim.explore.runner import DriverConfig   # (the model: only this test builds a token itself)
+    from sim.explore.scenarios import ScenarioConfig   # (idem)
     monkeypatch.setattr(token_module, "build_digest", lambda: "0123456789abcdef")
     token = token_module.encode(ScenarioConfig(), DriverConfig(), (1, 0, 1))
     monkeypatch.undo()

@@ -54,13 +54,12 @@ EXPECTED = {
     # set_bit then the re-read of next_to_clean: x86's set_bit is lock bts, a full barrier (cpu_time_facts §3);
     # elsewhere set_bit is unordered (atomic_bitops.txt) and the re-read may be stale: a lost wake-up.
     ("igb_maybe_stop_tx.recheck", "dropped"): _weak(LWU),
-    # A read barrier after set_bit forbids a stale re-read of next_to_clean, whose new value the cleaner's
-    # smp_mb made visible before it tested the bit. (The model makes an atomic's write visible at once;
-    # LKMM would also allow the set_bit's store to linger: sim/host/ordering.py's known limits.)
-    ("igb_maybe_stop_tx.recheck", "-> smp_rmb"): _all(None),
-    # smp_wmb orders no loads on arm64 (dmb ishst) or RISC-V (fence w,w): stale re-read as when dropped.
-    # POWER's smp_wmb is lwsync, which orders load->load (§2.1): like smp_rmb.
-    ("igb_maybe_stop_tx.recheck", "-> smp_wmb"): {"x86-tso": None, "arm64": LWU, "power": None, "riscv": LWU},
+    # Neither read nor write barriers order a store before a later load: set_bit's store may still be
+    # unseen when the cleaner tests the bit, while the re-read misses the cleaner's next_to_clean -- the
+    # store-buffering shape, which only a full barrier forbids (memory-barriers.txt; §2.1: lwsync, dmb
+    # ishld/ishst and fence r,r / w,w have no store->load order). x86: set_bit is LOCK'd, a full barrier.
+    ("igb_maybe_stop_tx.recheck", "-> smp_rmb"): _weak(LWU),
+    ("igb_maybe_stop_tx.recheck", "-> smp_wmb"): _weak(LWU),
     # The DD load after next_to_watch: TSO never reorders loads with loads; weak profiles may return the
     # previous lap's DD (load->load reordering), and the cleaner frees a packet the NIC has not read.
     ("igb_clean_tx_irq.eop", "dropped"): _weak(UMD),
