@@ -29,7 +29,7 @@ from .leaks import Leak, caller_name
 
 __all__ = [
     "DMA_MAPPING_ERROR", "DMA_BIDIRECTIONAL", "DMA_TO_DEVICE", "DMA_FROM_DEVICE", "DMA_NONE",
-    "DmaMapper",
+    "DmaMapper", "DmaApiError",
 ]
 
 log = logging.getLogger("igbsim.driver.platform.dma")
@@ -41,6 +41,10 @@ DMA_BIDIRECTIONAL = DmaDirection.BIDIRECTIONAL
 DMA_TO_DEVICE = DmaDirection.TO_DEVICE
 DMA_FROM_DEVICE = DmaDirection.FROM_DEVICE
 DMA_NONE = DmaDirection.NONE
+
+
+class DmaApiError(ValueError):
+    """What CONFIG_DMA_API_DEBUG reports: freeing or unmapping DMA memory the driver does not hold as such."""
 
 
 class _Coherent:
@@ -104,11 +108,11 @@ class DmaMapper:
         """Free a :meth:`dma_alloc_coherent` buffer; all three values must match the allocation."""
         rec = self._coherent.get(cpu_addr)
         if rec is None:
-            raise ValueError(f"DMA-API: {dev.name}: dma_free_coherent of cpu_addr={cpu_addr:#x}, "
+            raise DmaApiError(f"DMA-API: {dev.name}: dma_free_coherent of cpu_addr={cpu_addr:#x}, "
                              "which is not a live coherent buffer (double free or never allocated)")
         buf = rec.buf
         if buf.dma_addr != dma_handle or buf.size != size:
-            raise ValueError(f"DMA-API: {dev.name}: dma_free_coherent(size={size}, dma={dma_handle:#x}) "
+            raise DmaApiError(f"DMA-API: {dev.name}: dma_free_coherent(size={size}, dma={dma_handle:#x}) "
                              f"of a buffer allocated with size={buf.size}, dma={buf.dma_addr:#x}")
         self.host.dma.dma_free_coherent(buf)
         del self._coherent[cpu_addr]
@@ -159,7 +163,7 @@ class DmaMapper:
         direction = DmaDirection(direction)
         entries = self._streaming.get(dma_addr)
         if not entries:
-            raise ValueError(f"DMA-API: {dev.name}: device driver tries to free DMA memory it has not "
+            raise DmaApiError(f"DMA-API: {dev.name}: device driver tries to free DMA memory it has not "
                              f"allocated [device address={dma_addr:#x}] [size={size} bytes]")
         entry = self._match(dev, entries, size, direction, kind)
         self.host.dma.dma_unmap_single(dma_addr, size, direction)
@@ -183,13 +187,13 @@ class DmaMapper:
             if e.size == size and e.direction == direction and e.kind == kind:
                 return e
         if not any(e.size == size for e in entries):
-            raise ValueError(f"DMA-API: {dev.name}: device driver frees DMA memory with different size "
+            raise DmaApiError(f"DMA-API: {dev.name}: device driver frees DMA memory with different size "
                              f"{where} [map size={e0.size} bytes] [unmap size={size} bytes]")
         same = [e for e in entries if e.size == size]
         if not any(e.kind == kind for e in same):
-            raise ValueError(f"DMA-API: {dev.name}: device driver frees DMA memory with wrong function "
+            raise DmaApiError(f"DMA-API: {dev.name}: device driver frees DMA memory with wrong function "
                              f"{where} [size={size} bytes] [mapped as {same[0].kind}] [unmapped as {kind}]")
-        raise ValueError(f"DMA-API: {dev.name}: device driver frees DMA memory with different direction "
+        raise DmaApiError(f"DMA-API: {dev.name}: device driver frees DMA memory with different direction "
                          f"{where} [size={size} bytes] [mapped as DMA_{same[0].direction.name}] "
                          f"[unmapped as DMA_{direction.name}]")
 

@@ -55,7 +55,7 @@ __all__ = ["Violation", "Checker", "INVARIANTS"]
 
 INVARIANTS = ("published-before-consumed", "payload-intact", "exactly-once", "unmapped-before-done",
               "use-of-freed-skb", "iommu-fault", "not-cleaned", "interrupt-lost", "stranded", "lost-wake-up",
-              "bql", "deadlock")
+              "bql", "dma-api", "deadlock")
 
 _NAPI_STATE_SCHED = 1
 #: The queue state bits (Linux's names start with two underscores, which a class body would mangle).

@@ -145,7 +145,10 @@ def _check(opts):
     if opts.variant:
         from .variant import load_variant   # (loads the driver: only once the other options are fine)
         variant = str(load_variant(opts.variant).path)
-    scenarios = [opts.scenario] if opts.scenario or not opts.matrix else ["tx", "tx-full", "tx-burst"]
+    if opts.matrix:
+        scenarios = [opts.scenario] if opts.scenario else ["tx", "tx-full", "tx-burst"]
+    else:
+        scenarios = [opts.scenario or "tx"]
     configs = [ScenarioConfig(sc, p, opts.packets if not opts.matrix else opts.packets or 2, opts.ring, opts.cpus,
                               opts.itr, opts.wthresh) for p in profiles for sc in scenarios]
     for c in configs:

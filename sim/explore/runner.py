@@ -18,6 +18,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from sim.engine import MS
+from driver.platform.dma import DmaApiError
 from sim.host.sched import Deadlock
 from stack.core.bug import KernelBug
 from stack.core.dynamic_queue_limits import DqlBug
@@ -161,6 +162,8 @@ def _execute(warm, driver: DriverConfig, variant, prefix, record: bool, hooks, t
         checker.kernel_bug(exc)
     except DqlBug as exc:   # BQL's BUG_ON: completed more than was queued
         checker.violate("bql", None, None, str(exc).splitlines()[0])
+    except DmaApiError as exc:   # the DMA-API debug report: an unmap of what is not mapped (a double free)
+        checker.violate("dma-api", None, None, str(exc).splitlines()[0])
     except Deadlock as exc:
         checker.kernel_bug(exc)
     checker.finish()

@@ -81,16 +81,15 @@ def _limits_hit(start: float, runs: int, time_s: float | None, max_runs: int | N
     return ""
 
 
-def random_search(session: Session, *, seed: int = 0, p: float = 0.05, runs: int | None = 1000,
-                  time_s: float | None = None, progress=None) -> SearchResult:
-    """Random walks until a violation, ``runs`` executions or ``time_s`` seconds (module docstring)."""
+def _walks(session: Session, tail_of, runs: int | None, time_s: float | None, progress) -> SearchResult:
+    """Executions answering after an empty prefix with ``tail_of(k)`` for the k-th, until a violation or a limit."""
     start = time.monotonic()
     k = 0
     while True:
         stop = _limits_hit(start, k, time_s, runs)
         if stop:
             return SearchResult(k, None, False, None, stop)
-        out = session.run((), tail=RandomTail(seed + k, p))
+        out = session.run((), tail=tail_of(k))
         k += 1
         if progress is not None:
             progress(k)
@@ -100,25 +99,18 @@ def random_search(session: Session, *, seed: int = 0, p: float = 0.05, runs: int
             return SearchResult(k, None, False, out)
 
 
+def random_search(session: Session, *, seed: int = 0, p: float = 0.05, runs: int | None = 1000,
+                  time_s: float | None = None, progress=None) -> SearchResult:
+    """Random walks until a violation, ``runs`` executions or ``time_s`` seconds (module docstring)."""
+    return _walks(session, lambda k: RandomTail(seed + k, p), runs, time_s, progress)
+
+
 def pct_search(session: Session, *, seed: int = 0, depth: int = 3, runs: int | None = 1000,
                time_s: float | None = None, progress=None) -> SearchResult:
     """PCT-style executions (module docstring) until a violation or a limit."""
     first = session.run((), steps=True)
-    k = [st[0] for st in first.steps if st[6] == 1]   # the questions where a deviation costs one
-    start = time.monotonic()
-    n = 0
-    while True:
-        stop = _limits_hit(start, n, time_s, runs)
-        if stop:
-            return SearchResult(n, None, False, None, stop)
-        out = session.run((), tail=PctTail(seed + n, depth, k))
-        n += 1
-        if progress is not None:
-            progress(n)
-        if out.error:
-            return SearchResult(n, None, False, None, "error: " + out.error.strip().splitlines()[-1])
-        if out.violations:
-            return SearchResult(n, None, False, out)
+    branchable = [st[0] for st in first.steps if st[6] == 1]   # the questions where a deviation costs one
+    return _walks(session, lambda k: PctTail(seed + k, depth, branchable), runs, time_s, progress)
 
 
 def bounded_search(session: Session, budget: int, *, time_s: float | None = None, max_runs: int | None = None,
