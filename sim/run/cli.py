@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from sim.explore import cli as explore_cli
+from sim.explore import options as explore_options
 
 __all__ = ["main", "parse_args", "CliError"]
 
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="igbsim", description="Simulate Linux sending through an Intel igb NIC.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run a scenario and print the report")
-    explore_cli.add_parsers(sub)
+    explore_options.add_parsers(sub)
     r.add_argument("scenario", nargs="?", default="article", choices=SCENARIOS,
                    help="article: a server accepts one connection and send()s (default); bulk: one large "
                         "TCP transfer; small-writes: many small writes with TCP_NODELAY; udp: datagrams")
@@ -116,10 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as e:
         print(f"igbsim: error: {e}", file=sys.stderr)
         return 2
-    if opts.command == "explore":
-        return explore_cli.run_explore(opts)
-    if opts.command == "replay":
-        return explore_cli.run_replay(opts)
+    if opts.command in ("explore", "replay"):
+        from sim.explore import cli as explore_cli   # after parsing: --help and option errors load no model
+        return explore_cli.run_explore(opts) if opts.command == "explore" else explore_cli.run_replay(opts)
     from .scenarios import run_scenario  # after parsing: --help and option errors need no model loaded
     try:
         result, text = run_scenario(opts)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from driver.igb.e1000_regs import E1000_TXD_STAT_DD
+from driver.igb.igb import DESC_NEEDED, TX_WAKE_THRESHOLD
 from sim.explore.checker import INVARIANTS
 from sim.explore.runner import DriverConfig, Session
 from sim.explore.scenarios import ScenarioConfig, build_warm, ring_thresholds
@@ -40,6 +41,7 @@ def test_the_tx_full_warm_ring_leaves_one_descriptor_too_few_for_the_next_packet
     ring = warm.ring
     assert (ring.next_to_clean - ring.next_to_use - 1) % 8 == 3
     assert ring_thresholds(64) == (21, 42)                            # igb's own: MAX_SKB_FRAGS + 4, twice that
+    assert ring_thresholds(64) == (DESC_NEEDED, TX_WAKE_THRESHOLD)    # and the driver's constants agree
 
 
 def test_the_tx_burst_packets_wait_in_the_qdisc_of_a_stopped_queue():
