@@ -90,8 +90,12 @@ _SESSIONS: dict[tuple, Session] = {}   # per worker process: (profile, scenario,
 
 
 def _session(profile: str, scenario: str, packets: int) -> Session:
+    """The warm session of a scenario, built once per worker; only the current profile's are kept (the
+    searches come in profile order, and a smaller process forks faster)."""
     key = (profile, scenario, packets)
     if key not in _SESSIONS:
+        for old in [k for k in _SESSIONS if k[0] != profile]:
+            del _SESSIONS[old]
         _SESSIONS[key] = Session(ScenarioConfig(scenario, profile, packets))
     return _SESSIONS[key]
 

@@ -11,6 +11,7 @@ child). A variant file is loaded once, in the session.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import pickle
@@ -110,6 +111,7 @@ class Session:
         rfd, wfd = os.pipe()
         pid = os.fork()
         if pid == 0:   # the child: run, report, and leave without running the parent's cleanups
+            gc.disable()   # a short life: the collector would only copy pages
             os.close(rfd)
             logging.disable(logging.CRITICAL)   # the model's own warnings: the timeline reports what matters
             code = 0
