@@ -160,7 +160,7 @@ def _search(opts, session):
 
 
 def _explore_one(opts, config, driver, several: bool) -> dict | None:
-    """Search one profile and print what was found; its JSON result (None: the model failed)."""
+    """Search one profile and print what was found; its JSON result (ExploreError: the model failed)."""
     from .runner import Session   # (loads the model)
     from .shrink import shrink   # (idem)
     from .token import encode   # (idem)
@@ -205,7 +205,8 @@ def _show(session, ranks, head: str):
         return f"{head}: no violation on this execution\n", shown, None
     why = explain(session, shown)
     return render(shown, header=f"{head}: {shown.violation.line()}",
-                  explanation=why.line() if why else "no reordering in this execution"), shown, why
+                  explanation=why.line() if why else "no barrier named: nothing was reordered, or the deviations do "
+                                                     "not reproduce it when followed by question"), shown, why
 
 
 def _per_profile(path: str, profile: str) -> str:
