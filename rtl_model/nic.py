@@ -40,7 +40,7 @@ from . import descriptors as d
 from .dma_engine import DmaEngine
 from .interrupts import ICR_DOUTSYNC, ICR_LSC, InterruptBlock
 from .mac import MacPort
-from .offload import OffloadRequest, build_frames
+from .offload import LegacyRequest, OffloadRequest, build_frames
 from .profiles import NIC_82576, NicProfile
 from .regs import (STATUS_FD, STATUS_LU, STATUS_SPEED_100, STATUS_SPEED_1000, TCTL_EN, TCTL_PSP, RegisterFile,
                    build_table)
@@ -95,6 +95,10 @@ class MsixTable:
 
 class Nic:
     """An igb NIC (82576 by default) attached to a host through its ports."""
+
+    #: Which descriptor of a multi-descriptor legacy packet supplies CMD.IC/VLE/IFCS, CSO and
+    #: VLAN: "first" (I210/82575 datasheets, the default) or "eop" (8254x); see _legacy_request.
+    legacy_fields_from = "first"
 
     def __init__(self, engine, iommu, link, *, profile: NicProfile = NIC_82576,
                  msi_sink=lambda addr, data: None, intx_sink=lambda level: None, name: str = "nic",
@@ -338,7 +342,10 @@ class Nic:
             # the offload request binds the context *now*: a later packet's context
             # descriptor may overwrite the slot before this packet commits
             first = next(x[2] for x in descs if not isinstance(x[2], d.AdvContext))
-            req = self._offload_request(q, first)
+            if isinstance(first, d.LegacyTx):
+                req = self._legacy_request(first, descs[-1][2])
+            else:
+                req = self._offload_request(q, first)
             reader = self.engine.spawn(self._read_buffers(q, descs), f"{q.name}-buffers")
         self._in_flight += 1
         self._commits.put((q, q.epoch, descs, problems, reader, req))
@@ -398,9 +405,8 @@ class Nic:
         q.complete(descs)
         self.engine.log(q.name, "packet", len(result.frames), sum(map(len, result.frames)))
 
-    def _offload_request(self, q: TxQueue, first):
-        if isinstance(first, d.LegacyTx):
-            return OffloadRequest(ifcs=first.ifcs)
+    def _offload_request(self, q: TxQueue, first: d.AdvData) -> OffloadRequest:
+        """The offloads an advanced packet asks for: its first data descriptor and the context it names."""
         ctx = q.contexts[first.idx % len(q.contexts)]
         uses_ctx = first.tse or first.txsm or first.ixsm or first.vle
         if not uses_ctx or ctx is None:
@@ -408,6 +414,31 @@ class Nic:
         return OffloadRequest(tse=first.tse, ixsm=first.ixsm, txsm=first.txsm, vle=first.vle, ifcs=first.ifcs,
                               maclen=ctx.maclen, iplen=ctx.iplen, l4len=ctx.l4len, mss=ctx.mss,
                               ipv4=ctx.tucmd_ipv4, l4t=ctx.l4t, vlan=ctx.vlan)
+
+    def _legacy_request(self, first: d.LegacyTx, eop: d.LegacyTx) -> LegacyRequest:
+        """The offloads a legacy packet asks for: IFCS, IC with CSS/CSO, VLE with the VLAN field.
+
+        Which descriptor of a multi-descriptor packet carries them:
+
+        * ``legacy_fields_from = "first"`` (default): all from the first.
+          I210 datasheet §7.2.2.1: "For frames that span multiple descriptors,
+          the VLAN, CSO, CMD.VLE, CMD.IC, and CMD.IFCS are valid only in the
+          first descriptors and are ignored in the subsequent ones"; 82575EB
+          SDM §5.6.5.2 "CSS must be set in the first descriptor for a packet"
+          and §5.6.6 the Special (VLAN) field "is qualified only on the first
+          descriptor of each packet when the VLE bit is set". No 82576
+          datasheet was read: that it follows its 82575/I210 siblings is
+          UNCONFIRMED.
+        * ``"eop"``: the older 8254x rule (8254x SDM §3.3.3.1 note 1: "VLE,
+          IFCS, and IC are qualified by EOP"), what QEMU's e1000 does; CSO
+          and the VLAN field then also come from the EOP descriptor, CSS
+          still from the first ("CSS must be set in the first descriptor").
+
+        Not modelled: CTRL.VME gating VLAN insertion (82575EB SDM §5.6.5.3),
+        as on the advanced path.
+        """
+        cmd = eop if self.legacy_fields_from == "eop" else first
+        return LegacyRequest(ifcs=cmd.ifcs, ic=cmd.ic, css=first.css, cso=cmd.cso, vle=cmd.vle, vlan=cmd.vlan)
 
     def _drop(self, q: TxQueue, descs, counter: str, problems) -> None:
         self.counters[counter] += 1

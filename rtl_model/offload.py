@@ -48,6 +48,11 @@ Model decisions (not datasheet facts):
   IXSM with an IPv6 context, offloads or padding without IFCS, frames under
   60 bytes without PSP): what silicon does then is undocumented; refusing
   makes a driver bug visible as a counted drop with a reason.
+
+Legacy descriptors (DEXT = 0; igb never writes them) ask for less, through a
+:class:`LegacyRequest` (CMD.IC with CSS/CSO, CMD.VLE with the descriptor's
+VLAN field, CMD.IFCS): step 1 is then :func:`legacy_checksum` (IC), steps 2–4
+are the same. :func:`build_frames` takes either kind of request.
 """
 from __future__ import annotations
 
@@ -58,7 +63,8 @@ from array import array
 from dataclasses import dataclass, field
 
 __all__ = [
-    "OffloadRequest", "FrameResult", "build_frames", "check_request", "insert_vlan_tag",
+    "OffloadRequest", "LegacyRequest", "FrameResult", "build_frames", "check_request", "insert_vlan_tag",
+    "legacy_checksum",
     "ipv4_header_checksum", "l4_checksum", "ethernet_fcs", "sctp_crc32c",
     "ones_complement_sum", "pseudo_header",
     "MIN_FRAME_BYTES", "MIN_FRAME_PSP_BYTES", "DTXMXPKTSZ_DEFAULT", "MSS_MAX",
@@ -126,6 +132,29 @@ class OffloadRequest:
     ipv4: bool | None = None
     l4t: str | None = None
     vlan: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyRequest:
+    """What a legacy descriptor asks for one packet (facts §2.1).
+
+    ``ic`` (CMD.IC) with ``css``/``cso`` (CSS, CSO), ``vle`` (CMD.VLE) with
+    ``vlan`` (the descriptor's VLAN/Special field), ``ifcs`` (CMD.IFCS). Which
+    descriptor of a multi-descriptor packet supplies them is the NIC's choice
+    (``Nic.legacy_fields_from``). A separate class, so that the advanced path
+    neither builds nor checks legacy fields.
+    """
+
+    ifcs: bool = True
+    ic: bool = False
+    css: int = 0
+    cso: int = 0
+    vle: bool = False
+    vlan: int = 0
+    # a legacy packet has none of these: the shared length/framing helpers read them
+    tse = False
+    txsm = False
+    ixsm = False
 
 
 @dataclass(slots=True)
@@ -453,15 +482,19 @@ def _to_wire(frame: bytes, req: OffloadRequest, psp: bool, vet: int) -> bytes:
     return frame
 
 
-def build_frames(packet: bytes, req: OffloadRequest, *, psp: bool, vet: int = 0x8100,
+def build_frames(packet: bytes, req: OffloadRequest | LegacyRequest, *, psp: bool, vet: int = 0x8100,
                  use_seed: bool = False, max_bytes: int = DTXMXPKTSZ_DEFAULT) -> FrameResult:
     """The frames the NIC puts on the wire for one packet, or why it refuses it.
 
-    ``psp`` is TCTL.PSP, ``vet`` the VLAN Ether Type register, ``max_bytes``
-    DTXMXPKTSZ (checked on each frame before VLAN tag and FCS), ``use_seed``
-    see the module docstring. Never raises on packet contents.
+    ``req`` is an :class:`OffloadRequest` (advanced descriptors) or a
+    :class:`LegacyRequest` (legacy descriptors). ``psp`` is TCTL.PSP, ``vet``
+    the VLAN Ether Type register, ``max_bytes`` DTXMXPKTSZ (checked on each
+    frame before VLAN tag and FCS), ``use_seed`` see the module docstring.
+    Never raises on packet contents.
     """
     packet = bytes(packet)
+    if req.__class__ is LegacyRequest:
+        return _legacy_frames(packet, req, psp, vet, max_bytes)
     problems = check_request(packet, req, psp, max_bytes)
     if problems:
         return FrameResult([], problems)
@@ -473,3 +506,54 @@ def build_frames(packet: bytes, req: OffloadRequest, *, psp: bool, vet: int = 0x
     else:
         frames = [_checksum_offload(packet, req, use_seed)]
     return FrameResult([_to_wire(f, req, psp, vet) for f in frames], [])
+
+
+# --- legacy descriptors ------------------------------------------------------------------
+
+def legacy_checksum(packet: bytes, css: int, cso: int) -> bytes:
+    """Legacy CMD.IC: the complement of the one's-complement sum of ``packet[css:]``, big-endian at ``cso``.
+
+    Sources: 8254x SDM §3.3.3/§3.3.3.1, 82575EB SDM §5.6.5.2, I210 datasheet
+    §7.2.2.1.3 (facts §2.1 has the layout only):
+
+    * the sum runs from byte CSS to the end of the packet (an odd last byte
+      is padded with a zero byte), *the two bytes at CSO included*: software
+      leaves 0 or an "offsetting entry" there (e.g. the TCP pseudo-header sum),
+      and the hardware "adds the checksum to the field";
+    * IC is ignored — the packet is returned unchanged — when CSS >= length or
+      CSO >= length - 1 (no room for the 2 bytes). The 8254x and 82575 SDMs
+      give exactly this condition; the I210 datasheet writes "CSO > length - 1",
+      which would let a checksum run one byte past the packet, so the SDMs'
+      form is used;
+    * offsets count the packet as software wrote it in host memory: a tag
+      inserted by CMD.VLE is neither counted nor summed, so call this before
+      :func:`insert_vlan_tag`. Padding (PSP) comes later too and is not summed;
+    * no 0 -> 0xFFFF substitution: with legacy descriptors the NIC does not
+      know the L4 type (I210 datasheet: "UDP checksum calculation is not
+      supported by the legacy descriptors"), so a computed 0x0000 is sent as is.
+
+    Not enforced (82575EB SDM note, a rule for software): CSO > CSS, CSS >= 14,
+    CSO < length - 4. The sum is computed as above whatever CSS and CSO are.
+    """
+    n = len(packet)
+    if css >= n or cso >= n - 1:
+        return packet
+    csum = ~ones_complement_sum(packet[css:]) & 0xFFFF
+    return packet[:cso] + csum.to_bytes(2, "big") + packet[cso + 2:]
+
+
+def _legacy_frames(packet: bytes, req: LegacyRequest, psp: bool, vet: int, max_bytes: int) -> FrameResult:
+    """The one frame of a legacy packet: IC, then VLAN tag, padding and FCS as for advanced packets.
+
+    IC or VLE without IFCS is refused, like the advanced "IFCS must be set
+    with checksum offload or VLAN insertion" rule (facts §2.2); that the rule
+    also binds legacy descriptors is UNCONFIRMED (it makes the request visible
+    as a counted drop, as the verification predictor expects).
+    """
+    problems = _length_problems(packet, req, psp, max_bytes)
+    if (req.ic or req.vle) and not req.ifcs:
+        problems.append("legacy CMD.IC or CMD.VLE without CMD.IFCS (IFCS must be set with offloads)")
+    if problems:
+        return FrameResult([], problems)
+    frame = legacy_checksum(packet, req.css, req.cso) if req.ic else packet
+    return FrameResult([_to_wire(frame, req, psp, vet)], [])
