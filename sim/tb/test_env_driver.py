@@ -1,0 +1,20 @@
+"""pyuvm environment, configuration (b): the igb driver with the NIC model, driven by skb sequences.
+
+One test per (corner, NIC profile, seed): see :mod:`sim.verif.env` and
+docs/verification.md. ``make sim SEED=n`` runs every corner with seed n.
+"""
+import cocotb
+import pyuvm
+
+from sim.verif.config import PROFILES, fresh_outputs, seeds, selected
+from sim.verif.env import NIC_CORNERS, SYSTEM_CORNERS, test_classes
+
+fresh_outputs()
+_CORNERS = selected("CORNERS", list(NIC_CORNERS) + list(SYSTEM_CORNERS))
+for _cls in test_classes("system", selected("PROFILES", PROFILES), seeds(), only=_CORNERS):
+    globals()[_cls.__name__] = pyuvm.test(timeout_time=2, timeout_unit="sec")(_cls)
+
+if not any(isinstance(v, type) for k, v in list(globals().items()) if not k.startswith("_")):
+    @cocotb.test(skip=True)
+    async def no_corner_selected(dut):
+        """CORNERS names none of this configuration's corners: nothing to run here."""

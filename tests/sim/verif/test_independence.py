@@ -1,0 +1,50 @@
+"""The scoreboard side of the environment must not lean on the model it checks.
+
+Expected values come from the datasheet facts, scapy and arithmetic, so the
+predictor, scoreboard, register model, coverage, sequences and descriptor
+codec may not import the NIC model (``rtl_model``), the driver, the stack, the
+assembly or the simulated host — not directly, not through anything they
+import. Checked in a fresh interpreter, so nothing another test loaded hides
+an import. Also: every mutant of the mutation script still applies to the
+current source (the script would otherwise stop with an error).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+INDEPENDENT = ("sim.verif.items", "sim.verif.txdesc", "sim.verif.frames", "sim.verif.predictor",
+               "sim.verif.scoreboard", "sim.verif.regmodel", "sim.verif.coverage", "sim.verif.waves",
+               "sim.verif.sequences", "sim.verif.config", "sim.verif.agents")
+FORBIDDEN = ("rtl_model", "driver", "stack", "sim.assembly", "sim.host")
+
+
+def loaded_after_import(module: str) -> list[str]:
+    code = f"import sys, json; import {module}; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("module", INDEPENDENT)
+def test_scoreboard_side_imports_nothing_from_the_model(module):
+    bad = [m for m in loaded_after_import(module) if m.split(".")[0] in FORBIDDEN or m.startswith(FORBIDDEN)]
+    assert not bad, f"{module} loads {bad}"
+
+
+def test_a_planted_model_import_would_be_seen():
+    # the check itself: importing the transport's DUT side does load the model
+    assert "rtl_model.nic" in loaded_after_import("sim.assembly.nic_harness")
+
+
+def test_every_mutant_still_applies():
+    from sim.verif.mutate import MUTANTS  # here, not at the top: the other tests need a clean parent
+    assert len(MUTANTS) >= 6
+    for m in MUTANTS:
+        text = (REPO / m.file).read_text()
+        assert text.count(m.old) == 1, f"mutant {m.name}: its text occurs {text.count(m.old)} times in {m.file}"
+        assert m.old != m.new
