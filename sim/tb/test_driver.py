@@ -16,11 +16,14 @@ awaits in HDL time. As in ``test_nic.py`` the NIC's INTx level drives
 ``dut.irq`` and each MSI-X message landing in the host pulses
 ``dut.msix_strobe`` with its data on ``dut.msix_data``.
 
-Each test's scenario is a generator written once (:func:`transmit_scenario`,
-:func:`hang_scenario`) and run twice: on HDL time (:func:`run_cocotb`) and on
-the native engine (:func:`run_native`); the two runs must agree record for
-record (the engine trace, frames with their times, MSI-X messages with
-theirs).
+Each test's scenario is a generator (:func:`transmit_scenario`,
+:func:`hang_scenario`) that :func:`run_cocotb` drives on HDL time. The checks
+compare against what the test itself knows: the packets it sent (PSP padding,
+FCS by ``zlib.crc32``), Ethernet arithmetic (1 Gb/s), the register values igb
+programs, the driver's documented timers (2 s watchdog), and the pins as HDL
+sees them. No check compares the run with the same scenario on the native
+engine (that comparison tests the engine adapter, not the driver or the NIC:
+``test_nic.adapter_runs_nic_like_native``).
 
 * :func:`driver_open_and_transmit` — probe and open on the 82576 profile;
   registers read back by a host CPU with ``readl`` (TXDCTL0 = 0x02010108,
@@ -32,7 +35,8 @@ theirs).
   PSP padding, FCS by ``zlib.crc32``, wire time), that each left the MAC at
   the HDL time the model claims, the strobe of every MSI-X message at its
   time with its data (the TX queue vector's messages carry that vector's
-  table data, the first one behind the write-back it reports), no INTx.
+  table data, the first one behind the write-back it reports), no INTx; the
+  first frame leaves after the send.
 * :func:`driver_hang_and_reset` — the transmitter is stopped behind the
   driver's back (a CPU clears TCTL.EN); 80 full-size packets fill the packet
   buffer and stall in the ring. igb's watchdog reports "Detected Tx Unit
@@ -41,7 +45,13 @@ theirs).
   by the CPU); what the qdisc held is dropped when igb_down turns the carrier
   off (``dev_deactivate``), then new traffic goes out. Then
   close (only the probe's ioremap and IRQ vectors held, no skb leaked), open
-  again, transmit, close again.
+  again, transmit, close again. Checks the stall (nothing on the wire with
+  TCTL.EN clear, the packet buffer's share within 40 KB), the hang reports
+  (2 s apart, the stuck span, TDH inside it), one TX timeout and one reset
+  (CTRL.RST) before recovery, the TX registers restored, what was dropped
+  (ring and qdisc), the frames on the wire (those before the stall, after the
+  reset and after re-opening, none of the stalled batch), what the kernel
+  still holds after each close (only the probe's), no skb leaked, the pins.
 
 Importing this module outside a simulator is safe (nothing touches
 ``cocotb.top`` at import time).
@@ -60,9 +70,8 @@ from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 from driver.igb.e1000_regs import (E1000_EIMS, E1000_GPIE, E1000_STATUS, E1000_TCTL, E1000_TCTL_EN,
                                    E1000_TCTL_PSP, E1000_TDH, E1000_TDLEN, E1000_TDT, E1000_TXDCTL)
 from driver.igb.igb import __IGB_RESETTING as IGB_RESETTING
-from sim.engine import MS, NS, US, Engine, S
+from sim.engine import MS, NS, US, S
 from sim.assembly.system import BAR3, IgbSystem
-from sim.assembly.wire import fcs
 from sim.tb.adapter import CocotbEngine, hdl_time_ps, pin_driver
 from stack.core.dev import dev_close, dev_open
 from stack.core.netdevice import netdev_get_tx_queue, netif_carrier_ok
@@ -83,12 +92,12 @@ MIN_FRAME = 60
 PACKETS = [(60, 0), (1514, 2), (42, 0), (200, 3), (1000, 0), (60, 2), (1514, 0), (128, 3),
            (300, 0), (700, 2), (17, 0), (1514, 3), (90, 0), (400, 2), (1200, 0), (64, 0)]
 BURST = 4
-#: Waits between the scenario's steps, in model time (the same on both engines).
+#: Waits between the scenario's steps, in model time.
 SETTLE_PS = 100 * US
-RUN_AFTER_SEND_PS = 2 * MS     # test 1 compares the run up to here (trailing ITR/NAPI messages included)
+RUN_AFTER_SEND_PS = 2 * MS     # test 1 runs to here, so trailing ITR/NAPI messages are strobed and checked
 TIMEOUT_PS = 20 * MS
 #: Poll period of Until steps: 1 µs + 3 ps, off the ns grid most model events are on, so a poll
-#: rarely falls on a model event's time step (where cocotb's same-time order is not the native one).
+#: rarely falls on a model event's time step (where it would see that step half done).
 POLL_PS = 1 * US + 3
 #: Hang test: full-size packets before the stall and while stalled (80 × 1514 B > the 40 KB packet
 #: buffer); after the reset it sends PACKETS again, after re-opening REOPEN_PACKETS more.
@@ -127,8 +136,8 @@ def wire_time_ps(frame_len: int) -> int:
 
 
 # --- the system and the test's own kernel tasks --------------------------------------------------
-#: The HDL-time and native runs are compared event by event, so no latency is drawn (sim.host.timing):
-#: a drawn one is a choice, and the two engines need not order same-time choices alike.
+#: No latency is drawn (sim.host.timing): the run is the same for every cocotb seed, and each
+#: MSI-X strobe must rise exactly at its message's time.
 FIXED_TIMING = {"drain_delay_ps": 0, "msi_latency_ps": 0, "dma_read_jitter_ps": 0}
 
 
@@ -199,13 +208,12 @@ def held_kinds(s: IgbSystem) -> set[str]:
     return {leak.kind for leak in s.leaks().items}
 
 
-# --- scenarios: written once, run on either engine -----------------------------------------------
+# --- scenarios ------------------------------------------------------------------------------------
 # A scenario is a generator over a system; it yields steps and is sent their results:
 #   Task(gen, cpu, comm) -> the return value of kernel code ``gen`` run as a task;
 #   At(t)                -> None once model time t is reached;
 #   Until(cond, what)    -> None once cond() holds, polled every step_ps (fails after timeout_ps).
-# run_native drives it with engine.run, run_cocotb with awaits in HDL time: the same steps at the
-# same model times, so the two runs can be compared record for record.
+# run_cocotb drives it with awaits in HDL time.
 class Task(NamedTuple):
     gen: object
     cpu: int = 0
@@ -221,29 +229,6 @@ class Until(NamedTuple):
     what: str
     timeout_ps: int = TIMEOUT_PS
     step_ps: int = POLL_PS
-
-
-def run_native(s: IgbSystem, scenario):
-    """Drive ``scenario`` with ``s`` on its native engine; the scenario's return value."""
-    eng = s.engine
-    value = None
-    while True:
-        try:
-            step = scenario.send(value)
-        except StopIteration as stop:
-            return stop.value
-        value = None
-        if isinstance(step, Task):
-            proc = s.task(step.gen, step.cpu, step.comm)
-            eng.run(until=proc)
-            value = proc.value
-        elif isinstance(step, At):
-            eng.run(step.t)
-        else:
-            deadline = eng.now + step.timeout_ps
-            while not step.cond():
-                assert eng.now < deadline, f"native run: timed out after {step.timeout_ps} ps waiting for {step.what}"
-                eng.run(eng.now + step.step_ps)
 
 
 async def run_cocotb(s: IgbSystem, scenario):
@@ -443,27 +428,6 @@ class DriverBench:
         assert int(self.dut.irq_count.value) == irq_count0 and self.dut.irq.value == 0, "INTx asserted in MSI-X mode"
 
 
-def native_run(scenario_fn, *args):
-    """``scenario_fn(s, *args)`` on a native-engine system: (scenario result, system, messages, trace)."""
-    s = make_system(Engine())
-    trace = s.engine.records
-    msgs = []
-    tap_msix(s, lambda addr, data: msgs.append((s.engine.now, addr, data)))
-    out = run_native(s, scenario_fn(s, *args))
-    return out, s, msgs, trace
-
-
-def check_same_run(b: DriverBench, native) -> None:
-    """The HDL-time run and the native run agree: trace, frames with times, messages with times."""
-    out, s, msgs, trace = native
-    native_frames = [(w.frame + fcs(w.frame), w.start_ps, w.end_ps) for w in s.wire.a_to_b]
-    assert [(f, st, e) for _, f, st, e in b.frames] == native_frames, "frames or their times differ from the native run"
-    assert b.messages == msgs, "MSI-X messages (time, address, data) differ from the native run"
-    assert len(b.trace) == len(trace), f"{len(b.trace)} trace records here, {len(trace)} natively"
-    for i, (mine, theirs) in enumerate(zip(b.trace, trace)):
-        assert mine == theirs, f"trace record {i} differs: {mine} here, {theirs} natively"
-
-
 async def _start(dut) -> None:
     """Begin on a rising clock edge, out of the read-only phase."""
     half = int(dut.CLK_HALF_PERIOD_PS.value)
@@ -487,7 +451,7 @@ async def _watch_strobe(dut, strobes: list, epoch_ps: int) -> None:
 
 @cocotb.test()
 async def driver_open_and_transmit(dut):
-    """Probe + open, registers read by a CPU, 16 packets sent and cleaned; pins; same run as native."""
+    """Probe + open, registers read by a CPU, 16 packets sent and cleaned; frames; pins."""
     _quiet_loggers()
     await _start(dut)
     b = DriverBench(dut)
@@ -537,21 +501,14 @@ async def driver_open_and_transmit(dut):
     assert {m[2] for m in b.messages} <= {e.data for e in s.adapter.msix_entries}
     assert b.dd_pending[tx_idx[0]] > 0, "the first TX completion message overtook its write-back"
     await b.check_pins(strobes, msix_count0, irq_count0)
-
-    # --- the same scenario on the native engine gives the same run -----------------------------------
-    native = native_run(transmit_scenario, packets)
-    for key in ("open", "t_open", "regs", "t_send", "t_done"):
-        assert native[0][key] == out[key], f"{key}: {out[key]} here, {native[0][key]} natively"
-    check_same_run(b, native)
     dut._log.info("open done at %.3f ms; %d packets sent at %.3f ms, on the wire and cleaned at %.3f ms; "
-                  "%d MSI-X messages (%d of the TX vector after the send); %d trace records equal to native",
-                  out["t_open"] / MS, n, out["t_send"] / MS, out["t_done"] / MS, len(b.messages), len(tx_idx),
-                  len(b.trace))
+                  "%d MSI-X messages (%d of the TX vector after the send)",
+                  out["t_open"] / MS, n, out["t_send"] / MS, out["t_done"] / MS, len(b.messages), len(tx_idx))
 
 
 @cocotb.test()
 async def driver_hang_and_reset(dut):
-    """Stalled transmitter: hang report, TX timeout, reset, recovery; close/open/close; same run as native."""
+    """Stalled transmitter: hang report, TX timeout, reset, recovery; close/open/close; nothing leaked."""
     _quiet_loggers()
     await _start(dut)
     b = DriverBench(dut)
@@ -625,15 +582,7 @@ async def driver_hang_and_reset(dut):
     assert out["held_after_close2"] == probe_held, f"held after the second close: {out['held_after_close2']}"
     s.net.skb.assert_no_leaks("after close")
     await b.check_pins(strobes, msix_count0, irq_count0)
-
-    # --- the same scenario on the native engine gives the same run ---------------------------------------
-    native = native_run(hang_scenario, seed)
-    for key in ("t_stall", "stuck", "t_recovered", "regs_after_reset", "t_reopen", "t_end"):
-        assert native[0][key] == out[key], f"{key}: {out[key]} here, {native[0][key]} natively"
-    assert [r.time_ps for r in native[1].adapter.hang_reports] == [r.time_ps for r in reports]
-    check_same_run(b, native)
     dut._log.info("stalled at %.3f ms; %d hang reports (%s s); TX timeout at %.3f s, reset at %.3f s; "
-                  "recovered at %.3f s; %d frames; end at %.3f s; %d trace records equal to native",
+                  "recovered at %.3f s; %d frames; end at %.3f s",
                   out["t_stall"] / MS, len(reports), ", ".join(f"{r.time_ps / S:.3f}" for r in reports),
-                  timeouts[0] / S, resets[0][0] / S, out["t_recovered"] / S, len(b.frames), out["t_end"] / S,
-                  len(b.trace))
+                  timeouts[0] / S, resets[0][0] / S, out["t_recovered"] / S, len(b.frames), out["t_end"] / S)

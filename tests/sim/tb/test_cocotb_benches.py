@@ -22,10 +22,19 @@ HDL_DIR = REPO / "sim" / "hdl"
 #  number of cocotb tests, HDL parameters — the Makefile's <bench>_COMPILE_ARGS -P overrides)
 BENCHES = [
     ("doorbell", "doorbell_top", ["doorbell_top.v"], ["test_doorbell", "test_adapter"], 7, {}),
-    ("nic", "nic_top", ["nic_top.v"], ["test_nic"], 2, {}),
+    ("nic", "nic_top", ["nic_top.v"], ["test_nic"], 3, {}),
     # the igb driver on the NIC model; nic_top with a 50 kHz clock (test_driver checks it)
     ("driver", "nic_top", ["nic_top.v"], ["test_driver"], 2, {"CLK_HALF_PERIOD_PS": 10_000_000}),
+    # the pyuvm environment (sim/verif): one test per (corner, profile, seed) with the default seeds
+    # (sim.verif.config.DEFAULT_SEEDS): 5 NIC corners x 2 profiles x 3 seeds, 1 system corner x 2 x 3
+    ("env_nic", "nic_top", ["nic_top.v"], ["test_env_nic"], 30, {"CLK_HALF_PERIOD_PS": 10_000_000}),
+    ("env_driver", "nic_top", ["nic_top.v"], ["test_env_driver"], 6, {"CLK_HALF_PERIOD_PS": 10_000_000}),
 ]
+
+#: Environment variables the env benches read (sim/verif/config.py, sim/verif/env.py); a stray one in
+#: the caller's environment would narrow the run (changing the test count), dump waves, or overwrite
+#: a coverage file, so the simulator never inherits them here.
+ENV_KNOBS = ("SEED", "CORNERS", "PROFILES", "WAVES_DIR", "COVERAGE_FILE")
 
 # In CI (CI=true) a missing simulator is a setup bug, not a reason to skip.
 pytestmark = pytest.mark.skipif(
@@ -44,6 +53,9 @@ def test_cocotb_bench(bench, toplevel, sources, modules, n_tests, parameters, tm
     # the model is imported as `sim.*` from the repository root, the test modules from sim/tb.
     monkeypatch.syspath_prepend(str(TB_DIR))
     monkeypatch.syspath_prepend(str(REPO))
+    # The runner hands this process's environment to the simulator: no stray env-bench knobs.
+    for var in ENV_KNOBS:
+        monkeypatch.delenv(var, raising=False)
 
     runner = runner_mod.get_runner("icarus")
     build_dir = tmp_path / "sim_build"
