@@ -5,12 +5,15 @@ VPY    := $(VENV)/bin/python
 VBIN   := $(abspath $(VENV))/bin
 STAMP  := $(VENV)/.igbsim-installed
 
-.PHONY: setup sim test bench clean iverilog help
+.PHONY: setup sim test bench mutate clean iverilog help
 
 help:
-	@echo "make sim    - set up, then run the cocotb testbenches under Icarus Verilog"
+	@echo "make setup  - create .venv, install the Python packages and (as root) Icarus Verilog"
+	@echo "make sim    - set up, then run the cocotb/pyuvm testbenches under Icarus Verilog"
+	@echo "              (SEED=n reproduces a seed; CORNERS=..., PROFILES=..., WAVES=1: docs/verification.md)"
 	@echo "make test   - set up, then run the whole pytest suite (cocotb benches included)"
 	@echo "make bench  - set up, then run the benchmarks (ratios against a baseline)"
+	@echo "make mutate - set up, then plant model bugs one at a time and show the testbench catches each"
 	@echo "make clean  - remove simulation build products"
 
 setup: $(STAMP) iverilog
@@ -35,6 +38,9 @@ iverilog:
 
 sim: setup
 	PATH="$(VBIN):$$PATH" $(MAKE) --no-print-directory -C sim/tb
+
+mutate: setup
+	PATH="$(VBIN):$$PATH" $(VPY) -m sim.verif.mutate
 
 test: setup
 	PATH="$(VBIN):$$PATH" $(VPY) -m pytest
