@@ -8,15 +8,15 @@ in docs/verification.md.
 import cocotb
 import pyuvm
 
-from sim.verif.config import PROFILES, fresh_outputs, seeds, selected
-from sim.verif.env import NIC_CORNERS, SYSTEM_CORNERS, test_classes
+from sim.verif.config import NIC_CORNER_NAMES, PROFILES, SYSTEM_CORNER_NAMES, fresh_outputs, seeds, selected
+from sim.verif.env import test_classes
 
 fresh_outputs()
-_CORNERS = selected("CORNERS", list(NIC_CORNERS) + list(SYSTEM_CORNERS))
+_CORNERS = selected("CORNERS", NIC_CORNER_NAMES + SYSTEM_CORNER_NAMES)
 for _cls in test_classes("nic", selected("PROFILES", PROFILES), seeds(), only=_CORNERS):
     globals()[_cls.__name__] = pyuvm.test(timeout_time=2, timeout_unit="sec")(_cls)
 
 if not any(isinstance(v, type) for k, v in list(globals().items()) if not k.startswith("_")):
     @cocotb.test(skip=True)
     async def no_corner_selected(dut):
-        """CORNERS names none of this configuration's corners: nothing to run here."""
+        """CORNERS names none of this configuration's corners (or SEED no seed): nothing to run here."""

@@ -16,7 +16,8 @@ import os
 import random
 from dataclasses import dataclass, replace
 
-__all__ = ["TbConfig", "DEFAULT_SEEDS", "seeds", "selected", "fresh_outputs", "PROFILES", "RANGES"]
+__all__ = ["TbConfig", "DEFAULT_SEEDS", "seeds", "selected", "fresh_outputs", "check_knobs", "KnobError",
+           "PROFILES", "RANGES", "NIC_CORNER_NAMES", "SYSTEM_CORNER_NAMES"]
 
 #: The default regression: every test runs once per seed (failures print their seed).
 DEFAULT_SEEDS = (1, 2, 3)
@@ -29,15 +30,29 @@ RANGES = {
 }
 
 
+#: The test corners (defined in sim/verif/env.py; listed here so a bad CORNERS is caught before any
+#: bench runs, without loading pyuvm).
+NIC_CORNER_NAMES = ("nic_desc_wb_msix", "nic_burst_wb_eitr", "nic_head_wb_intx", "nic_intx", "nic_errors",
+                    "nic_two_queues")
+SYSTEM_CORNER_NAMES = ("driver_traffic",)
+
+
+class KnobError(ValueError):
+    """A SEED, CORNERS or PROFILES value that names nothing runnable."""
+
+
 def seeds() -> tuple[int, ...]:
-    """The seeds to run: ``SEED`` from the environment, else the default list."""
-    raw = os.environ.get("SEED", "").strip()
-    if not raw:
+    """The seeds to run: ``SEED`` from the environment (non-negative integers), else the default list."""
+    raw = os.environ.get("SEED")
+    if raw is None or not raw.strip():
         return DEFAULT_SEEDS
     try:
-        return tuple(int(s) for s in raw.replace(",", " ").split())
+        values = tuple(int(s) for s in raw.replace(",", " ").split())
     except ValueError:
-        raise SystemExit(f"SEED={raw!r}: expected an integer (or a list of integers)") from None
+        raise KnobError(f"SEED={raw!r}: expected a non-negative integer (or several)") from None
+    if not values or any(v < 0 for v in values):
+        raise KnobError(f"SEED={raw!r}: expected a non-negative integer (or several)")
+    return values
 
 
 def selected(var: str, known) -> tuple[str, ...]:
@@ -46,11 +61,36 @@ def selected(var: str, known) -> tuple[str, ...]:
     ``make sim CORNERS="nic_errors" PROFILES=i210`` narrows a run; an unknown name stops it with
     the list of known ones.
     """
-    raw = os.environ.get(var, "").replace(",", " ").split()
+    raw = [n.lower() for n in os.environ.get(var, "").replace(",", " ").split()]
     unknown = [n for n in raw if n not in known]
     if unknown:
-        raise SystemExit(f"{var}: unknown {', '.join(unknown)}; known: {' '.join(known)}")
+        raise KnobError(f"{var}: unknown {', '.join(unknown)}; known: {' '.join(known)}")
     return tuple(raw) or tuple(known)
+
+
+def check_knobs() -> str | None:
+    """The first problem with SEED, CORNERS or PROFILES in the environment, or None."""
+    try:
+        seeds()
+        selected("CORNERS", NIC_CORNER_NAMES + SYSTEM_CORNER_NAMES)
+        selected("PROFILES", PROFILES)
+    except KnobError as e:
+        return str(e)
+    return None
+
+
+def main(argv=None) -> int:
+    """``python -m sim.verif.config check``: one line and exit 2 on a bad knob (sim/tb/Makefile runs it first)."""
+    import sys  # the command line only
+    args = sys.argv[1:] if argv is None else argv
+    if args != ["check"]:
+        print("usage: python -m sim.verif.config check", file=sys.stderr)
+        return 2
+    problem = check_knobs()
+    if problem:
+        print(f"make sim: {problem}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def fresh_outputs() -> None:
@@ -66,9 +106,11 @@ class TbConfig:
     """Everything a test fixes about the DUT (see the module docstring)."""
 
     profile: str = "82576"
+    corner: str = ""            # the test corner's name (sim/verif/env.py)
     dut: str = "nic"            # "nic" (configuration a) | "system" (configuration b)
     seed: int = 1
     ring_size: int = 64
+    n_queues: int = 1           # configuration (a): TX queues driven at once (vectors 1..n)
     pthresh: int = 8
     hthresh: int = 1
     wthresh: int = 1
@@ -80,12 +122,21 @@ class TbConfig:
 
     def drawn(self, pthresh="1-8", hthresh="1", wthresh="1", eitr="off") -> "TbConfig":
         """This configuration with thresholds and EITR drawn from the named bins with its seed."""
-        rng = random.Random(f"cfg-{self.seed}-{self.profile}-{self.dut}")
+        rng = random.Random(f"cfg-{self.corner}-{self.seed}-{self.profile}-{self.dut}")
         pick = {k: rng.randint(*RANGES[v]) for k, v in
                 (("pthresh", pthresh), ("hthresh", hthresh), ("wthresh", wthresh), ("eitr_us", eitr))}
         return replace(self, **pick)
 
+    def reproduce(self) -> str:
+        """The command that runs this test alone."""
+        return f"make sim SEED={self.seed} CORNERS={self.corner} PROFILES={self.profile}"
+
     def describe(self) -> str:
         wb = "head write-back" if self.head_wb else f"WTHRESH {self.wthresh}"
-        return (f"{self.dut} {self.profile} seed {self.seed}: ring {self.ring_size}, PTHRESH {self.pthresh}, "
+        queues = f"{self.n_queues} queues × " if self.n_queues > 1 else ""
+        return (f"{self.dut} {self.profile} seed {self.seed}: {queues}ring {self.ring_size}, PTHRESH {self.pthresh}, "
                 f"HTHRESH {self.hthresh}, {wb}, {self.irq_mode} EITR {self.eitr_us} us, {self.n_items} items")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

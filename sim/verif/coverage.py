@@ -255,23 +255,32 @@ def _sample_config(pthresh, hthresh, wthresh, wb, irq, eitr):
 
 # --- sampling API ------------------------------------------------------------------------------
 def sample_packet(pkt: TxPacket) -> None:
-    """Sample one configuration-(a) packet (or a packet rebuilt from descriptors in configuration b).
+    """Sample one configuration-(a) packet.
 
-    Covers type_cmd, buffers, len, l3, the l3/l4/vlan/tso cross (vlan: hardware
-    insertion asked for, or a tag already in the frame) and error.
+    A well-formed packet covers type_cmd, buffers, len, l3 and the
+    l3/l4/vlan/tso cross (vlan: hardware insertion asked for, or a tag already
+    in the frame). A packet with an error covers only its error bin: the NIC
+    drops it, so it exercised none of the features it asked for.
     """
-    l3, l4, tagged = classify_frame(pkt.frame)
-    tso = 1 if pkt.tse else 0
-    _sample_pkt(_type_cmd_bits(pkt), _buffers_bucket(len(pkt.buffers)),
-                _len_bucket(len(pkt.frame), pkt.tse), l3, l4,
-                1 if pkt.vlan is not None or tagged else 0, tso)
     if pkt.error is not None:
         _sample_error(pkt.error)
+        return
+    l3, l4, tagged = classify_frame(pkt.frame)
+    _sample_pkt(_type_cmd_bits(pkt), _buffers_bucket(len(pkt.buffers)),
+                _len_bucket(len(pkt.frame), pkt.tse), l3, l4,
+                1 if pkt.vlan is not None or tagged else 0, 1 if pkt.tse else 0)
 
 
 def sample_skb(skb: SkbSpec, burst: int) -> None:
-    """Sample one configuration-(b) skb: its page fragments and the size of its xmit_more burst."""
+    """Sample one configuration-(b) skb: frags, xmit_more burst, buffers, length and the l3/l4/vlan/tso cross.
+
+    Descriptor types and command bits are igb's choice, not the skb's: they
+    are left to configuration (a), where the testbench sets them.
+    """
     _sample_skb(_frags_bucket(skb.nr_frags), _burst_bucket(burst))
+    l3, l4, tagged = classify_frame(skb.frame)
+    _sample_pkt(frozenset(), _buffers_bucket(1 + skb.nr_frags), _len_bucket(len(skb.frame), skb.gso_size > 0),
+                l3, l4, 1 if skb.vlan is not None or tagged else 0, 1 if skb.gso_size else 0)
 
 
 def sample_doorbell(batch: int) -> None:

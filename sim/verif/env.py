@@ -7,13 +7,16 @@ Structure (configuration a: the NIC alone; b: the igb driver with the NIC)::
     ├── mem   MemAgent    (monitor)                  every DMA ──────────────────┤
     ├── irq   IrqAgent    (monitor)                  MSI-X / INTx ───────────────┤
     ├── wire  WireAgent   (monitor)                  frames ─────────────────────┼─> scoreboard
-    ├── tx    TxAgent     (seqr, driver, tracker)    a: postings ─> predictor ───┘     coverage
+    ├── tx<q> TxAgent     (seqr, driver, tracker)    a: postings ─> predictor ───┘     coverage
     │   or    SkbAgent    (seqr, driver)             b: skbs ─────> predictor          waves
+    │         (one TxAgent per TX queue of the corner: tx0, tx1, …)
     ├── isr   TbInterruptHandler (a only: re-arms EIMS, reads ICR)
     ├── predictor, scoreboard, coverage, waves (WAVES=1)
 
 ConfigDB keys: ``CFG`` (:class:`~sim.verif.config.TbConfig`), ``DUT`` (the HDL
-top), ``TRANSPORT`` (the seam), ``REGMODEL``, ``RING_BASE``, ``HEAD_WB_ADDR``.
+top), ``TRANSPORT`` (the seam), ``REGMODEL``, ``RING_BASES`` (queue -> ring DMA
+address), ``HEAD_WB_ADDR`` (queue q's head write-back at +16 q), ``QUEUE`` (set per
+descriptor agent: the queue it drives).
 Tests are :class:`IgbBaseTest` subclasses; each corner is a class attribute
 set (``corner``), and the sequence a test runs is chosen with factory
 overrides (``ErrorTest`` overrides :class:`~sim.verif.sequences.RandomTxSeq`
@@ -73,16 +76,17 @@ class CoverageCollector(uvm_component):
         self.posted_export = Listener("posted_export", self, self.on_posted)
         self.doorbell_export = Listener("doorbell_export", self, lambda d: coverage.sample_doorbell(d.batch))
         self.reg_export = Listener("reg_export", self, self.on_reg)
-        self._wrapped = False
+        self._wrapped: set[int] = set()   # queues whose ring has wrapped
 
     def on_posted(self, item) -> None:
         if isinstance(item, Posting):
             coverage.sample_packet(item.pkt)
             if item.first + item.n > item.ring_size:
                 coverage.sample_wrap("inside-packet")
-            elif item.first == 0 and self._wrapped:
+            elif item.first == 0 and item.queue in self._wrapped:
                 coverage.sample_wrap("at-packet-boundary")
-            self._wrapped = self._wrapped or item.first + item.n >= item.ring_size
+            if item.first + item.n >= item.ring_size:
+                self._wrapped.add(item.queue)
         else:
             spec, burst = item
             coverage.sample_skb(spec, burst)
@@ -171,7 +175,10 @@ class IgbEnv(uvm_env):
         self.mem = MemAgent("mem", self)
         self.irq = IrqAgent("irq", self)
         self.wire = WireAgent("wire", self)
-        self.tx = (TxAgent if self.cfg.dut == "nic" else SkbAgent)("tx", self)
+        queues = range(self.cfg.n_queues) if self.cfg.dut == "nic" else range(1)
+        for q in queues:
+            ConfigDB().set(self, f"tx{q}*", "QUEUE", q)
+        self.tx = [(TxAgent if self.cfg.dut == "nic" else SkbAgent)(f"tx{q}", self) for q in queues]
         self.isr = TbInterruptHandler("isr", self) if self.cfg.dut == "nic" else None
         self.predictor = PredictorComponent("predictor", self)
         self.scoreboard = Scoreboard.create("scoreboard", self)
@@ -179,9 +186,10 @@ class IgbEnv(uvm_env):
         self.waves = WavesComponent("waves", self) if self.cfg.waves else None
 
     def connect_phase(self):
-        sb, tx = self.scoreboard, self.tx.driver
-        tx.posted_ap.connect(self.predictor.posted_export)
-        tx.posted_ap.connect(self.coverage.posted_export)
+        sb = self.scoreboard
+        for agent in self.tx:
+            agent.driver.posted_ap.connect(self.predictor.posted_export)
+            agent.driver.posted_ap.connect(self.coverage.posted_export)
         self.predictor.ap.connect(sb.expected_export)
         self.wire.monitor.ap.connect(sb.wire_export)
         self.mem.monitor.ap.connect(sb.dma_export)
@@ -189,10 +197,11 @@ class IgbEnv(uvm_env):
         self.reg.monitor.ap.connect(sb.reg_export)
         self.reg.monitor.ap.connect(self.coverage.reg_export)
         if self.cfg.dut == "nic":
-            tx.doorbell_ap.connect(self.coverage.doorbell_export)
-            self.mem.monitor.ap.connect(self.tx.tracker.analysis_export)
             self.irq.monitor.ap.connect(self.isr.export)
-            tx.fault_seen = self.isr.wait_fault
+            for agent in self.tx:
+                agent.driver.doorbell_ap.connect(self.coverage.doorbell_export)
+                self.mem.monitor.ap.connect(agent.tracker.analysis_export)
+                agent.driver.fault_seen = self.isr.wait_fault
         if self.waves:
             for mon in (self.reg.monitor, self.mem.monitor, self.irq.monitor, self.wire.monitor):
                 mon.ap.connect(self.waves.export)
@@ -242,25 +251,25 @@ class IgbBaseTest(uvm_test):
         self.cfg = cfg
         engine = CocotbEngine.from_now()
         if cfg.dut == "nic":
-            self.transport = NicTransport(cocotb.top, engine, cfg.profile)
+            self.transport = NicTransport(cocotb.top, engine, cfg.profile, n_queues=cfg.n_queues)
         else:
             self.transport = SystemTransport(cocotb.top, engine, cfg.profile, cfg.ring_size)
         db = ConfigDB()
         for key, value in (("CFG", cfg), ("DUT", cocotb.top), ("TRANSPORT", self.transport),
                            ("REGMODEL", RegisterModel(cfg.profile)),
                            ("COVERAGE_FILE", os.environ.get("COVERAGE_FILE")),
-                           ("RING_BASE", self._ring_base()), ("HEAD_WB_ADDR", self._head_wb_addr())):
+                           ("RING_BASES", self._ring_bases()), ("HEAD_WB_ADDR", self._head_wb_addr())):
             db.set(None, "*", key, value)
         self.logger.info(cfg.describe())
         self.env = IgbEnv("env", self)
 
-    def _ring_base(self) -> int:
+    def _ring_bases(self) -> dict[int, int]:
         if self.cfg.dut == "nic":
-            return self.transport.alloc(16 * self.cfg.ring_size)
-        return self.transport.s.adapter.tx_ring[0].dma
+            return {q: self.transport.alloc(16 * self.cfg.ring_size) for q in range(self.cfg.n_queues)}
+        return {0: self.transport.s.adapter.tx_ring[0].dma}
 
     def _head_wb_addr(self) -> int:
-        return self.transport.alloc(16) if self.cfg.dut == "nic" else 0
+        return self.transport.alloc(16 * self.cfg.n_queues) if self.cfg.dut == "nic" else 0
 
     async def run_phase(self):
         self.raise_objection()
@@ -275,23 +284,29 @@ class IgbBaseTest(uvm_test):
 
     async def _run_nic(self):
         await NicSetupSeq("setup").start(self.env.reg.seqr)
-        traffic = RandomTxSeq.create("traffic")
-        await traffic.start(self.env.tx.seqr)
-        drv = self.env.tx.driver
-        await drv.ring_doorbell()
-        await drv.wait_idle()
+        runs = []
+        for q, agent in enumerate(self.env.tx):   # every queue's traffic at once
+            traffic = RandomTxSeq.create(f"traffic{q}")
+            traffic.queue = q
+            runs.append(cocotb.start_soon(traffic.start(agent.seqr)))
+        for run in runs:
+            await run
+        for agent in self.env.tx:
+            await agent.driver.ring_doorbell()
+        for agent in self.env.tx:
+            await agent.driver.wait_idle()
 
     async def _run_system(self):
         await self.transport.open()
         traffic = RandomSkbSeq.create("traffic")
-        await traffic.start(self.env.tx.seqr)
-        self.env.tx.driver.flush()
+        await traffic.start(self.env.tx[0].seqr)
+        self.env.tx[0].driver.flush()
 
     async def _drain(self):
         """Until every predicted frame is on the wire (and b: cleaned), then the interrupts settle."""
         t, sb = self.transport, self.env.scoreboard
         deadline = t.now_ps() + DRAIN_LIMIT_PS
-        while sb.expected or (self.cfg.dut == "system" and not t.idle()):
+        while sb.expecting or (self.cfg.dut == "system" and not t.idle()):
             if t.now_ps() > deadline:
                 break    # the scoreboard reports what never came
             await t.wait_ps(5_000_000)
@@ -313,6 +328,8 @@ NIC_CORNERS = {
     "nic_head_wb_intx": (dict(irq_mode="intx", head_wb=True), dict(pthresh="1-8", hthresh="1", wthresh="1", eitr="on"), ()),
     "nic_intx": (dict(irq_mode="intx"), dict(pthresh="1-8", hthresh="0", wthresh="1", eitr="off"), ()),
     "nic_errors": (dict(irq_mode="msix"), dict(pthresh="1-8", hthresh="1", wthresh="0", eitr="off"), (ErrorOverride,)),
+    "nic_two_queues": (dict(irq_mode="msix", n_queues=2, n_items=50), dict(pthresh="1-8", hthresh="1", wthresh="1",
+                                                                          eitr="off"), ()),
 }
 SYSTEM_CORNERS = {
     "driver_traffic": (dict(ring_size=64, n_items=60), {}, ()),
@@ -331,6 +348,7 @@ def test_classes(dut_kind: str, profiles, seeds, only=None) -> list[type]:
             continue
         for profile in profiles:
             for seed in seeds:
-                attrs = dict(dut_kind=dut_kind, profile=profile, seed=seed, corner=fields, bins=bins)
+                attrs = dict(dut_kind=dut_kind, profile=profile, seed=seed, corner={**fields, "corner": name},
+                             bins=bins)
                 out.append(type(f"{name}_{profile}_s{seed}", (*mixins, IgbBaseTest), attrs))
     return out

@@ -121,7 +121,6 @@ class RegTxn:
     offset: int
     value: int
     t_ps: int
-    name: str = ""   # the register model's name for ``offset`` ("" when it has none)
 
 
 @dataclass(slots=True)

@@ -6,9 +6,9 @@
 
 Each mutant is one textual change to a file of the NIC model (``rtl_model/``):
 the script copies the working tree (tracked and new files) to a temporary
-directory, applies the change there, and runs the configuration-(a) bench
-(``make -C sim/tb BENCHES=env_nic``) on the mutant's corners with a fixed
-seed. A mutant is *killed* when at least one test fails; the checks named in
+directory, applies the change there, and runs the environment's benches
+(``make -C sim/tb BENCHES="env_nic env_driver"``) on the mutant's corners
+with a fixed seed. A mutant is *killed* when at least one test fails; the checks named in
 the failures (``[check]`` in the scoreboard's messages) are reported. First
 the same corners run unmutated, which must pass — otherwise a kill proves
 nothing. Exit status: 0 when every mutant is killed, 1 otherwise, 2 on bad
@@ -81,6 +81,27 @@ MUTANTS = (
            "        k = min(avail, free, size - self.fetch_ptr + 1)",
            "a descriptor fetch at the ring's end reads one slot past it",
            "nic_desc_wb_msix"),
+    Mutant("head_wb_off_by_one", "rtl_model/txq.py",
+           '        self.nic.dma.write(addr, self.head.to_bytes(4, "little"), f"{self.name} head write-back")',
+           '        self.nic.dma.write(addr, ((self.head + 1) % self.ring_size).to_bytes(4, "little"), '
+           'f"{self.name} head write-back")',
+           "head write-back reports one descriptor more than was processed",
+           "nic_head_wb_intx"),
+    Mutant("doutsync_not_raised", "rtl_model/nic.py",
+           "    def dma_fault_cause(self, q: int) -> None:\n        self.irq.other_cause(ICR_DOUTSYNC)",
+           "    def dma_fault_cause(self, q: int) -> None:\n        pass",
+           "a DMA fault stops the queue but raises no interrupt cause",
+           "nic_errors"),
+    Mutant("slow_dma_reads", "rtl_model/dma_engine.py",
+           "        latency = link.read_latency_ps\n",
+           "        latency = 10 * link.read_latency_ps\n",
+           "every DMA read takes ten times its round trip (6 us)",
+           "nic_desc_wb_msix"),
+    Mutant("vlan_tci_byte_swapped", "rtl_model/offload.py",
+           '    return frame[:12] + struct.pack("!HH", vet & 0xFFFF, tci & 0xFFFF) + frame[12:]',
+           '    return frame[:12] + struct.pack("!H<H", vet & 0xFFFF, tci & 0xFFFF) + frame[12:]',
+           "the inserted VLAN tag carries its TCI little-endian",
+           "nic_desc_wb_msix driver_traffic"),
     Mutant("eitr_ignored", "rtl_model/interrupts.py",
            "            if ready & 1 and self._counter[v] is None:",
            "            if ready & 1:",
@@ -109,24 +130,29 @@ def _apply(root: Path, m: Mutant) -> None:
 
 
 def _run_bench(root: Path, corners: str, profiles: str) -> tuple[int, int, set[str], list[str]]:
-    """(tests, failed, check names, failing test names) of env_nic on ``corners`` × ``profiles`` at SEED."""
+    """(tests, failed, check names, failing test names) of the env benches on ``corners`` × ``profiles``."""
     env = dict(os.environ, SEED=str(SEED), CORNERS=corners, PROFILES=profiles, PYTHONDONTWRITEBYTECODE="1")
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     env.pop("COVERAGE_FILE", None)
-    subprocess.run(["make", "-s", "-C", str(root / "sim/tb"), "BENCHES=env_nic"], env=env,
+    benches = [b for b, prefix in (("env_nic", "nic_"), ("env_driver", "driver_"))
+               if any(c.startswith(prefix) for c in corners.split())]
+    subprocess.run(["make", "-s", "-C", str(root / "sim/tb"), f"BENCHES={' '.join(benches)}"], env=env,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    results = root / "sim/tb/sim_build/env_nic/results.xml"
-    if not results.exists():
-        return 0, 0, {"(no results: the bench did not run)"}, []
     tests = failed = 0
     checks, names = set(), []
-    for case in ET.parse(results).iter("testcase"):
-        tests += 1
-        bad = case.find("failure") if case.find("failure") is not None else case.find("error")
-        if bad is not None:
-            failed += 1
-            names.append(case.get("name"))
-            checks.update(_checks_named((bad.get("message") or "") + "\n" + (bad.text or "")))
+    for bench in benches:
+        results = root / f"sim/tb/sim_build/{bench}/results.xml"
+        if not results.exists():
+            return 0, 0, {f"(no results: the {bench} bench did not run)"}, []
+        for case in ET.parse(results).iter("testcase"):
+            if case.find("skipped") is not None:
+                continue
+            tests += 1
+            bad = case.find("failure") if case.find("failure") is not None else case.find("error")
+            if bad is not None:
+                failed += 1
+                names.append(case.get("name"))
+                checks.update(_checks_named((bad.get("message") or "") + "\n" + (bad.text or "")))
     return tests, failed, checks, names
 
 

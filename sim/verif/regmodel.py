@@ -49,7 +49,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from sim.verif.items import RegTxn
 
 __all__ = [
     "ACCESS_TYPES", "RegDef", "RegisterModel", "RegMirror", "PROFILE_SHAPES",
@@ -458,18 +457,26 @@ class RegisterModel:
         """The interval an EITR value asks for, in ps, at this profile's unit (0 = no moderation)."""
         return ((value & EITR_INTERVAL_MASK) >> 2) * self.eitr_unit_ns * 1000
 
-    def tx_vectors_of(self, values: Mapping[str, int | None]) -> set[int]:
-        """The MSI-X vectors the TX queues are routed to by valid IVAR entries in ``values``.
+    def tx_queue_vectors_of(self, values: Mapping[str, int | None]) -> dict[int, int]:
+        """TX queue -> the MSI-X vector its valid IVAR entry in ``values`` routes it to.
 
         ``values`` maps register names to values (missing IVAR registers count as 0).
         """
-        out = set()
+        out = {}
         for q in range(self.num_tx_queues):
             index, shift = ivar_tx_position(self.ivar_layout, q)
             entry = (values.get(f"IVAR0_{index}") or 0) >> shift & 0xFF
             if entry & IVAR_VALID:
-                out.add(entry & ~IVAR_VALID)
+                out[q] = entry & ~IVAR_VALID
         return out
+
+    def tx_vectors_of(self, values: Mapping[str, int | None]) -> set[int]:
+        """The MSI-X vectors the TX queues are routed to by valid IVAR entries in ``values``."""
+        return set(self.tx_queue_vectors_of(values).values())
+
+    def tx_queue_vectors(self, mirror: RegMirror) -> dict[int, int]:
+        """:meth:`tx_queue_vectors_of` over a mirror's predicted IVAR values."""
+        return self.tx_queue_vectors_of({n: mirror.predicted(n) for n in self.names() if n.startswith("IVAR0_")})
 
     def tx_vectors(self, mirror: RegMirror) -> set[int]:
         """:meth:`tx_vectors_of` over a mirror's predicted IVAR values."""
@@ -590,18 +597,3 @@ class RegMirror:
             return None
         return (f"{name} ({d.offset:#07x}) read {value:#010x}, expected {pred:#010x} "
                 f"(differing bits {diff:#010x})")
-
-    def observe(self, txn: RegTxn) -> str | None:
-        """Feed one observed access: a write to :meth:`predict_write`, a read to :meth:`check_read`.
-
-        The register is ``txn.name`` or, when empty, the model's name at
-        ``txn.offset``; an access to an offset the model lacks returns None.
-        """
-        name = txn.name or self.model.name_at(txn.offset)
-        if name is None:
-            return None
-        if txn.op == "wr":
-            return self.predict_write(name, txn.value)
-        if txn.op == "rd":
-            return self.check_read(name, txn.value)
-        raise ValueError(f"RegTxn.op must be 'rd' or 'wr', not {txn.op!r}")

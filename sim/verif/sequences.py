@@ -136,7 +136,7 @@ class _SeededSeq(uvm_sequence):
 
     async def pre_body(self):
         self.cfg = ConfigDB().get(None, "", "CFG")
-        self.rng = random.Random(f"{type(self).__name__}-{self.cfg.seed}-{self.cfg.profile}")
+        self.rng = random.Random(f"{type(self).__name__}-{self.cfg.corner}-{self.cfg.seed}-{self.cfg.profile}")
 
     async def send(self, item) -> None:
         await self.start_item(item)
@@ -144,46 +144,70 @@ class _SeededSeq(uvm_sequence):
 
 
 class NicSetupSeq(_SeededSeq):
-    """Ring, transmitter and interrupts programmed as igb does it (configuration a)."""
+    """Rings, transmitter and interrupts programmed as igb does it (configuration a).
+
+    Queue q's ring (``igb_configure_tx_ring``), then TCTL (``igb_setup_tctl``);
+    MSI-X: vector 0 for "other" causes (IVAR_MISC, DOUTSYNC in IMS), vector
+    1+q for queue q (IVAR), EITR per vector, auto-clear/auto-mask and EIMS
+    (``igb_configure_msix``); INTx: EITR0 and IMS = TXDW | DOUTSYNC. Every
+    register that can be read back is, for the register model's mirror.
+    """
 
     async def body(self):
         await self.pre_body()
         cfg = self.cfg
         regs = ConfigDB().get(None, "", "REGMODEL")
-        ring = ConfigDB().get(None, "", "RING_BASE")
+        rings = ConfigDB().get(None, "", "RING_BASES")
         hwb = ConfigDB().get(None, "", "HEAD_WB_ADDR")
-        q = 0
-        w = [("TXDCTL0", 0), ("TDLEN0", 16 * cfg.ring_size), ("TDBAL0", ring & 0xFFFF_FFFF),
-             ("TDBAH0", ring >> 32), ("TDH0", 0), ("TDT0", 0)]
-        if cfg.head_wb:
-            w += [("TDWBAL0", regs.tdwbal(hwb, enable=True)), ("TDWBAH0", hwb >> 32)]
-        w += [(f"TXDCTL{q}", regs.txdctl(cfg.pthresh, cfg.hthresh, cfg.wthresh, enable=True)),
-              ("TCTL", regs.tctl())]
+        w = []
+        for q, ring in sorted(rings.items()):
+            w += self._ring(regs, q, ring, hwb + 16 * q)
+        w += [("TCTL", regs.tctl())]
         if cfg.irq_mode == "msix":
-            w += [("GPIE", regs.gpie(msix_mode=True, eiame=True, pba=True, nsicr=True))]
-            reg, shift = regs.ivar_tx(q, 1)
-            w += [(reg, (1 | 0x80) << shift), ("IVAR_MISC", regs.ivar_misc(0)),
-                  ("EITR1", regs.eitr(cfg.eitr_us)), ("EITR0", regs.eitr(0)),
-                  ("EIAC", 0b11), ("EIAM", 0b11), ("EIMS", 0b11), ("IMS", regs.ICR_DOUTSYNC)]
+            vectors = (1 << (cfg.n_queues + 1)) - 1          # 0 (other) and 1..n
+            w += [("GPIE", regs.gpie(msix_mode=True, eiame=True, pba=True, nsicr=True)),
+                  ("IVAR_MISC", regs.ivar_misc(0)), ("EITR0", regs.eitr(0))]
+            for q in sorted(rings):
+                w += [self._ivar(regs, q, w), (f"EITR{1 + q}", regs.eitr(cfg.eitr_us))]
+            w += [("EIAC", vectors), ("EIAM", vectors), ("EIMS", vectors), ("IMS", regs.ICR_DOUTSYNC)]
+            for vector, name in [(0, "other")] + [(1 + q, f"tx{q}") for q in sorted(rings)]:
+                await self.send(RegItem("msix", "msix", name, vector))
         else:
             w += [("EITR0", regs.eitr(cfg.eitr_us)), ("IMS", regs.ICR_TXDW | regs.ICR_DOUTSYNC)]
-        if cfg.irq_mode == "msix":
-            for vector, name in ((0, "other"), (1, "tx0")):
-                await self.send(RegItem("msix", "msix", name, vector))
         for name, value in w:
             await self.send(RegItem("setup", "wr", name, value))
         for name, _ in w:
             if regs.reg(name).access != "WO":
                 await self.send(RegItem("readback", "rd", name))
 
+    def _ring(self, regs, q: int, ring: int, hwb: int) -> list:
+        cfg = self.cfg
+        w = [(f"TXDCTL{q}", 0), (f"TDLEN{q}", 16 * cfg.ring_size), (f"TDBAL{q}", ring & 0xFFFF_FFFF),
+             (f"TDBAH{q}", ring >> 32), (f"TDH{q}", 0), (f"TDT{q}", 0)]
+        if cfg.head_wb:
+            w += [(f"TDWBAL{q}", regs.tdwbal(hwb, enable=True)), (f"TDWBAH{q}", hwb >> 32)]
+        return w + [(f"TXDCTL{q}", regs.txdctl(cfg.pthresh, cfg.hthresh, cfg.wthresh, enable=True))]
+
+    @staticmethod
+    def _ivar(regs, q: int, so_far: list) -> tuple[str, int]:
+        """IVAR entry of queue q -> vector 1+q, merged with what earlier queues put in the same register."""
+        reg, shift = regs.ivar_tx(q, 1 + q)
+        value = next((v for n, v in reversed(so_far) if n == reg), 0)
+        return reg, (value & ~(0xFF << shift)) | ((1 + q) | 0x80) << shift
+
 
 class RandomTxSeq(_SeededSeq):
-    """``cfg.n_items`` random packets in doorbell batches (configuration a)."""
+    """``cfg.n_items`` random packets in doorbell batches on queue ``self.queue`` (configuration a)."""
 
-    error_rate = 0.0
+    queue = 0   # set by the test before it starts the sequence on that queue's sequencer
 
     def error_for(self, k: int) -> str | None:
         return None
+
+    async def pre_body(self):
+        await super().pre_body()
+        self.rng = random.Random(f"{type(self).__name__}-{self.cfg.corner}-{self.cfg.seed}-{self.cfg.profile}"
+                                 f"-q{self.queue}")
 
     async def body(self):
         await self.pre_body()
@@ -193,6 +217,7 @@ class RandomTxSeq(_SeededSeq):
             batch = min(n - k, rng.randint(*_bin(rng, [(35, (1, 1)), (35, (2, 4)), (24, (5, 16)), (6, (17, 24))])))
             for j in range(batch):
                 pkt = random_packet(rng, k, error=self.error_for(k))
+                pkt.queue = self.queue
                 pkt.doorbell = j == batch - 1
                 await self.send(TxPacketItem("pkt", pkt))
                 k += 1

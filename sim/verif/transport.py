@@ -14,14 +14,16 @@ time, no pins): :class:`NicTransport` (configuration a: the NIC model alone on
 a simulated host, the testbench programming it) and :class:`SystemTransport`
 (configuration b: the igb driver and the net core driving the NIC model).
 A pin-level transport (AXI-Lite for BAR0, an AXI responder for DMA, AXI-Stream
-for the wire, via cocotbext-axi) implements the same methods and replaces
-these without touching sequences, scoreboard or coverage.
+for the wire — cocotbext-axi's BFMs would do) implements the same methods and
+replaces these without touching sequences, scoreboard or coverage.
 
 What is observed where (L0): register accesses as they arrive at the NIC's
 BAR0 (after the posted-write latency); DMA at the NIC's side of the IOMMU,
 stamped when the read data is sampled or the write lands; MSI-X messages and
-INTx level changes as they land in the host; frames when their last bit
-leaves the MAC. The HDL top's pins follow the interrupts: ``dut.irq`` is the
+INTx level changes as they land in the host (``pushed`` when the completion
+of a register read the transport is performing pushed them out: PCIe lets no
+read completion pass a posted write); frames when their last bit leaves the
+MAC. The HDL top's pins follow the interrupts: ``dut.irq`` is the
 INTx level and every MSI-X message pulses ``dut.msix_strobe`` with its data on
 ``dut.msix_data`` (the irq monitor checks HDL counted them all).
 
@@ -191,8 +193,8 @@ class _ModelPorts(Transport):
             return value
 
         def mmio_write(offset: int, size: int, value: int) -> None:
+            wr(offset, size, value)   # reported once it took effect (a waveform sampled now shows it)
             self._emit("on_reg", RegTxn("wr", offset, value, eng.now))
-            wr(offset, size, value)
 
         nic.mmio_read, nic.mmio_write = mmio_read, mmio_write
         table_wr = nic.msix.mmio_write

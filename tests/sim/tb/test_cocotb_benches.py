@@ -27,14 +27,14 @@ BENCHES = [
     ("driver", "nic_top", ["nic_top.v"], ["test_driver"], 2, {"CLK_HALF_PERIOD_PS": 10_000_000}),
     # the pyuvm environment (sim/verif): one test per (corner, profile, seed) with the default seeds
     # (sim.verif.config.DEFAULT_SEEDS): 5 NIC corners x 2 profiles x 3 seeds, 1 system corner x 2 x 3
-    ("env_nic", "nic_top", ["nic_top.v"], ["test_env_nic"], 30, {"CLK_HALF_PERIOD_PS": 10_000_000}),
+    ("env_nic", "nic_top", ["nic_top.v"], ["test_env_nic"], 36, {"CLK_HALF_PERIOD_PS": 10_000_000}),
     ("env_driver", "nic_top", ["nic_top.v"], ["test_env_driver"], 6, {"CLK_HALF_PERIOD_PS": 10_000_000}),
 ]
 
 #: Environment variables the env benches read (sim/verif/config.py, sim/verif/env.py); a stray one in
 #: the caller's environment would narrow the run (changing the test count), dump waves, or overwrite
 #: a coverage file, so the simulator never inherits them here.
-ENV_KNOBS = ("SEED", "CORNERS", "PROFILES", "WAVES_DIR", "COVERAGE_FILE")
+ENV_KNOBS = ("SEED", "CORNERS", "PROFILES", "WAVES_DIR", "COVERAGE_FILE", "STATS_FILE")
 
 # In CI (CI=true) a missing simulator is a setup bug, not a reason to skip.
 pytestmark = pytest.mark.skipif(

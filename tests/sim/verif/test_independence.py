@@ -48,3 +48,9 @@ def test_every_mutant_still_applies():
         text = (REPO / m.file).read_text()
         assert text.count(m.old) == 1, f"mutant {m.name}: its text occurs {text.count(m.old)} times in {m.file}"
         assert m.old != m.new
+
+
+def test_the_corner_names_config_checks_are_the_corners_env_defines():
+    from sim.verif.config import NIC_CORNER_NAMES, SYSTEM_CORNER_NAMES  # here: a clean parent above
+    from sim.verif.env import NIC_CORNERS, SYSTEM_CORNERS  # here: env loads pyuvm and the adapter
+    assert tuple(NIC_CORNERS) == NIC_CORNER_NAMES and tuple(SYSTEM_CORNERS) == SYSTEM_CORNER_NAMES

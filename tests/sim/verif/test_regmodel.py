@@ -1,7 +1,6 @@
 """The testbench register model against the facts sheet (research/igb_facts.md), values typed in by hand."""
 import pytest
 
-from sim.verif.items import RegTxn
 from sim.verif.regmodel import (
     RegisterModel, RegMirror, eitr, eitr_interval_us, gpie, ivar_misc, ivar_tx, ivar_tx_position,
     tctl, tdwbah, tdwbal, txdctl,
@@ -170,15 +169,6 @@ def test_mirror_txdctl_enable_lag_and_rules():
     assert mir.check_read("TXDCTL0", txdctl(8, 1, 16, enable=False)) is not None
     mir.predict_write("CTRL", 0x04000000)                     # CTRL.RST forgets everything
     assert mir.predicted("TXDCTL0") is None
-
-
-def test_mirror_observe_by_offset_alias():
-    mir = RegMirror(RegisterModel("i210"))
-    assert mir.observe(RegTxn("wr", 0xE028, txdctl(8, 1, 16), 0)) is None   # TXDCTL0 at its 0xE000 address
-    assert mir.predicted("TXDCTL0") == 0x02100108
-    assert mir.observe(RegTxn("rd", 0x3828, 0x02100108, 1)) is None
-    assert mir.observe(RegTxn("rd", 0x3828, 0x02100109, 2)) is not None
-    assert mir.observe(RegTxn("rd", 0x4, 0, 3)) is None                      # not modelled
 
 
 def test_decoders_invert_the_builders():
