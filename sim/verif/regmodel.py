@@ -298,6 +298,8 @@ def _global_defs(vectors: int, ivars: int) -> list[RegDef]:
                doc="device control (§1.3); RST/DEV_RST read-back UNCONFIRMED, not compared; "
                    "a write with either forgets the mirror's predictions"),
         RegDef("STATUS", 0x00008, "RO", volatile=True, doc="device status (§1.3), hardware-owned"),
+        RegDef("VET", 0x00038, "RW", mask=0xFFFF,
+               doc="VLAN EtherType: the TPID of inserted tags; igb_reset writes 0x8100 (§1.1)"),
         RegDef("ICR", 0x000C0, "RC", volatile=True, doc="interrupt cause, R/clr (§1.1, §6.5)"),
         RegDef("ICS", 0x000C8, "WO", doc="interrupt cause set"),
         RegDef("IMS", 0x000D0, "RW", volatile=True,

@@ -35,6 +35,7 @@ __all__ = ["NicSetupSeq", "RandomTxSeq", "ErrorTxSeq", "RandomSkbSeq", "random_p
 MAX_DTALEN = 0xFFFF          # DTALEN/length fields are 16 bits (facts §2.1, §2.2)
 MAX_NON_TSO = 9728           # the largest non-TSO packet (facts §2.2, DTXMXPKTSZ default)
 TSO_MSS = (536, 1200, 1448, 1460, 8960)
+ETH_P_8021Q = 0x8100         # 802.1Q TPID (include/uapi/linux/if_ether.h)
 ADV_ONLY_ERRORS = ("bad_paylen", "tso_mss0", "no_ifcs")   # they concern advanced-descriptor fields
 
 
@@ -162,7 +163,7 @@ class NicSetupSeq(_SeededSeq):
         w = []
         for q, ring in sorted(rings.items()):
             w += self._ring(regs, q, ring, hwb + 16 * q)
-        w += [("TCTL", regs.tctl())]
+        w += [("VET", ETH_P_8021Q), ("TCTL", regs.tctl())]   # igb_reset: VET = 0x8100, the TPID the predictor uses
         if cfg.irq_mode == "msix":
             vectors = (1 << (cfg.n_queues + 1)) - 1          # 0 (other) and 1..n
             w += [("GPIE", regs.gpie(msix_mode=True, eiame=True, pba=True, nsicr=True)),
