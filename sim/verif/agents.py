@@ -31,6 +31,8 @@ __all__ = ["RegItem", "TxPacketItem", "SkbItem", "Posting", "Doorbell", "Listene
 RING_STUCK_PS = 20_000_000_000   # 20 ms without ring space: the DUT stopped completing descriptors
 RECLAIM_POLL_PS = 2_000_000      # 2 us between TDH reads while the ring is full
 FAULT_WAIT_PS = 1_000_000_000    # 1 ms for a DMA fault's interrupt (DOUTSYNC) to come
+#: Time for a full transmit packet buffer to leave at 1 Gb/s: 40 KiB (the larger profile's) is 328 us.
+DRAIN_PS = 400_000_000
 
 
 # --- sequence items ------------------------------------------------------------------------------
@@ -304,9 +306,11 @@ class TxDescDriver(uvm_driver):
     async def post(self, pkt: TxPacket) -> None:
         if pkt.n_descriptors >= self.size:
             raise ValueError(f"a packet of {pkt.n_descriptors} descriptors cannot fit a ring of {self.size}")
-        if pkt.error == "dma_fault":
+        if pkt.error == "dma_fault" or pkt.idle_before:
             await self.ring_doorbell()
             await self.wait_idle()
+        if pkt.idle_before:
+            await self.transport.wait_ps(DRAIN_PS)   # the packet buffer empties onto the wire
         await self.wait_for_space(pkt.n_descriptors)
         addrs, allocated = self._buffers(pkt)
         descs = txdesc.encode_packet(pkt, addrs)

@@ -81,6 +81,7 @@ class TxPacket:
     cso: int = 0
     error: str | None = None  # one of ERROR_KINDS
     doorbell: bool = True     # write TDT after this packet (False: batch it with the next ones)
+    idle_before: bool = False # wait until the ring is done and the wire quiet before posting it
     seq: int = 0              # position in the test's stream, set by the sequence
 
     def __post_init__(self):

@@ -99,7 +99,7 @@ MUTANTS = (
            "nic_desc_wb_msix"),
     Mutant("vlan_tci_byte_swapped", "rtl_model/offload.py",
            '    return frame[:12] + struct.pack("!HH", vet & 0xFFFF, tci & 0xFFFF) + frame[12:]',
-           '    return frame[:12] + struct.pack("!H<H", vet & 0xFFFF, tci & 0xFFFF) + frame[12:]',
+           '    return frame[:12] + struct.pack("!H", vet & 0xFFFF) + struct.pack("<H", tci & 0xFFFF) + frame[12:]',
            "the inserted VLAN tag carries its TCI little-endian",
            "nic_desc_wb_msix driver_traffic"),
     Mutant("eitr_ignored", "rtl_model/interrupts.py",

@@ -164,28 +164,31 @@ class Scoreboard(uvm_component):
         first one is on the wire and the MAC has finished it. The window's low
         end is the time for a descriptor and the frame's first bytes to cross
         the link. Its high end is an upper bound on the DMA the NIC may do
-        first: one read round trip for the descriptor fetch and one per data
-        buffer of the batch (a NIC may overlap them, never needs more), and the
-        batch's descriptors and buffers at the link's data rate with TLP
-        overhead. Doorbells landing at the same instant (on any queue) form one batch.
+        first: two descriptor fetches (one may stop at the ring's end) and one
+        read per data buffer of the frame's packet, each a full round trip (a
+        NIC may overlap them, never needs more), while every descriptor and
+        buffer byte of the batch may share the link ahead of them (at the data
+        rate, with TLP overhead). Doorbells landing at the same instant (on any
+        queue) form one batch; its first frame may be any of their first packets'.
         """
         batch = qc.take_batch(old_tdt)
-        reads, nbytes = dma_cost(batch)
+        _, nbytes = dma_cost(batch)
+        ids = {id(src) for src in batch}
+        firsts = [(idx, f, src) for src, f, idx in qc.expected if id(src) in ids]
+        reads = 2 + dma_cost([min(firsts, key=lambda e: e[0])[2]])[0] if firsts else 0
         win = self.latency_window
         if win is not None and win[4] == t_db and self.frames == win[0]:
-            win[2] += reads
+            win[2] = max(win[2], reads)
             win[3] += nbytes
             win[5] += len(batch)
             return
-        ids = {id(src) for src in batch}
-        firsts = [(idx, f) for src, f, idx in qc.expected if id(src) in ids]
         if not firsts:
             return
-        first, frame = min(firsts)
+        first, frame, _ = min(firsts, key=lambda e: e[0])
         if self.frames != first or (self.last_end is not None and self.last_end > t_db):
             return   # not idle: earlier frames are still to go
         lo = t_db + int(byte_time_ps(self.cfg.profile) * (16 + min(len(frame), 60)))
-        self.latency_window = [self.frames, lo, 1 + reads, nbytes, t_db, len(batch)]
+        self.latency_window = [self.frames, lo, reads, nbytes, t_db, len(batch)]
 
     def _window_high(self, win) -> int:
         _, _, reads, nbytes, t_db, _ = win

@@ -215,10 +215,13 @@ class RandomTxSeq(_SeededSeq):
         rng, n = self.rng, self.cfg.n_items
         k = 0
         while k < n:
-            batch = min(n - k, rng.randint(*_bin(rng, [(35, (1, 1)), (35, (2, 4)), (24, (5, 16)), (6, (17, 24))])))
+            alone = rng.random() < 0.08        # a latency probe: one packet, on an idle NIC
+            batch = 1 if alone else min(n - k, rng.randint(*_bin(rng, [(35, (1, 1)), (35, (2, 4)), (24, (5, 16)),
+                                                                        (6, (17, 24))])))
             for j in range(batch):
                 pkt = random_packet(rng, k, error=self.error_for(k))
                 pkt.queue = self.queue
+                pkt.idle_before = alone
                 pkt.doorbell = j == batch - 1
                 await self.send(TxPacketItem("pkt", pkt))
                 k += 1
