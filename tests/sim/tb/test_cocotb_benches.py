@@ -67,13 +67,32 @@ def test_cocotb_bench(bench, toplevel, sources, modules, n_tests, parameters, tm
         always=True,
         timescale=("1ns", "1ps"),
     )
+    extra_env = {"GPI_LOG_LEVEL": "WARNING"}
+    if bench.startswith("env_"):   # the environment's coverage database, merged by the test below
+        extra_env["COVERAGE_FILE"] = str(tmp_path / "coverage.json")
     results = runner.test(
         hdl_toplevel=toplevel,
         test_module=modules,
         build_dir=build_dir,
         test_dir=tmp_path,
-        extra_env={"GPI_LOG_LEVEL": "WARNING"},
+        extra_env=extra_env,
     )
     tests, failed = get_results(Path(results))
     assert failed == 0, f"{failed} of {tests} cocotb tests failed; see {results}"
     assert tests == n_tests, f"expected {n_tests} cocotb tests, the simulator ran {tests}"
+    if "COVERAGE_FILE" in extra_env:
+        COVERAGE_FILES[bench] = extra_env["COVERAGE_FILE"]
+
+
+#: bench -> its coverage database, filled by the env benches above (pytest runs them first)
+COVERAGE_FILES: dict[str, str] = {}
+
+
+def test_env_coverage_is_complete_over_the_default_seeds():
+    """As `make sim` does: every declared bin hit over both env benches with the default seeds."""
+    if set(COVERAGE_FILES) != {"env_nic", "env_driver"}:
+        pytest.skip("runs after both env benches (deselected or skipped here)")
+    from sim.verif import coverage  # only here: the benches above must have run first
+    merged = coverage.merge(sorted(COVERAGE_FILES.values()))
+    unhit = coverage.unhit(merged)
+    assert not unhit, "unhit coverage bins:\n" + coverage.report(merged)
