@@ -17,21 +17,12 @@ from sim.assembly.nic_harness import NicTestHost
 from sim.host.iommu import DmaDirection
 from sim.verif import frames, predictor, txdesc
 from sim.verif.items import SkbSpec, TxPacket
+from tests.oracle import ones_sum   # RFC 1071, the shared independent reference
 
 ETH, IP4, IP6, TCPH, UDPH = 14, 20, 40, 20, 8
 
 
 # --- independent references --------------------------------------------------------------------
-def ones_sum(data: bytes) -> int:
-    """RFC 1071 folded one's-complement sum of big-endian 16-bit words (odd byte padded)."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
-
-
 def crc32_bitwise(data: bytes) -> int:
     """IEEE 802.3 CRC-32, reflected, bit by bit (no table, no zlib)."""
     crc = 0xFFFFFFFF
