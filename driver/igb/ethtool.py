@@ -1,7 +1,8 @@
 """Ethtool settings: ring size (``-G``), interrupt coalescing (``-C``), channels (``-L``).
 
-Each follows ``igb_ethtool.c``: ring sizes are clamped to 80…4096 and
-rounded up to a multiple of 8 (not rejected); rx/tx-usecs accept 0
+Each follows ``igb_ethtool.c``: ring sizes are clamped to 64…4096
+(``IGB_MIN_TXD`` … ``IGB_MAX_TXD``) and rounded up to a multiple of 8 (not rejected;
+:func:`igb_ring_count`); rx/tx-usecs accept 0
 (moderation off), 1 and 3 (dynamic, 3 conservative) or 10…10000 µs, and
 reject 2 and 4…9 with -EINVAL; tx-usecs is refused while queues are paired
 (TX follows RX then). A change that needs new rings or vectors takes the
@@ -21,7 +22,7 @@ from .main import (igb_clear_interrupt_scheme, igb_close, igb_down, igb_init_int
                    igb_up)
 from .rings import igb_free_tx_resources, igb_setup_tx_resources
 
-__all__ = ["igb_get_ringparam", "igb_set_ringparam", "igb_get_coalesce", "igb_set_coalesce",
+__all__ = ["igb_ring_count", "igb_get_ringparam", "igb_set_ringparam", "igb_get_coalesce", "igb_set_coalesce",
            "igb_get_channels", "igb_set_channels"]
 
 log = logging.getLogger("igbsim.driver.igb")
@@ -32,7 +33,9 @@ def igb_get_ringparam(adapter) -> dict[str, int]:
             "rx_pending": adapter.rx_ring_count, "rx_max_pending": IGB_MAX_TXD}
 
 
-def _ring_count(n: int) -> int:
+def igb_ring_count(n: int) -> int:
+    """The ring size igb makes of ``n`` descriptors asked for (``igb_set_ringparam``): clamped to
+    ``IGB_MIN_TXD``..``IGB_MAX_TXD``, then rounded up (``ALIGN``) to a multiple of ``REQ_TX_DESCRIPTOR_MULTIPLE``."""
     n = max(min(n, IGB_MAX_TXD), IGB_MIN_TXD)
     return -(-n // REQ_TX_DESCRIPTOR_MULTIPLE) * REQ_TX_DESCRIPTOR_MULTIPLE
 
@@ -44,7 +47,7 @@ def igb_set_ringparam(adapter, tx_pending: int):
         return -EINVAL
     while __IGB_RESETTING in adapter.state:
         yield adapter.kernel.usleep_range(1000, 2000)
-    new_tx_count = _ring_count(tx_pending)
+    new_tx_count = igb_ring_count(tx_pending)
     if new_tx_count == adapter.tx_ring_count:
         return 0
     adapter.state.add(__IGB_RESETTING)

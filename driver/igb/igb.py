@@ -34,7 +34,9 @@ from stack.core.skbuff import MAX_SKB_FRAGS
 
 # --- ring sizes and limits (facts §4) ----------------------------------------------------------
 IGB_DEFAULT_TXD = 256
-IGB_MIN_TXD = 80
+#: 64 since Linux 6.6 (2023, "igb: Change IGB_MIN to allow set rx/tx value between 64 and 80",
+#: also in the stable trees); 80 before.
+IGB_MIN_TXD = 64
 IGB_MAX_TXD = 4096
 REQ_TX_DESCRIPTOR_MULTIPLE = 8
 IGB_DEFAULT_TX_WORK = 128

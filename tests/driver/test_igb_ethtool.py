@@ -2,8 +2,9 @@
 
 Expected values from igb_facts §3.9, §3.10 and §4:
 
-* ring sizes: clamp to IGB_MIN_TXD 80 .. IGB_MAX_TXD 4096, then ALIGN to
-  REQ_TX_DESCRIPTOR_MULTIPLE 8; TDLEN = count * 16 bytes;
+* ring sizes: clamp to IGB_MIN_TXD 64 (Linux 6.6, "igb: Change IGB_MIN to
+  allow set rx/tx value between 64 and 80"; 80 before) .. IGB_MAX_TXD 4096,
+  then ALIGN to REQ_TX_DESCRIPTOR_MULTIPLE 8; TDLEN = count * 16 bytes;
 * rx/tx-usecs: 0 (off), 1, 3 (dynamic) or 10..10000 us stored as usecs << 2;
   2, 4..9 and above 10000 are -EINVAL (-22); each q_vector gets
   itr_val = the setting (IGB_START_ITR 648 for 1 and 3) and set_itr = 1, so
@@ -31,7 +32,8 @@ FRAME = (b"\x02" + bytes(range(256)) * 6)[:1514]
 
 # --- igb_set_ringparam -----------------------------------------------------------------------------
 @pytest.mark.parametrize("asked,count", [
-    (0, 80), (10, 80), (79, 80), (80, 80), (81, 88), (87, 88), (88, 88), (256, 256), (1001, 1008),
+    (0, 64), (10, 64), (63, 64), (64, 64), (65, 72), (79, 80), (80, 80), (81, 88), (87, 88), (88, 88),
+    (256, 256), (1001, 1008),
     (4089, 4096), (4095, 4096), (4096, 4096), (5000, 4096),
 ])
 def test_ringparam_clamps_and_rounds_up_to_a_multiple_of_8(asked, count, system, close_and_remove):
