@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from stack.core.cputime import cpu_split, softirq_split
 from stack.core.softirq import SOFTIRQ_NAMES
 
-__all__ = ["RunResult", "LAYERS", "render", "layer_table"]
+from .units import human_size
+
+__all__ = ["RunResult", "LAYERS", "render", "layer_table", "config_lines"]
 
 #: Report rows, in stack order: (row, the layer counter(s) whose calls/packets/bytes it shows,
 #: the functions whose CPU time it sums). Transmit rows first, then the receive side.
@@ -61,6 +63,12 @@ class RunResult:
     goodput_bps: float                   # over the steady-state window
     goodput_window: tuple[int, int]      # (start_ps, end_ps) of that window
     extra: dict = field(default_factory=dict)
+    #: what the run was asked to do (sim.run.scenarios._config): echoed at the top of the report
+    config: dict = field(default_factory=dict)
+    #: why the run stopped early ("interrupted at … ms simulated"), or "" for a complete run
+    partial: str = ""
+    #: outputs that could not be written (one line each)
+    write_errors: list = field(default_factory=list)
 
 
 def layer_table(net) -> list[tuple[str, int, int, int, int]]:
@@ -147,11 +155,32 @@ def _cpu_lines(host, sim_ps: int) -> list[str]:
     return lines
 
 
+def _itr_text(itr: int) -> str:
+    return {0: "0 (off)", 1: "1 (dynamic)", 3: "3 (dynamic, conservative)"}.get(itr, f"{itr} µs")
+
+
+def config_lines(c: dict) -> list[str]:
+    """The run's configuration, as asked, and the ring size igb made of it (empty for no config)."""
+    if not c:
+        return []
+    ring = f"TX ring {c['ring_size']} descriptors"
+    if c["ring_size"] != c["ring_size_asked"]:
+        ring += f" (asked {c['ring_size_asked']}; igb rounds up to a multiple of 8)"
+    return [f"configuration: scenario {c['scenario']}, NIC {c['nic']}, kernel {c['kernel']}, "
+            f"ordering {c['ordering']}, seed {c['seed']}, CPUs {c['cpus']}",
+            f"  bytes {c['bytes']:,} ({human_size(c['bytes'])}), write size {c['write_size']:,} "
+            f"({human_size(c['write_size'])}), MTU {c['mtu']}, speed {c['speed_mbps']} Mb/s, {ring}, "
+            f"ITR {_itr_text(c['itr'])}"]
+
+
 def render(r: RunResult) -> str:
     """The report as text."""
     net = r.net
     out = [f"scenario {r.scenario}: {r.sim_time_ps / 1e12:.6f} s simulated in {r.wall_s:.2f} s wall "
-           f"(real-time factor {r.sim_time_ps / 1e12 / r.wall_s if r.wall_s else 0:.3f})", ""]
+           f"(real-time factor {r.sim_time_ps / 1e12 / r.wall_s if r.wall_s else 0:.3f})"]
+    if r.partial:
+        out.insert(0, f"PARTIAL: {r.partial}")
+    out += config_lines(r.config) + [""]
     out.append(f"{'layer':<11}{'calls':>10}{'packets':>10}{'bytes':>14}{'cpu µs':>12}")
     for name, calls, packets, nbytes, ps in layer_table(net):
         out.append(f"{name:<11}{calls:>10}{packets:>10}{nbytes:>14}{ps / 1e6:>12.1f}")

@@ -20,6 +20,8 @@ import time
 
 from sim.engine import MS, S, US
 from sim.assembly.system import HOST_IP, PARTNER_IP, IgbSystem
+from driver.igb.ethtool import igb_ring_count
+from .interrupt import stop_at_step_boundaries
 from .report import RunResult, render
 from stack import socket as sk
 
@@ -174,13 +176,20 @@ def _progress_printer(xfer: Transfer, force: bool, quiet: bool):
 
 
 def run_scenario(opts):
-    """Run ``opts.scenario`` with the CLI's options; (RunResult, report text)."""
+    """Run ``opts.scenario`` with the CLI's options; (RunResult, report text).
+
+    The ring size goes through igb's own rounding (``ethtool -G``: :func:`igb_ring_count`). A Ctrl-C
+    (KeyboardInterrupt) during the run stops it: the report of what ran so far is built, marked
+    partial (``RunResult.partial``), and the pcap is written. A pcap that cannot be written is
+    reported in ``RunResult.write_errors`` after the report is built.
+    """
     total, write_default = DEFAULTS[opts.scenario]
     total = opts.bytes if opts.bytes is not None else total
     write_size = opts.write_size or write_default
     system = IgbSystem(opts.nic, ordering=opts.ordering, ncpus=opts.cpus, seed=opts.seed,
-                       ring_size=opts.ring_size, itr=opts.itr, mtu=opts.mtu, speed_mbps=opts.speed,
-                       kernel_version=opts.kernel, stack=True, partner=True, pcap=opts.pcap)
+                       ring_size=igb_ring_count(opts.ring_size), itr=opts.itr, mtu=opts.mtu,
+                       speed_mbps=opts.speed, kernel_version=opts.kernel, stack=True, partner=True,
+                       pcap=opts.pcap)
     wall0 = time.monotonic()
     system.bring_up()
     data = _payload(opts.seed, total)
@@ -203,12 +212,37 @@ def run_scenario(opts):
                         and (_delivered(system, "udp") >= total or _quiet(system, 50 * MS)))
     else:
         done = lambda: xfer.program_done and _delivered(system, opts.scenario) >= total  # noqa: E731
-    finished = system.run_until(done, limit, step_ps=1 * MS, progress=show)
-    system.engine.run(system.engine.now + 1 * MS)     # let the last ACKs and completions land
-    system.close_capture()
+    partial = ""
+    with stop_at_step_boundaries() as ctrl_c:
+        def progress(now_ps: int) -> None:
+            ctrl_c()
+            show(now_ps)
+        try:
+            finished = system.run_until(done, limit, step_ps=1 * MS, progress=progress)
+            system.engine.run(system.engine.now + 1 * MS)     # let the last ACKs and completions land
+        except KeyboardInterrupt:
+            finished = False
+            partial = f"interrupted at {system.engine.now / 1e9:.3f} ms simulated"
+    write_errors = []
+    try:
+        system.close_capture()
+    except OSError as e:
+        write_errors.append(f"--pcap {opts.pcap}: {e.strerror or e}")
     wall = time.monotonic() - wall0
     result = _result(system, opts, xfer, port, data, finished, wall)
+    result.partial, result.write_errors = partial, write_errors
+    if partial:   # not the time limit: the user stopped it
+        result.extra.pop("warning", None)
+    result.config = _config(system, opts, total, write_size)
     return result, render(result)
+
+
+def _config(system: IgbSystem, opts, total: int, write_size: int) -> dict:
+    """What the run was asked to do, and what igb made of the ring size (the report's first lines)."""
+    return {"scenario": opts.scenario, "nic": opts.nic, "kernel": opts.kernel, "ordering": opts.ordering,
+            "seed": opts.seed, "bytes": total, "write_size": write_size, "mtu": opts.mtu,
+            "speed_mbps": opts.speed, "ring_size_asked": opts.ring_size,
+            "ring_size": system.adapter.tx_ring_count, "itr": opts.itr, "cpus": opts.cpus}
 
 
 def _result(system: IgbSystem, opts, xfer: Transfer, port: int, data: bytes, finished: bool, wall: float) -> RunResult:
