@@ -159,6 +159,12 @@ def _itr_text(itr: int) -> str:
     return {0: "0 (off)", 1: "1 (dynamic)", 3: "3 (dynamic, conservative)"}.get(itr, f"{itr} µs")
 
 
+def _bytes_text(n: int) -> str:
+    """``65536`` → "65,536 bytes (64 KiB)"; no unit in brackets when none writes it exactly."""
+    unit = human_size(n)
+    return f"{n:,} byte{'' if n == 1 else 's'}" + ("" if unit.endswith(" B") else f" ({unit})")
+
+
 def config_lines(c: dict) -> list[str]:
     """The run's configuration, as asked, and the ring size igb made of it (empty for no config)."""
     if not c:
@@ -168,8 +174,8 @@ def config_lines(c: dict) -> list[str]:
         ring += f" (asked {c['ring_size_asked']}; igb rounds up to a multiple of 8)"
     return [f"configuration: scenario {c['scenario']}, NIC {c['nic']}, kernel {c['kernel']}, "
             f"ordering {c['ordering']}, seed {c['seed']}, CPUs {c['cpus']}",
-            f"  bytes {c['bytes']:,} ({human_size(c['bytes'])}), write size {c['write_size']:,} "
-            f"({human_size(c['write_size'])}), MTU {c['mtu']}, speed {c['speed_mbps']} Mb/s, {ring}, "
+            f"  payload {_bytes_text(c['bytes'])}, write size {_bytes_text(c['write_size'])}, MTU {c['mtu']}, "
+            f"speed {c['speed_mbps']} Mb/s, {ring}, "
             f"ITR {_itr_text(c['itr'])}"]
 
 

@@ -176,7 +176,7 @@ def test_the_report_echoes_its_configuration_so_orderings_no_longer_print_the_sa
         texts[ordering] = text.split("\n", 1)[1]          # the first line has the wall time
         header = texts[ordering].split("\n\n", 1)[0]
         for needle in ("scenario article", "NIC 82576", "kernel recent", f"ordering {ordering}", "seed 7",
-                       "CPUs 2", "bytes 30,000 (30 KB)", "write size 65,536 (64 KiB)", "MTU 1500",
+                       "CPUs 2", "payload 30,000 bytes (30 KB)", "write size 65,536 bytes (64 KiB)", "MTU 1500",
                        "speed 1000 Mb/s", "TX ring 256 descriptors", "ITR 3 (dynamic, conservative)"):
             assert needle in header, (needle, header)
     assert len(set(texts.values())) == 3
