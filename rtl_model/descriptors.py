@@ -380,8 +380,8 @@ def txd_use_count(size: int) -> int:
 
 
 # --- whole rings ----------------------------------------------------------------------------------
-# numpy is imported on first use (ring views are for tests and debugging; it costs every start-up
-# ~0.07-0.15 s otherwise): TX_DESC_DTYPE is built by the module's __getattr__.
+# numpy is imported on first use (ring views are for tests and debugging; importing it costs
+# ~0.15 s of CPU): TX_DESC_DTYPE is built by the module's __getattr__.
 _dtype = None
 
 
