@@ -24,12 +24,14 @@ measures instead the CPU time (``time.process_time``) of one
 ``run_scenario`` call per wire frame — the call's CPU time divided by the
 frames the NIC model put on the wire (``result.nic.counters["frames"]``) —
 for ``igbsim run bulk --bytes 5M`` and ``igbsim run small-writes --bytes
-128K`` (64-byte writes, TCP_NODELAY). Each repeat runs every scenario once on
-this tree and once on the other, alternating, each in a fresh subprocess
-(the other tree's ``sim``, ``stack``, ``driver`` and ``rtl_model``, this
-tree's benchmark code; see :mod:`benchmarks.against`) after one short
-untimed warm-up run; the report gives the best of the repeats per tree and
-the new/old ratio of CPU time per frame.
+128K`` (64-byte writes, TCP_NODELAY), or the scenarios named with
+``--scenarios`` (``bulk 20M`` too: ``--scenarios "bulk 20M"``). Each repeat
+runs every scenario once on this tree and once on the other, alternating,
+each in a fresh subprocess (the other tree's ``sim``, ``stack``, ``driver``
+and ``rtl_model``, this tree's benchmark code; see
+:mod:`benchmarks.against`) after one short untimed warm-up run; the report
+gives the best and the median of the repeats per tree and the new/old ratios
+of CPU time per frame (best to best, median to median).
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ import argparse
 import gc
 import json
 import os
+import statistics
 import sys
 import time
 
@@ -98,7 +101,10 @@ def report(r: dict) -> str:
 # --- this tree against another: CPU time per wire frame --------------------
 #: name -> ``igbsim`` arguments of one timed run_scenario call
 SCENARIOS = {"bulk 5M": ["run", "bulk", "--bytes", "5M", "--quiet"],
+             "bulk 20M": ["run", "bulk", "--bytes", "20M", "--quiet"],
              "small-writes 128K": ["run", "small-writes", "--bytes", "128K", "--write-size", "64", "--quiet"]}
+#: what ``--against`` measures unless ``--scenarios`` says otherwise
+DEFAULT_COMPARE = ("bulk 5M", "small-writes 128K")
 
 
 def measure_cpu(argv: list[str]) -> dict:
@@ -112,7 +118,7 @@ def measure_cpu(argv: list[str]) -> dict:
     return {"cpu_s": cpu_s, "frames": result.nic.counters["frames"]}
 
 
-def compare(other: str, repeats: int = 5, scenarios=SCENARIOS) -> dict:
+def compare(other: str, repeats: int = 5, scenarios=DEFAULT_COMPARE) -> dict:
     """Each repeat: every scenario on this tree, then on ``other``, each in a fresh subprocess."""
     trees = {"new": against.ROOT, "old": os.path.abspath(other)}
     runs: dict = {(t, name): [] for t in trees for name in scenarios}
@@ -124,21 +130,26 @@ def compare(other: str, repeats: int = 5, scenarios=SCENARIOS) -> dict:
                 where[t] = out["sim"]
                 runs[t, name].append(out)
     best = {k: min(v, key=lambda r: r["cpu_s"] / r["frames"]) for k, v in runs.items()}
-    return {"repeats": repeats, "where": where, "scenarios": list(scenarios), "best": best}
+    median = {k: statistics.median(r["cpu_s"] / r["frames"] for r in v) for k, v in runs.items()}
+    return {"repeats": repeats, "where": where, "scenarios": list(scenarios), "best": best, "median": median,
+            "runs": runs}
 
 
 def report_compare(r: dict) -> str:
-    lines = [f"Full path, CPU time (process_time) per wire frame, new vs old code, best of {r['repeats']} "
-             f"alternating runs each in a fresh subprocess:",
+    lines = [f"Full path, CPU time (process_time) per wire frame, new vs old code, {r['repeats']} "
+             f"alternating runs each in a fresh subprocess (best and median):",
              *(f"  {t}: {path}" for t, path in r["where"].items()),
-             f"  {'scenario':<18} {'tree':<4} {'frames':>7} {'CPU s':>8} {'us/frame':>9}"]
+             f"  {'scenario':<18} {'tree':<4} {'frames':>7} {'best CPU s':>10} {'best us/frame':>13} "
+             f"{'median us/frame':>15}"]
     for name in r["scenarios"]:
         per = {}
         for t in ("new", "old"):
             b = r["best"][t, name]
             per[t] = b["cpu_s"] / b["frames"]
-            lines.append(f"  {name:<18} {t:<4} {b['frames']:>7} {b['cpu_s']:>8.3f} {per[t] * 1e6:>9.1f}")
-        lines.append(f"  {name:<18} new/old CPU per frame {per['new'] / per['old']:.2f}x")
+            lines.append(f"  {name:<18} {t:<4} {b['frames']:>7} {b['cpu_s']:>10.3f} {per[t] * 1e6:>13.1f} "
+                         f"{r['median'][t, name] * 1e6:>15.1f}")
+        lines.append(f"  {name:<18} new/old CPU per frame: best {per['new'] / per['old']:.2f}x, "
+                     f"median {r['median']['new', name] / r['median']['old', name]:.2f}x")
     return "\n".join(lines)
 
 
@@ -148,6 +159,8 @@ def main(argv=None) -> int:
     p.add_argument("--writes", type=int, default=4096)
     p.add_argument("--against", metavar="DIR", help="CPU per wire frame, this tree and the code in DIR, alternating")
     p.add_argument("--repeats", type=int, default=5, help="with --against (default 5)")
+    p.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(DEFAULT_COMPARE),
+                   help=f"with --against (default: {', '.join(DEFAULT_COMPARE)})")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--code-tree", help=argparse.SUPPRESS)
     p.add_argument("--scenario", choices=SCENARIOS, help=argparse.SUPPRESS)
@@ -158,7 +171,7 @@ def main(argv=None) -> int:
         out = measure_cpu(SCENARIOS[a.scenario])
         print(json.dumps({"sim": against.sim_dir(), **out}))
     elif a.against:
-        print(report_compare(compare(a.against, a.repeats)))
+        print(report_compare(compare(a.against, a.repeats, a.scenarios)))
     else:
         print(report(run(a.bytes, a.writes)))
     return 0

@@ -57,9 +57,7 @@ are the same. :func:`build_frames` takes either kind of request.
 from __future__ import annotations
 
 import struct
-import sys
 import zlib
-from array import array
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -173,16 +171,23 @@ class FrameResult:
 # --- checksums ---------------------------------------------------------------
 
 def ones_complement_sum(data: bytes) -> int:
-    """The 16-bit one's complement sum (RFC 1071) of big-endian words, odd byte padded with 0."""
-    if len(data) % 2:
+    """The 16-bit one's complement sum (RFC 1071) of big-endian words, odd byte padded with 0.
+
+    Computed as the data read as one big-endian number modulo 0xFFFF (2**16
+    is 1 modulo 0xFFFF, so every word counts once, carries wrap around): the
+    same value as summing the words with end-around carry, except that a
+    multiple of 0xFFFF comes out 0. End-around carry never folds a non-zero
+    total to 0, so that case is 0xFFFF (negative zero) unless every byte is
+    zero. (The kernel side has the same routine, ``stack.core.checksum.
+    csum_partial``; the layers may not import each other.)
+    """
+    if len(data) & 1:
         data = bytes(data) + b"\x00"
-    words = array("H", bytes(data))
-    total = sum(words)
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    if sys.byteorder == "little":  # the sum is byte-order independent up to a final swap
-        total = ((total & 0xFF) << 8) | (total >> 8)
-    return total
+    n = int.from_bytes(data, "big")
+    s = n % 0xFFFF
+    if s == 0 and n:
+        return 0xFFFF
+    return s
 
 
 def _fold_add(*sums: int) -> int:

@@ -585,6 +585,12 @@ class RegisterFile:
         """The stored value of register ``name`` (no handler, no clearing); KeyError if unknown."""
         return self._values[name]
 
+    @property
+    def values(self) -> dict[str, int]:
+        """The live name -> value store behind ``get``/``set``, for the model's per-frame counters
+        (``rtl_model.stats``): a writer stores 32-bit values under existing names only."""
+        return self._values
+
     def set(self, name: str, value: int) -> None:
         """Store ``value`` (truncated to 32 bits) in register ``name``; no mask, handler or log."""
         if name not in self._values:

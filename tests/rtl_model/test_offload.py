@@ -6,6 +6,7 @@ computes after the fields are deleted, its FCS with zlib.crc32.
 """
 import zlib
 
+import random
 import struct
 
 import pytest
@@ -18,7 +19,7 @@ from scapy.layers.sctp import SCTP, SCTPChunkData
 from scapy.packet import Raw, raw
 
 from rtl_model.offload import (OffloadRequest, build_frames, ethernet_fcs, ipv4_header_checksum,
-                               l4_checksum, pseudo_header, sctp_crc32c)
+                               l4_checksum, ones_complement_sum, pseudo_header, sctp_crc32c)
 from tests.oracle import MAC, V4, V6, ones_sum, payload_bytes, rechecked, strip_fcs
 
 MSS = 1448
@@ -79,6 +80,38 @@ def test_ipv4_header_checksum_matches_scapy():
     hdr = raw(pkt)[:ref.ihl * 4]
     assert ipv4_header_checksum(hdr) == ref.chksum
     assert ipv4_header_checksum(hdr[:10] + b"\xde\xad" + hdr[12:]) == ref.chksum  # field ignored
+
+
+# The sum is computed as a big number modulo 0xFFFF; RFC 1071's word-by-word end-around carry
+# (tests.oracle.ones_sum) is the reference, negative zero (0xFFFF for non-zero data) included.
+SUM_EDGES = [b"", b"\x00", b"\x00" * 1500, b"\x01", b"\xff", b"\xff\xff", b"\xff" * 1480, b"\xff" * 1481,
+             b"\xff\xfe\x00\x01", b"\x80\x00\x80\x00", b"\xff\xff" * 65537, b"\x00\x01" * 0xFFFF,
+             b"\x00" * 7 + b"\x01"]
+
+
+@pytest.mark.parametrize("data", SUM_EDGES, ids=lambda d: f"{len(d)}B-{d[:4].hex()}")
+def test_ones_complement_sum_edges_match_rfc1071(data):
+    for form in (bytes, bytearray, memoryview):
+        assert ones_complement_sum(form(data)) == ones_sum(bytes(data))
+
+
+def test_ones_complement_sum_negative_zero():
+    assert ones_complement_sum(b"\x00" * 20) == 0            # all-zero data: +0
+    assert ones_complement_sum(b"\xff\xfe\x00\x01") == 0xFFFF  # a true sum of 0xFFFF: -0, not 0
+    assert ones_complement_sum(b"\xff\xff" * 3) == 0xFFFF      # 3 * 0xFFFF folds to 0xFFFF
+
+
+def test_ones_complement_sum_random_lengths_match_rfc1071():
+    rng = random.Random(1071)
+    for n in list(range(0, 64)) + [rng.randrange(64, 9100) for _ in range(300)]:
+        data = rng.randbytes(n)
+        assert ones_complement_sum(data) == ones_sum(data), n
+
+
+@settings(max_examples=500, derandomize=True, deadline=None)
+@given(data=st.binary(max_size=2000))
+def test_ones_complement_sum_matches_rfc1071(data):
+    assert ones_complement_sum(data) == ones_sum(data)
 
 
 def test_ethernet_fcs_is_crc32_lsb_first():
