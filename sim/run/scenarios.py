@@ -20,6 +20,7 @@ import time
 
 from sim.engine import MS, S, US
 from sim.assembly.system import HOST_IP, PARTNER_IP, IgbSystem
+from .outputs import attach
 from .report import RunResult, render
 from stack import socket as sk
 
@@ -181,6 +182,7 @@ def run_scenario(opts):
     system = IgbSystem(opts.nic, ordering=opts.ordering, ncpus=opts.cpus, seed=opts.seed,
                        ring_size=opts.ring_size, itr=opts.itr, mtu=opts.mtu, speed_mbps=opts.speed,
                        kernel_version=opts.kernel, stack=True, partner=True, pcap=opts.pcap)
+    outputs = attach(system, opts)   # --json, --perfetto, --vcd, --plot
     wall0 = time.monotonic()
     system.bring_up()
     data = _payload(opts.seed, total)
@@ -208,6 +210,7 @@ def run_scenario(opts):
     system.close_capture()
     wall = time.monotonic() - wall0
     result = _result(system, opts, xfer, port, data, finished, wall)
+    outputs.finish(result)
     return result, render(result)
 
 
