@@ -156,6 +156,9 @@ def _busy_ps(host) -> list[int]:
 
 
 def _progress_printer(xfer: Transfer, force: bool, quiet: bool):
+    if not quiet and sys.stderr.isatty():   # a terminal: a bar with percentage and ETA instead of lines
+        from .progress import ProgressBar  # (rich, loaded only here)
+        return ProgressBar(lambda: xfer.samples[-1][1] if xfer.samples else 0, xfer.total, force)
     start = time.monotonic()
     last = [start]
 
@@ -206,6 +209,7 @@ def run_scenario(opts):
     else:
         done = lambda: xfer.program_done and _delivered(system, opts.scenario) >= total  # noqa: E731
     finished = system.run_until(done, limit, step_ps=1 * MS, progress=show)
+    getattr(show, "close", lambda: None)()   # the terminal's progress bar goes before the report
     system.engine.run(system.engine.now + 1 * MS)     # let the last ACKs and completions land
     system.close_capture()
     wall = time.monotonic() - wall0
