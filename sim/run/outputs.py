@@ -74,9 +74,10 @@ def add_output_options(parser) -> None:
 class Outputs:
     """The outputs of one run: the timeline sinks while it runs, everything written by :meth:`finish`."""
 
-    def __init__(self, system, opts):
+    def __init__(self, system, opts, *, total: int, write_size: int):
         self.system = system
         self.opts = opts
+        self.total, self.write_size = total, write_size
         self.sinks: list = []
         self.timeline = None
         json_path = getattr(opts, "json", None)
@@ -107,12 +108,8 @@ class Outputs:
                 raise
         if self.json_path:
             from .json_report import report_doc, write_json  # only when asked for
-            from .scenarios import DEFAULTS  # the scenario's defaults (scenarios imports this module lazily)
-            total, write_default = DEFAULTS[self.opts.scenario]
-            total = self.opts.bytes if self.opts.bytes is not None else total
-            write_size = self.opts.write_size or write_default
-            write_json(self.json_path, report_doc(result, self.system, self.opts, total=total,
-                                                  write_size=write_size))
+            write_json(self.json_path, report_doc(result, self.system, self.opts, total=self.total,
+                                                  write_size=self.write_size))
 
     def discard(self) -> None:
         """Remove the temporary files of outputs not finished (a run that failed)."""
@@ -121,6 +118,9 @@ class Outputs:
                 s.discard()
 
 
-def attach(system, opts) -> Outputs:
-    """The outputs ``opts`` asks for, tapping ``system`` (built, not yet running) when a timeline is needed."""
-    return Outputs(system, opts)
+def attach(system, opts, *, total: int, write_size: int) -> Outputs:
+    """The outputs ``opts`` asks for, tapping ``system`` (built, not yet running) when a timeline is needed.
+
+    ``total`` and ``write_size``: the run's payload bytes and bytes per call (the options or their defaults).
+    """
+    return Outputs(system, opts, total=total, write_size=write_size)

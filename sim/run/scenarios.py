@@ -185,7 +185,7 @@ def run_scenario(opts):
     system = IgbSystem(opts.nic, ordering=opts.ordering, ncpus=opts.cpus, seed=opts.seed,
                        ring_size=opts.ring_size, itr=opts.itr, mtu=opts.mtu, speed_mbps=opts.speed,
                        kernel_version=opts.kernel, stack=True, partner=True, pcap=opts.pcap)
-    outputs = attach(system, opts)   # --json, --perfetto, --vcd, --plot
+    outputs = attach(system, opts, total=total, write_size=write_size)   # --json, --perfetto, --vcd, --plot
     wall0 = time.monotonic()
     system.bring_up()
     data = _payload(opts.seed, total)

@@ -78,7 +78,7 @@ class Timeline:
         self._counters: dict[str, float] = {}
         self._wb_pending: dict[int, list] = {}                   # nic queue -> [(landed ps, flow id)]
         self._frame_queue: deque = deque()                       # queue of each frame in the packet buffer
-        self._buffer_lanes: dict[int, list[bool]] = {}
+        self._lanes: dict[tuple[int, str], list[bool]] = {}      # (queue, part) -> lane busy
         self._closed = False
         self._tap_cpus()
         self._tap_charges()
@@ -200,9 +200,10 @@ class Timeline:
 
         def dma_write(iova, data, why, done=None):
             t0 = engine.now
+            lane = self._lane_take(why)
 
-            def landed(ok, t0=t0, why=why, n=len(data)):
-                self._dma_done(why, t0, engine.now, n, None)
+            def landed(ok, t0=t0, why=why, n=len(data), lane=lane):
+                self._dma_done(why, t0, engine.now, n, lane)
                 if done is not None:
                     done(ok)
             write(iova, data, why, landed)
@@ -240,9 +241,11 @@ class Timeline:
         mac.add_sink(self._frame_sent)
 
     def _lane_take(self, why: str):
-        if not why.endswith(" buffer"):
+        """A free lane of the DMA's track (overlapping DMAs of one queue and kind get lanes 0, 1, ...)."""
+        part = _part(why)
+        if part is None:
             return None
-        lanes = self._buffer_lanes.setdefault(_queue_of(why), [])
+        lanes = self._lanes.setdefault((_queue_of(why), part), [])
         for i, busy in enumerate(lanes):
             if not busy:
                 lanes[i] = True
@@ -251,18 +254,15 @@ class Timeline:
         return len(lanes) - 1
 
     def _dma_done(self, why: str, start: int, end: int, n: int, lane) -> None:
-        q = _queue_of(why)
-        if "head write-back" in why or why.endswith("write-back"):
-            part, name = "write-back", ("head write-back" if "head" in why else "descriptor write-back")
-        elif "descriptor fetch" in why:
-            part, name = "descriptor fetch", "descriptor fetch"
-        elif why.endswith(" buffer"):
-            part, name = "buffer DMA", "buffer read"
-            self._buffer_lanes[q][lane] = False
-        else:
+        part = _part(why)
+        if part is None:
             self._changed()
             return
-        ids = [s.nic_slice(("txq", q, part, lane or 0), name, start, end, {"bytes": n}) for s in self._nic_sinks]
+        q = _queue_of(why)
+        self._lanes[(q, part)][lane] = False
+        name = {"write-back": "head write-back" if "head" in why else "descriptor write-back",
+                "descriptor fetch": "descriptor fetch", "buffer DMA": "buffer read"}[part]
+        ids = [s.nic_slice(("txq", q, part, lane), name, start, end, {"bytes": n}) for s in self._nic_sinks]
         if part == "write-back":
             fid = next((i for i in ids if i is not None), None)
             self._wb_pending.setdefault(q, []).append((end, fid))
@@ -378,6 +378,17 @@ class _LogTap:
 
     def __len__(self) -> int:
         return 0
+
+
+def _part(why: str) -> str | None:
+    """The NIC track part of a DMA the NIC labelled ``why`` (``txq0 descriptor fetch``, ``txq0 buffer``...)."""
+    if why.endswith("write-back"):
+        return "write-back"
+    if why.endswith("descriptor fetch"):
+        return "descriptor fetch"
+    if why.endswith(" buffer"):
+        return "buffer DMA"
+    return None
 
 
 def _queue_of(why: str) -> int:
