@@ -52,6 +52,9 @@ import sys
 from collections import deque
 
 from driver.igb.igb import IGB_RING_FIELDS
+from stack.core.dynamic_queue_limits import DQL_NUM_QUEUED
+
+_NTU, _NTC = IGB_RING_FIELDS["next_to_use"][0], IGB_RING_FIELDS["next_to_clean"][0]
 
 __all__ = ["Timeline"]
 
@@ -324,17 +327,21 @@ class Timeline:
         s = self.system
         out: dict[str, float] = {}
         mem = s.host.mem
+        txqs = getattr(s.netdev, "_tx", None) or []
         for ring in getattr(s.adapter, "tx_ring", []) or []:
             if ring is None or not ring.count:
                 continue
             # memory, not CPU loads (ring.next_to_use is one): reading must not change the execution
-            ntu = mem.read16(ring.addr + IGB_RING_FIELDS["next_to_use"][0])
-            ntc = mem.read16(ring.addr + IGB_RING_FIELDS["next_to_clean"][0])
-            out[f"ring occupancy tx{ring.queue_index} (descriptors)"] = (ntu - ntc) % ring.count
-        for i, txq in enumerate(getattr(s.netdev, "_tx", []) or []):
+            ntu = mem.read16(ring.addr + _NTU)
+            ntc = mem.read16(ring.addr + _NTC)
+            i = ring.queue_index
+            out[f"ring occupancy tx{i} (descriptors)"] = (ntu - ntc) % ring.count
+            if i >= len(txqs):
+                continue
+            txq = txqs[i]
             d = getattr(txq, "dql", None)
             if d is not None:
-                queued = int.from_bytes(mem.read(d.addr, 4), "little")
+                queued = int.from_bytes(mem.read(d.addr + DQL_NUM_QUEUED, 4), "little")
                 out[f"BQL limit tx{i} (bytes)"] = d.limit
                 out[f"BQL inflight tx{i} (bytes)"] = (queued - d.num_completed) & 0xFFFF_FFFF
             qd = getattr(txq, "qdisc", None)
