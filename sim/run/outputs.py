@@ -14,6 +14,7 @@ docs/run.md describes the files.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 
 __all__ = ["add_output_options", "attach", "Outputs", "OUTPUTS"]
@@ -97,6 +98,7 @@ class Outputs:
         if self.sinks:
             from .timeline import Timeline  # only when a timeline output is asked for
             self.timeline = Timeline(system, self.sinks, scenario=opts.scenario)
+            atexit.register(self.discard)   # a run that never finishes leaves no temporary files
 
     def finish(self, result) -> None:
         """Write every output asked for (call once, after the result is built)."""
@@ -106,6 +108,8 @@ class Outputs:
             except BaseException:
                 self.discard()
                 raise
+            finally:
+                atexit.unregister(self.discard)
         if self.json_path:
             from .json_report import report_doc, write_json  # only when asked for
             write_json(self.json_path, report_doc(result, self.system, self.opts, total=self.total,

@@ -42,6 +42,11 @@ name's slices in order, none starting before it was charged. A function
 whose time is cut by a preemption continues in the name's next slice. Time
 no function charged (spinning, stalls, ``user:`` time) stays the parent's.
 
+**Frames.** The MAC sends the packet buffer's frames in the order they
+entered it; the timeline notes each frame's queue as its space is reserved
+(one committer fills the buffer, a packet at a time), so every frame on
+the wire is on its queue's ``MAC`` track.
+
 **Flows.** A queue's write-back raises TXDW; the queue's vector's next
 hardirq handles it: each write-back that landed before a hardirq of the
 vector owning its queue started gets an arrow to that hardirq.
@@ -224,8 +229,26 @@ class Timeline:
             wr(offset, size, value)
             self._changed()
         nic.mmio_read, nic.mmio_write = mmio_read, mmio_write
+        self._tap_packet_buffer(nic)
         self._tap_mac(nic.mac)
         engine.records = _LogTap(self._on_log)
+
+    def _tap_packet_buffer(self, nic) -> None:
+        """Which queue each frame entering the packet buffer came from (the MAC sends them in that order).
+
+        One committer moves packets into the buffer, one at a time, each frame after its space is reserved.
+        """
+        commit, reserve = nic._commit_packet, nic._reserve
+        current = [-1]
+
+        def commit_packet(q, descs, packet, req):
+            current[0] = q.n
+            return (yield from commit(q, descs, packet, req))
+
+        def reserve_space(n):
+            yield from reserve(n)
+            self._frame_queue.append(current[0])
+        nic._commit_packet, nic._reserve = commit_packet, reserve_space
 
     def _tap_mac(self, mac) -> None:
         """The MAC: a frame's start (busy_until set) and its end (the sinks)."""
@@ -299,9 +322,7 @@ class Timeline:
 
     def _on_log(self, rec) -> None:
         now, source, what = rec[0], rec[1], rec[2]
-        if what == "packet" and source.startswith("txq"):
-            self._frame_queue.extend([int(source[3:])] * rec[3])
-        elif what == "discard":
+        if what == "discard":   # a device reset dropped frames not yet on the wire
             for _ in range(min(rec[3], len(self._frame_queue))):
                 self._frame_queue.pop()
         elif what == "msix":

@@ -111,6 +111,8 @@ def test_perfetto_every_cpu_and_queue_track_has_slices_and_they_nest(outputs):
                 stack.pop()
             assert not stack or e <= stack[-1][1], f"{t}: {name} [{s}, {e}] overlaps {stack[-1]}"
             stack.append((s, e, name))
+    mac = sum(len(v) for t, v in slices.items() if t.endswith(" MAC"))
+    assert mac == len(slices["to partner"])   # every frame on the wire is on its queue's MAC track
     cpu0 = {n for _, _, n in slices["cpu0"]}
     assert {"task:server", "softirq:NET_RX"} <= cpu0 and any(n.startswith("hardirq:") for n in cpu0)
     assert {"tcp_sendmsg", "tcp_ack", "igb_clean_tx_irq"} <= cpu0   # kernel functions nested in them
