@@ -16,6 +16,7 @@ import tomllib
 from importlib import metadata
 
 from sim.explore import options as explore_options
+from sim.run.outputs import add_output_options
 
 from .units import MAX_BYTES, SizeError, human_size, parse_size
 
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--pcap", default=None, help="write every frame, both directions, to this pcap file")
     r.add_argument("--progress", action="store_true", help="always show progress on stderr")
     r.add_argument("--quiet", action="store_true", help="never show progress")
+    add_output_options(r)
     return p
 
 

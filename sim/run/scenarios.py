@@ -22,6 +22,7 @@ from sim.engine import MS, S, US
 from sim.assembly.system import HOST_IP, PARTNER_IP, IgbSystem
 from driver.igb.ethtool import igb_ring_count
 from .interrupt import stop_at_step_boundaries
+from .outputs import attach
 from .report import RunResult, render
 from stack import socket as sk
 
@@ -157,6 +158,9 @@ def _busy_ps(host) -> list[int]:
 
 
 def _progress_printer(xfer: Transfer, force: bool, quiet: bool):
+    if not quiet and sys.stderr.isatty():   # a terminal: a bar with percentage and ETA instead of lines
+        from .progress import ProgressBar  # (rich, loaded only here)
+        return ProgressBar(lambda: xfer.samples[-1][1] if xfer.samples else 0, xfer.total, force)
     start = time.monotonic()
     last = [start]
 
@@ -190,6 +194,7 @@ def run_scenario(opts):
                        ring_size=igb_ring_count(opts.ring_size), itr=opts.itr, mtu=opts.mtu,
                        speed_mbps=opts.speed, kernel_version=opts.kernel, stack=True, partner=True,
                        pcap=opts.pcap)
+    outputs = attach(system, opts, total=total, write_size=write_size)   # --json, --perfetto, --vcd, --plot
     wall0 = time.monotonic()
     system.bring_up()
     data = _payload(opts.seed, total)
@@ -219,8 +224,10 @@ def run_scenario(opts):
             show(now_ps)
         try:
             finished = system.run_until(done, limit, step_ps=1 * MS, progress=progress)
+            getattr(show, "close", lambda: None)()   # the terminal's progress bar goes before the report
             system.engine.run(system.engine.now + 1 * MS)     # let the last ACKs and completions land
         except KeyboardInterrupt:
+            getattr(show, "close", lambda: None)()
             finished = False
             partial = f"interrupted at {system.engine.now / 1e9:.3f} ms simulated"
     write_errors = []
@@ -234,6 +241,7 @@ def run_scenario(opts):
     if partial:   # not the time limit: the user stopped it
         result.extra.pop("warning", None)
     result.config = _config(system, opts, total, write_size)
+    outputs.finish(result)   # written for a partial run too, with what ran
     return result, render(result)
 
 

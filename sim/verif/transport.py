@@ -291,37 +291,13 @@ class _ModelPorts(Transport):
     def _queues(self) -> range:
         return range(getattr(self, "n_queues", 1))
 
-    def _wave_vectors(self) -> int:
-        """Vectors whose EITR counters the waveform shows: 0 (other / INTx) and the TX queues' ones."""
-        return min(self.nic.irq.num_vectors, 4)
-
     def state_signals(self) -> list[tuple[str, int]]:
-        sig = []
-        for q in self._queues():
-            p = f"nic.txq{q}."
-            sig += [(p + "TDH", 16), (p + "TDT", 16), (p + "fetch_ptr", 16), (p + "desc_cache_fill", 8),
-                    (p + "wb_pending", 8), (p + "fetching", 1), (p + "enabled", 1)]
-        sig += [("nic.pb.fill_bytes", 32), ("nic.irq.ICR", 32), ("nic.irq.EICR", 32), ("nic.irq.EIMS", 32),
-                ("nic.irq.INTx", 1), ("nic.mac.busy", 1)]
-        sig += [(f"nic.irq.eitr{v}_running", 1) for v in range(self._wave_vectors())]
-        return sig
+        from sim.assembly.nic_state import nic_state_signals  # the DUT side of the seam only
+        return nic_state_signals(self.nic, len(self._queues()))
 
     def state(self) -> dict[str, int]:
-        nic, now = self.nic, self.engine.now
-        s = {}
-        for q in self._queues():
-            txq, p = nic.queues[q], f"nic.txq{q}."
-            s[p + "TDH"], s[p + "TDT"], s[p + "fetch_ptr"] = txq.head, txq.tail, txq.fetch_ptr
-            s[p + "desc_cache_fill"], s[p + "wb_pending"] = len(txq.cache), len(txq.wb_pending)
-            s[p + "fetching"], s[p + "enabled"] = int(txq.fetching), int(txq.enabled)
-        irq = nic.irq
-        s["nic.pb.fill_bytes"] = nic.profile.tx_packet_buffer_bytes - nic.pb_free
-        s["nic.irq.ICR"], s["nic.irq.EICR"], s["nic.irq.EIMS"] = irq._icr, irq._eicr, irq._eims
-        s["nic.irq.INTx"] = int(irq._line)
-        s["nic.mac.busy"] = int(nic.mac.busy_until_ps > now)
-        for v in range(self._wave_vectors()):
-            s[f"nic.irq.eitr{v}_running"] = int(irq._counter[v] is not None)
-        return s
+        from sim.assembly.nic_state import nic_state  # the DUT side of the seam only
+        return nic_state(self.nic, len(self._queues()), self.engine.now)
 
 
 class NicTransport(_ModelPorts):
