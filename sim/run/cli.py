@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         print("igbsim: interrupted", file=sys.stderr)
         return 130
     sys.stdout.write(text)
-    return 0
+    return 0 if result.ok else 1   # the delivery check failed or the transfer did not finish: exit 1
 
 
 if __name__ == "__main__":
