@@ -35,8 +35,8 @@ class LinkPartner(EthernetLayer, Ipv4Layer, UdpLayer, TcpLayer):
     ``quickacks`` (data segments ACKed at once at the start),
     ``app_rate_bps`` (None: the application reads at once) and
     ``app_read_bytes``, ``keep_data`` (keep the received bytes, not just
-    count them; :attr:`TcpConn.on_deliver` sees them either way), ``iss`` (initial sequence number of the first connection;
-    each next one adds 64000), ``ts_offset``, ``syn_retries``. ``loss``: an
+    count them; :attr:`TcpConn.on_deliver` sees them either way), ``iss``
+    (initial sequence number of the first connection; each next one adds 64000), ``ts_offset``, ``syn_retries``. ``loss``: an
     :class:`RxLoss`. UDP: ``keep_udp`` (keep every datagram in :attr:`udp`;
     :attr:`udp_bytes` counts them and :attr:`udp_sinks` port → ``fn(datagram)``
     sees them either way). ARP: ``arp_retrans_ps`` (1 s), ``arp_probes`` (3).
@@ -47,7 +47,8 @@ class LinkPartner(EthernetLayer, Ipv4Layer, UdpLayer, TcpLayer):
                  rcvbuf: int = 6 << 20, wscale: int = 7, delack_ps: int = 40 * PS_PER_MS, quickacks: int = 0,
                  app_rate_bps: int | None = None, app_read_bytes: int = 65536, keep_data: bool = True,
                  keep_udp: bool = True, iss: int = 0x1000_0000, ts_offset: int = 1, syn_retries: int = 6,
-                 loss: RxLoss | None = None, arp_retrans_ps: int = PS_PER_S, arp_probes: int = 3, name: str = "partner"):
+                 loss: RxLoss | None = None, arp_retrans_ps: int = PS_PER_S, arp_probes: int = 3,
+                 name: str = "partner"):
         if not 0 <= wscale <= 14:
             raise ValueError(f"window scale {wscale}: must be 0..14")
         if rcvbuf <= 0 or (app_rate_bps is not None and app_rate_bps <= 0) or app_read_bytes <= 0:
