@@ -36,10 +36,11 @@ class LinkPartner(EthernetLayer, Ipv4Layer, UdpLayer, TcpLayer):
     ``app_rate_bps`` (None: the application reads at once) and
     ``app_read_bytes``, ``keep_data`` (keep the received bytes, not just
     count them; :attr:`TcpConn.on_deliver` sees them either way), ``iss``
-    (initial sequence number of the first connection; each next one adds 64000), ``ts_offset``, ``syn_retries``. ``loss``: an
-    :class:`RxLoss`. UDP: ``keep_udp`` (keep every datagram in :attr:`udp`;
-    :attr:`udp_bytes` counts them and :attr:`udp_sinks` port → ``fn(datagram)``
-    sees them either way). ARP: ``arp_retrans_ps`` (1 s), ``arp_probes`` (3).
+    (initial sequence number of the first connection; each next one adds
+    64000), ``ts_offset``, ``syn_retries``. ``loss``: an :class:`RxLoss`.
+    UDP: ``keep_udp`` (keep every datagram in :attr:`udp`; :attr:`udp_bytes`
+    counts them and :attr:`udp_sinks` port → ``fn(datagram)`` sees them
+    either way). ARP: ``arp_retrans_ps`` (1 s), ``arp_probes`` (3).
     """
 
     def __init__(self, engine, mac="02:00:00:00:00:02", ip="10.0.0.2", *, wire=None,
