@@ -27,7 +27,7 @@ from __future__ import annotations
 import sys
 import time
 
-from sim.engine import MS, S
+from sim.engine import MS, S, SeededPolicy
 from sim.assembly.system import HOST_IP, PARTNER_IP, IgbSystem
 from .payload import DatagramCheck, PayloadStream, StreamCheck
 from .report import RunResult, render
@@ -109,6 +109,14 @@ class Transfer:
         if self.mark10 is None or self.mark90 is None:
             return 0, 0, 0, 0
         return self.mark10[0], self.mark10[1], self.mark90[0], self.mark90[1]
+
+
+class _UnloggedPolicy(SeededPolicy):
+    """The seeded choices of :class:`SeededPolicy`, not logged: a run is not replayed, and a log of every
+    choice (store drains, MSI latencies, DMA jitter) would grow with the transfer."""
+
+    def choose(self, n: int, why: str) -> int:
+        return self._pick(n, why)
 
 
 def _payload(seed: int, n: int) -> PayloadStream:
@@ -200,7 +208,7 @@ def run_scenario(opts):
     total, write_default = DEFAULTS[opts.scenario]
     total = opts.bytes if opts.bytes is not None else total
     write_size = opts.write_size or write_default
-    system = IgbSystem(opts.nic, ordering=opts.ordering, ncpus=opts.cpus, seed=opts.seed,
+    system = IgbSystem(opts.nic, ordering=opts.ordering, ncpus=opts.cpus, policy=_UnloggedPolicy(opts.seed),
                        ring_size=opts.ring_size, itr=opts.itr, mtu=opts.mtu, speed_mbps=opts.speed,
                        kernel_version=opts.kernel, stack=True, partner=True, pcap=opts.pcap, wire_log=False,
                        partner_options={"keep_data": False, "keep_udp": False})

@@ -185,6 +185,7 @@ def test_a_run_keeps_no_frame_log_no_stream_copy_and_streams_the_pcap(monkeypatc
     assert s.wire.frames_a_to_b > 2000
     conn = s.partner.connection(5001)
     assert conn.bytes_received == 3_000_000 and len(conn.data) == 0   # counted and checked, not kept
+    assert s.engine.policy.picks == [] and s.engine.policy.whys == []   # no log of the seeded choices
     # the pcap went to disk as the run went: at most a reorder window was ever pending (13.1 ms: 1066
     # full-sized slots of 12.304 µs, plus an ACK for every second one, 533), and the file holds every
     # frame of both directions
