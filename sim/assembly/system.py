@@ -83,7 +83,9 @@ class IgbSystem:
     and the protocols' behaviour; ``stack`` adds the protocol layers and
     ``mtu``; ``partner`` puts a link partner at the wire's far end
     (``partner_options`` for :class:`LinkPartner`) and ``pcap`` captures the
-    wire. See the module docstring.
+    wire. ``wire_log``: the wire keeps every frame (:meth:`frames`, ``wire.a_to_b``)
+    — the tests' default; a long run turns it off and keeps counters only.
+    See the module docstring.
     """
 
     def __init__(self, nic: str = "82576", *, ordering: str = "x86-tso", ncpus: int = 2, seed: int = 0,
@@ -92,7 +94,7 @@ class IgbSystem:
                  drain_delay_ps: int | None = None, msi_latency_ps: int | None = None,
                  dma_read_jitter_ps: int | None = None, engine=None, kernel_version: str = "recent", stack: bool = False,
                  mtu: int = 1500, itr: int = 3, speed_mbps: int = 1000, partner: bool = False,
-                 partner_options: dict | None = None, pcap: str | None = None):
+                 partner_options: dict | None = None, pcap: str | None = None, wire_log: bool = True):
         profile = get_nic_profile(nic)
         self.engine = engine if engine is not None else Engine(policy if policy is not None else SeededPolicy(seed))
         link = _LINKS.get(profile.name, PCIE_82576)
@@ -129,7 +131,7 @@ class IgbSystem:
             if err:
                 raise ValueError(f"coalescing {itr}: rejected by igb ({err})")
         self.pcap = PcapWriter(pcap) if pcap else None
-        self.wire = Wire(self.engine, speed_mbps=speed_mbps, pcap=self.pcap)
+        self.wire = Wire(self.engine, speed_mbps=speed_mbps, pcap=self.pcap, keep_log=wire_log)
         self.wire.attach_mac(self.nic.mac)
         self.partner = None
         if partner:
@@ -220,7 +222,9 @@ class IgbSystem:
 
     # --- observing -------------------------------------------------------------
     def frames(self) -> list[bytes]:
-        """Frames our NIC put on the wire, without their FCS."""
+        """Frames our NIC put on the wire, without their FCS (needs ``wire_log``)."""
+        if not self.wire.keep_log:
+            raise ValueError("the wire keeps no log (IgbSystem(wire_log=False))")
         return [f.frame for f in self.wire.a_to_b]
 
     def leaks(self):

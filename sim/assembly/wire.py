@@ -31,17 +31,24 @@ Speed and link. Standalone, the B→A direction runs at ``speed_mbps``. After
 is the same both ways) and drops partner frames while the MAC's
 ``link_up`` is false (counted in :attr:`Wire.dropped_link_down`).
 
-Observing. Each direction keeps a log of :class:`WireFrame` (``keep_log``),
-and both feed an optional :class:`sim.assembly.pcap.PcapWriter`, stamped at the
-frame's first bit (``pcap_at="start"``, default), the end of its slot
-(``"end"``) or its delivery (``"arrival"``).
+Observing. Each direction counts its frames and bytes and the last
+delivery time (O(1) state), keeps a log of :class:`WireFrame` only when
+asked (``keep_log``; ``IgbSystem`` asks by default, ``igbsim run`` does
+not), and both feed an optional :class:`sim.assembly.pcap.PcapWriter`,
+stamped at the frame's first bit (``pcap_at="start"``, default), the end of
+its slot (``"end"``) or its delivery (``"arrival"``). After each frame the
+wire lets the writer stream to disk what is older than
+:data:`PCAP_REORDER_PS` before now: no later frame can be stamped earlier
+(an A→B frame is reported at the end of its slot, a B→A frame when it is
+queued, and no slot is longer than a 16 KiB frame's at 10 Mb/s).
 """
 from __future__ import annotations
 
 import zlib
 from typing import Callable, NamedTuple
 
-__all__ = ["Wire", "WireFrame", "frame_wire_time_ps", "fcs", "PS_PER_M", "MIN_FRAME", "WIRE_OVERHEAD"]
+__all__ = ["Wire", "WireFrame", "frame_wire_time_ps", "fcs", "PS_PER_M", "MIN_FRAME", "WIRE_OVERHEAD",
+           "PCAP_REORDER_PS"]
 
 #: Propagation delay per metre of cable (5 ns/m).
 PS_PER_M = 5_000
@@ -49,6 +56,8 @@ PS_PER_M = 5_000
 MIN_FRAME = 60
 #: Bytes on the wire besides the frame: FCS 4 + preamble/SFD 8 + inter-packet gap 12.
 WIRE_OVERHEAD = 4 + 8 + 12
+#: How far before now a frame can still be stamped: the slot of a 16 KiB frame at 10 Mb/s (13.1 ms).
+PCAP_REORDER_PS = (16384 + WIRE_OVERHEAD) * 8 * 100_000
 
 
 def fcs(frame: bytes) -> bytes:
@@ -114,6 +123,9 @@ class Wire:
         self.b_to_a: list[WireFrame] = []
         self.frames_a_to_b = 0
         self.frames_b_to_a = 0
+        #: Delivery time of the last frame in each direction (0: none yet).
+        self.last_arrive_a_to_b_ps = 0
+        self.last_arrive_b_to_a_ps = 0
         self.bytes_a_to_b = 0   # frame bytes with FCS, no preamble/IPG
         self.bytes_b_to_a = 0
         self.bad_fcs = 0
@@ -146,6 +158,7 @@ class Wire:
         arrive = end_ps + self.prop_delay_ps
         self.frames_a_to_b += 1
         self.bytes_a_to_b += len(frame_with_fcs)
+        self.last_arrive_a_to_b_ps = arrive
         if not ok:
             self.bad_fcs += 1
             self.engine.log(self.name, "bad fcs", len(frame_with_fcs))
@@ -175,6 +188,7 @@ class Wire:
         arrive = end + self.prop_delay_ps
         self.frames_b_to_a += 1
         self.bytes_b_to_a += len(frame) + 4
+        self.last_arrive_b_to_a_ps = arrive
         rec = WireFrame(frame, start, end, arrive, True)
         if self.keep_log:
             self.b_to_a.append(rec)
@@ -193,3 +207,4 @@ class Wire:
             return
         t = rec.start_ps if self.pcap_at == "start" else rec.end_ps if self.pcap_at == "end" else rec.arrive_ps
         self.pcap.write(rec.frame, t)
+        self.pcap.flush_before(self.engine.now - PCAP_REORDER_PS)

@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     if result.partial:            # Ctrl-C: the partial report and pcap are written
         print(f"igbsim: {result.partial}; the report above is partial", file=sys.stderr)
         return 130
-    return 1 if result.write_errors else 0
+    # the delivery check failed, the transfer did not finish or an output could not be written: exit 1
+    return 0 if result.ok and not result.write_errors else 1
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ SCHEMA = {
     "$id": "https://igbsim.invalid/schemas/igbsim-run-1.json",
     "title": "igbsim run report",
     "type": "object",
-    "required": ["schema", "config", "sim_time_ps", "finished", "partial", "layers", "softirqs", "cpus", "tx_path_ps",
+    "required": ["schema", "config", "sim_time_ps", "finished", "partial", "ok", "layers", "softirqs", "cpus", "tx_path_ps",
                  "copies", "app_bytes", "delivered_bytes", "goodput", "driver", "nic", "interrupts", "wire",
                  "notes"],
     "additionalProperties": True,
@@ -54,6 +54,7 @@ SCHEMA = {
         },
         "sim_time_ps": _INT,
         "finished": {"type": "boolean", "description": "the transfer completed within the time limit"},
+        "ok": {"type": "boolean", "description": "delivered right and finished: igbsim run exits 0"},
         "partial": {"type": ["string", "null"],
                     "description": "null, or why the run stopped early (e.g. interrupted at 20.000 ms simulated)"},
         "layers": {"type": "array", "items": {
@@ -117,10 +118,12 @@ def report_doc(result, system, opts, *, total: int, write_size: int) -> dict:
                      "preemptions": run.preemptions, "spin_ps": run.spin_ps})
     copies = dict(sorted(net.copy_bytes.items()))
     start, end = result.goodput_window
-    if end > start:
-        goodput = {"bps": result.goodput_bps, "window_ps": [start, end]}
+    if end > start and not getattr(result, "goodput_na", ""):
+        goodput = {"bps": result.goodput_bps, "window_ps": [start, end],
+                   "deliveries": getattr(result, "goodput_deliveries", 0)}
     else:
-        goodput = {"bps": None, "window_ps": None, "why_not": "too few bytes delivered for a steady state"}
+        goodput = {"bps": None, "window_ps": None,
+                   "why_not": getattr(result, "goodput_na", "") or "too few bytes delivered for a steady state"}
     a = system.adapter
     rings = [r for r in a.tx_ring if r is not None]
     vectors = {}
@@ -136,6 +139,7 @@ def report_doc(result, system, opts, *, total: int, write_size: int) -> dict:
         "finished": "warning" not in result.extra and not any("did not finish" in v for v in notes.values())
                     and not getattr(result, "partial", ""),
         "partial": getattr(result, "partial", "") or None,
+        "ok": bool(getattr(result, "ok", True)) and not getattr(result, "partial", ""),
         "layers": [{"layer": n, "calls": c, "packets": p, "bytes": b, "cpu_ps": ps}
                    for n, c, p, b, ps in layer_table(net)],
         "softirqs": {"counts": counts, "ksoftirqd_wakeups": [sc.ksoftirqd_wakeups for sc in sirq.per_cpu]},

@@ -11,7 +11,11 @@ Built from a finished run's counters only (nothing here is written in):
   payload bytes the application handed to the kernel);
 * the NIC side: descriptors written, doorbells, interrupts per vector;
 * goodput: application bytes the link partner received in order, over the
-  steady-state window.
+  steady-state window (exact delivery times: :mod:`sim.run.scenarios`), to
+  five significant digits, or ``n/a`` and why.
+
+:attr:`RunResult.ok` is false when the delivery check failed, the transfer
+did not finish or the program saw an error: ``igbsim run`` then exits 1.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from stack.core.softirq import SOFTIRQ_NAMES
 
 from .units import human_size
 
-__all__ = ["RunResult", "LAYERS", "render", "layer_table", "config_lines"]
+__all__ = ["RunResult", "LAYERS", "render", "layer_table", "config_lines", "significant"]
 
 #: Report rows, in stack order: (row, the layer counter(s) whose calls/packets/bytes it shows,
 #: the functions whose CPU time it sums). Transmit rows first, then the receive side.
@@ -60,8 +64,8 @@ class RunResult:
     nic: object
     app_bytes: int                       # bytes the application handed to send()/sendto()
     delivered_bytes: int                 # bytes the link partner received in order
-    goodput_bps: float                   # over the steady-state window
-    goodput_window: tuple[int, int]      # (start_ps, end_ps) of that window
+    goodput_bps: float                   # over the steady-state window (0.0 when there is no figure)
+    goodput_window: tuple[int, int]      # (start_ps, end_ps) of that window; (0, 0) when there is no figure
     extra: dict = field(default_factory=dict)
     #: what the run was asked to do (sim.run.scenarios._config): echoed at the top of the report
     config: dict = field(default_factory=dict)
@@ -69,6 +73,24 @@ class RunResult:
     partial: str = ""
     #: outputs that could not be written (one line each)
     write_errors: list = field(default_factory=list)
+    ok: bool = True                      # delivered right and finished: the exit status is 0
+    goodput_na: str = ""                 # why there is no goodput figure
+    goodput_deliveries: int = 0          # deliveries in the window
+
+
+def significant(x: float, digits: int = 5) -> str:
+    """``x`` with ``digits`` significant digits, fixed point: 941.48, 94.148, 9.4148."""
+    if x == 0:
+        return "0"
+    whole = len(str(int(abs(x)))) if abs(x) >= 1 else 0
+    if abs(x) < 1:
+        lead = 0
+        y = abs(x)
+        while y < 0.1:
+            y *= 10
+            lead += 1
+        return f"{x:.{digits + lead}f}"
+    return f"{x:.{max(0, digits - whole)}f}"
 
 
 def layer_table(net) -> list[tuple[str, int, int, int, int]]:
@@ -205,8 +227,9 @@ def render(r: RunResult) -> str:
         out.append(f"{key}: {value}")
     start, end = r.goodput_window
     if end > start:
-        out.append(f"goodput: {r.goodput_bps / 1e6:.1f} Mb/s ({r.delivered_bytes} bytes delivered in order; "
-                   f"steady state {start / 1e9:.3f}–{end / 1e9:.3f} ms)")
+        out.append(f"goodput: {significant(r.goodput_bps / 1e6)} Mb/s ({r.delivered_bytes} bytes delivered in "
+                   f"order; steady state {start / 1e9:.3f}–{end / 1e9:.3f} ms, {r.goodput_deliveries} deliveries)")
     else:
-        out.append(f"goodput: n/a ({r.delivered_bytes} bytes delivered in order: too few for a steady state)")
+        why = r.goodput_na or "too few bytes for a steady state"
+        out.append(f"goodput: n/a ({why}; {r.delivered_bytes} bytes delivered in order)")
     return "\n".join(out) + "\n"

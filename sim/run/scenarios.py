@@ -8,21 +8,31 @@
 * ``udp`` — ``sendto()`` of datagrams (default 4000 bytes, larger than the
   MTU: IP fragments them) to the partner's port 9.
 
-The payload is seeded random bytes; the partner's in-order byte stream is
-compared with it. Goodput is measured by the partner, over the steady
-state: from the time 10% of the bytes had arrived to the time 90% had.
+The payload is a stream of seeded random bytes (:class:`sim.run.payload.PayloadStream`:
+any range on demand, never the whole in memory); the partner's in-order
+bytes (UDP: its datagrams) are checked against it as they arrive, and
+neither the wire nor the partner keeps the frames, so a run's memory does
+not grow with its size.
+
+Goodput is measured at the partner, from the exact simulated time of each
+in-order delivery (TCP: each run of bytes its receive path takes in order;
+UDP: each datagram): from the delivery that brings the count to 10% of the
+bytes sent to the one that brings it to 90%, the bytes delivered after the
+first over the time between them. With fewer than
+:data:`MIN_WINDOW_DELIVERIES` deliveries in that window — or when 90% never
+arrived — the report prints ``n/a`` and why.
 """
 from __future__ import annotations
 
-import random
 import sys
 import time
 
-from sim.engine import MS, S, US
+from sim.engine import MS, S, SeededPolicy
 from sim.assembly.system import HOST_IP, PARTNER_IP, IgbSystem
 from driver.igb.ethtool import igb_ring_count
 from .interrupt import stop_at_step_boundaries
 from .outputs import attach
+from .payload import DatagramCheck, PayloadStream, StreamCheck
 from .report import RunResult, render
 from stack import socket as sk
 
@@ -33,7 +43,10 @@ UDP_PORT = 9
 #: scenario -> (default bytes, default write size)
 DEFAULTS = {"article": (1_000_000, 65536), "bulk": (50_000_000, 65536),
             "small-writes": (65536, 64), "udp": (160_000, 4000)}
-_SAMPLE_PS = 100 * US
+#: Fewer deliveries than this between the 10% and 90% marks: no goodput figure. Each end of the window
+#: is one delivery, so with fewer than 20 in between one irregular delivery (a burst, a stall) moves the
+#: figure by more than 5%; a steady stream is measured exactly either way.
+MIN_WINDOW_DELIVERIES = 20
 #: User-space time of the program per send()/sendto() call: its loop and the libc wrapper
 #: (UNCONFIRMED order of magnitude; the programs do no other work).
 USER_PS_PER_CALL = 50_000
@@ -48,39 +61,74 @@ def _user(net, comm: str) -> None:
 
 
 class Transfer:
-    """What the program sent and what the partner got, sampled over time."""
+    """What the program sent and what the partner got: counters, the delivery check, the goodput window.
 
-    def __init__(self, total: int):
+    :meth:`on_data` is the partner's delivery callback (bytes, simulated
+    time). ``check`` (a :class:`StreamCheck` or :class:`DatagramCheck`) sees
+    every delivered byte; ``busy`` (a function: each CPU's busy time so far)
+    is read at the two ends of the goodput window. State is O(1): no log of
+    deliveries is kept.
+    """
+
+    def __init__(self, total: int, check=None, busy=None):
         self.total = total
         self.app_bytes = 0
-        self.samples: list[tuple[int, int]] = []   # (time_ps, bytes delivered)
-        #: time_ps of a sample -> each CPU's busy time (ps, everything but idle) at that moment
-        self.busy: dict[int, list[int]] = {}
         self.program_done = False
         self.errors: list[str] = []
+        self.check = check
+        self._busy = busy
+        self.delivered = 0
+        self.deliveries = 0
+        #: (time_ps, bytes delivered, deliveries so far, CPU busy ps) at the 10% and 90% marks.
+        self.mark10: tuple[int, int, int, list[int] | None] | None = None
+        self.mark90: tuple[int, int, int, list[int] | None] | None = None
+
+    def on_data(self, data: bytes, time_ps: int) -> None:
+        """``data`` delivered in order at ``time_ps``."""
+        if self.check is not None:
+            self.check.feed(data)
+        self.delivered += len(data)
+        self.deliveries += 1
+        if self.mark10 is None and 10 * self.delivered >= self.total:
+            self.mark10 = self._mark(time_ps)
+        if self.mark90 is None and 10 * self.delivered >= 9 * self.total:
+            self.mark90 = self._mark(time_ps)
+
+    def _mark(self, time_ps: int):
+        return time_ps, self.delivered, self.deliveries, self._busy() if self._busy is not None else None
+
+    def goodput(self) -> tuple[float | None, str]:
+        """(bits per second, "") over the 10–90% window, or (None, why there is no figure)."""
+        if self.mark90 is None:
+            return None, "90% of the bytes sent never arrived (the window runs from 10% to 90%)"
+        (t10, b10, n10, _), (t90, b90, n90, _) = self.mark10, self.mark90
+        if n90 - n10 < MIN_WINDOW_DELIVERIES or t90 <= t10:
+            return None, (f"{n90 - n10} deliveries between 10% and 90% of the bytes, fewer than "
+                          f"{MIN_WINDOW_DELIVERIES}: too few for a steady state")
+        return (b90 - b10) * 8 / ((t90 - t10) / 1e12), ""
 
     def window(self) -> tuple[int, int, int, int]:
-        """(t10, b10, t90, b90): the first samples at or past 10% and 90% of what was delivered."""
-        delivered = self.samples[-1][1] if self.samples else 0
-        lo, hi = 0.1 * delivered, 0.9 * delivered
-        t10 = b10 = t90 = b90 = None
-        for t, b in self.samples:
-            if t10 is None and b >= lo:
-                t10, b10 = t, b
-            if b >= hi:
-                t90, b90 = t, b
-                break
-        if t10 is None or t90 is None or t90 <= t10:
+        """(t10, b10, t90, b90): the deliveries that reached 10% and 90% of the bytes; zeros before 90%."""
+        if self.mark10 is None or self.mark90 is None:
             return 0, 0, 0, 0
-        return t10, b10, t90, b90
+        return self.mark10[0], self.mark10[1], self.mark90[0], self.mark90[1]
 
 
-def _payload(seed: int, n: int) -> bytes:
-    return random.Random(seed).randbytes(n)
+class _UnloggedPolicy(SeededPolicy):
+    """The seeded choices of :class:`SeededPolicy`, not logged: a run is not replayed, and a log of every
+    choice (store drains, MSI latencies, DMA jitter) would grow with the transfer."""
+
+    def choose(self, n: int, why: str) -> int:
+        return self._pick(n, why)
 
 
-def _tcp_server(net, data: bytes, write_size: int, nodelay: bool, xfer: Transfer):
-    """The article's server: accept one connection, send everything, close."""
+def _payload(seed: int, n: int) -> PayloadStream:
+    """The ``n`` payload bytes of seed ``seed``, as a stream."""
+    return PayloadStream(seed, n)
+
+
+def _tcp_server(net, data, write_size: int, nodelay: bool, xfer: Transfer):
+    """The article's server: accept one connection, send everything (bytes or a PayloadStream), close."""
     fd = yield from sk.socket(net, sk.AF_INET, sk.SOCK_STREAM)
     yield from sk.bind(net, fd, (HOST_IP, SERVER_PORT))
     yield from sk.listen(net, fd, 16)
@@ -91,7 +139,7 @@ def _tcp_server(net, data: bytes, write_size: int, nodelay: bool, xfer: Transfer
         return
     if nodelay:
         yield from sk.setsockopt(net, cfd, sk.SOL_TCP, sk.TCP_NODELAY, 1)
-    view = memoryview(data)
+    view = memoryview(data) if isinstance(data, (bytes, bytearray)) else data
     pos = 0
     while pos < len(data):
         _user(net, "server")
@@ -106,7 +154,7 @@ def _tcp_server(net, data: bytes, write_size: int, nodelay: bool, xfer: Transfer
     xfer.program_done = True
 
 
-def _udp_client(net, data: bytes, write_size: int, xfer: Transfer):
+def _udp_client(net, data, write_size: int, xfer: Transfer):
     """Datagrams of ``write_size`` to the partner's port 9."""
     fd = yield from sk.socket(net, sk.AF_INET, sk.SOCK_DGRAM)
     for pos in range(0, len(data), write_size):
@@ -131,24 +179,7 @@ def _delivered(system: IgbSystem, scenario: str) -> int:
 
 def _quiet(system: IgbSystem, span_ps: int) -> bool:
     """No frame has crossed the wire for ``span_ps``."""
-    log = system.wire.a_to_b
-    last = log[-1].arrive_ps if log else 0
-    return system.engine.now - last >= span_ps
-
-
-def _sampler(system: IgbSystem, xfer: Transfer, scenario: str):
-    """Sample the partner's delivered byte count every 100 µs (for the goodput window)."""
-    engine = system.engine
-    last = -1
-    while True:
-        b = _delivered(system, scenario)
-        if b != last:
-            xfer.samples.append((engine.now, b))
-            xfer.busy[engine.now] = _busy_ps(system.host)
-            last = b
-        if b >= xfer.total:
-            return
-        yield _SAMPLE_PS
+    return system.engine.now - system.wire.last_arrive_a_to_b_ps >= span_ps
 
 
 def _busy_ps(host) -> list[int]:
@@ -160,7 +191,7 @@ def _busy_ps(host) -> list[int]:
 def _progress_printer(xfer: Transfer, force: bool, quiet: bool):
     if not quiet and sys.stderr.isatty():   # a terminal: a bar with percentage and ETA instead of lines
         from .progress import ProgressBar  # (rich, loaded only here)
-        return ProgressBar(lambda: xfer.samples[-1][1] if xfer.samples else 0, xfer.total, force)
+        return ProgressBar(lambda: xfer.delivered, xfer.total, force)
     start = time.monotonic()
     last = [start]
 
@@ -173,8 +204,7 @@ def _progress_printer(xfer: Transfer, force: bool, quiet: bool):
         if wall - last[0] < 1.0 and not force:
             return
         last[0] = wall
-        done = xfer.samples[-1][1] if xfer.samples else 0
-        print(f"igbsim: {now_ps / 1e9:9.3f} ms simulated, {done:,} of {xfer.total:,} bytes delivered",
+        print(f"igbsim: {now_ps / 1e9:9.3f} ms simulated, {xfer.delivered:,} of {xfer.total:,} bytes delivered",
               file=sys.stderr, flush=True)
     return show
 
@@ -190,25 +220,28 @@ def run_scenario(opts):
     total, write_default = DEFAULTS[opts.scenario]
     total = opts.bytes if opts.bytes is not None else total
     write_size = opts.write_size or write_default
-    system = IgbSystem(opts.nic, ordering=opts.ordering, ncpus=opts.cpus, seed=opts.seed,
+    system = IgbSystem(opts.nic, ordering=opts.ordering, ncpus=opts.cpus, policy=_UnloggedPolicy(opts.seed),
                        ring_size=igb_ring_count(opts.ring_size), itr=opts.itr, mtu=opts.mtu,
                        speed_mbps=opts.speed, kernel_version=opts.kernel, stack=True, partner=True,
-                       pcap=opts.pcap)
+                       pcap=opts.pcap, wire_log=False, partner_options={"keep_data": False, "keep_udp": False})
     outputs = attach(system, opts, total=total, write_size=write_size)   # --json, --perfetto, --vcd, --plot
     wall0 = time.monotonic()
     system.bring_up()
     data = _payload(opts.seed, total)
-    xfer = Transfer(total)
+    check = (DatagramCheck(_payload(opts.seed, total), write_size) if opts.scenario == "udp"
+             else StreamCheck(_payload(opts.seed, total)))
+    xfer = Transfer(total, check, busy=lambda: _busy_ps(system.host))
     net = system.net
     if opts.scenario == "udp":
         port = UDP_PORT
+        system.partner.udp_sinks[UDP_PORT] = lambda d: xfer.on_data(d.payload, d.time_ps)
         system.task(_udp_client(net, data, write_size, xfer), cpu=0, comm="udp-client")
     else:
         port = SERVER_PORT
         system.task(_tcp_server(net, data, write_size, opts.scenario == "small-writes", xfer), cpu=0,
                 comm="server")
-        system.partner.connect(HOST_IP, SERVER_PORT, at_ps=system.engine.now + 1 * MS)
-    system.engine.spawn(_sampler(system, xfer, opts.scenario), "goodput-sampler")
+        conn = system.partner.connect(HOST_IP, SERVER_PORT, at_ps=system.engine.now + 1 * MS)
+        conn.on_deliver = xfer.on_data
     wire_s = total * 8 * 1.2 / (opts.speed * 1e6)
     limit = system.engine.now + int((wire_s * 4 + 5) * S)
     show = _progress_printer(xfer, opts.progress, opts.quiet)
@@ -236,10 +269,11 @@ def run_scenario(opts):
     except OSError as e:
         write_errors.append(f"--pcap {opts.pcap}: {e.strerror or e}")
     wall = time.monotonic() - wall0
-    result = _result(system, opts, xfer, port, data, finished, wall)
+    result = _result(system, opts, xfer, port, finished, wall)
     result.partial, result.write_errors = partial, write_errors
     if partial:   # not the time limit: the user stopped it
         result.extra.pop("warning", None)
+        result.ok = False
     result.config = _config(system, opts, total, write_size)
     outputs.finish(result)   # written for a partial run too, with what ran
     return result, render(result)
@@ -253,39 +287,52 @@ def _config(system: IgbSystem, opts, total: int, write_size: int) -> dict:
             "ring_size": system.adapter.tx_ring_count, "itr": opts.itr, "cpus": opts.cpus}
 
 
-def _result(system: IgbSystem, opts, xfer: Transfer, port: int, data: bytes, finished: bool, wall: float) -> RunResult:
-    t10, b10, t90, b90 = xfer.window()
-    goodput = (b90 - b10) * 8 / ((t90 - t10) / 1e12) if t90 > t10 else 0.0
+def _delivery_check(xfer: Transfer, udp: bool) -> tuple[bool, str]:
+    """(the bytes are right, the report's line): exact, a correct prefix, datagrams lost, or where they differ."""
+    check, total = xfer.check, xfer.total
+    if check.complete:
+        return True, "the partner received exactly the bytes sent, in order"
+    if not check.ok:
+        what = "datagram bytes" if udp else "bytes"
+        return False, (f"MISMATCH: the partner received {check.received} of {total} {what}; they differ from "
+                       f"those sent at byte {check.first_difference}")
+    if udp:
+        return True, (f"{check.received} of {total} bytes delivered, every datagram intact and in order "
+                      f"({check.lost} lost on the way, see above)")
+    return True, f"the partner received {check.received} of {total} bytes, a correct prefix"
+
+
+def _result(system: IgbSystem, opts, xfer: Transfer, port: int, finished: bool, wall: float) -> RunResult:
+    udp = opts.scenario == "udp"
+    goodput, why = xfer.goodput()
     delivered = _delivered(system, opts.scenario)
     extra = {}
-    if opts.scenario == "udp":
-        dgrams = system.partner.udp_datagrams(port)
-        got = b"".join(d.payload for d in dgrams)
-        sent = -(-xfer.app_bytes // (opts.write_size or DEFAULTS["udp"][1]))
+    if udp:
+        write_size = opts.write_size or DEFAULTS["udp"][1]
+        sent = -(-xfer.app_bytes // write_size)
         arp = system.net.ipv4.arp_tbl.stats
         qdrops = sum(txq.qdisc.stats()["drops"] for txq in system.netdev._tx if txq.qdisc is not None)
-        extra["datagrams"] = (f"{len(dgrams)} of {sent} delivered (UDP does not resend; ARP queue drops "
+        extra["datagrams"] = (f"{xfer.check.datagrams} of {sent} delivered (UDP does not resend; ARP queue drops "
                               f"{arp['unres_discards']}, qdisc drops {qdrops})")
-    else:
-        conn = system.partner.connection(SERVER_PORT)
-        got = bytes(conn.data) if conn is not None and conn.data is not None else b""
-    if got == data:
-        extra["delivery check"] = "the partner received exactly the bytes sent, in order"
-    elif opts.scenario == "udp" and data.find(got[:64]) >= 0 and len(got) < len(data):
-        extra["delivery check"] = f"{len(got)} of {len(data)} bytes delivered (datagrams lost, see above)"
-    else:
-        extra["delivery check"] = f"MISMATCH: the partner received {len(got)} bytes that differ from those sent"
+    right, line = _delivery_check(xfer, udp)
+    if right and not finished:
+        line += ": the transfer did not finish"
+    extra["delivery check"] = line
     if not finished:
         extra["warning"] = "the transfer did not finish within the time limit"
     if xfer.errors:
         extra["errors"] = "; ".join(xfer.errors)
-    if t90 > t10:
-        busy = [(b - a) / (t90 - t10) for a, b in zip(xfer.busy[t10], xfer.busy[t90])]
+    t10, _, t90, _ = xfer.window()
+    if goodput is not None and xfer.mark10[3] is not None:
+        busy = [(b - a) / (t90 - t10) for a, b in zip(xfer.mark10[3], xfer.mark90[3])]
         extra["CPU busy in the steady state"] = ", ".join(f"cpu{i} {100 * f:.1f}%" for i, f in enumerate(busy))
     extra.update(_nic_lines(system))
+    window = (t10, t90) if goodput is not None else (0, 0)
+    deliveries = xfer.mark90[2] - xfer.mark10[2] if goodput is not None else 0
     return RunResult(scenario=opts.scenario, sim_time_ps=system.engine.now, wall_s=wall, net=system.net,
                      host=system.host, nic=system.nic, app_bytes=xfer.app_bytes, delivered_bytes=delivered,
-                     goodput_bps=goodput, goodput_window=(t10, t90), extra=extra)
+                     goodput_bps=goodput or 0.0, goodput_window=window, extra=extra,
+                     ok=right and finished and not xfer.errors, goodput_na=why, goodput_deliveries=deliveries)
 
 
 def _nic_lines(system: IgbSystem) -> dict[str, str]:

@@ -321,7 +321,7 @@ class Timeline:
         self._changed()
 
     def _on_log(self, rec) -> None:
-        now, source, what = rec[0], rec[1], rec[2]
+        now, what = rec[0], rec[2]
         if what == "discard":   # a device reset dropped frames not yet on the wire
             for _ in range(min(rec[3], len(self._frame_queue))):
                 self._frame_queue.pop()

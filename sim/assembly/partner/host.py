@@ -35,17 +35,21 @@ class LinkPartner(EthernetLayer, Ipv4Layer, UdpLayer, TcpLayer):
     ``quickacks`` (data segments ACKed at once at the start),
     ``app_rate_bps`` (None: the application reads at once) and
     ``app_read_bytes``, ``keep_data`` (keep the received bytes, not just
-    count them), ``iss`` (initial sequence number of the first connection;
-    each next one adds 64000), ``ts_offset``, ``syn_retries``. ``loss``: an
-    :class:`RxLoss`. ARP: ``arp_retrans_ps`` (1 s), ``arp_probes`` (3).
+    count them; :attr:`TcpConn.on_deliver` sees them either way), ``iss``
+    (initial sequence number of the first connection; each next one adds
+    64000), ``ts_offset``, ``syn_retries``. ``loss``: an :class:`RxLoss`.
+    UDP: ``keep_udp`` (keep every datagram in :attr:`udp`; :attr:`udp_bytes`
+    counts them and :attr:`udp_sinks` port → ``fn(datagram)`` sees them
+    either way). ARP: ``arp_retrans_ps`` (1 s), ``arp_probes`` (3).
     """
 
     def __init__(self, engine, mac="02:00:00:00:00:02", ip="10.0.0.2", *, wire=None,
                  transmit: Callable | None = None, proc_delay_ps: int = 0, mtu: int = 1500, mss: int = 1460,
                  rcvbuf: int = 6 << 20, wscale: int = 7, delack_ps: int = 40 * PS_PER_MS, quickacks: int = 0,
                  app_rate_bps: int | None = None, app_read_bytes: int = 65536, keep_data: bool = True,
-                 iss: int = 0x1000_0000, ts_offset: int = 1, syn_retries: int = 6, loss: RxLoss | None = None,
-                 arp_retrans_ps: int = PS_PER_S, arp_probes: int = 3, name: str = "partner"):
+                 keep_udp: bool = True, iss: int = 0x1000_0000, ts_offset: int = 1, syn_retries: int = 6,
+                 loss: RxLoss | None = None, arp_retrans_ps: int = PS_PER_S, arp_probes: int = 3,
+                 name: str = "partner"):
         if not 0 <= wscale <= 14:
             raise ValueError(f"window scale {wscale}: must be 0..14")
         if rcvbuf <= 0 or (app_rate_bps is not None and app_rate_bps <= 0) or app_read_bytes <= 0:
@@ -65,6 +69,7 @@ class LinkPartner(EthernetLayer, Ipv4Layer, UdpLayer, TcpLayer):
         self.app_rate_bps = app_rate_bps
         self.app_read_bytes = app_read_bytes
         self.keep_data = keep_data
+        self.keep_udp = keep_udp
         self.ts_offset = ts_offset
         self.syn_retries = syn_retries
         self.loss = loss
@@ -82,6 +87,9 @@ class LinkPartner(EthernetLayer, Ipv4Layer, UdpLayer, TcpLayer):
         self.connections: dict[tuple[int, bytes, int], TcpConn] = {}
         #: UDP: local port → datagrams delivered.
         self.udp: dict[int, list[UdpDatagram]] = {}
+        #: UDP: local port → payload bytes delivered; local port → ``fn(datagram)`` called on each.
+        self.udp_bytes: dict[int, int] = {}
+        self.udp_sinks: dict[int, Callable] = {}
         if wire is not None:
             wire.attach_partner(self)
 
@@ -92,8 +100,7 @@ class LinkPartner(EthernetLayer, Ipv4Layer, UdpLayer, TcpLayer):
 
     def received_bytes(self, port: int) -> int:
         """Payload bytes delivered on local port ``port``: UDP datagrams plus in-order TCP bytes."""
-        n = sum(len(d.payload) for d in self.udp.get(port, ()))
-        return n + sum(c.bytes_received for c in self.connections.values() if c.lport == port)
+        return self.udp_bytes.get(port, 0) + sum(c.bytes_received for c in self.connections.values() if c.lport == port)
 
     # --- input -------------------------------------------------------------------
     def receive(self, frame: bytes, time_ps: int | None = None) -> None:

@@ -71,7 +71,8 @@ class TcpConn:
     retries ran out.
 
     Receiving. In-order data goes to the application buffer (``data`` when
-    the partner keeps data; ``bytes_received`` always); segments beyond a
+    the partner keeps data; ``bytes_received`` always; ``on_deliver(data,
+    time_ps)`` when set, at the simulated time it is taken); segments beyond a
     gap wait in an out-of-order queue and are delivered when the gap fills.
     The application consumes at once, or at ``app_rate_bps`` in reads of
     ``app_read_bytes``.
@@ -140,6 +141,8 @@ class TcpConn:
         # application
         self.keep_data = partner.keep_data
         self.data = bytearray()
+        #: Called as ``on_deliver(data, time_ps)`` for each run of bytes taken in order (None: nobody).
+        self.on_deliver = None
         self.bytes_received = 0
         self.unread = 0
         self.fin_received = False
@@ -384,6 +387,8 @@ class TcpConn:
         self.bytes_received += n
         if self.keep_data:
             self.data += data
+        if self.on_deliver is not None:
+            self.on_deliver(data, self.engine.now)
         p = self.partner
         if p.app_rate_bps is None:
             return

@@ -23,7 +23,7 @@ class UdpLayer:
     """The partner host's UDP (a mixin of ``LinkPartner``)."""
 
     def udp_datagrams(self, port: int) -> list[UdpDatagram]:
-        """UDP datagrams delivered to local port ``port`` (in arrival order)."""
+        """UDP datagrams delivered to local port ``port`` (in arrival order; none kept without ``keep_udp``)."""
         return self.udp.get(port, [])
 
     def send_udp(self, dst_ip, dst_port: int, payload: bytes, src_port: int = 40000) -> None:
@@ -51,4 +51,10 @@ class UdpLayer:
             return
         st["udp_rx"] += 1
         st["udp_bytes"] += ln - 8
-        self.udp.setdefault(dport, []).append(UdpDatagram(self.engine.now, ip_str(src), sport, p[8:]))
+        self.udp_bytes[dport] = self.udp_bytes.get(dport, 0) + ln - 8
+        d = UdpDatagram(self.engine.now, ip_str(src), sport, p[8:])
+        if self.keep_udp:
+            self.udp.setdefault(dport, []).append(d)
+        sink = self.udp_sinks.get(dport)
+        if sink is not None:
+            sink(d)

@@ -508,3 +508,32 @@ def test_bad_arguments():
         LinkPartner(eng, mac="02:00:00")
     with pytest.raises(RuntimeError):
         LinkPartner(eng).send_udp("10.0.0.1", 9, b"x") or eng.run()
+
+
+def test_in_order_deliveries_are_reported_at_their_exact_time_without_keeping_the_data():
+    """keep_data=False: the bytes are counted and handed to on_deliver at the simulated time the segment
+    is taken, nothing is kept. Segment 1 arrives before 0: it waits (no delivery), then 0 and 1 are
+    delivered at 0's arrival, in stream order."""
+    r = Rig(keep_data=False)
+    r.establish()
+    got = []
+    r.conn.on_deliver = lambda data, t: got.append((t, data))
+    t0 = 100 * US
+    p1 = r.data_at(t0, 1)
+    p0 = r.data_at(t0 + 7 * US, 0)
+    p2 = r.data_at(t0 + 20 * US, 2)
+    r.run(t0 + 30 * US)
+    assert got == [(t0 + 7 * US, p0), (t0 + 7 * US, p1), (t0 + 20 * US, p2)]
+    assert r.conn.bytes_received == 3 * MSS_TS and len(r.conn.data) == 0
+
+
+def test_udp_without_keeping_datagrams_counts_them_and_hands_them_to_the_port_sink():
+    r = Rig(keep_udp=False)
+    seen = []
+    r.p.udp_sinks[9000] = seen.append
+    for k, n in enumerate((100, 250)):
+        r.at((k + 1) * US, Ether(src=HOST, dst=PEER) / IP(src=HOST_IP, dst=PEER_IP) / UDP(sport=7, dport=9000)
+             / (bytes([k]) * n))
+    r.run(1 * MS)
+    assert r.p.udp_datagrams(9000) == [] and r.p.received_bytes(9000) == 350
+    assert [(d.time_ps, d.payload) for d in seen] == [(1 * US, bytes(100)), (2 * US, b"\x01" * 250)]

@@ -1,6 +1,10 @@
 """sim.assembly.pcap: nanosecond pcap files that scapy reads back, byte for byte."""
+import bisect
+import random
 import struct
 from decimal import Decimal
+
+import pytest
 
 from scapy.all import Ether, IP, UDP, rdpcap
 
@@ -76,3 +80,41 @@ def test_strip_fcs_and_snaplen():
     assert (cap, orig) == (64, len(f))
     assert data[40:] == f[:64]
     assert w.records() == [(0, f)]
+
+
+def test_a_streamed_file_equals_the_sorted_one_and_memory_holds_only_the_window(tmp_path):
+    """Records written out of order by up to 1 ms, with flush_before(now - 1 ms) after each: the file is
+    byte for byte the in-memory (fully sorted) one. A record still pending is stamped at or after
+    now - 1 ms, so it was written within the last 1 ms: never more are held than were written in 1 ms."""
+    rng = random.Random(4)
+    streamed, whole = PcapWriter(tmp_path / "s.pcap"), PcapWriter()
+    window = 1_000_000_000                          # 1 ms in ps
+    now, write_times = 0, []
+    for i in range(2000):
+        now += rng.randrange(0, 20_000_000)         # up to 20 µs between writes
+        t = max(0, now - rng.randrange(window))     # stamped up to 1 ms in the past
+        f = _frame(i % 50)
+        streamed.write(f, t)
+        whole.write(f, t)
+        write_times.append(now)
+        streamed.flush_before(now - window)
+    most_in_1ms = max(k + 1 - bisect.bisect_left(write_times, w - window) for k, w in enumerate(write_times))
+    assert 0 < streamed.max_pending <= most_in_1ms < 2000, (streamed.max_pending, most_in_1ms)
+    assert streamed.written + len(streamed.records()) == 2000
+    streamed.close()
+    assert streamed.written == 2000
+    assert (tmp_path / "s.pcap").read_bytes() == whole.getvalue()
+
+
+def test_a_write_before_what_was_flushed_is_refused(tmp_path):
+    w = PcapWriter(tmp_path / "r.pcap")
+    w.write(_frame(0), 5_000)
+    w.flush_before(4_000)                           # nothing before 4 ns yet: nothing written
+    assert w.written == 0
+    w.flush_before(10_000)
+    assert w.written == 1
+    with pytest.raises(ValueError):
+        w.write(_frame(1), 9_999)
+    w.write(_frame(1), 10_000)
+    w.close()
+    assert len(rdpcap(str(tmp_path / "r.pcap"))) == 2

@@ -129,3 +129,21 @@ def test_bad_arguments():
         Wire(eng, speed_mbps=0)
     with pytest.raises(ValueError):
         Wire(eng).send_to_host(b"short")
+
+
+def test_without_a_log_the_wire_keeps_counters_only():
+    """keep_log=False (what ``igbsim run`` uses): no WireFrame is kept in either direction, the counters
+    and the last delivery times still follow every frame: 3 A→B slots of 12.304 µs, delivered at the
+    end of each + 10 ns; one B→A 84-byte slot (672 ns) from 50 µs."""
+    eng = Engine()
+    mac = MacPort(eng)
+    wire = Wire(eng, keep_log=False, to_partner=lambda f, t: None, to_host=lambda f, t: None)
+    wire.attach_mac(mac)
+    for i in range(3):
+        mac.send(_with_fcs(_udp_frame(1472, src=HOST, dst=PEER, sport=i)))
+    eng.call_later(50_000 * NS, wire.send_to_host, _udp_frame(10))
+    eng.run()
+    assert wire.a_to_b == [] and wire.b_to_a == []
+    assert (wire.frames_a_to_b, wire.bytes_a_to_b, wire.frames_b_to_a, wire.bytes_b_to_a) == (3, 3 * 1518, 1, 64)
+    assert wire.last_arrive_a_to_b_ps == 3 * 12_304 * NS + 10 * NS
+    assert wire.last_arrive_b_to_a_ps == 50_000 * NS + 672 * NS + 10 * NS
