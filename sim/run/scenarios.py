@@ -269,7 +269,7 @@ def run_scenario(opts):
     except OSError as e:
         write_errors.append(f"--pcap {opts.pcap}: {e.strerror or e}")
     wall = time.monotonic() - wall0
-    result = _result(system, opts, xfer, port, finished, wall)
+    result = _result(system, opts, xfer, port, finished, wall, stopped=partial)
     result.partial, result.write_errors = partial, write_errors
     if partial:   # not the time limit: the user stopped it
         result.extra.pop("warning", None)
@@ -302,7 +302,8 @@ def _delivery_check(xfer: Transfer, udp: bool) -> tuple[bool, str]:
     return True, f"the partner received {check.received} of {total} bytes, a correct prefix"
 
 
-def _result(system: IgbSystem, opts, xfer: Transfer, port: int, finished: bool, wall: float) -> RunResult:
+def _result(system: IgbSystem, opts, xfer: Transfer, port: int, finished: bool, wall: float,
+            stopped: str = "") -> RunResult:
     udp = opts.scenario == "udp"
     goodput, why = xfer.goodput()
     delivered = _delivered(system, opts.scenario)
@@ -316,7 +317,7 @@ def _result(system: IgbSystem, opts, xfer: Transfer, port: int, finished: bool, 
                               f"{arp['unres_discards']}, qdisc drops {qdrops})")
     right, line = _delivery_check(xfer, udp)
     if right and not finished:
-        line += ": the transfer did not finish"
+        line += ": the run was interrupted" if stopped else ": the transfer did not finish"
     extra["delivery check"] = line
     if not finished:
         extra["warning"] = "the transfer did not finish within the time limit"
