@@ -57,3 +57,27 @@ def ones_sum(data: bytes) -> int:
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return total
+
+
+def read_vcd(path) -> dict[str, list[tuple[int, int]]]:
+    """{dotted signal name: [(time, value), ...]} of a VCD file, read with pyvcd's tokenizer.
+
+    Every declared signal is a key (an empty list if it never changed). An
+    independent reader: it shares nothing with the project's VCD writers.
+    """
+    from vcd.reader import TokenKind, tokenize  # pyvcd: only the tests that read VCDs need it
+    scopes, ids, values, t = [], {}, {}, 0
+    with open(path, "rb") as f:
+        for tok in tokenize(f):
+            if tok.kind is TokenKind.SCOPE:
+                scopes.append(tok.scope.ident)
+            elif tok.kind is TokenKind.UPSCOPE:
+                scopes.pop()
+            elif tok.kind is TokenKind.VAR:
+                ids[tok.var.id_code] = ".".join(scopes + [tok.var.reference])
+            elif tok.kind is TokenKind.CHANGE_TIME:
+                t = tok.time_change
+            elif tok.kind in (TokenKind.CHANGE_SCALAR, TokenKind.CHANGE_VECTOR):
+                v = tok.scalar_change if tok.kind is TokenKind.CHANGE_SCALAR else tok.vector_change
+                values.setdefault(ids[v.id_code], []).append((t, int(v.value)))
+    return {name: values.get(name, []) for name in ids.values()}

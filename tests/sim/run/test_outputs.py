@@ -20,19 +20,18 @@ no work to the engine); bad output paths are one line and exit 2.
 """
 from __future__ import annotations
 
-import io
 import json
 from collections import defaultdict
 
 import jsonschema
 import pytest
-from vcd.reader import TokenKind, tokenize
 
 from sim.run import cli, scenarios
 from sim.run.cli import parse_args
 from sim.run.json_report import SCHEMA, SCHEMA_ID
 from sim.run.progress import ProgressBar
 from sim.run.scenarios import run_scenario
+from tests.oracle import read_vcd
 
 ARGS = ["run", "article", "--bytes", "100K", "--quiet", "--seed", "5"]
 
@@ -141,29 +140,9 @@ def test_perfetto_counters_instants_and_flows(outputs):
 
 
 # --- VCD ----------------------------------------------------------------------------------------
-def _vcd(path):
-    """{signal path: [(time, value)]} from the file, through pyvcd's tokenizer."""
-    ids, scope, values, t = {}, [], defaultdict(list), 0
-    with open(path, "rb") as f:
-        for tok in tokenize(io.BytesIO(f.read())):
-            if tok.kind is TokenKind.SCOPE:
-                scope.append(tok.scope.ident)
-            elif tok.kind is TokenKind.UPSCOPE:
-                scope.pop()
-            elif tok.kind is TokenKind.VAR:
-                ids[tok.var.id_code] = ".".join(scope + [tok.var.reference])
-            elif tok.kind is TokenKind.CHANGE_TIME:
-                t = tok.time_change
-            elif tok.kind is TokenKind.CHANGE_SCALAR:
-                values[ids[tok.scalar_change.id_code]].append((t, int(tok.scalar_change.value)))
-            elif tok.kind is TokenKind.CHANGE_VECTOR:
-                values[ids[tok.vector_change.id_code]].append((t, tok.vector_change.value))
-    return ids, values
-
-
 def test_vcd_parses_back_with_the_nic_state(outputs):
-    ids, values = _vcd(outputs[2]["vcd"])
-    signals = set(ids.values())
+    values = read_vcd(outputs[2]["vcd"])
+    signals = set(values)
     for s in ("nic.txq0.TDH", "nic.txq0.TDT", "nic.txq0.desc_cache_fill", "nic.txq0.wb_pending", "nic.pb.fill_bytes",
               "nic.irq.ICR", "nic.irq.EICR", "nic.irq.EIMS", "nic.irq.eitr0_running", "nic.mac.busy"):
         assert s in signals, s

@@ -15,32 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.oracle import read_vcd
+
 REPO = Path(__file__).resolve().parents[3]
 RING = 64   # TbConfig's default ring
 
 pytestmark = pytest.mark.skipif(
     (shutil.which("iverilog") is None or shutil.which("vvp") is None) and not os.environ.get("CI"),
     reason="Icarus Verilog is not installed")
-
-
-def read_vcd(path: Path) -> dict[str, list[tuple[int, int]]]:
-    """{dotted signal name: [(time, value), ...]} from a VCD, with pyvcd's tokenizer."""
-    from vcd.reader import TokenKind, tokenize  # pyvcd: only this test reads VCDs
-    scopes, ids, values, t = [], {}, {}, 0
-    with open(path, "rb") as f:
-        for tok in tokenize(f):
-            if tok.kind is TokenKind.SCOPE:
-                scopes.append(tok.scope.ident)
-            elif tok.kind is TokenKind.UPSCOPE:
-                scopes.pop()
-            elif tok.kind is TokenKind.VAR:
-                ids[tok.var.id_code] = ".".join(scopes + [tok.var.reference])
-            elif tok.kind is TokenKind.CHANGE_TIME:
-                t = tok.time_change
-            elif tok.kind in (TokenKind.CHANGE_SCALAR, TokenKind.CHANGE_VECTOR):
-                v = tok.scalar_change if tok.kind is TokenKind.CHANGE_SCALAR else tok.vector_change
-                values.setdefault(ids[v.id_code], []).append((t, int(v.value)))
-    return {name: values.get(name, []) for name in ids.values()}
 
 
 def test_env_waves_of_the_nic_state(tmp_path, monkeypatch):
