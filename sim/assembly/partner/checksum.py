@@ -1,9 +1,10 @@
 """The partner's own Internet checksum (RFC 1071): the oracle for our host's checksums.
 
-Deliberately independent of the kernel side's checksum code (a different
-algorithm: the data as one big number modulo 0xFFFF), so a checksum bug in
-the stack, the driver or the NIC model cannot hide by being computed the same
-wrong way on both ends.
+Its own code, shared with nothing on our host's side (the stack's
+``csum_partial`` and the NIC's ``ones_complement_sum`` use the same
+arithmetic — the data as one big number modulo 0xFFFF — but not this
+function), so a bug in either cannot reach the partner's verdict; the tests'
+reference, ``tests/oracle.ones_sum``, sums word by word as RFC 1071 does.
 """
 from __future__ import annotations
 
