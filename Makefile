@@ -12,7 +12,7 @@ help:
 	@echo "make sim    - set up, then run the cocotb/pyuvm testbenches under Icarus Verilog"
 	@echo "              (SEED=n reproduces a seed; CORNERS=..., PROFILES=..., WAVES=1: docs/verification.md)"
 	@echo "make test   - set up, then run the whole pytest suite (cocotb benches included)"
-	@echo "make bench  - set up, then run the benchmarks (ratios against a baseline)"
+	@echo "make bench  - set up, then run the benchmarks (ratios against a baseline) and the explorer's whole matrix"
 	@echo "make mutate - set up, then plant model bugs one at a time and show the testbench catches each"
 	@echo "make clean  - remove simulation build products"
 
@@ -47,6 +47,8 @@ test: setup
 
 bench: setup
 	PATH="$(VBIN):$$PATH" $(VPY) benchmarks/run.py
+	@echo "=== the explorer's whole matrix: every profile x every barrier site (a long exploration)"
+	PATH="$(VBIN):$$PATH" IGBSIM_MATRIX_PROFILES=all $(VPY) -m pytest -q -p no:cacheprovider tests/explore/test_matrix.py
 
 clean:
 	-$(MAKE) --no-print-directory -C sim/tb clean 2>/dev/null
