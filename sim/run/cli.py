@@ -16,7 +16,7 @@ import tomllib
 from importlib import metadata
 
 from sim.explore import options as explore_options
-from sim.run.outputs import add_output_options
+from sim.run.outputs import add_output_options, same_file_problem
 
 from .units import MAX_BYTES, SizeError, human_size, parse_size
 
@@ -108,6 +108,9 @@ def _check(opts) -> None:
     """Range checks argparse cannot express; CliError with one line."""
     if opts.command != "run":
         return   # explore and replay check their own options
+    clash = same_file_problem(opts)
+    if clash:
+        raise CliError(clash)
     if not 576 <= opts.mtu <= 9000:
         raise CliError(f"--mtu {opts.mtu}: must be 576..9000")
     if opts.speed not in SPEEDS:

@@ -41,28 +41,38 @@ def _check_path(option: str, path: str) -> str:
         raise argparse.ArgumentTypeError(f"{option} {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"{option} {path}: folder {folder} is not writable")
+    if os.path.exists(path) and not os.path.isfile(path):
+        # the file is written beside and renamed over the path: that would replace a device or a pipe
+        raise argparse.ArgumentTypeError(f"{option} {path}: not a regular file")
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise argparse.ArgumentTypeError(f"{option} {path}: not writable")
     return path
 
 
+def same_file_problem(opts) -> str | None:
+    """Two outputs, or an output and --pcap, naming one file (checked once every option is parsed)."""
+    named = [("--pcap", getattr(opts, "pcap", None))]
+    named += [(opt, getattr(opts, dest, None)) for opt, (dest, _) in OUTPUTS.items()]
+    seen = {}
+    for opt, path in named:
+        if not path:
+            continue
+        real = os.path.realpath(path)
+        if real in seen:
+            return f"{opt} {path}: the same file as {seen[real]}"
+        seen[real] = opt
+    return None
+
+
 class _OutputPath(argparse.Action):
-    """Checks the path at parse time, and that no two outputs name the same file."""
+    """Checks the path at parse time (two options naming one file: :func:`same_file_problem`)."""
 
     def __call__(self, parser, namespace, value, option_string=None):
         try:
             path = _check_path(option_string, value)
         except argparse.ArgumentTypeError as e:
             parser.error(str(e))
-        real = os.path.realpath(path)
-        for opt, (dest, _) in OUTPUTS.items():
-            other = getattr(namespace, dest, None)
-            if dest != self.dest and other and os.path.realpath(other) == real:
-                parser.error(f"{option_string} {value}: the same file as {opt}")
-        pcap = getattr(namespace, "pcap", None)
-        if pcap and os.path.realpath(pcap) == real:
-            parser.error(f"{option_string} {value}: the same file as --pcap")
-        setattr(namespace, self.dest, path)
+        setattr(namespace, self.dest, path)   # clashes between files: same_file_problem, after parsing
 
 
 def add_output_options(parser) -> None:

@@ -100,7 +100,8 @@ class Transfer:
     def goodput(self) -> tuple[float | None, str]:
         """(bits per second, "") over the 10–90% window, or (None, why there is no figure)."""
         if self.mark90 is None:
-            return None, "90% of the bytes sent never arrived (the window runs from 10% to 90%)"
+            return None, ("the 90% mark was not reached (the window runs from 10% to 90% of the bytes sent; "
+                          f"{self.delivered} of {self.total} delivered)")
         (t10, b10, n10, _), (t90, b90, n90, _) = self.mark10, self.mark90
         if n90 - n10 < MIN_WINDOW_DELIVERIES or t90 <= t10:
             return None, (f"{n90 - n10} deliveries between 10% and 90% of the bytes, fewer than "
@@ -275,7 +276,10 @@ def run_scenario(opts):
         result.extra.pop("warning", None)
         result.ok = False
     result.config = _config(system, opts, total, write_size)
-    outputs.finish(result)   # written for a partial run too, with what ran
+    try:
+        outputs.finish(result)   # written for a partial run too, with what ran
+    except OSError as e:         # the report still goes out; the run exits 1 (cli.main)
+        result.write_errors.append(f"{e.filename or 'an output file'}: {e.strerror or e}")
     return result, render(result)
 
 

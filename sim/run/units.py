@@ -37,11 +37,14 @@ def parse_size(text: str) -> int:
     else:
         num, mult = t, 1
     try:
-        value = Decimal(num.strip()) * mult
+        value = Decimal(num.strip())
     except InvalidOperation:
         raise SizeError(f"{text!r} is not a size (e.g. 1500, 64K = 64000, 64KiB = 65536, 50M, 1GiB)") from None
     if not value.is_finite():
         raise SizeError(f"{text!r}: must be a finite number of bytes")
+    if value.adjusted() > 15:   # past any multiplier's reach of 100 GB: say so before any huge arithmetic
+        raise SizeError(f"{text!r}: at most 100G ({MAX_BYTES:,} bytes)")
+    value *= mult
     if value <= 0:
         raise SizeError(f"{text!r}: must be positive")
     if value != value.to_integral_value():

@@ -137,6 +137,12 @@ def test_sizes_of_256_mib_and_more_parse_and_100g_is_the_documented_maximum():
 
 
 # --- 6. help, defaults, version, the report's configuration -----------------------------------------
+
+@pytest.mark.parametrize("text", ["1e999999K", "1e1000000", "1e999999", "9" * 5000])
+def test_an_astronomical_size_is_refused_at_once_with_the_maximum(text):
+    with pytest.raises(SizeError, match="at most 100G"):
+        parse_size(text)
+
 def _run_actions():
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     return {a.dest: a for a in sub.choices["run"]._actions}

@@ -183,6 +183,8 @@ def test_outputs_do_not_change_the_run(outputs, tmp_path):
     (lambda d: ["--perfetto", str(d / "missing" / "t.json")], "does not exist"),
     (lambda d: ["--vcd", str(d / "x"), "--plot", str(d / "x")], "the same file as --vcd"),
     (lambda d: ["--pcap", str(d / "x"), "--json", str(d / "x")], "the same file as --pcap"),
+    (lambda d: ["--json", str(d / "x"), "--pcap", str(d / "x")], "the same file as --pcap"),   # either order
+    (lambda d: ["--json", "/dev/null"], "not a regular file"),   # renaming over it would replace the device
 ])
 def test_a_bad_output_path_is_one_line_and_exit_2(tmp_path, capsys, make_argv, message):
     assert cli.main(["run", "article", *make_argv(tmp_path)]) == 2
@@ -198,3 +200,15 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise(monkeypatch):
     monkeypatch.setattr(scenarios.sys.stderr, "isatty", lambda: True, raising=False)
     assert isinstance(scenarios._progress_printer(xfer, True, False), ProgressBar)
     assert not isinstance(scenarios._progress_printer(xfer, False, True), ProgressBar)   # --quiet: never
+
+
+def test_an_output_that_cannot_be_written_at_the_end_keeps_the_report_and_exits_1(tmp_path, monkeypatch, capsys):
+    from sim.run import json_report  # the writer to break
+
+    def full(path, doc):
+        raise OSError(28, "No space left on device", str(path))
+    monkeypatch.setattr(json_report, "write_json", full)
+    assert cli.main(["run", "article", "--bytes", "100K", "--json", str(tmp_path / "r.json")]) == 1
+    out, err = capsys.readouterr()
+    assert "delivery check" in out and "Traceback" not in err
+    assert "r.json: No space left on device" in err and err.count("\n") == 1, err
