@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+
+from sim.run.staging import drop, publish, stage
 
 __all__ = ["NAME_CHARS", "SLICE_US", "events", "write_trace", "write_atomically"]
 
@@ -115,13 +116,11 @@ def write_atomically(path, text: str) -> None:
     Raises :class:`OSError` (a directory, a missing or unwritable directory)
     and then leaves nothing behind.
     """
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix=".igbsim-", suffix=".tmp", dir=os.path.dirname(path) or ".")
+    fd, tmp = stage(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(text.encode("utf-8"))
-        os.chmod(tmp, 0o644)     # (mkstemp's 0600 is for the temporary file; the result is for sharing)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        drop(tmp)
         raise

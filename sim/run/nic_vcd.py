@@ -14,10 +14,10 @@ renamed over it at the end.
 from __future__ import annotations
 
 import os
-import tempfile
 
 from sim.assembly.nic_state import nic_state, nic_state_signals
 from sim.verif.waves import StateWaves
+from .staging import drop, publish, stage
 
 __all__ = ["NicVcdSink"]
 
@@ -29,7 +29,7 @@ class NicVcdSink:
         self.path = os.fspath(path)
         self.nic = nic
         self.n_queues = n_queues
-        fd, self._tmp = tempfile.mkstemp(prefix=".igbsim-", suffix=".tmp", dir=os.path.dirname(self.path) or ".")
+        fd, self._tmp = stage(self.path)
         os.close(fd)
         self.waves = StateWaves(self._tmp, nic_state_signals(nic, n_queues))
         self._closed = False
@@ -44,8 +44,7 @@ class NicVcdSink:
         try:
             self.nic_changed(end_ps)
             self.waves.close()
-            os.chmod(self._tmp, 0o644)
-            os.replace(self._tmp, self.path)
+            publish(self._tmp, self.path)
         except BaseException:
             self.discard()
             raise
@@ -53,5 +52,4 @@ class NicVcdSink:
     def discard(self) -> None:
         self._closed = True
         self.waves.close()
-        if os.path.exists(self._tmp):
-            os.unlink(self._tmp)
+        drop(self._tmp)

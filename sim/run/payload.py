@@ -71,7 +71,25 @@ class PayloadStream:
         return self.read(key, 1)[0]
 
 
-class StreamCheck:
+class _Verdict:
+    """What both checks answer from ``expected``, ``received`` and ``first_difference``."""
+
+    expected = b""
+    received = 0
+    first_difference: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """No byte so far differs from the one sent."""
+        return self.first_difference is None
+
+    @property
+    def complete(self) -> bool:
+        """Every byte arrived and none differs."""
+        return self.ok and self.received == len(self.expected)
+
+
+class StreamCheck(_Verdict):
     """Bytes received in order, checked against ``expected`` (a PayloadStream, or bytes) as they come."""
 
     def __init__(self, expected):
@@ -95,18 +113,7 @@ class StreamCheck:
                 return
         self.first_difference = pos + len(want)   # more bytes than were sent
 
-    @property
-    def ok(self) -> bool:
-        """No byte so far differs from the one sent."""
-        return self.first_difference is None
-
-    @property
-    def complete(self) -> bool:
-        """Every byte arrived and none differs."""
-        return self.ok and self.received == len(self.expected)
-
-
-class DatagramCheck:
+class DatagramCheck(_Verdict):
     """Datagrams that are the consecutive ``chunk``-byte pieces of ``expected``, in order, some lost.
 
     Each datagram must be the piece at or after the one that followed the
@@ -139,11 +146,3 @@ class DatagramCheck:
                 return
             off += self.chunk
         self.first_difference = pos
-
-    @property
-    def ok(self) -> bool:
-        return self.first_difference is None
-
-    @property
-    def complete(self) -> bool:
-        return self.ok and self.received == len(self.expected)

@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+
+from .staging import drop, publish, stage
 
 __all__ = ["PerfettoSink", "PIDS"]
 
@@ -62,7 +63,7 @@ class PerfettoSink:
 
     def __init__(self, path, *, title: str, ncpus: int, nic_name: str):
         self.path = os.fspath(path)
-        fd, self._tmp = tempfile.mkstemp(prefix=".igbsim-", suffix=".tmp", dir=os.path.dirname(self.path) or ".")
+        fd, self._tmp = stage(self.path)
         self._f = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
         self._first = True
         self._tids: dict[tuple, int] = {}
@@ -164,8 +165,7 @@ class PerfettoSink:
         try:
             self._f.write("\n]}\n")
             self._f.close()
-            os.chmod(self._tmp, 0o644)
-            os.replace(self._tmp, self.path)
+            publish(self._tmp, self.path)
         except BaseException:
             self.discard()
             raise
@@ -174,5 +174,4 @@ class PerfettoSink:
         """Drop the temporary file (a run that failed)."""
         if not self._f.closed:
             self._f.close()
-        if os.path.exists(self._tmp):
-            os.unlink(self._tmp)
+        drop(self._tmp)

@@ -19,7 +19,8 @@ series). Panels, top to bottom:
 from __future__ import annotations
 
 import os
-import tempfile
+
+from .staging import drop, publish, stage
 
 __all__ = ["PlotSink", "BUCKET_PS", "MAX_POINTS"]
 
@@ -130,14 +131,13 @@ class PlotSink:
             ax.legend(loc="upper right", fontsize="small", ncol=4)
         axes[-1].set_xlabel("simulated time (ms)")
         fig.tight_layout()
-        fd, tmp = tempfile.mkstemp(prefix=".igbsim-", suffix=".png", dir=os.path.dirname(self.path) or ".")
+        fd, tmp = stage(self.path, ".png")
         os.close(fd)
         try:
             fig.savefig(tmp, format="png", dpi=80, metadata={"Software": None})
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.path)
+            publish(tmp, self.path)
         except BaseException:
-            os.unlink(tmp)
+            drop(tmp)
             raise
         finally:
             plt.close(fig)
