@@ -77,12 +77,17 @@ class ChoiceTrace:
 
 
 class Policy:
-    """Base class: records every choice; subclasses implement :meth:`_pick`."""
+    """Base class: records every choice (unless ``record=False``); subclasses implement :meth:`_pick`.
+
+    A long run that will not be replayed passes ``record=False``: the log of
+    every choice would grow with the run.
+    """
 
     #: When true the engine asks this policy to order same-time items.
     choose_ties = False
 
-    def __init__(self) -> None:
+    def __init__(self, record: bool = True) -> None:
+        self.record = record
         self.picks: list[int] = []
         self.counts: list[int] = []
         self.whys: list[str] = []
@@ -90,6 +95,8 @@ class Policy:
     def choose(self, n: int, why: str) -> int:
         """An index in ``range(n)``; ``why`` names the decision (for traces)."""
         i = self._pick(n, why)
+        if not self.record:
+            return i
         self.picks.append(i)
         self.counts.append(n)
         self.whys.append(why)
@@ -100,14 +107,16 @@ class Policy:
 
     def trace(self) -> ChoiceTrace:
         """What was chosen so far, as a replayable trace."""
+        if not self.record:
+            raise ValueError("this policy does not record its choices (record=False): no trace to replay")
         return ChoiceTrace(self.choose_ties, tuple(self.picks), tuple(self.counts), tuple(self.whys))
 
 
 class SeededPolicy(Policy):
     """Uniform seeded choices; FIFO ties unless ``shuffle_ties`` (then ties are choices too)."""
 
-    def __init__(self, seed: int = 0, shuffle_ties: bool = False):
-        super().__init__()
+    def __init__(self, seed: int = 0, shuffle_ties: bool = False, record: bool = True):
+        super().__init__(record)
         self.seed = seed
         self.choose_ties = shuffle_ties
         self._rng = random.Random(seed)

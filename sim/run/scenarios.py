@@ -115,14 +115,6 @@ class Transfer:
         return self.mark10[0], self.mark10[1], self.mark90[0], self.mark90[1]
 
 
-class _UnloggedPolicy(SeededPolicy):
-    """The seeded choices of :class:`SeededPolicy`, not logged: a run is not replayed, and a log of every
-    choice (store drains, MSI latencies, DMA jitter) would grow with the transfer."""
-
-    def choose(self, n: int, why: str) -> int:
-        return self._pick(n, why)
-
-
 def _payload(seed: int, n: int) -> PayloadStream:
     """The ``n`` payload bytes of seed ``seed``, as a stream."""
     return PayloadStream(seed, n)
@@ -221,10 +213,12 @@ def run_scenario(opts):
     total, write_default = DEFAULTS[opts.scenario]
     total = opts.bytes if opts.bytes is not None else total
     write_size = opts.write_size or write_default
-    system = IgbSystem(opts.nic, ordering=opts.ordering, ncpus=opts.cpus, policy=_UnloggedPolicy(opts.seed),
-                       ring_size=igb_ring_count(opts.ring_size), itr=opts.itr, mtu=opts.mtu,
-                       speed_mbps=opts.speed, kernel_version=opts.kernel, stack=True, partner=True,
-                       pcap=opts.pcap, wire_log=False, partner_options={"keep_data": False, "keep_udp": False})
+    # a run is not replayed: its seeded choices are not logged (the log would grow with the transfer)
+    system = IgbSystem(opts.nic, ordering=opts.ordering, ncpus=opts.cpus,
+                       policy=SeededPolicy(opts.seed, record=False), ring_size=igb_ring_count(opts.ring_size),
+                       itr=opts.itr, mtu=opts.mtu, speed_mbps=opts.speed, kernel_version=opts.kernel, stack=True,
+                       partner=True, pcap=opts.pcap, wire_log=False,
+                       partner_options={"keep_data": False, "keep_udp": False})
     outputs = attach(system, opts, total=total, write_size=write_size)   # --json, --perfetto, --vcd, --plot
     wall0 = time.monotonic()
     system.bring_up()

@@ -380,3 +380,12 @@ def test_explore_does_not_leak_simulation_errors():
 
     with pytest.raises(SimulationError, match="no options"):
         explore(run_once)
+
+
+def test_a_policy_that_does_not_record_makes_the_same_picks_and_keeps_no_log():
+    logged, unlogged = SeededPolicy(7), SeededPolicy(7, record=False)
+    picks = [logged.choose(5, "x") for _ in range(200)]
+    assert [unlogged.choose(5, "x") for _ in range(200)] == picks
+    assert unlogged.picks == unlogged.counts == unlogged.whys == []
+    with pytest.raises(ValueError, match="record=False"):
+        unlogged.trace()
